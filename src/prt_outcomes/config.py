@@ -1,0 +1,466 @@
+"""Typed study configuration, read from YAML and validated against a JSON schema.
+
+The same schema file (``prt_outcomes/data/config.schema.yaml``) is used by the workflow through
+``snakemake.utils.validate``; the package validates with :mod:`jsonschema` so it never needs
+Snakemake.
+
+Examples
+--------
+>>> from prt_outcomes.config import load_config
+>>> cfg = load_config("config/config.yaml")            # doctest: +SKIP
+>>> cfg.arm_names, cfg.reference_arm                    # doctest: +SKIP
+(('prt', 'placebo', 'usual_care'), 'usual_care')
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+from .instruments import Instrument, get_instrument, instrument_from_dict
+
+__all__ = [
+    "ConfigError",
+    "Arm",
+    "Visit",
+    "Covariate",
+    "Outcome",
+    "Threshold",
+    "DataFile",
+    "ModelSettings",
+    "StudyConfig",
+    "load_config",
+    "config_schema",
+]
+
+SUBJECT, ARM, VISIT = "participant_id", "arm", "visit"
+SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
+
+
+class ConfigError(ValueError):
+    """The study configuration is invalid; the message says which key and what to do."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    label: str
+    codes: tuple = ()
+
+
+@dataclass(frozen=True)
+class Visit:
+    name: str
+    label: str
+    order: int
+    day: float | None = None
+    baseline: bool = False
+    codes: tuple = ()
+
+
+@dataclass(frozen=True)
+class Covariate:
+    name: str
+    type: str  # "numeric" | "categorical"
+    label: str
+    min: float | None = None
+    max: float | None = None
+    levels: tuple[str, ...] = ()
+    codes: Mapping[str, str] = field(default_factory=dict)
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An analysed outcome; range and direction resolved from its instrument and overrides."""
+
+    name: str
+    label: str
+    instrument: Instrument
+    primary: bool = False
+
+    @property
+    def min(self) -> float:
+        return self.instrument.min
+
+    @property
+    def max(self) -> float:
+        return self.instrument.max
+
+    @property
+    def step(self) -> float | None:
+        return self.instrument.step
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.instrument.higher_is_better
+
+    @property
+    def axis_label(self) -> str:
+        return f"{self.label} ({self.min:g}-{self.max:g})"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    rule: str
+    label: str
+    outcomes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: str
+    layout: str = "long"
+    format: str | None = None
+    sep: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None
+    sheet: str | int | None = None
+    wide_pattern: str | None = None
+    visit_codes: Mapping[str, str] = field(default_factory=dict)
+    filter: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    covariance: str = "unstructured"
+    covariates: tuple[str, ...] = ()
+    method: str = "reml"
+    df_method: str = "satterthwaite"
+    baseline_adjusted: bool = False
+    effect_size_standardizer: str = "baseline_sd"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything the pipeline needs to know about one study.
+
+    Build it with :func:`load_config` (from YAML) or :meth:`from_dict`.
+    ``raw`` keeps the validated mapping (with defaults filled in) for the manifest.
+    """
+
+    name: str
+    title: str
+    design: str
+    seed: int | None
+    files: tuple[DataFile, ...]
+    missing_codes: tuple
+    allow_identifiers: tuple[str, ...]
+    column_map: Mapping[str, str]
+    arms: tuple[Arm, ...]
+    reference_arm: str | None
+    visits: tuple[Visit, ...]
+    covariates: tuple[Covariate, ...]
+    outcomes: tuple[Outcome, ...]
+    thresholds: tuple[Threshold, ...]
+    responder_denominator: str
+    model: ModelSettings
+    validation_mode: str
+    baseline_required: str
+    figure_formats: tuple[str, ...]
+    dpi: int
+    individual_trajectories: bool
+    custom_instruments: Mapping[str, Instrument]
+    base_dir: Path
+    raw: Mapping[str, Any]
+
+    # ----- convenient views -------------------------------------------------
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.arms)
+
+    @property
+    def arm_labels(self) -> dict[str, str]:
+        return {a.name: a.label for a in self.arms}
+
+    @property
+    def visit_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.visits)
+
+    @property
+    def visit_labels(self) -> dict[str, str]:
+        return {v.name: v.label for v in self.visits}
+
+    @property
+    def visit_days(self) -> dict[str, float]:
+        return {v.name: (v.day if v.day is not None else float(v.order)) for v in self.visits}
+
+    @property
+    def baseline_visit(self) -> str | None:
+        for v in self.visits:
+            if v.baseline:
+                return v.name
+        return None
+
+    @property
+    def outcome_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.outcomes)
+
+    def outcome(self, name: str) -> Outcome:
+        for o in self.outcomes:
+            if o.name == name:
+                return o
+        raise KeyError(f"outcome {name!r} is not in the config; outcomes: {self.outcome_names}")
+
+    def covariate(self, name: str) -> Covariate:
+        for c in self.covariates:
+            if c.name == name:
+                return c
+        raise KeyError(f"covariate {name!r} is not in the config")
+
+    def data_paths(self) -> list[Path]:
+        """Data file paths, resolved against the directory the config was read from."""
+        return [resolve_path(self.base_dir, f.path) for f in self.files]
+
+    # ----- construction -----------------------------------------------------
+    @classmethod
+    def from_dict(
+        cls, mapping: Mapping[str, Any], *, base_dir: str | Path = "."
+    ) -> "StudyConfig":
+        """Validate ``mapping`` against the schema and build the typed config."""
+        raw = copy.deepcopy(dict(mapping))
+        _validate_schema(raw)
+        return _build(raw, Path(base_dir))
+
+
+def resolve_path(base_dir: Path, path: str | Path) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else (base_dir / p)
+
+
+def config_schema() -> dict:
+    """The JSON schema of the study configuration, as a dict."""
+    text = resources.files("prt_outcomes").joinpath("data/config.schema.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _validate_schema(raw: dict) -> None:
+    schema = config_schema()
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = _extend_with_defaults(validator_cls)(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors[:10]:
+            where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+            lines.append(f"  - at '{where}': {err.message}")
+        raise ConfigError(
+            "the study configuration does not match the schema "
+            "(see config/README.md for every key):\n" + "\n".join(lines)
+        )
+
+
+def _extend_with_defaults(validator_cls):
+    """Fill schema defaults into the mapping while validating (as snakemake.utils.validate does)."""
+    validate_props = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(prop, copy.deepcopy(sub["default"]))
+        yield from validate_props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+def _build(raw: dict, base_dir: Path) -> StudyConfig:
+    study = raw["study"]
+    custom = {
+        name: instrument_from_dict(name, spec) for name, spec in (raw.get("instruments") or {}).items()
+    }
+
+    arms_raw = raw["arms"]
+    arms = tuple(
+        Arm(name=a["name"], label=a.get("label", a["name"]), codes=tuple(a.get("codes", ())))
+        for a in arms_raw["levels"]
+    )
+    arm_names = [a.name for a in arms]
+    _unique(arm_names, "arms.levels")
+    reference = arms_raw.get("reference")
+    if reference is not None and reference not in arm_names:
+        raise ConfigError(
+            f"arms.reference is {reference!r}, which is not one of the arms {arm_names}; "
+            "set it to one of them."
+        )
+    if reference is None and len(arms) > 1:
+        reference = arm_names[-1]
+
+    visits = tuple(
+        Visit(
+            name=v["name"],
+            label=v.get("label", v["name"]),
+            order=i,
+            day=v.get("day"),
+            baseline=bool(v.get("baseline", False)),
+            codes=tuple(v.get("codes", ())),
+        )
+        for i, v in enumerate(raw["visits"])
+    )
+    _unique([v.name for v in visits], "visits")
+    if sum(v.baseline for v in visits) > 1:
+        raise ConfigError("more than one visit has 'baseline: true'; mark exactly one.")
+
+    covariates = tuple(
+        Covariate(
+            name=c["name"],
+            type=c["type"],
+            label=c.get("label", c["name"]),
+            min=c.get("min"),
+            max=c.get("max"),
+            levels=tuple(c.get("levels", ())),
+            codes={str(k): str(v) for k, v in (c.get("codes") or {}).items()},
+            required=bool(c.get("required", True)),
+        )
+        for c in raw.get("covariates") or []
+    )
+    _unique([c.name for c in covariates], "covariates")
+
+    outcomes = []
+    for o in raw["outcomes"]:
+        if "instrument" in o:
+            try:
+                inst = get_instrument(o["instrument"], custom)
+            except KeyError as exc:
+                raise ConfigError(f"outcomes/{o['name']}: {exc.args[0]}") from None
+        else:
+            missing = [k for k in ("min", "max", "higher_is_better") if k not in o]
+            if missing:
+                raise ConfigError(
+                    f"outcome {o['name']!r} names no instrument, so it needs {missing}; "
+                    "add 'instrument:' or those keys."
+                )
+            inst = instrument_from_dict(o["name"], o)
+        overrides = {k: o[k] for k in ("min", "max", "step", "higher_is_better") if k in o}
+        if overrides:
+            from dataclasses import replace
+
+            inst = replace(inst, **overrides)
+        outcomes.append(
+            Outcome(
+                name=o["name"],
+                label=o.get("label", inst.label),
+                instrument=inst,
+                primary=bool(o.get("primary", False)),
+            )
+        )
+    outcome_names = [o.name for o in outcomes]
+    _unique(outcome_names, "outcomes")
+
+    thresholds = []
+    for t in raw.get("thresholds") or []:
+        outs = tuple(t.get("outcomes") or outcome_names)
+        unknown = [x for x in outs if x not in outcome_names]
+        if unknown:
+            raise ConfigError(f"threshold {t['rule']!r} names unknown outcomes {unknown}")
+        thresholds.append(Threshold(rule=t["rule"], label=t.get("label", t["rule"]), outcomes=outs))
+
+    models = raw.get("models") or {}
+    model = ModelSettings(
+        covariance=models.get("covariance", "unstructured"),
+        covariates=tuple(models.get("covariates", ())),
+        method=models.get("method", "reml"),
+        df_method=models.get("df_method", "satterthwaite"),
+        baseline_adjusted=bool(models.get("baseline_adjusted", False)),
+        effect_size_standardizer=models.get("effect_size_standardizer", "baseline_sd"),
+    )
+    cov_names = [c.name for c in covariates]
+    unknown = [c for c in model.covariates if c not in cov_names]
+    if unknown:
+        raise ConfigError(
+            f"models.covariates lists {unknown}, which are not declared under 'covariates:'."
+        )
+
+    data = raw["data"]
+    files = tuple(
+        DataFile(
+            path=f["path"],
+            layout=f.get("layout", "long"),
+            format=f.get("format"),
+            sep=f.get("sep"),
+            decimal=f.get("decimal"),
+            encoding=f.get("encoding"),
+            sheet=f.get("sheet"),
+            wide_pattern=f.get("wide_pattern"),
+            visit_codes=dict(f.get("visit_codes") or {}),
+            filter=dict(f.get("filter") or {}),
+        )
+        for f in data["files"]
+    )
+    for f in files:
+        if f.layout == "wide" and not f.wide_pattern:
+            raise ConfigError(
+                f"data file {f.path!r} is wide, so it needs 'wide_pattern' "
+                "(e.g. '{outcome}_{visit}')."
+            )
+
+    validation = raw.get("validation") or {}
+    outputs = raw.get("outputs") or {}
+    return StudyConfig(
+        name=study["name"],
+        title=study.get("title", study["name"]),
+        design=study.get("design", "randomized"),
+        seed=study.get("seed"),
+        files=files,
+        missing_codes=tuple(data.get("missing_codes", ("",))),
+        allow_identifiers=tuple(data.get("allow_identifiers", ())),
+        column_map=dict(raw.get("columns") or {}),
+        arms=arms,
+        reference_arm=reference,
+        visits=visits,
+        covariates=covariates,
+        outcomes=tuple(outcomes),
+        thresholds=tuple(thresholds),
+        responder_denominator=(raw.get("responders") or {}).get("denominator", "randomized"),
+        model=model,
+        validation_mode=validation.get("mode", "lenient"),
+        baseline_required=validation.get("baseline_required", "error"),
+        figure_formats=tuple(outputs.get("figure_formats", ("png", "pdf"))),
+        dpi=int(outputs.get("dpi", 300)),
+        individual_trajectories=bool(outputs.get("individual_trajectories", False)),
+        custom_instruments=custom,
+        base_dir=base_dir,
+        raw=raw,
+    )
+
+
+def _unique(names: list[str], where: str) -> None:
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise ConfigError(f"{where}: name {n!r} appears twice; names must be unique.")
+        seen.add(n)
+
+
+def load_config(path: str | Path, *, base_dir: str | Path | None = None) -> StudyConfig:
+    """Read, validate and type a study configuration.
+
+    Parameters
+    ----------
+    path : str or Path
+        YAML file.
+    base_dir : str or Path, optional
+        Directory that relative data paths are resolved against. Defaults to the current
+        working directory, as Snakemake resolves paths relative to where it runs.
+
+    Raises
+    ------
+    ConfigError
+        When the file cannot be read or does not match the schema.
+    """
+    path = Path(path)
+    try:
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys.")
+    return StudyConfig.from_dict(mapping, base_dir=base_dir if base_dir is not None else Path.cwd())

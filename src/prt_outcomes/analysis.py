@@ -1,0 +1,153 @@
+"""The analyse stage: the configured trial model per outcome and responder analyses per threshold.
+
+These functions only translate the study config into calls of the engine
+(:func:`prt_outcomes.models.fit_trial_model`) and of
+:func:`prt_outcomes.responders.responder_analysis`, and label the results with the outcome so
+that tables of several outcomes can be stacked.
+
+Examples
+--------
+>>> from prt_outcomes.config import load_config            # doctest: +SKIP
+>>> from prt_outcomes.simulate import simulate_trial       # doctest: +SKIP
+>>> cfg = load_config("config/config.yaml")                # doctest: +SKIP
+>>> result = analyse_outcome(simulate_trial(), cfg, "pain_avg")   # doctest: +SKIP
+>>> result.contrasts.columns[:4].tolist()                  # doctest: +SKIP
+['outcome', 'visit', 'arm', 'reference']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .config import ARM, SUBJECT, VISIT, StudyConfig
+
+__all__ = [
+    "OutcomeAnalysis",
+    "analyse_outcome",
+    "analyse_responders",
+    "MARGINAL_MEANS_COLUMNS",
+    "CONTRAST_COLUMNS",
+    "MODEL_INFO_COLUMNS",
+    "RESPONDER_COLUMNS",
+]
+
+MARGINAL_MEANS_COLUMNS = ["outcome", "arm", "visit", "estimate", "se", "df", "ci_low", "ci_high", "n_observed"]
+CONTRAST_COLUMNS = [
+    "outcome", "visit", "arm", "reference", "estimate", "se", "df", "t", "p", "ci_low", "ci_high",
+    "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high",
+]
+MODEL_INFO_COLUMNS = [
+    "outcome", "formula", "covariance", "method", "df_method", "n_obs", "n_subjects", "loglik",
+    "aic", "converged", "warnings",
+]
+RESPONDER_COLUMNS = [
+    "outcome", "threshold", "visit", "arm", "responders", "denominator", "percent", "reference",
+    "risk_difference", "rd_ci_low", "rd_ci_high", "odds_ratio", "or_ci_low", "or_ci_high", "p",
+]
+
+
+@dataclass(frozen=True)
+class OutcomeAnalysis:
+    """Result tables of one outcome's trial model, each with a leading ``outcome`` column."""
+
+    marginal_means: pd.DataFrame
+    contrasts: pd.DataFrame
+    change_contrasts: pd.DataFrame
+    model_info: pd.DataFrame
+
+
+def _with_outcome(frame: pd.DataFrame, outcome: str, columns: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    out.insert(0, "outcome", outcome)
+    extra = [c for c in out.columns if c not in columns]
+    return out.reindex(columns=columns + extra)
+
+
+def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> OutcomeAnalysis:
+    """Fit the configured trial model to one outcome.
+
+    The model settings (covariance structure, covariates, REML/ML, df method, baseline
+    adjustment, effect-size standardizer) come from ``config.model``.
+    """
+    from .models import fit_trial_model
+
+    settings = config.model
+    covariates = [c for c in settings.covariates if c in data.columns]
+    fit = fit_trial_model(
+        data,
+        outcome=outcome,
+        arm=ARM,
+        visit=VISIT,
+        subject=SUBJECT,
+        covariates=tuple(covariates),
+        covariance=settings.covariance,
+        reference_arm=config.reference_arm,
+        method=settings.method,
+        df_method=settings.df_method,
+        arm_levels=[a for a in config.arm_names if a in set(data[ARM])],
+        visit_levels=[v for v in config.visit_names if v in set(data.loc[data[outcome].notna(), VISIT])],
+        baseline_visit=config.baseline_visit,
+        baseline_adjusted=settings.baseline_adjusted,
+        standardizer=settings.effect_size_standardizer,
+    )
+    info = pd.DataFrame(
+        [
+            {
+                "outcome": outcome,
+                "formula": fit.info.get("formula", ""),
+                "covariance": settings.covariance,
+                "method": settings.method,
+                "df_method": settings.df_method,
+                "n_obs": fit.n_obs,
+                "n_subjects": fit.n_subjects,
+                "loglik": fit.loglik,
+                "aic": fit.aic,
+                "converged": bool(fit.converged),
+                "warnings": " | ".join(fit.warnings),
+            }
+        ],
+        columns=MODEL_INFO_COLUMNS,
+    )
+    return OutcomeAnalysis(
+        marginal_means=_with_outcome(fit.marginal_means, outcome, MARGINAL_MEANS_COLUMNS),
+        contrasts=_with_outcome(fit.contrasts, outcome, CONTRAST_COLUMNS),
+        change_contrasts=_with_outcome(fit.change_contrasts, outcome, CONTRAST_COLUMNS),
+        model_info=info,
+    )
+
+
+def analyse_responders(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
+    """Every configured threshold x outcome x visit, stacked into the ``responders`` table.
+
+    The denominator (``randomized`` or ``observed``) comes from ``config.responder_denominator``;
+    every participant in ``data`` counts as randomized to their arm.
+    """
+    from .responders import responder_analysis
+
+    randomized = data.drop_duplicates(SUBJECT).set_index(SUBJECT)[ARM]
+    tables = []
+    for threshold in config.thresholds:
+        for outcome in threshold.outcomes:
+            table = responder_analysis(
+                data,
+                outcome=outcome,
+                arm=ARM,
+                visit=VISIT,
+                subject=SUBJECT,
+                threshold=threshold.rule,
+                baseline_visit=config.baseline_visit,
+                reference_arm=config.reference_arm if len(config.arms) > 1 else None,
+                denominator=config.responder_denominator,
+                higher_is_better=config.outcome(outcome).higher_is_better,
+                arm_levels=list(config.arm_names),
+                visit_levels=list(config.visit_names),
+                randomized=randomized,
+            )
+            tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=RESPONDER_COLUMNS)
+    out = pd.concat(tables, ignore_index=True)
+    extra = [c for c in out.columns if c not in RESPONDER_COLUMNS]
+    return out.reindex(columns=RESPONDER_COLUMNS + extra)

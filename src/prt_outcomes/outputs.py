@@ -1,0 +1,85 @@
+"""The files one run writes under ``results/<study>/``: the output contract in one place.
+
+The Snakefile asks for these paths, the tests check them, and the README documents them. Change a
+name here, deliberately, and in the README together.
+
+Examples
+--------
+>>> from prt_outcomes.outputs import RESULT_TABLES
+>>> "contrasts" in RESULT_TABLES
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import StudyConfig
+
+__all__ = [
+    "RESULT_TABLES",
+    "TABLE_FORMATS",
+    "VALIDATION_FILES",
+    "results_dir",
+    "table_path",
+    "figure_stems",
+    "expected_outputs",
+]
+
+#: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.
+RESULT_TABLES = (
+    "flow",
+    "baseline",
+    "observed_summary",
+    "missingness",
+    "marginal_means",
+    "contrasts",
+    "change_contrasts",
+    "model_info",
+    "responders",
+)
+TABLE_FORMATS = ("csv", "md", "html", "tex")
+VALIDATION_FILES = ("summary.csv", "failures.csv", "rule_counts.csv", "report.md")
+
+
+def results_dir(config: StudyConfig, root: str | Path = "results") -> Path:
+    """``<root>/<study name>``."""
+    return Path(root) / config.name
+
+
+def table_path(config: StudyConfig, name: str, ext: str = "csv", root: str | Path = "results") -> Path:
+    return results_dir(config, root) / "tables" / f"{name}.{ext}"
+
+
+def figure_stems(config: StudyConfig) -> list[str]:
+    """Figure file names without extension."""
+    stems = []
+    for outcome in config.outcome_names:
+        stems += [f"trajectory_{outcome}", f"change_{outcome}"]
+    if config.thresholds:
+        stems.append("responders")
+    if len(config.arms) > 1:
+        stems.append("forest")
+    stems += ["flow", "missingness"]
+    if config.individual_trajectories:
+        stems += [f"individual_{outcome}" for outcome in config.outcome_names]
+    return stems
+
+
+def journal_table_stems(config: StudyConfig) -> list[str]:
+    """Journal-style tables rendered from the tidy ones."""
+    stems = [f"outcome_{o}" for o in config.outcome_names] + ["baseline_table"]
+    if config.thresholds:
+        stems.append("responder_table")
+    return stems
+
+
+def expected_outputs(config: StudyConfig, root: str | Path = "results") -> list[Path]:
+    """Every file of the output contract for ``config`` (what ``rule all`` asks for)."""
+    base = results_dir(config, root)
+    paths = [base / "validation" / f for f in VALIDATION_FILES]
+    paths += [base / "tables" / f"{t}.{ext}" for t in RESULT_TABLES for ext in TABLE_FORMATS]
+    paths += [base / "tables" / f"{t}.{ext}" for t in journal_table_stems(config) for ext in ("md", "html", "tex")]
+    paths += [base / "figures" / f"{s}.{ext}" for s in figure_stems(config) for ext in config.figure_formats]
+    paths += [base / "report.html", base / "manifest.json"]
+    return paths

@@ -83,3 +83,15 @@ def expected_outputs(config: StudyConfig, root: str | Path = "results") -> list[
     paths += [base / "figures" / f"{s}.{ext}" for s in figure_stems(config) for ext in config.figure_formats]
     paths += [base / "report.html", base / "manifest.json"]
     return paths
+
+
+def write_csv(frame, path: str | Path) -> Path:
+    """Write a result table as CSV, the same bytes on every rerun.
+
+    Floats are written with 10 significant digits: more than any estimate is worth, and few
+    enough that last-bit differences of floating-point arithmetic never reach the file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+    return path

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CONFIG ?= config/config.yaml
+CORES  ?= 2
+
+.PHONY: run test bench validate example clean help
+
+help:
+	@echo "make run    - install into .venv (first time) and run the workflow on the bundled example"
+	@echo "make test   - install into .venv (first time) and run the test suite"
+	@echo "make bench  - benchmarks of the model engine and validation (prints tables)"
+
+# Creates .venv when missing and (re)installs the package when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/prt-outcomes run --config $(CONFIG) --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(CORES) -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_models.py --quick
+	$(BIN)/python benchmarks/bench_validation.py
+
+example: $(STAMP)
+	$(BIN)/prt-outcomes simulate --seed 20221 --out data/example
+
+clean:
+	rm -rf results .snakemake

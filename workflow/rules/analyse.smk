@@ -1,0 +1,43 @@
+rule fit_model:
+    """The configured trial model (mixed model / MMRM) for one outcome: an independent job."""
+    input:
+        data=rules.derive.output.data,
+    output:
+        marginal_means=f"{R}/intermediate/models/{{outcome}}/marginal_means.csv",
+        contrasts=f"{R}/intermediate/models/{{outcome}}/contrasts.csv",
+        change_contrasts=f"{R}/intermediate/models/{{outcome}}/change_contrasts.csv",
+        model_info=f"{R}/intermediate/models/{{outcome}}/model_info.csv",
+    log:
+        f"{R}/logs/fit_model_{{outcome}}.log",
+    script:
+        "../scripts/fit_model.py"
+
+
+rule collect_models:
+    """Stack the per-outcome model tables into the contract's tables."""
+    input:
+        marginal_means=expand(rules.fit_model.output.marginal_means, outcome=OUTCOMES),
+        contrasts=expand(rules.fit_model.output.contrasts, outcome=OUTCOMES),
+        change_contrasts=expand(rules.fit_model.output.change_contrasts, outcome=OUTCOMES),
+        model_info=expand(rules.fit_model.output.model_info, outcome=OUTCOMES),
+    output:
+        marginal_means=f"{R}/tables/marginal_means.csv",
+        contrasts=f"{R}/tables/contrasts.csv",
+        change_contrasts=f"{R}/tables/change_contrasts.csv",
+        model_info=f"{R}/tables/model_info.csv",
+    log:
+        f"{R}/logs/collect_models.log",
+    script:
+        "../scripts/collect_models.py"
+
+
+rule responders:
+    """Responder analyses for every configured threshold x outcome x visit."""
+    input:
+        data=rules.derive.output.data,
+    output:
+        responders=f"{R}/tables/responders.csv",
+    log:
+        f"{R}/logs/responders.log",
+    script:
+        "../scripts/responders.py"

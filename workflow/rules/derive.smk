@@ -1,0 +1,11 @@
+rule derive:
+    """Baseline, change and percent change from baseline per outcome."""
+    input:
+        clean=rules.validate.output.clean,
+    output:
+        data=f"{R}/intermediate/analysis_data.parquet",
+        csv=f"{R}/intermediate/analysis_data.csv",
+    log:
+        f"{R}/logs/derive.log",
+    script:
+        "../scripts/derive.py"

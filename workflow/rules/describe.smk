@@ -1,0 +1,13 @@
+rule describe:
+    """Participant flow, baseline characteristics, observed summaries and missingness."""
+    input:
+        data=rules.derive.output.data,
+    output:
+        flow=f"{R}/tables/flow.csv",
+        baseline=f"{R}/tables/baseline.csv",
+        observed=f"{R}/tables/observed_summary.csv",
+        missingness=f"{R}/tables/missingness.csv",
+    log:
+        f"{R}/logs/describe.log",
+    script:
+        "../scripts/describe.py"

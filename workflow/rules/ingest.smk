@@ -1,0 +1,12 @@
+rule ingest:
+    """Read every data file, map columns and codes, reshape wide to long."""
+    input:
+        DATA_FILES,
+    output:
+        data=f"{R}/intermediate/ingested.parquet",
+        issues=f"{R}/intermediate/ingest_issues.csv",
+        counts=f"{R}/intermediate/ingest_counts.csv",
+    log:
+        f"{R}/logs/ingest.log",
+    script:
+        "../scripts/ingest.py"

@@ -1,0 +1,57 @@
+TABLE_CSVS = [f"{R}/tables/{t}.csv" for t in RESULT_TABLES]
+
+
+rule manifest:
+    """Provenance: input hashes, resolved config, package versions, seed."""
+    input:
+        DATA_FILES,
+    output:
+        f"{R}/manifest.json",
+    log:
+        f"{R}/logs/manifest.log",
+    script:
+        "../scripts/manifest.py"
+
+
+rule render_tables:
+    """Markdown, HTML and LaTeX (booktabs) versions of every table, plus journal tables."""
+    input:
+        TABLE_CSVS,
+    output:
+        [f"{R}/tables/{t}.{ext}" for t in RESULT_TABLES for ext in ("md", "html", "tex")]
+        + [f"{R}/tables/{t}.{ext}" for t in journal_table_stems(STUDY) for ext in ("md", "html", "tex")],
+    log:
+        f"{R}/logs/render_tables.log",
+    script:
+        "../scripts/render_tables.py"
+
+
+rule render_figures:
+    """Figures drawn from the result tables."""
+    input:
+        TABLE_CSVS,
+        rules.derive.output.csv,
+    output:
+        [report(path, caption="../report/figure.rst", category="Figures") for path in FIGURES],
+    log:
+        f"{R}/logs/render_figures.log",
+    script:
+        "../scripts/render_figures.py"
+
+
+rule report:
+    """One self-contained HTML report."""
+    input:
+        TABLE_CSVS,
+        rules.render_tables.output,
+        rules.render_figures.output,
+        rules.validate.output.summary,
+        rules.validate.output.failures,
+        rules.validate.output.rule_counts,
+        rules.manifest.output,
+    output:
+        report(f"{R}/report.html", caption="../report/report.rst", category="Report"),
+    log:
+        f"{R}/logs/report.log",
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,40 @@
+"""Shared test fixtures: repository paths, the public data folder, the example config."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+EXAMPLE_CONFIG = REPO_ROOT / "config" / "config.yaml"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip when it is not beside the checkout."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent (public trial data are not beside this checkout)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def rscript() -> str:
+    path = shutil.which("Rscript")
+    if path is None:
+        pytest.skip("R is not installed (Rscript not on PATH)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def example_config():
+    from prt_outcomes.config import load_config
+
+    return load_config(EXAMPLE_CONFIG, base_dir=REPO_ROOT)

@@ -1,0 +1,323 @@
+"""Model frame and design matrix for ``outcome ~ arm * visit + covariates`` (treatment coding).
+
+Examples
+--------
+>>> import pandas as pd
+>>> df = pd.DataFrame({"id": [1, 1, 2, 2], "arm": ["a", "a", "b", "b"],
+...                    "visit": ["v1", "v2", "v1", "v2"], "y": [1.0, 2.0, 1.5, 3.0]})
+>>> frame = build_model_frame(df, outcome="y", arm="arm", visit="visit", subject="id")
+>>> frame.term_names
+['(Intercept)', 'arm[b]', 'visit[v2]', 'arm[b]:visit[v2]']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ModelFrame", "build_model_frame"]
+
+
+@dataclass
+class ModelFrame:
+    """The analysed rows and everything needed to build contrasts on them."""
+
+    y: np.ndarray
+    X: np.ndarray
+    subject_code: np.ndarray
+    visit_code: np.ndarray  # 0-based position among model visits
+    arm_code: np.ndarray
+    term_names: list[str]
+    arm_levels: list
+    visit_levels: list  # visits in the model (post-baseline only when baseline_adjusted)
+    all_visit_levels: list
+    reference_arm: object
+    baseline_visit: object
+    numeric_covariates: list[str]
+    factor_covariates: dict  # name -> levels
+    covariate_means: dict  # numeric covariate -> mean over the model frame
+    formula: str
+    warnings: list[str] = field(default_factory=list)
+    baseline_data: pd.DataFrame | None = None  # subject, arm, outcome at the baseline visit
+    n_subjects: int = 0
+
+    def grid_row(self, arm_level, visit_level) -> np.ndarray:
+        """Reference-grid row (emmeans default): factor covariates averaged with equal weights,
+        numeric covariates at their model-frame mean."""
+        row = np.zeros(len(self.term_names))
+        index = {t: i for i, t in enumerate(self.term_names)}
+        row[index["(Intercept)"]] = 1.0
+        a_name, v_name = self._arm_term(arm_level), self._visit_term(visit_level)
+        if a_name in index:
+            row[index[a_name]] = 1.0
+        if v_name in index:
+            row[index[v_name]] = 1.0
+        if f"{a_name}:{v_name}" in index:
+            row[index[f"{a_name}:{v_name}"]] = 1.0
+        for name in self.numeric_covariates:
+            row[index[name]] = self.covariate_means[name]
+        for name, levels in self.factor_covariates.items():
+            for level in levels[1:]:
+                row[index[f"{name}[{level}]"]] = 1.0 / len(levels)
+        return row
+
+    # term names need the column names; stored at build time
+    arm_column: str = "arm"
+    visit_column: str = "visit"
+
+    def _arm_term(self, level):
+        return f"{self.arm_column}[{level}]"
+
+    def _visit_term(self, level):
+        return f"{self.visit_column}[{level}]"
+
+
+def _levels_for(series: pd.Series, explicit, what: str, column: str) -> list:
+    present = pd.unique(series.dropna())
+    if explicit is not None:
+        levels = list(explicit)
+        if len(set(map(str, levels))) != len(levels):
+            raise ValueError(f"{what}_levels has repeated entries: {levels}.")
+        unknown = [v for v in present if v not in levels]
+        if unknown:
+            raise ValueError(
+                f"column {column!r} has values {sorted(map(str, unknown))} that are not in "
+                f"{what}_levels={levels}; add them or filter those rows out first."
+            )
+        return levels
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return [c for c in series.cat.categories if c in set(present)]
+    try:
+        return sorted(present)
+    except TypeError:
+        return sorted(present, key=str)
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+
+
+def build_model_frame(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    arm: str,
+    visit: str,
+    subject: str,
+    covariates=(),
+    reference_arm=None,
+    arm_levels=None,
+    visit_levels=None,
+    baseline_visit=None,
+    baseline_adjusted: bool = False,
+) -> ModelFrame:
+    """Check the input and build the design matrix; see :func:`fit_trial_model` for the rules.
+
+    Raises
+    ------
+    ValueError
+        For unknown columns, non-numeric outcome, missing arm/visit/subject, duplicated
+        participant x visit rows, a visit or arm x visit cell without observations, or a
+        design that is not of full rank.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    if isinstance(covariates, str):
+        covariates = (covariates,)
+    covariates = list(covariates)
+    needed = [outcome, arm, visit, subject, *covariates]
+    missing_cols = [c for c in needed if c not in data.columns]
+    if missing_cols:
+        raise ValueError(
+            f"column(s) {missing_cols} are not in the data; available columns: {list(data.columns)}."
+        )
+    if len(set(needed)) != len(needed):
+        raise ValueError(f"outcome, arm, visit, subject and covariates must be distinct columns: {needed}.")
+    if not _is_numeric(data[outcome]):
+        raise ValueError(
+            f"outcome column {outcome!r} has dtype {data[outcome].dtype}, not numbers; convert it "
+            "with pd.to_numeric (missing-value codes as NaN) before fitting."
+        )
+    for col in (arm, visit, subject):
+        n_missing = int(data[col].isna().sum())
+        if n_missing:
+            raise ValueError(
+                f"column {col!r} has {n_missing} missing value(s); every row needs a {col} "
+                "(drop those rows first)."
+            )
+    if len(data) == 0:
+        raise ValueError("data has no rows.")
+
+    warnings: list[str] = []
+    arms = _levels_for(data[arm], arm_levels, "arm", arm)
+    visits = _levels_for(data[visit], visit_levels, "visit", visit)
+    if reference_arm is None:
+        reference_arm = arms[0]
+    elif reference_arm not in arms:
+        raise ValueError(f"reference_arm={reference_arm!r} is not one of the arms {arms}.")
+    arms = [reference_arm] + [a for a in arms if a != reference_arm]
+    if baseline_visit is None:
+        baseline_visit = visits[0]
+    elif baseline_visit not in visits:
+        raise ValueError(f"baseline_visit={baseline_visit!r} is not one of the visits {visits}.")
+
+    frame = data[needed].copy()
+    frame = frame[frame[outcome].notna()]
+    if len(frame) == 0:
+        raise ValueError(f"outcome column {outcome!r} has no non-missing values.")
+    dup = frame.duplicated([subject, visit])
+    if dup.any():
+        example = frame.loc[dup, [subject, visit]].iloc[0].tolist()
+        raise ValueError(
+            f"{int(dup.sum())} row(s) repeat a participant x visit with an observed outcome "
+            f"(e.g. {subject}={example[0]!r}, {visit}={example[1]!r}); keep one row per "
+            "participant and visit."
+        )
+
+    baseline_data = None
+    baseline_col = None
+    model_covariates = list(covariates)
+    if baseline_adjusted:
+        baseline_col = f"baseline_{outcome}"
+        if baseline_col in data.columns or baseline_col in covariates:
+            raise ValueError(
+                f"baseline_adjusted=True adds a covariate {baseline_col!r}, but the data already "
+                "has a column with that name; rename it."
+            )
+        base_rows = frame[frame[visit] == baseline_visit]
+        base_map = dict(zip(base_rows[subject], base_rows[outcome]))
+        frame = frame[frame[visit] != baseline_visit].copy()
+        frame[baseline_col] = frame[subject].map(base_map).astype(float)
+        visits_model = [v for v in visits if v != baseline_visit]
+        if not visits_model:
+            raise ValueError("baseline_adjusted=True needs at least one visit after the baseline visit.")
+        model_covariates = [baseline_col] + covariates
+    else:
+        visits_model = list(visits)
+
+    cov_missing = frame[model_covariates].isna().any(axis=1) if model_covariates else None
+    if cov_missing is not None and cov_missing.any():
+        n_drop = int(cov_missing.sum())
+        which = [c for c in model_covariates if frame[c].isna().any()]
+        warnings.append(
+            f"{n_drop} row(s) with an observed outcome were dropped because covariate(s) "
+            f"{which} are missing"
+        )
+        frame = frame[~cov_missing]
+    if len(frame) == 0:
+        raise ValueError("no rows left to analyse after dropping rows with missing covariates.")
+
+    counts = frame.groupby(frame[visit].astype(str)).size()
+    empty_visits = [v for v in visits_model if counts.get(str(v), 0) == 0]
+    if empty_visits:
+        raise ValueError(
+            f"visit(s) {empty_visits} have no observed {outcome!r} values to analyse; drop them "
+            "from visit_levels (or from the data) before fitting."
+        )
+    arm_counts = frame.groupby(frame[arm].astype(str)).size()
+    empty_arms = [a for a in arms if arm_counts.get(str(a), 0) == 0]
+    if empty_arms:
+        raise ValueError(
+            f"arm(s) {empty_arms} have no observed {outcome!r} values to analyse; drop them from "
+            "arm_levels (or from the data) before fitting."
+        )
+    if len(arms) > 1:
+        cells = frame.groupby([frame[arm].astype(str), frame[visit].astype(str)]).size()
+        empty_cells = [
+            (a, v) for a in arms for v in visits_model if cells.get((str(a), str(v)), 0) == 0
+        ]
+        if empty_cells:
+            raise ValueError(
+                f"arm x visit cell(s) {empty_cells} have no observed {outcome!r} values, so the "
+                "arm x visit model is not estimable; drop that visit or arm before fitting."
+            )
+
+    # ----- design matrix ---------------------------------------------------------------
+    arm_index = {a: i for i, a in enumerate(arms)}
+    visit_index = {v: i for i, v in enumerate(visits_model)}
+    arm_code = frame[arm].map(arm_index).to_numpy(dtype=np.int64)
+    visit_code = frame[visit].map(visit_index).to_numpy(dtype=np.int64)
+    n = len(frame)
+    columns: list[np.ndarray] = [np.ones(n)]
+    names = ["(Intercept)"]
+    for i, a in enumerate(arms[1:], start=1):
+        columns.append((arm_code == i).astype(float))
+        names.append(f"{arm}[{a}]")
+    for j, v in enumerate(visits_model[1:], start=1):
+        columns.append((visit_code == j).astype(float))
+        names.append(f"{visit}[{v}]")
+    numeric, factors, means = [], {}, {}
+    for c in model_covariates:
+        s = frame[c]
+        if _is_numeric(s):
+            x = s.to_numpy(dtype=float)
+            columns.append(x)
+            names.append(c)
+            numeric.append(c)
+            means[c] = float(x.mean())
+        else:
+            levels = _levels_for(s, None, "covariate", c)
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                levels = [lv for lv in s.cat.categories if lv in set(levels)]
+            if len(levels) < 2:
+                warnings.append(f"covariate {c!r} has a single level ({levels}) and was left out")
+                continue
+            factors[c] = levels
+            for lv in levels[1:]:
+                columns.append((s == lv).to_numpy(dtype=float))
+                names.append(f"{c}[{lv}]")
+    for i, a in enumerate(arms[1:], start=1):
+        for j, v in enumerate(visits_model[1:], start=1):
+            columns.append(((arm_code == i) & (visit_code == j)).astype(float))
+            names.append(f"{arm}[{a}]:{visit}[{v}]")
+    X = np.column_stack(columns)
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        raise ValueError(
+            f"the design matrix has rank {rank} < {X.shape[1]} columns ({names}); a covariate is "
+            "constant or collinear with arm/visit/other covariates. Remove it and refit."
+        )
+
+    subject_code = pd.factorize(frame[subject])[0]
+    rhs = []
+    if len(arms) > 1 and len(visits_model) > 1:
+        rhs.append(f"{arm} * {visit}")
+    elif len(arms) > 1:
+        rhs.append(arm)
+    elif len(visits_model) > 1:
+        rhs.append(visit)
+    rhs += [c for c in model_covariates if c in numeric or c in factors]
+    formula = f"{outcome} ~ " + (" + ".join(rhs) if rhs else "1")
+
+    # Participants analysed, with their observed baseline outcome, for effect-size SDs.
+    analysed = set(frame[subject])
+    base = data[[subject, arm, visit, outcome]]
+    base = base[(base[visit] == baseline_visit) & base[outcome].notna() & base[subject].isin(analysed)]
+    baseline_data = base.drop_duplicates(subject)
+
+    mf = ModelFrame(
+        y=frame[outcome].to_numpy(dtype=float),
+        X=X,
+        subject_code=subject_code,
+        visit_code=visit_code,
+        arm_code=arm_code,
+        term_names=names,
+        arm_levels=arms,
+        visit_levels=visits_model,
+        all_visit_levels=visits,
+        reference_arm=reference_arm,
+        baseline_visit=baseline_visit,
+        numeric_covariates=numeric,
+        factor_covariates=factors,
+        covariate_means=means,
+        formula=formula,
+        warnings=warnings,
+        baseline_data=baseline_data,
+        n_subjects=int(subject_code.max() + 1),
+    )
+    mf.arm_column, mf.visit_column = arm, visit
+    return mf

@@ -1,0 +1,539 @@
+"""``fit_trial_model``: linear mixed model / MMRM over visits with marginal means and contrasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from ..effects import hedges_g, pooled_sd
+from .covariance import COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
+from .design import ModelFrame, build_model_frame
+from .likelihood import PatternData
+from .result import (
+    COEFFICIENT_COLUMNS,
+    CONTRAST_COLUMNS,
+    MEANS_COLUMNS,
+    TrialModelResult,
+)
+
+__all__ = ["fit_trial_model"]
+
+_LOG_2PI = np.log(2 * np.pi)
+_GRADIENT_TOLERANCE = 1e-3  # max |projected gradient| of the deviance accepted as converged
+
+
+def fit_trial_model(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    arm: str,
+    visit: str,
+    subject: str,
+    covariates=(),
+    covariance: str = "unstructured",
+    reference_arm=None,
+    method: str = "reml",
+    df_method: str = "satterthwaite",
+    arm_levels=None,
+    visit_levels=None,
+    baseline_visit=None,
+    baseline_adjusted: bool = False,
+    standardizer: str = "baseline_sd",
+    alpha: float = 0.05,
+) -> TrialModelResult:
+    """Fit ``outcome ~ arm * visit + covariates`` with a within-participant covariance structure.
+
+    The fixed effects use treatment coding: the intercept is the reference arm at the first
+    visit at the reference levels of factor covariates (numeric covariates at 0). The
+    likelihood is REML (default) or ML over the observed outcomes of each participant,
+    ``y_i ~ N(X_i beta, V[obs_i, obs_i])`` (missing at random), as SAS PROC MIXED
+    ``REPEATED / TYPE=...`` and R ``mmrm``; ``random_intercept`` is lme4's ``(1 | subject)``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long data, one row per participant x visit.
+    outcome, arm, visit, subject : str
+        Column names. Rows with a missing outcome are not analysed.
+    covariates : sequence of str
+        Numeric dtypes enter linearly; string / category / bool dtypes as factors (first level
+        = reference). Rows with any missing covariate are dropped, with a warning.
+    covariance : str
+        One of ``random_intercept``, ``compound_symmetry``, ``unstructured``, ``ar1``,
+        ``toeplitz``, ``heterogeneous_compound_symmetry``, ``heterogeneous_ar1``,
+        ``heterogeneous_toeplitz``. AR(1) and Toeplitz use visit positions (equal spacing).
+    reference_arm : optional
+        Reference arm of the contrasts; default the first arm level.
+    method : {"reml", "ml"}
+    df_method : {"satterthwaite", "kenward_roger", "residual"}
+        Denominator df of every t statistic. Satterthwaite as lmerTest / emmeans / SAS
+        DDFM=SATTERTH (observed information of the covariance parameters); residual = N - p.
+    arm_levels, visit_levels : list, optional
+        Explicit level order; default the categorical order, else sorted values.
+    baseline_visit : optional
+        Baseline visit; default the first visit level.
+    baseline_adjusted : bool
+        If True, the response is the post-baseline visits, with the participant's baseline
+        value as covariate ``baseline_<outcome>``; the arm x visit terms run over post-baseline
+        visits. Change contrasts are then identical to the visit contrasts.
+    standardizer : {"baseline_sd", "residual_sd"}
+        SD dividing contrasts into Hedges g: pooled within-arm SD of the observed outcome at the
+        baseline visit over the two arms compared, or the model-estimated SD
+        ``sqrt(V[v, v])`` at the contrast's visit.
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    TrialModelResult
+        ``marginal_means`` follow emmeans' default reference grid: equal weights over the
+        levels of factor covariates, numeric covariates (and the baseline covariate) at their
+        mean over the analysed rows. ``contrasts`` are arm minus reference at each model
+        visit; ``change_contrasts`` are (arm - reference at v) - (arm - reference at baseline)
+        for each post-baseline visit. Hedges g CIs are the model CIs divided by the SD, times
+        J (see :mod:`prt_outcomes.effects`), with n1, n2 = participants with an observed
+        baseline value in each arm. For single-arm data the contrast tables are empty.
+        ``aic``/``bic``: ``-2 loglik + 2 q`` and ``+ q log(n_subjects)`` with q the number of
+        covariance parameters under REML (SAS PROC MIXED, R mmrm; lme4 and nlme also count
+        the fixed effects) and q = covariance + fixed parameters under ML.
+
+    Raises
+    ------
+    ValueError
+        On unusable input; the message says what is wrong and what to do.
+
+    Examples
+    --------
+    >>> from prt_outcomes.models import fit_trial_model           # doctest: +SKIP
+    >>> fit = fit_trial_model(df, outcome="pain", arm="arm", visit="visit",
+    ...                       subject="id", covariates=["age", "sex"])  # doctest: +SKIP
+    >>> fit.contrasts[["visit", "arm", "estimate", "se", "df", "p"]]  # doctest: +SKIP
+    """
+    if covariance not in COVARIANCE_STRUCTURES:
+        raise ValueError(
+            f"covariance={covariance!r} is not supported; use one of {list(COVARIANCE_STRUCTURES)}."
+        )
+    if method not in ("reml", "ml"):
+        raise ValueError(f"method={method!r}; use 'reml' or 'ml'.")
+    if df_method not in ("satterthwaite", "kenward_roger", "residual"):
+        raise ValueError(
+            f"df_method={df_method!r}; use 'satterthwaite', 'kenward_roger' or 'residual'."
+        )
+    if standardizer not in ("baseline_sd", "residual_sd"):
+        raise ValueError(f"standardizer={standardizer!r}; use 'baseline_sd' or 'residual_sd'.")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha!r} must be between 0 and 1.")
+
+    mf = build_model_frame(
+        data,
+        outcome=outcome,
+        arm=arm,
+        visit=visit,
+        subject=subject,
+        covariates=covariates,
+        reference_arm=reference_arm,
+        arm_levels=arm_levels,
+        visit_levels=visit_levels,
+        baseline_visit=baseline_visit,
+        baseline_adjusted=baseline_adjusted,
+    )
+    k = len(mf.visit_levels)
+    reml = method == "reml"
+    pdata = PatternData.from_arrays(
+        mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k
+    )
+    if reml and mf.y.size <= mf.X.shape[1]:
+        raise ValueError(
+            f"{mf.y.size} observations for {mf.X.shape[1]} fixed effects: too few to fit this model."
+        )
+    structure = make_structure(covariance, k)
+    warnings = list(mf.warnings)
+    if k == 1 and covariance == "random_intercept":
+        warnings.append(
+            "only one visit in the model: the subject intercept variance is not identifiable "
+            "and is reported at its starting value"
+        )
+
+    opt = _optimize(pdata, structure, reml, _empirical_covariance(pdata))
+    warnings += opt["warnings"]
+    phi, sigma2 = opt["phi"], opt["sigma2"]
+    V = sigma2 * structure.relative(phi)
+    ev = pdata.evaluate(V, reml=reml, gradient=True)
+    beta = ev.beta
+    C = np.linalg.inv(ev.xtvx)
+    C = (C + C.T) / 2
+    warnings += structure.boundary_messages(phi)
+
+    inference = _Inference(pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings)
+
+    n_obs = int(mf.y.size)
+    p = mf.X.shape[1]
+    coef_l = np.eye(p)
+    coefficients = _t_table(coef_l, beta, inference, alpha)
+    coefficients.insert(0, "term", mf.term_names)
+
+    means_rows, means_l = [], []
+    counts = pd.Series(list(zip(mf.arm_code, mf.visit_code))).value_counts()
+    for ai, a in enumerate(mf.arm_levels):
+        for vi, v in enumerate(mf.visit_levels):
+            means_rows.append((a, v, int(counts.get((ai, vi), 0))))
+            means_l.append(mf.grid_row(a, v))
+    mm = _t_table(np.array(means_l), beta, inference, alpha)
+    marginal_means = pd.DataFrame(
+        {
+            "arm": [r[0] for r in means_rows],
+            "visit": [r[1] for r in means_rows],
+            "estimate": mm["estimate"],
+            "se": mm["se"],
+            "df": mm["df"],
+            "ci_low": mm["ci_low"],
+            "ci_high": mm["ci_high"],
+            "n_observed": [r[2] for r in means_rows],
+        }
+    )[MEANS_COLUMNS]
+
+    contrasts = _contrast_table(mf, V, beta, inference, alpha, standardizer, change=False)
+    if baseline_adjusted:
+        change_contrasts = contrasts.copy()
+    else:
+        change_contrasts = _contrast_table(mf, V, beta, inference, alpha, standardizer, change=True)
+
+    visit_names = [str(v) for v in mf.visit_levels]
+    covariance_frame = pd.DataFrame(V, index=visit_names, columns=visit_names)
+    components = structure.components(phi, sigma2, visit_names)
+    variance_components = pd.DataFrame(
+        {"parameter": [c[0] for c in components], "estimate": [float(c[1]) for c in components]}
+    )
+    loglik = -0.5 * ev.deviance
+    q_cov = structure.n_params + 1
+    n_params = q_cov if reml else q_cov + p
+    aic = -2 * loglik + 2 * n_params
+    bic = -2 * loglik + n_params * np.log(mf.n_subjects)
+
+    info = {
+        "formula": mf.formula,
+        "covariance": covariance,
+        "method": method,
+        "df_method": df_method,
+        "optimizer": opt["optimizer"],
+        "iterations": opt["iterations"],
+        "reference_arm": mf.reference_arm,
+        "baseline_visit": mf.baseline_visit,
+        "baseline_adjusted": baseline_adjusted,
+        "standardizer": standardizer,
+        "levels": {
+            arm: list(mf.arm_levels),
+            visit: list(mf.visit_levels),
+            **{c: list(lv) for c, lv in mf.factor_covariates.items()},
+        },
+        "n_covariance_parameters": q_cov,
+        "n_patterns": len(pdata.patterns),
+        "covariance_parameters": phi.tolist(),
+        "alpha": alpha,
+    }
+    return TrialModelResult(
+        coefficients=coefficients[COEFFICIENT_COLUMNS],
+        marginal_means=marginal_means,
+        contrasts=contrasts,
+        change_contrasts=change_contrasts,
+        covariance=covariance_frame,
+        variance_components=variance_components,
+        vcov=pd.DataFrame(inference.C_used, index=mf.term_names, columns=mf.term_names),
+        loglik=float(loglik),
+        aic=float(aic),
+        bic=float(bic),
+        converged=bool(opt["converged"]),
+        warnings=_unique(warnings),
+        n_obs=n_obs,
+        n_subjects=mf.n_subjects,
+        info=info,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+def _unique(items):
+    seen, out = set(), []
+    for x in items:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def _empirical_covariance(pdata: PatternData) -> np.ndarray:
+    """Pairwise-complete covariance of OLS residuals by visit, nudged to positive definite."""
+    X = np.vstack([pat.X.reshape(-1, pdata.p) for pat in pdata.patterns])
+    y = np.concatenate([pat.y.reshape(-1) for pat in pdata.patterns])
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    resid = pdata.residual_matrix(beta)
+    k = pdata.k
+    emp = pd.DataFrame(resid).cov(min_periods=2).to_numpy().copy()
+    overall = float(np.nanmean(resid**2)) if np.isfinite(resid).any() else 1.0
+    overall = overall if overall > 0 else 1.0
+    diag = np.diag(emp).copy()
+    diag[~np.isfinite(diag) | (diag <= 0)] = overall
+    emp[~np.isfinite(emp)] = 0.0
+    emp[np.diag_indices(k)] = diag
+    vals, vecs = np.linalg.eigh(emp)
+    floor = 1e-3 * float(np.mean(diag))
+    if vals[0] < floor:
+        emp = (vecs * np.clip(vals, floor, None)) @ vecs.T
+    return (emp + emp.T) / 2
+
+
+def _profiled(pdata: PatternData, structure: CovarianceStructure, reml: bool):
+    """Deviance with sigma2 profiled out, and its gradient in phi."""
+    dof = pdata.n_obs - (pdata.p if reml else 0)
+
+    def objective(phi):
+        R = structure.relative(phi)
+        try:
+            ev = pdata.evaluate(R, reml=reml, gradient=True)
+        except np.linalg.LinAlgError:
+            return 1e100, np.zeros_like(phi)
+        s = ev.quad / dof
+        if not s > 0:
+            return 1e100, np.zeros_like(phi)
+        dev = dof * (_LOG_2PI + np.log(s) + 1.0) + ev.logdet_v
+        if reml:
+            dev += ev.logdet_xtvx
+        # Envelope theorem: d dev / d phi at the optimal sigma2 = s is <G_V, s dR>,
+        # G_V = (sum V^-1 - W C W')/s - (sum V^-1 r r' V^-1)/s^2 evaluated with R.
+        G = ev.g_fixed - ev.g_resid / s
+        grad = np.einsum("ab,jab->j", G, structure.d_relative(phi))
+        return float(dev), grad
+
+    def sigma2_at(phi):
+        ev = pdata.evaluate(structure.relative(phi), reml=reml)
+        return ev.quad / dof
+
+    return objective, sigma2_at
+
+
+def _projected_gradient(phi, grad, bounds):
+    g = np.array(grad, dtype=float)
+    for j, (lo, hi) in enumerate(bounds):
+        if lo is not None and phi[j] <= lo and g[j] > 0:
+            g[j] = 0.0
+        if hi is not None and phi[j] >= hi and g[j] < 0:
+            g[j] = 0.0
+    return g
+
+
+def _optimize(pdata, structure, reml, empirical):
+    objective, sigma2_at = _profiled(pdata, structure, reml)
+    bounds = structure.bounds()
+    warnings: list[str] = []
+    if structure.n_params == 0:
+        phi = np.zeros(0)
+        return dict(phi=phi, sigma2=sigma2_at(phi), converged=True, optimizer="closed form",
+                    iterations=0, warnings=warnings)
+
+    def clip(x):
+        x = np.array(x, dtype=float)
+        for j, (lo, hi) in enumerate(bounds):
+            if lo is not None:
+                x[j] = max(x[j], lo)
+            if hi is not None:
+                x[j] = min(x[j], hi)
+        return x
+
+    def run_lbfgsb(start):
+        return optimize.minimize(
+            objective, clip(start), jac=True, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+        )
+
+    def assess(res):
+        _, g = objective(res.x)
+        return float(np.max(np.abs(_projected_gradient(res.x, g, bounds)), initial=0.0))
+
+    attempts = []
+    try:
+        start = structure.start(empirical)
+        if not np.all(np.isfinite(start)):
+            raise ValueError
+    except (ValueError, np.linalg.LinAlgError):
+        start = structure.neutral_start()
+    res = run_lbfgsb(start)
+    attempts.append(("L-BFGS-B", res, assess(res)))
+    if attempts[-1][2] > _GRADIENT_TOLERANCE:
+        res2 = run_lbfgsb(structure.neutral_start())
+        attempts.append(("L-BFGS-B (neutral start)", res2, assess(res2)))
+        if attempts[-1][2] > _GRADIENT_TOLERANCE:
+            res3 = optimize.minimize(
+                lambda x: objective(clip(x))[0], attempts[0][1].x, method="Nelder-Mead",
+                options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-12},
+            )
+            res3 = run_lbfgsb(clip(res3.x))
+            attempts.append(("Nelder-Mead + L-BFGS-B", res3, assess(res3)))
+    best_name, best, best_grad = min(attempts, key=lambda t: t[1].fun)
+    if len(attempts) > 1:
+        warnings.append(
+            f"the first optimizer run did not converge (max |gradient| {attempts[0][2]:.3g}); "
+            f"fallback optimizer used: {best_name}"
+        )
+    converged = best_grad <= _GRADIENT_TOLERANCE
+    if not converged:
+        warnings.append(
+            f"the model did not converge: max |gradient| of the deviance {best_grad:.3g} > "
+            f"{_GRADIENT_TOLERANCE} after {sum(int(a[1].nit) for a in attempts)} iterations; "
+            "treat the estimates with caution (simplify the covariance structure)"
+        )
+    phi = clip(best.x)
+    iterations = int(sum(int(getattr(a[1], "nit", 0)) for a in attempts))
+    return dict(phi=phi, sigma2=float(sigma2_at(phi)), converged=converged,
+                optimizer=best_name, iterations=iterations, warnings=warnings)
+
+
+class _Inference:
+    """Var(L beta) and denominator df for rows of L (Satterthwaite / residual / KR)."""
+
+    def __init__(self, pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings):
+        self.C = C
+        self.C_used = C
+        self.df_method = df_method
+        self.n_obs = pdata.n_obs
+        self.p = pdata.p
+        if df_method == "kenward_roger":
+            raise NotImplementedError(
+                "df_method='kenward_roger' is not implemented yet in this engine; use "
+                "df_method='satterthwaite' (the default) or 'residual'."
+            )
+        if df_method == "residual":
+            return
+        sigma = np.sqrt(sigma2)
+        theta = np.concatenate((phi, [sigma]))
+        self.theta = theta
+        q = theta.size
+
+        def V_of(t):
+            return t[-1] ** 2 * structure.relative(t[:-1])
+
+        def dV_of(t):
+            s = t[-1]
+            dR = structure.d_relative(t[:-1])
+            return np.concatenate((s**2 * dR, (2 * s * structure.relative(t[:-1]))[None]))
+
+        def grad_full(t):
+            ev = pdata.evaluate(V_of(t), reml=reml, gradient=True)
+            return ev.gradient(dV_of(t))
+
+        # Hessian of the unprofiled deviance in (phi, sigma) by central differences of the
+        # analytic gradient with one Richardson step (error O(h^4)).
+        H = np.zeros((q, q))
+        for j in range(q):
+            h = 1e-3 * max(abs(theta[j]), 0.1)
+
+            def diff(step):
+                up, down = theta.copy(), theta.copy()
+                up[j] += step
+                down[j] -= step
+                return (grad_full(up) - grad_full(down)) / (2 * step)
+
+            try:
+                H[:, j] = (4 * diff(h / 2) - diff(h)) / 3
+            except np.linalg.LinAlgError:
+                H[:, j] = diff(h / 100)
+        H = (H + H.T) / 2
+        eig = np.linalg.eigvalsh(H)
+        if eig[0] <= 1e-10 * max(abs(eig[-1]), 1.0):
+            A = 2 * np.linalg.pinv(H)
+            warnings.append(
+                "the Hessian of the deviance in the covariance parameters is not positive "
+                "definite (boundary fit); Satterthwaite df use its pseudo-inverse"
+            )
+        else:
+            A = 2 * np.linalg.inv(H)
+        self.A = A
+        V = V_of(theta)
+        dV = dV_of(theta)
+        P = np.zeros((q, self.p, self.p))
+        for visits, _vinv, Hp in pdata.weighted_design_products(V):
+            ix = np.ix_(visits, visits)
+            for j in range(q):
+                P[j] += np.einsum("ab,abpq->pq", dV[j][ix], Hp)
+        self.P = P
+
+    def variance_and_df(self, L: np.ndarray):
+        L = np.atleast_2d(L)
+        LC = L @ self.C_used
+        var = np.einsum("rp,rp->r", LC, L)
+        if self.df_method == "residual":
+            return var, np.full(var.shape, float(self.n_obs - self.p))
+        LCu = L @ self.C
+        g = np.einsum("rp,jpq,rq->rj", LCu, self.P, LCu)
+        denom = np.einsum("rj,jk,rk->r", g, self.A, g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.where(denom > 0, 2 * var**2 / denom, np.inf)
+        return var, df
+
+
+def _t_table(L, beta, inference, alpha):
+    L = np.atleast_2d(L)
+    est = L @ beta
+    var, df = inference.variance_and_df(L)
+    se = np.sqrt(np.clip(var, 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = est / se
+    p = 2 * stats.t.sf(np.abs(t), df)
+    q = stats.t.ppf(1 - alpha / 2, df)
+    return pd.DataFrame(
+        {"estimate": est, "se": se, "df": df, "t": t, "p": p,
+         "ci_low": est - q * se, "ci_high": est + q * se}
+    )
+
+
+def _empty_contrasts() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in CONTRAST_COLUMNS})
+    return frame.astype({"visit": "object", "arm": "object", "reference": "object"})
+
+
+def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, change):
+    arms = mf.arm_levels
+    ref = mf.reference_arm
+    if len(arms) < 2:
+        return _empty_contrasts()
+    if change:
+        visits = [v for v in mf.visit_levels if v != mf.baseline_visit]
+    else:
+        visits = list(mf.visit_levels)
+    rows, Ls = [], []
+    for a in arms[1:]:
+        for v in visits:
+            l = mf.grid_row(a, v) - mf.grid_row(ref, v)
+            if change:
+                l = l - (mf.grid_row(a, mf.baseline_visit) - mf.grid_row(ref, mf.baseline_visit))
+            rows.append((v, a))
+            Ls.append(l)
+    if not Ls:
+        return _empty_contrasts()
+    tab = _t_table(np.array(Ls), beta, inference, alpha)
+    tab.insert(0, "reference", [ref] * len(rows))
+    tab.insert(0, "arm", [r[1] for r in rows])
+    tab.insert(0, "visit", [r[0] for r in rows])
+
+    base = mf.baseline_data
+    arm_col = base.columns[1]
+    out_col = base.columns[3]
+    g, glo, ghi = [], [], []
+    visit_pos = {v: i for i, v in enumerate(mf.visit_levels)}
+    for (v, a), (_, r) in zip(rows, tab.iterrows()):
+        x1 = base.loc[base[arm_col] == a, out_col].to_numpy(dtype=float)
+        x2 = base.loc[base[arm_col] == ref, out_col].to_numpy(dtype=float)
+        n1, n2 = x1.size, x2.size
+        if standardizer == "baseline_sd":
+            sd = pooled_sd(
+                x1.std(ddof=1) if n1 > 1 else np.nan, n1, x2.std(ddof=1) if n2 > 1 else np.nan, n2
+            )
+        else:
+            sd = float(np.sqrt(V[visit_pos[v], visit_pos[v]]))
+        eff = hedges_g(r["estimate"], sd, n1, n2, difference_ci=(r["ci_low"], r["ci_high"]))
+        g.append(eff.g)
+        glo.append(eff.ci_low)
+        ghi.append(eff.ci_high)
+    tab["hedges_g"] = g
+    tab["hedges_g_ci_low"] = glo
+    tab["hedges_g_ci_high"] = ghi
+    return tab[CONTRAST_COLUMNS]

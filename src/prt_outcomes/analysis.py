@@ -122,32 +122,12 @@ def analyse_responders(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     """Every configured threshold x outcome x visit, stacked into the ``responders`` table.
 
     The denominator (``randomized`` or ``observed``) comes from ``config.responder_denominator``;
-    every participant in ``data`` counts as randomized to their arm.
+    every participant in ``data`` counts as randomized to their arm. See
+    :func:`prt_outcomes.responders.responders_from_config`.
     """
-    from .responders import responder_analysis
+    from .responders import responders_from_config
 
     randomized = data.drop_duplicates(SUBJECT).set_index(SUBJECT)[ARM]
-    tables = []
-    for threshold in config.thresholds:
-        for outcome in threshold.outcomes:
-            table = responder_analysis(
-                data,
-                outcome=outcome,
-                arm=ARM,
-                visit=VISIT,
-                subject=SUBJECT,
-                threshold=threshold.rule,
-                baseline_visit=config.baseline_visit,
-                reference_arm=config.reference_arm if len(config.arms) > 1 else None,
-                denominator=config.responder_denominator,
-                higher_is_better=config.outcome(outcome).higher_is_better,
-                arm_levels=list(config.arm_names),
-                visit_levels=list(config.visit_names),
-                randomized=randomized,
-            )
-            tables.append(table)
-    if not tables:
-        return pd.DataFrame(columns=RESPONDER_COLUMNS)
-    out = pd.concat(tables, ignore_index=True)
+    out = responders_from_config(data, config, randomized=randomized)
     extra = [c for c in out.columns if c not in RESPONDER_COLUMNS]
     return out.reindex(columns=RESPONDER_COLUMNS + extra)

@@ -5,7 +5,7 @@ rule ingest:
     output:
         data=f"{R}/intermediate/ingested.parquet",
         issues=f"{R}/intermediate/ingest_issues.csv",
-        counts=f"{R}/intermediate/ingest_counts.csv",
+        meta=f"{R}/intermediate/ingest_meta.json",
     log:
         f"{R}/logs/ingest.log",
     script:

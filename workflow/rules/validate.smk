@@ -3,7 +3,7 @@ rule validate:
     input:
         data=rules.ingest.output.data,
         issues=rules.ingest.output.issues,
-        counts=rules.ingest.output.counts,
+        meta=rules.ingest.output.meta,
     output:
         clean=f"{R}/intermediate/clean.parquet",
         summary=report(

@@ -1,0 +1,118 @@
+"""Every stage of one study, in-process: the notebook twin of the Snakemake workflow.
+
+Snakemake runs each stage as a separate job through ``workflow/scripts/``; :func:`run` calls the
+same package functions in one process and writes the same files, which is handy in notebooks and
+tests. The stage functions in between (:func:`describe`, :func:`analyse`) are shared by both.
+
+Examples
+--------
+>>> import prt_outcomes as po                                   # doctest: +SKIP
+>>> report = po.run(po.load_config("config/config.yaml"))       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+
+from .config import StudyConfig
+from .outputs import results_dir, write_csv
+
+__all__ = ["save_ingest", "load_ingest", "describe", "analyse", "run"]
+
+
+def save_ingest(result, directory: str | Path) -> None:
+    """Persist an :class:`~prt_outcomes.io.IngestResult` between workflow jobs."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    result.data.to_parquet(directory / "ingested.parquet", index=False)
+    write_csv(result.issues, directory / "ingest_issues.csv")
+    meta = {f.name: getattr(result, f.name) for f in fields(result) if f.name not in ("data", "issues")}
+    (directory / "ingest_meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+
+
+def load_ingest(directory: str | Path):
+    """Read back what :func:`save_ingest` wrote."""
+    from .io import IngestResult
+
+    directory = Path(directory)
+    meta = json.loads((directory / "ingest_meta.json").read_text("utf-8"))
+    issues = pd.read_csv(directory / "ingest_issues.csv", dtype="string", keep_default_na=False)
+    issues["row"] = pd.to_numeric(issues["row"]).astype("int64")
+    return IngestResult(data=pd.read_parquet(directory / "ingested.parquet"), issues=issues, **meta)
+
+
+def derive(clean: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
+    """Analysis data: the clean rows with baseline, change and percent change per outcome."""
+    from .derive import add_change_scores
+
+    if config.baseline_visit is None:
+        return clean
+    return add_change_scores(clean, config.outcome_names, baseline_visit=config.baseline_visit)
+
+
+def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
+    """``flow``, ``baseline``, ``observed_summary`` and ``missingness`` tables."""
+    from .describe import baseline_table, missingness, observed_summary, participant_flow
+
+    return {
+        "flow": participant_flow(data, config),
+        "baseline": baseline_table(data, config),
+        "observed_summary": observed_summary(data, config),
+        "missingness": missingness(data, config),
+    }
+
+
+def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
+    """Trial model per outcome (stacked) and the responder table."""
+    from .analysis import analyse_outcome, analyse_responders
+
+    per_outcome = [analyse_outcome(data, config, o) for o in config.outcome_names]
+    tables = {
+        name: pd.concat([getattr(r, name) for r in per_outcome], ignore_index=True)
+        for name in ("marginal_means", "contrasts", "change_contrasts", "model_info")
+    }
+    tables["responders"] = analyse_responders(data, config)
+    return tables
+
+
+def run(config: StudyConfig, results_root: str | Path = "results") -> Path:
+    """Run every stage in this process and return the path of ``report.html``.
+
+    Writes the same files as the workflow (see :func:`prt_outcomes.outputs.expected_outputs`).
+    In strict validation mode a failing row stops the run with
+    :class:`~prt_outcomes.validation.ValidationFailed`.
+    """
+    from .figures import render_figures
+    from .io import read_study_data
+    from .provenance import write_manifest
+    from .report import build_report, render_tables
+    from .validation import validate_ingested
+
+    out = results_dir(config, results_root)
+    ingest = read_study_data(config)
+    save_ingest(ingest, out / "intermediate")
+    checked = validate_ingested(ingest, config)
+    write_validation(checked, out / "validation")
+    if config.validation_mode == "strict":
+        checked.raise_if_failed()
+    data = derive(checked.clean, config)
+    write_csv(data, out / "intermediate" / "analysis_data.csv")
+    for name, table in {**describe(data, config), **analyse(data, config)}.items():
+        write_csv(table, out / "tables" / f"{name}.csv")
+    write_manifest(config, config.data_paths(), out / "manifest.json")
+    render_tables(config, out)
+    render_figures(config, out)
+    return build_report(config, out)
+
+
+def write_validation(checked, directory: str | Path) -> None:
+    """The validation stage's four files: summary, failures, rule counts and the report."""
+    directory = Path(directory)
+    write_csv(checked.summary, directory / "summary.csv")
+    write_csv(checked.failures, directory / "failures.csv")
+    write_csv(checked.rule_counts, directory / "rule_counts.csv")
+    (directory / "report.md").write_text(checked.to_markdown(), encoding="utf-8")

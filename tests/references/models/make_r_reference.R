@@ -133,7 +133,10 @@ numeric_covariates <- function(d, covs) covs[vapply(covs, function(v) is.numeric
 fit_lmer <- function(d, dataset, covs, arm_levels, visit_levels, ref, base, reml = TRUE, kr = TRUE) {
   rhs <- paste(c("arm * visit", covs, "(1 | participant_id)"), collapse = " + ")
   f <- as.formula(paste("y ~", rhs))
-  fit <- lmerTest::lmer(f, data = d, REML = reml)
+  # tight optimizer tolerances: the references must be converged well beyond the 1e-5 test tolerance
+  ctrl <- lmerControl(optimizer = "nloptwrap",
+                      optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, maxeval = 1e5))
+  fit <- lmerTest::lmer(f, data = d, REML = reml, control = ctrl)
   model <- if (reml) "lmer_ri_reml" else "lmer_ri_ml"
   ct <- summary(fit, ddf = "Satterthwaite")$coefficients
   vc <- as.data.frame(VarCorr(fit))

@@ -58,9 +58,17 @@ class OutcomeAnalysis:
     model_info: pd.DataFrame
 
 
-def _with_outcome(frame: pd.DataFrame, outcome: str, columns: list[str]) -> pd.DataFrame:
+def _with_outcome(
+    frame: pd.DataFrame, outcome: str, columns: list[str], config: StudyConfig
+) -> pd.DataFrame:
+    """Prefix the outcome and order rows as the config lists arms and visits."""
     out = frame.copy()
     out.insert(0, "outcome", outcome)
+    arm_rank = {a: i for i, a in enumerate(config.arm_names)}
+    visit_rank = {v: i for i, v in enumerate(config.visit_names)}
+    if len(out):
+        order = out["arm"].map(arm_rank) * 1000 + out["visit"].map(visit_rank)
+        out = out.iloc[order.argsort(kind="stable")].reset_index(drop=True)
     extra = [c for c in out.columns if c not in columns]
     return out.reindex(columns=columns + extra)
 
@@ -111,9 +119,9 @@ def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> Ou
         columns=MODEL_INFO_COLUMNS,
     )
     return OutcomeAnalysis(
-        marginal_means=_with_outcome(fit.marginal_means, outcome, MARGINAL_MEANS_COLUMNS),
-        contrasts=_with_outcome(fit.contrasts, outcome, CONTRAST_COLUMNS),
-        change_contrasts=_with_outcome(fit.change_contrasts, outcome, CONTRAST_COLUMNS),
+        marginal_means=_with_outcome(fit.marginal_means, outcome, MARGINAL_MEANS_COLUMNS, config),
+        contrasts=_with_outcome(fit.contrasts, outcome, CONTRAST_COLUMNS, config),
+        change_contrasts=_with_outcome(fit.change_contrasts, outcome, CONTRAST_COLUMNS, config),
         model_info=info,
     )
 

@@ -57,7 +57,7 @@ Baseline visit
 Rules that need a baseline (any kind other than ``value``) get no rows for the baseline visit
 itself (change from baseline to baseline is 0 by construction); rules on values alone (e.g.
 ``value <= 1``) get a baseline row too, which shows the proportion already below the threshold
-at entry.
+at entry. Visit levels without any row in the data are left out.
 
 Examples
 --------
@@ -710,7 +710,14 @@ def responder_analysis(
         rows[rows[visit] == baseline_visit].set_index(subject)[list(rule.outcomes)].reindex(subjects)
     )
     counts = []
-    report_visits = [v for v in visit_order if not (rule.needs_baseline and v == baseline_visit)]
+    # A visit level without a single row (e.g. a follow-up not yet reached) is left out rather
+    # than reported as 0 responders out of everyone randomized.
+    visits_with_rows = set(pd.unique(rows[visit]))
+    report_visits = [
+        v
+        for v in visit_order
+        if v in visits_with_rows and not (rule.needs_baseline and v == baseline_visit)
+    ]
     for v in report_visits:
         current = rows[rows[visit] == v].set_index(subject)[list(rule.outcomes)].reindex(subjects)
         decided = rule.evaluate(current, baseline)

@@ -193,3 +193,25 @@ def test_r_script_reproduces_fixture(tmp_path):
     subprocess.run(["Rscript", str(script), str(target)], check=True, capture_output=True)
     fresh = pd.read_csv(target, comment="#")
     pd.testing.assert_frame_equal(fresh, REFERENCE)
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.1, 0.2])
+def test_other_confidence_levels_match_statsmodels(alpha):
+    res = compare_proportions(22, 51, 13, 50, alpha=alpha)
+    assert_allclose(
+        (res.percent_ci_low / 100, res.percent_ci_high / 100),
+        proportion_confint(22, 51, alpha=alpha, method="wilson"),
+        rtol=1e-10,
+    )
+    assert_allclose(
+        (res.rd_ci_low, res.rd_ci_high),
+        confint_proportions_2indep(22, 51, 13, 50, compare="diff", method="newcomb", alpha=alpha),
+        rtol=1e-10,
+    )
+    assert_allclose(
+        (res.or_ci_low, res.or_ci_high),
+        confint_proportions_2indep(22, 51, 13, 50, compare="odds-ratio", method="logit", alpha=alpha),
+        rtol=1e-10,
+    )
+    wider = compare_proportions(22, 51, 13, 50, alpha=alpha / 2)
+    assert wider.rd_ci_low < res.rd_ci_low and wider.rd_ci_high > res.rd_ci_high

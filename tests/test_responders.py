@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
@@ -464,3 +463,16 @@ def test_ashar_statistics_match_direct_computation(ashar):
     assert post.loc["prt", "or_ci_high"] == expected.or_ci_high
     assert post.loc["prt", "nnt_label"] == "NNTB 1.8 (1.5 to 2.6)"
     assert post.loc["prt", "test"] == "chi2" and post.loc["prt", "p"] < 1e-7
+
+
+def test_categorical_columns_give_the_order(trial):
+    data = trial.astype(
+        {
+            "visit": pd.CategoricalDtype(["base", "post", "fu"], ordered=True),
+            "arm": pd.CategoricalDtype(["uc", "prt"]),
+        }
+    )
+    table = responder_analysis(data, outcome="pain", threshold="reduction >= 2")
+    assert table["visit"].tolist() == ["post", "post", "fu", "fu"]
+    assert table["arm"].tolist() == ["uc", "prt", "uc", "prt"]
+    assert table["reference"].tolist() == ["prt", ""] * 2  # default reference: the last arm level

@@ -71,15 +71,14 @@ Examples
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .proportions import COMPARISON_COLUMNS, proportion_statistics
+from .proportions import proportion_statistics
 
 __all__ = [
     "ThresholdError",
@@ -186,9 +185,8 @@ class _Comparison:
     op: str
     number: float
 
-    def text(self, default_outcome: str | None) -> str:
-        name = self.outcome
-        quantity = self.kind if name is None else f"{self.kind}({name})"
+    def text(self) -> str:
+        quantity = self.kind if self.outcome is None else f"{self.kind}({self.outcome})"
         return f"{quantity} {self.op} {self.number:g}"
 
 
@@ -299,7 +297,7 @@ def _bind_outcome(node, outcome: str):
 
 def _node_text(node, top: bool = True) -> str:
     if isinstance(node, _Comparison):
-        return node.text(None)
+        return node.text()
     inner = f" {node.op} ".join(_node_text(c, top=False) for c in node.children)
     return inner if top else f"({inner})"
 

@@ -476,3 +476,14 @@ def test_categorical_columns_give_the_order(trial):
     assert table["visit"].tolist() == ["post", "post", "fu", "fu"]
     assert table["arm"].tolist() == ["uc", "prt", "uc", "prt"]
     assert table["reference"].tolist() == ["prt", ""] * 2  # default reference: the last arm level
+
+
+def test_catalogue_recovery_rules_parse():
+    """Recovery cut-offs in the instrument catalogue are written in the same rule language."""
+    from prt_outcomes.instruments import INSTRUMENTS
+
+    rules = {name: inst.recovery for name, inst in INSTRUMENTS.items() if inst.recovery}
+    assert rules, "the catalogue should hold at least one recovery rule"
+    for name, text in rules.items():
+        rule = parse_threshold(text, outcome=name, higher_is_better=INSTRUMENTS[name].higher_is_better)
+        assert rule.outcomes == (name,)

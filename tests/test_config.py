@@ -91,3 +91,14 @@ def test_snakemake_validates_with_the_same_schema():
     raw["models"]["method"] = "bayes"
     with pytest.raises(Exception, match="bayes"):
         validate(raw, str(REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+@pytest.mark.parametrize(
+    "rule, message",
+    [("value <== 1", "cannot read"), ("pain_avg <= 1 and bmi <= 3", "bmi")],
+)
+def test_bad_threshold_rules_fail_at_load(rule, message):
+    raw = _raw()
+    raw["thresholds"].append({"rule": rule})
+    with pytest.raises(ConfigError, match=message):
+        StudyConfig.from_dict(raw)

@@ -359,6 +359,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         unknown = [x for x in outs if x not in outcome_names]
         if unknown:
             raise ConfigError(f"threshold {t['rule']!r} names unknown outcomes {unknown}")
+        _check_threshold_rule(t["rule"], outs, outcomes)
         thresholds.append(Threshold(rule=t["rule"], label=t.get("label", t["rule"]), outcomes=outs))
 
     models = raw.get("models") or {}
@@ -428,6 +429,21 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         base_dir=base_dir,
         raw=raw,
     )
+
+
+def _check_threshold_rule(rule: str, outcomes: tuple[str, ...], declared: list[Outcome]) -> None:
+    """Parse a responder rule now, so that a typo fails at config load, not mid-workflow."""
+    from .responders import ThresholdError, parse_threshold
+
+    direction = {o.name: o.higher_is_better for o in declared}
+    try:
+        for outcome in outcomes:
+            parsed = parse_threshold(rule, outcome, direction)
+            unknown = [name for name in parsed.outcomes if name not in direction]
+            if unknown:
+                raise ThresholdError(f"it names {unknown}, which are not outcomes of this study")
+    except ThresholdError as exc:
+        raise ConfigError(f"thresholds: rule {rule!r} cannot be used: {exc}") from None
 
 
 def _unique(names: list[str], where: str) -> None:

@@ -16,6 +16,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import StudyConfig
@@ -30,7 +31,7 @@ def save_ingest(result, directory: str | Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     result.data.to_parquet(directory / "ingested.parquet", index=False)
     write_csv(result.issues, directory / "ingest_issues.csv")
-    meta = {f.name: getattr(result, f.name) for f in fields(result) if f.name not in ("data", "issues")}
+    meta = {f.name: _to_json(getattr(result, f.name)) for f in fields(result) if f.name not in ("data", "issues")}
     (directory / "ingest_meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
 
 
@@ -42,7 +43,20 @@ def load_ingest(directory: str | Path):
     meta = json.loads((directory / "ingest_meta.json").read_text("utf-8"))
     issues = pd.read_csv(directory / "ingest_issues.csv", dtype="string", keep_default_na=False)
     issues["row"] = pd.to_numeric(issues["row"]).astype("int64")
+    meta = {name: _from_json(value) for name, value in meta.items()}
     return IngestResult(data=pd.read_parquet(directory / "ingested.parquet"), issues=issues, **meta)
+
+
+def _to_json(value):
+    if isinstance(value, np.ndarray):
+        return {"ndarray": value.tolist(), "dtype": str(value.dtype)}
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, dict) and set(value) == {"ndarray", "dtype"}:
+        return np.asarray(value["ndarray"], dtype=value["dtype"])
+    return value
 
 
 def derive(clean: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
@@ -90,12 +104,12 @@ def run(config: StudyConfig, results_root: str | Path = "results") -> Path:
     from .io import read_study_data
     from .provenance import write_manifest
     from .report import build_report, render_tables
-    from .validation import validate_ingested
+    from .validation import validate_study_data
 
     out = results_dir(config, results_root)
     ingest = read_study_data(config)
     save_ingest(ingest, out / "intermediate")
-    checked = validate_ingested(ingest, config)
+    checked = validate_study_data(ingest.data, config, ingest=ingest)
     write_validation(checked, out / "validation")
     if config.validation_mode == "strict":
         checked.raise_if_failed()

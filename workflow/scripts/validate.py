@@ -4,11 +4,12 @@ from pathlib import Path
 from prt_outcomes.config import StudyConfig
 from prt_outcomes.logs import configure_logging
 from prt_outcomes.pipeline import load_ingest, write_validation
-from prt_outcomes.validation import validate_ingested
+from prt_outcomes.validation import validate_study_data
 
 log = configure_logging(snakemake.log[0])
 config = StudyConfig.from_dict(snakemake.config)
-result = validate_ingested(load_ingest(Path(snakemake.input.data).parent), config)
+ingest = load_ingest(Path(snakemake.input.data).parent)
+result = validate_study_data(ingest.data, config, ingest=ingest)
 write_validation(result, Path(snakemake.output.summary).parent)
 log.info(result.to_markdown())
 if config.validation_mode == "strict":

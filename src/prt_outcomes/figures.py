@@ -386,7 +386,7 @@ def plot_change(
     >>> obs = pd.DataFrame({"outcome": "pain", "arm": "a", "visit": ["v1"], "change_n": [20],
     ...                     "change_mean": [-1.5], "change_se": [0.3]})
     >>> plot_change(obs, outcome="pain").get_ylabel()
-    'Change from baseline in pain'
+    'Change in pain'
     """
     _require(observed_summary, ["outcome", "arm", "visit", "change_n", "change_mean",
                                 "change_se"], "observed_summary")
@@ -484,6 +484,10 @@ def plot_responders(
     from matplotlib.lines import Line2D
 
     labels_by_rule = {t.rule: t.label for t in config.thresholds} if config is not None else {}
+    if "threshold_label" in r.columns:
+        for rule, label in zip(r["threshold"], r["threshold_label"]):
+            if isinstance(label, str) and label:
+                labels_by_rule.setdefault(rule, label)
     visit_order = list(config.visit_names) if config is not None else None
     arms = _arms(r, config)
     colors = _colors_for(arms, config)

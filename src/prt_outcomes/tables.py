@@ -341,7 +341,7 @@ def baseline_journal_table(
         head = label if _names_statistic(label) else f"{label}, No. (%)"
         rows.append({"Characteristic": head, **{headers[a]: "" for a in arms}})
         for level in levels:
-            row = {"Characteristic": f"    {level}"}
+            row = {"Characteristic": f"    {level[:1].upper()}{level[1:]}"}
             for arm in arms:
                 cell = part[(part["arm"] == arm) & (part["level"] == level)]
                 row[headers[arm]] = _text(cell["display"].iloc[0]) if len(cell) else ""
@@ -505,7 +505,10 @@ def outcome_journal_table(
                 row[diff_col] = row["P"] = row["Hedges g (95% CI)"] = ""
             if cc is not None:
                 k = cc[(cc["visit"] == visit) & (cc["arm"] == arm)]
-                if arm == reference:
+                if not (cc["visit"] == visit).any():
+                    # No change contrast at this visit (the baseline): leave the column empty.
+                    row["Difference in change (95% CI)"] = ""
+                elif arm == reference:
                     row["Difference in change (95% CI)"] = "[Reference]"
                 elif len(k):
                     r = k.iloc[0]
@@ -549,11 +552,16 @@ def responder_journal_table(
     for c in ("outcome", "threshold", "visit", "arm"):
         r[c] = r[c].astype(str)
     labels = _threshold_labels(config)
+    if "threshold_label" in r.columns:
+        # responders_from_config stores the config's label next to each rule.
+        for rule, label in zip(r["threshold"], r["threshold_label"]):
+            if not _is_missing(label):
+                labels.setdefault(rule, str(label))
     outcome_order = list(config.outcome_names) if config is not None else None
     arm_order = list(config.arm_names) if config is not None else None
     visit_order = list(config.visit_names) if config is not None else None
     has_rate_ci = {"percent_ci_low", "percent_ci_high"} <= set(r.columns)
-    has_nnt = "nnt" in r.columns
+    has_nnt = "nnt" in r.columns or "nnt_label" in r.columns
     rows = []
     for outcome in _ordered(r["outcome"], outcome_order):
         ro = r[r["outcome"] == outcome]
@@ -592,7 +600,8 @@ def responder_journal_table(
                             x["odds_ratio"], x["or_ci_low"], x["or_ci_high"], 2)
                         row["P"] = format_p(x["p"])
                         if has_nnt:
-                            row["NNT"] = _format_nnt(x["nnt"])
+                            row["NNT"] = _text(x["nnt_label"]) if "nnt_label" in r.columns \
+                                else _format_nnt(x["nnt"])
                     rows.append(row)
     columns = ["Outcome", "Threshold", "Visit", "Arm", "Responders, No./total (%)"]
     if has_rate_ci:
@@ -654,7 +663,11 @@ def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | No
     header, body = _cells(df)
 
     def esc(s: str) -> str:
-        return _minus(s, MINUS).replace("|", "\\|").replace("\n", " ")
+        out = _minus(s, MINUS).replace("|", "\\|").replace("\n", " ")
+        # Markdown collapses leading spaces; em spaces keep the indent of sub-rows.
+        stripped = out.lstrip(" ")
+        pad = len(out) - len(stripped)
+        return ("\u2003" * (pad // 4) + stripped) if pad >= 4 else stripped
 
     lines = []
     if caption:

@@ -1,0 +1,500 @@
+"""Rendered tables and the self-contained HTML report of a run.
+
+:func:`render_tables` writes a Markdown, HTML and LaTeX version next to each result CSV, plus the
+journal tables (baseline characteristics, one table per outcome, responders).
+:func:`build_report` writes ``report.html``: one file that opens offline (CSS inline, figures as
+base64 PNG, no scripts, no external requests), with no timestamps other than those of the
+manifest, and without participant identifiers.
+
+Examples
+--------
+>>> from prt_outcomes.config import load_config            # doctest: +SKIP
+>>> from prt_outcomes.report import render_tables, build_report
+>>> cfg = load_config("config/config.yaml")                # doctest: +SKIP
+>>> render_tables(cfg, "results/boulder_example")          # doctest: +SKIP
+>>> build_report(cfg, "results/boulder_example")           # doctest: +SKIP
+PosixPath('results/boulder_example/report.html')
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+import pandas as pd
+
+from . import figures as F
+from .tables import (
+    baseline_journal_table,
+    flow_journal_table,
+    format_number,
+    outcome_journal_table,
+    responder_journal_table,
+    to_html,
+    write_table,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import StudyConfig
+
+__all__ = [
+    "RESULT_TABLE_TITLES",
+    "render_tables",
+    "build_report",
+    "redact_failures",
+]
+
+#: Result tables rendered by :func:`render_tables`, with their captions.
+RESULT_TABLE_TITLES = {
+    "flow": "Participant flow per arm and visit",
+    "baseline": "Baseline characteristics by arm (tidy)",
+    "observed_summary": "Observed outcomes per arm and visit, and change from baseline",
+    "missingness": "Missing outcome values per arm and visit",
+    "marginal_means": "Model-estimated means per arm and visit (95% CI)",
+    "contrasts": "Differences between arms per visit (arm minus reference, 95% CI)",
+    "change_contrasts": "Differences between arms in change from baseline (95% CI)",
+    "model_info": "Trial models: formula, covariance structure, fit and warnings",
+    "responders": "Responder analyses per threshold, visit and arm",
+}
+
+_FORMATS = ("md", "html", "tex")
+_ID_COLUMN = "participant_id"
+_REDACTED = "[participant id removed]"
+
+
+def _read_csv(path: Path, *, required: bool = True) -> pd.DataFrame | None:
+    if not path.exists():
+        if required:
+            raise FileNotFoundError(
+                f"{path} does not exist; run the earlier workflow stages first "
+                "(snakemake, or prt-outcomes run) so the result tables exist."
+            )
+        return None
+    return pd.read_csv(path)
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+def _outcome_notes(config, outcome: str, reference: str) -> str:
+    o = config.outcome(outcome)
+    direction = "higher" if o.higher_is_better else "lower"
+    return (
+        f"{o.axis_label}; {direction} scores are better. Observed: mean (SD) of participants "
+        f"assessed. Model: {config.model.covariance.replace('_', ' ')} covariance, "
+        f"{config.model.method.upper()}, {config.model.df_method.replace('_', '-').title()} df. "
+        f"Differences are arm minus {reference}. P values are unadjusted for multiplicity."
+    )
+
+
+def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
+    """Render every result table and the journal tables of a run.
+
+    Writes ``tables/<name>.{md,html,tex}`` next to each CSV of :data:`RESULT_TABLE_TITLES`, and
+    ``tables/outcome_<outcome>.{csv,md,html,tex}``, ``tables/baseline_table.{md,html,tex}`` and
+    (when the config has thresholds) ``tables/responder_table.{md,html,tex}``.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study configuration (arm/visit order and labels, instrument decimals).
+    results_dir : str or Path
+        ``results/<study>``; the CSVs are read from its ``tables`` folder.
+
+    Returns
+    -------
+    list of Path
+        Files written.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a result CSV is missing (the message names it and what to run).
+    """
+    results_dir = Path(results_dir)
+    tables_dir = results_dir / "tables"
+    written: list[Path] = []
+    frames = {}
+    for name, title in RESULT_TABLE_TITLES.items():
+        frame = _read_csv(tables_dir / f"{name}.csv")
+        frames[name] = frame
+        written += write_table(frame, tables_dir / name, _FORMATS, caption=title)
+
+    reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "reference")
+    for outcome in config.outcome_names:
+        table = outcome_journal_table(
+            outcome, frames["observed_summary"], frames["marginal_means"], frames["contrasts"],
+            config, change_contrasts=frames["change_contrasts"],
+        )
+        written += write_table(
+            table, tables_dir / f"outcome_{outcome}", ("csv", *_FORMATS),
+            caption=f"{config.outcome(outcome).label} by arm and visit",
+            notes=_outcome_notes(config, outcome, reference),
+        )
+    baseline = baseline_journal_table(frames["baseline"], config, flow=frames["flow"])
+    written += write_table(
+        baseline, tables_dir / "baseline_table", _FORMATS,
+        caption="Baseline characteristics of participants by arm",
+        notes="Mean (SD), median (IQR) or No. (%) of participants with a known value.",
+    )
+    if config.thresholds:
+        responders = responder_journal_table(frames["responders"], config)
+        written += write_table(
+            responders, tables_dir / "responder_table", _FORMATS,
+            caption="Responders by threshold, visit and arm",
+            notes=(f"Denominator: {config.responder_denominator} participants"
+                   + (" (missing counted as non-responders)"
+                      if config.responder_denominator == "randomized" else "")
+                   + f". Risk difference and odds ratio vs {reference}."),
+        )
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# participant identifiers
+# --------------------------------------------------------------------------------------------
+def _known_ids(results_dir: Path) -> set[str]:
+    path = results_dir / "intermediate" / "analysis_data.csv"
+    if not path.exists():
+        return set()
+    try:
+        ids = pd.read_csv(path, usecols=[_ID_COLUMN], dtype=str)[_ID_COLUMN]
+    except (ValueError, KeyError):
+        return set()
+    return {s for s in ids.dropna().astype(str) if s.strip()}
+
+
+def redact_failures(failures: pd.DataFrame, known_ids: Iterable[str] = (),
+                    id_columns: Iterable[str] = (_ID_COLUMN,)) -> pd.DataFrame:
+    """Validation failures without participant identifiers.
+
+    The ``value`` of a failure in an identifier column is replaced, and every known identifier
+    (and every such value) is removed from the ``value`` and ``message`` texts, matched as a
+    whole token.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"file": ["a.csv"], "row": [3], "column": ["participant_id"],
+    ...                   "rule": ["unique"], "value": ["P007"],
+    ...                   "message": ["participant P007 has visit 'post' twice"]})
+    >>> redact_failures(f).loc[0, "message"]
+    "participant [participant id removed] has visit 'post' twice"
+    """
+    out = failures.copy()
+    for col in ("value", "message", "column"):
+        if col in out.columns:
+            out[col] = out[col].astype(object).where(out[col].notna(), "")
+            out[col] = out[col].map(str)
+    id_columns = set(id_columns)
+    ids = {str(i) for i in known_ids if str(i)}
+    if "column" in out.columns and "value" in out.columns:
+        in_id_column = out["column"].isin(id_columns)
+        ids |= {v for v in out.loc[in_id_column, "value"] if v}
+        out.loc[in_id_column, "value"] = _REDACTED
+    if not ids:
+        return out
+    # Longest first, so "P1" never cuts into "P10".
+    pattern = re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+        + r")(?![\w-])"
+    )
+    for col in ("value", "message"):
+        if col in out.columns:
+            out[col] = out[col].map(lambda s: pattern.sub(_REDACTED, s))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+_CSS = """
+body{font-family:"Helvetica Neue",Arial,"Liberation Sans",sans-serif;color:#1a1a1a;
+max-width:1100px;margin:2em auto;padding:0 1.5em;line-height:1.45;font-size:15px}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;
+margin-top:2.2em}h3{margin-top:1.6em}
+table.journal{border-collapse:collapse;margin:1em 0;font-size:.86em;
+font-variant-numeric:tabular-nums}
+table.journal caption{text-align:left;font-weight:bold;padding-bottom:.4em}
+table.journal thead th{border-top:2px solid #000;border-bottom:1px solid #000;text-align:left;
+padding:.3em .7em;vertical-align:bottom}
+table.journal td{padding:.2em .7em;vertical-align:top}
+table.journal tbody tr:last-child td{border-bottom:2px solid #000}
+table.journal tfoot td{font-size:.9em;color:#444;padding-top:.4em}
+figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444}
+.warning{border-left:5px solid #D55E00;background:#fff4ec;padding:.7em 1em;margin:1em 0}
+.ok{border-left:5px solid #009E73;background:#eefaf5;padding:.7em 1em;margin:1em 0}
+.meta{color:#444}.scroll{overflow-x:auto}code{font-size:.92em}
+dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
+dl.summary dt{font-weight:bold}dl.summary dd{margin:0}
+nav ul{columns:2}
+"""
+
+
+def _esc(text) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _figure_html(fig, caption: str, alt: str) -> str:
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(F._RC):
+        fig.savefig(buffer, format="png", dpi=150, metadata={"Software": None},
+                    facecolor="white")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _draw(plot, figsize, **kwargs):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    plot(ax=fig.subplots(), **kwargs)
+    return fig
+
+
+def _table_html(df: pd.DataFrame, caption: str | None = None, notes: str | None = None) -> str:
+    return f'<div class="scroll">{to_html(df, caption=caption, notes=notes)}</div>'
+
+
+def _study_summary(config, flow: pd.DataFrame | None) -> str:
+    randomized = {}
+    if flow is not None and len(flow):
+        randomized = flow.groupby(flow["arm"].astype(str))["randomized"].max().to_dict()
+    arms = "; ".join(
+        f"{_esc(a.label)}{' (reference)' if a.name == config.reference_arm else ''}"
+        + (f", n = {int(randomized[a.name])}" if a.name in randomized else "")
+        for a in config.arms
+    )
+    visits = "; ".join(
+        f"{_esc(v.label)} (day {format_number(config.visit_days[v.name], 0)})"
+        + (" [baseline]" if v.baseline else "") for v in config.visits
+    )
+    outcomes = "".join(
+        f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
+        f"{_esc(o.instrument.label)}, range {o.min:g} to {o.max:g}, "
+        f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
+        for o in config.outcomes
+    )
+    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>"
+                         for t in config.thresholds)
+    total = sum(int(v) for v in randomized.values()) if randomized else None
+    return (
+        '<dl class="summary">'
+        f"<dt>Study</dt><dd><code>{_esc(config.name)}</code></dd>"
+        f"<dt>Design</dt><dd>{_esc(config.design)}"
+        + (f", {total} participants randomized" if total is not None else "") + "</dd>"
+        f"<dt>Arms</dt><dd>{arms}</dd>"
+        f"<dt>Visits</dt><dd>{visits}</dd>"
+        f"<dt>Model</dt><dd>{_esc(config.model.covariance.replace('_', ' '))} covariance, "
+        f"{_esc(config.model.method.upper())}, {_esc(config.model.df_method)} df"
+        + (f"; covariates: {_esc(', '.join(config.model.covariates))}"
+           if config.model.covariates else "") + "</dd>"
+        "</dl>"
+        f"<h3>Outcomes</h3><ul>{outcomes}</ul>"
+        + (f"<h3>Responder thresholds</h3><ul>{thresholds}</ul>" if thresholds else "")
+    )
+
+
+def _validation_section(results_dir: Path, known_ids: set[str]) -> str:
+    vdir = results_dir / "validation"
+    summary = _read_csv(vdir / "summary.csv", required=False)
+    rule_counts = _read_csv(vdir / "rule_counts.csv", required=False)
+    failures = _read_csv(vdir / "failures.csv", required=False)
+    parts = []
+    if summary is None:
+        return '<p class="warning">No validation summary was found.</p>'
+    total = summary[summary["file"].astype(str) == "total"]
+    row = total.iloc[0] if len(total) else summary.iloc[-1]
+    quarantined = int(row["rows_quarantined"])
+    cls = "warning" if quarantined else "ok"
+    parts.append(
+        f'<p class="{cls}">{int(row["rows_in"])} rows read, {int(row["rows_analysed"])} '
+        f"analysed, {quarantined} quarantined by validation.</p>"
+    )
+    parts.append(_table_html(summary.rename(columns={
+        "file": "File", "rows_in": "Rows in", "rows_analysed": "Rows analysed",
+        "rows_quarantined": "Rows quarantined"}), "Rows per input file"))
+    if rule_counts is not None and len(rule_counts):
+        parts.append(_table_html(rule_counts.rename(columns={
+            "rule": "Rule", "column": "Column", "n": "Failures"}), "Failures per rule"))
+    if failures is not None and len(failures):
+        shown = redact_failures(failures.head(20), known_ids)
+        note = (f"First {len(shown)} of {len(failures)} failures; the full list is "
+                "validation/failures.csv. Participant identifiers are not shown.")
+        parts.append(_table_html(shown, "First validation failures", note))
+    return "\n".join(parts)
+
+
+def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
+    if model_info is None or model_info.empty:
+        return "<p>No model information was found.</p>", []
+    warned = []
+    for _, r in model_info.iterrows():
+        text = "" if pd.isna(r.get("warnings")) else str(r.get("warnings")).strip()
+        converged = str(r.get("converged")).strip().lower() in ("true", "1", "1.0", "yes")
+        if text or not converged:
+            why = text or "did not converge"
+            warned.append(f"{r['outcome']}: {why}" + ("" if converged else " (not converged)"))
+    parts = []
+    if warned:
+        items = "".join(f"<li>{_esc(w)}</li>" for w in warned)
+        parts.append(f'<div class="warning"><strong>Model warnings.</strong> Read the estimates '
+                     f"of these outcomes with care:<ul>{items}</ul></div>")
+    else:
+        parts.append('<p class="ok">All models converged without warnings.</p>')
+    info = model_info.rename(columns={
+        "outcome": "Outcome", "formula": "Formula", "covariance": "Covariance",
+        "method": "Method", "df_method": "df method", "n_obs": "Observations",
+        "n_subjects": "Participants", "loglik": "Log-likelihood", "aic": "AIC",
+        "converged": "Converged", "warnings": "Warnings"})
+    parts.append(_table_html(info, "Trial models"))
+    return "\n".join(parts), warned
+
+
+def _provenance_section(results_dir: Path) -> str:
+    path = results_dir / "manifest.json"
+    if not path.exists():
+        return '<p class="warning">manifest.json was not found; provenance is unknown.</p>'
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    inputs = pd.DataFrame(manifest.get("inputs") or [], columns=["path", "sha256", "bytes"])
+    packages = pd.DataFrame(sorted((manifest.get("packages") or {}).items()),
+                            columns=["Package", "Version"])
+    facts = "".join(
+        f"<dt>{_esc(label)}</dt><dd><code>{_esc(manifest.get(key, ''))}</code></dd>"
+        for label, key in (("Created by", "created_by"), ("Python", "python"),
+                           ("Platform", "platform"), ("Seed", "seed"))
+        if key in manifest
+    )
+    return (f'<dl class="summary">{facts}</dl>'
+            + _table_html(inputs.rename(columns={"path": "Input", "sha256": "SHA-256",
+                                                 "bytes": "Bytes"}), "Input files")
+            + _table_html(packages, "Package versions"))
+
+
+def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
+    """Write ``results_dir/report.html``, a self-contained report of the run.
+
+    Sections: study summary, data validation (without participant ids), participant flow,
+    baseline characteristics, one section per outcome (journal table, trajectory and change
+    figures), responders, forest plot, missingness, models (warnings shown prominently, also at
+    the top) and provenance from ``manifest.json``. Figures are drawn from the result tables and
+    embedded as base64 PNG; styles are inline; nothing is fetched from the network.
+
+    Parameters
+    ----------
+    config : StudyConfig
+    results_dir : str or Path
+        ``results/<study>`` holding ``tables/``, ``validation/`` and ``manifest.json``.
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    import matplotlib
+
+    results_dir = Path(results_dir)
+    tables_dir = results_dir / "tables"
+    read = {name: _read_csv(tables_dir / f"{name}.csv", required=name in (
+        "flow", "baseline", "observed_summary", "marginal_means", "contrasts"))
+        for name in RESULT_TABLE_TITLES}
+    known_ids = _known_ids(results_dir)
+    reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "")
+    sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
+
+    sections.append(("study", "Study", _study_summary(config, read["flow"])))
+    sections.append(("validation", "Data validation", _validation_section(results_dir,
+                                                                           known_ids)))
+    with matplotlib.rc_context(F._RC):
+        flow = read["flow"]
+        n_visits = flow["visit"].nunique()
+        flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + \
+            _figure_html(_draw(F.plot_flow, (max(2.3 * flow["arm"].nunique(), 4.5),
+                                             0.62 * (n_visits + 2) + 0.6),
+                               flow=flow, config=config),
+                         "Participant flow: randomized, then assessed at each visit.",
+                         "Participant flow diagram")
+        sections.append(("flow", "Participant flow", flow_html))
+        sections.append(("baseline", "Baseline characteristics", _table_html(
+            baseline_journal_table(read["baseline"], config, flow=flow),
+            "Baseline characteristics by arm",
+            "Mean (SD), median (IQR) or No. (%) of participants with a known value.")))
+
+        for outcome in config.outcome_names:
+            label = config.outcome(outcome).label
+            table = outcome_journal_table(outcome, read["observed_summary"],
+                                          read["marginal_means"], read["contrasts"], config,
+                                          change_contrasts=read["change_contrasts"])
+            body = _table_html(table, f"{label} by arm and visit",
+                               _outcome_notes(config, outcome, reference))
+            body += _figure_html(
+                _draw(F.plot_trajectory, (6.5, 3.4), marginal_means=read["marginal_means"],
+                      observed_summary=read["observed_summary"], outcome=outcome,
+                      config=config),
+                f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
+                "by arm over nominal time.", f"Trajectory of {label}")
+            body += _figure_html(
+                _draw(F.plot_change, (6.5, 3.6), observed_summary=read["observed_summary"],
+                      outcome=outcome, config=config),
+                f"{label}: observed change from baseline, mean and 95% CI.",
+                f"Change from baseline in {label}")
+            sections.append((f"outcome-{outcome}", label, body))
+
+        if config.thresholds and read["responders"] is not None and len(read["responders"]):
+            body = _table_html(responder_journal_table(read["responders"], config),
+                               "Responders by threshold, visit and arm")
+            body += _figure_html(F.responders_figure(read["responders"], config),
+                                 "Responder rates with Wilson 95% confidence intervals.",
+                                 "Responder rates by arm")
+            sections.append(("responders", "Responders", body))
+
+        if len(config.arms) > 1 and len(read["contrasts"]):
+            c = read["contrasts"]
+            n_rows = c[["outcome", "visit"]].drop_duplicates().shape[0] + c["outcome"].nunique()
+            sections.append(("forest", "Effects across outcomes", _figure_html(
+                _draw(F.plot_forest, (6.5, 0.2 * n_rows + 1.5), contrasts=c, config=config),
+                f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
+                "Forest plot of standardized differences")))
+
+        if read["missingness"] is not None and len(read["missingness"]):
+            m = read["missingness"]
+            n_rows = m[["outcome", "arm"]].drop_duplicates().shape[0]
+            sections.append(("missingness", "Missing data", _figure_html(
+                _draw(F.plot_missingness, (6.5, 0.26 * n_rows + 1.6), missingness=m,
+                      config=config),
+                "Percentage of randomized participants without a value, by arm and visit.",
+                "Missing data heatmap")))
+
+    model_html, warned = _model_section(read["model_info"])
+    sections.append(("models", "Models", model_html))
+    sections.append(("provenance", "Provenance", _provenance_section(results_dir)))
+
+    nav = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t, _ in sections)
+    alert = ""
+    if warned:
+        alert = ('<div class="warning"><strong>Attention:</strong> '
+                 f"{len(warned)} model(s) reported warnings; see "
+                 '<a href="#models">Models</a>.</div>')
+    body = "\n".join(f'<section id="{a}"><h2>{_esc(t)}</h2>\n{h}\n</section>'
+                     for a, t, h in sections)
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(config.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<header><h1>{_esc(config.title)}</h1>"
+        f'<p class="meta">Outcome report generated by prt-outcomes from the result tables '
+        f"of study <code>{_esc(config.name)}</code>.</p></header>\n{alert}\n"
+        f"<nav><ul>{nav}</ul></nav>\n{body}\n</body>\n</html>\n"
+    )
+    out = results_dir / "report.html"
+    out.write_text(page, encoding="utf-8", newline="\n")
+    return out

@@ -1,0 +1,206 @@
+"""Figure functions draw from result tables onto a given Axes; render_figures writes every file,
+byte-identical on rerun (prt_outcomes.figures)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from statsmodels.stats.proportion import proportion_confint  # noqa: E402
+
+from prt_outcomes import figures as F  # noqa: E402
+from prt_outcomes.outputs import figure_stems  # noqa: E402
+from test_report_fakes import FAKE_IDS, example_config, write_fake_results  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return example_config()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, cfg):
+    return write_fake_results(tmp_path_factory.mktemp("results"), cfg)
+
+
+def read(results, name):
+    return pd.read_csv(results / "tables" / f"{name}.csv")
+
+
+def new_ax():
+    return Figure(figsize=(6.5, 3.5), layout="constrained").subplots()
+
+
+def line_colors(ax):
+    return {to_hex(line.get_color()) for line in ax.lines}
+
+
+def test_arm_colors_are_okabe_ito_and_stable():
+    colors = F.arm_colors(["prt", "placebo", "usual_care"])
+    assert colors == {"prt": "#0072B2", "placebo": "#D55E00", "usual_care": "#009E73"}
+    assert F.arm_colors(["a", "Total"])["Total"] == "#595959"
+    assert len(set(F.arm_colors([str(i) for i in range(8)]).values())) == 8
+
+
+def test_wilson_interval_matches_statsmodels():
+    x, n = np.array([0, 5, 33, 50]), np.array([50, 51, 50, 50])
+    lo, hi = F.wilson_interval(x, n)
+    ref_lo, ref_hi = proportion_confint(x, n, alpha=0.05, method="wilson")
+    np.testing.assert_allclose(lo, ref_lo, atol=1e-12)
+    np.testing.assert_allclose(hi, ref_hi, atol=1e-12)
+
+
+def test_trajectory_draws_on_given_axes_at_nominal_days(results, cfg):
+    ax = new_ax()
+    out = F.plot_trajectory(read(results, "marginal_means"), read(results, "observed_summary"),
+                            outcome="pain_avg", config=cfg, ax=ax)
+    assert out is ax
+    np.testing.assert_allclose(ax.get_xticks(), [0, 30, 60, 90, 120, 210, 390])
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(cfg.visit_labels.values())
+    assert ax.get_ylabel() == "BPI average pain (0-10)"
+    assert {"#0072b2", "#d55e00", "#009e73"} <= line_colors(ax)
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()][:3] == ["PRT", "Placebo", "Usual care"]
+    # legend sits outside the axes (anchored right of it), so it cannot cover data
+    assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1
+    # the model means are drawn where the table says (first arm, first visit, dodged in x)
+    mm = read(results, "marginal_means")
+    expected = mm[(mm.outcome == "pain_avg") & (mm.arm == "prt")].estimate.to_numpy()
+    drawn = [ln for ln in ax.lines if to_hex(ln.get_color()) == "#0072b2"
+             and ln.get_linestyle() == "-"][0]
+    np.testing.assert_allclose(drawn.get_ydata(), expected)
+    lo, hi = ax.get_ylim()
+    assert lo >= 0 and hi <= 10
+
+
+def test_trajectory_without_config_uses_ordinal_visits(results):
+    ax = F.plot_trajectory(read(results, "marginal_means"), outcome="odi", ax=new_ax())
+    np.testing.assert_allclose(ax.get_xticks(), range(7))
+
+
+def test_change_includes_baseline_zero_and_improvement_direction(results, cfg):
+    ax = F.plot_change(read(results, "observed_summary"), outcome="pain_avg", config=cfg,
+                       ax=new_ax())
+    assert "negative = improvement" in ax.get_ylabel()
+    assert "BPI average pain (0-10)" in ax.get_ylabel().replace("\n", " ")
+    first = [ln for ln in ax.lines if ln.get_linestyle() == "-"][0]
+    assert first.get_ydata()[0] == 0.0
+
+
+def test_responders_over_visits_and_grouped(results, cfg):
+    resp = read(results, "responders")
+    ax = F.plot_responders(resp, threshold="value <= 1", outcome="pain_avg", config=cfg,
+                           ax=new_ax())
+    assert ax.get_ylim() == (0, 100)
+    assert "Pain-free" in ax.get_title(loc="left")
+    ax2 = F.plot_responders(resp, config=cfg, ax=new_ax())
+    assert len(ax2.patches) == len(cfg.arm_names) * 4  # 4 outcome x threshold groups
+    assert "Post-treatment" in ax2.get_title(loc="left")
+    fig = F.responders_figure(resp, cfg)
+    assert sum(a.get_visible() for a in fig.axes) == 4
+
+
+def test_forest_rows_reference_line_and_baseline_left_out(results, cfg):
+    ax = F.plot_forest(read(results, "contrasts"), config=cfg, ax=new_ax())
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "BPI average pain" and labels[1] == "Post-treatment"
+    assert "Baseline" not in labels
+    assert len(labels) == 4 * (1 + 6)
+    assert any(np.allclose(ln.get_xdata(), 0) for ln in ax.lines)
+    assert "Hedges g" in ax.get_xlabel()
+    texts = [t.get_text() for t in ax.texts]
+    assert any("Favours Usual care" in t for t in texts)
+
+
+def test_forest_raw_scale_needs_one_outcome(results, cfg):
+    con = read(results, "contrasts")
+    with pytest.raises(F.FigureInputError, match="different scales"):
+        F.plot_forest(con, standardized=False, config=cfg, ax=new_ax())
+    ax = F.plot_forest(con, standardized=False, outcomes=["odi"], config=cfg, ax=new_ax())
+    assert "score points" in ax.get_xlabel()
+
+
+def test_flow_diagram_boxes(results, cfg):
+    ax = F.plot_flow(read(results, "flow"), config=cfg, ax=new_ax())
+    texts = [t.get_text() for t in ax.texts if t.get_text()]
+    assert "Randomized\n(n = 153)" in texts
+    assert any(t.startswith("PRT\nrandomized n = 50") for t in texts)
+    assert sum("assessed" in t for t in texts) == 3 * 7
+    assert any("analysed 48" in t for t in texts)
+
+
+def test_missingness_heatmap_annotated(results, cfg):
+    ax = F.plot_missingness(read(results, "missingness"), outcome="pain_avg", config=cfg,
+                            ax=new_ax())
+    assert len(ax.images) == 1
+    assert len(ax.texts) == 3 * 7
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["PRT", "Placebo", "Usual care"]
+
+
+def test_individual_trajectories_never_show_ids(results, cfg):
+    data = pd.read_csv(results / "intermediate/analysis_data.csv")
+    ax = F.plot_individual_trajectories(data, outcome="pain_avg", config=cfg, ax=new_ax())
+    strings = [t.get_text() for t in ax.texts] + [t.get_text() for t in ax.get_yticklabels()] \
+        + [ln.get_label() for ln in ax.lines]
+    assert not any(pid in s for s in strings for pid in FAKE_IDS[:5])
+    assert len(ax.lines) == 2 * len(cfg.arm_names)  # one polyline per arm + its mean
+
+
+def test_clear_errors_for_bad_tables(results, cfg):
+    mm = read(results, "marginal_means")
+    with pytest.raises(F.FigureInputError, match=r"lacks the column\(s\) \['ci_low'\]"):
+        F.plot_trajectory(mm.drop(columns="ci_low"), outcome="pain_avg", ax=new_ax())
+    with pytest.raises(F.FigureInputError, match="no rows for outcome 'nope'"):
+        F.plot_trajectory(mm, outcome="nope", ax=new_ax())
+    with pytest.raises(F.FigureInputError, match="several outcomes"):
+        resp = read(results, "responders")
+        resp = pd.concat([resp, resp.assign(outcome="odi")])
+        F.plot_responders(resp, threshold="value <= 1", ax=new_ax())
+
+
+def test_axes_none_makes_a_new_figure(results, cfg):
+    import matplotlib.pyplot as plt
+
+    ax = F.plot_flow(read(results, "flow"), config=cfg)
+    assert ax.get_figure() is not None
+    plt.close(ax.get_figure())
+
+
+def _digest(paths):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_render_figures_writes_every_file_and_reruns_identically(tmp_path, cfg):
+    # One outcome keeps the test quick (PDF font subsetting dominates); the code path per
+    # outcome is the same.
+    small = replace(cfg, figure_formats=("png", "pdf", "svg"), dpi=60,
+                    individual_trajectories=True, outcomes=cfg.outcomes[:1],
+                    thresholds=tuple(t for t in cfg.thresholds if t.outcomes == ("pain_avg",)))
+    results = write_fake_results(tmp_path, small)
+    first = F.render_figures(small, results)
+    expected = {f"{stem}.{fmt}" for stem in figure_stems(small) for fmt in small.figure_formats}
+    assert {p.name for p in first} == expected
+    assert all(p.parent == results / "figures" and p.stat().st_size > 1000 for p in first)
+    digests = _digest(first)
+    second = F.render_figures(small, results)
+    assert _digest(second) == digests
+    svg = (results / "figures" / "flow.svg").read_text()
+    pdf = (results / "figures" / "flow.pdf").read_bytes()
+    assert "<dc:date>" not in svg and b"CreationDate" not in pdf
+    ids_in_svg = [pid for pid in FAKE_IDS if pid in
+                  (results / "figures" / "individual_pain_avg.svg").read_text()]
+    assert ids_in_svg == []
+
+
+def test_render_figures_without_tables_says_what_to_run(tmp_path, cfg):
+    with pytest.raises(FileNotFoundError, match="run the analysis stages first"):
+        F.render_figures(cfg, tmp_path)

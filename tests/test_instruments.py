@@ -25,7 +25,7 @@ RANGES = [
     ("pcs", 0, 52, 1, False),
     ("tsk11", 11, 44, 1, False),
     ("pgic", 1, 7, 1, False),
-    ("headache_score", 0, 140, 0.25, False),
+    ("headache_score", 0, 140, None, False),
     ("bdi_ii", 0, 63, 1, False),
     ("hamd", 0, 52, 1, False),
     ("who5", 0, 25, 1, True),

@@ -293,13 +293,13 @@ INSTRUMENTS: dict[str, Instrument] = {
             label="Headache score (0-140)",
             min=0.0,
             max=140.0,
-            step=0.25,  # 4-week diary total divided by 4 (values in quarter points)
+            step=None,  # mean over the completed diary weeks: quarters, thirds, ... occur
             higher_is_better=False,
             decimals=1,
             source="Vickers 2004 BMJ headache diary: severity rated 4 times a day on 0-5 and "
-            "summed; range chosen here as the weekly total of 28 ratings, 0-140, reported as a "
-            "4-week mean in 0.25 steps (observed maximum 98.5 in the public file); "
-            f"{_NONE_SOURCED}",
+            "summed; range chosen here as a weekly total of 28 ratings, 0-140 (observed maximum "
+            "98.5 in the public file). No step: the public values are means over the completed "
+            f"weeks (e.g. 15.33333). {_NONE_SOURCED}",
         ),
         _entry(
             name="bdi_ii",

@@ -1,0 +1,117 @@
+"""The study configs in config/studies/ read and validate the public datasets in ../shared/data.
+
+Expected counts come from each dataset's PROVENANCE.md and, for Ashar 2022, the paper's
+post-treatment means (Table 2: 1.18 (1.24) / 2.84 (1.64) / 3.13 (1.45)): getting them from the
+validated clean rows shows that codes, the filter and missing codes were applied correctly.
+Skipped when ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prt_outcomes.config import load_config
+from prt_outcomes.validation import load_and_validate, validate_command
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+STUDIES = REPO / "config" / "studies"
+
+pytestmark = [
+    pytest.mark.shared,
+    pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not available"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _run_from_repo_root(monkeypatch):
+    # study configs give data paths relative to the repo root, as the CLI is run from there
+    monkeypatch.chdir(REPO)
+
+
+def _validate(name):
+    return load_and_validate(load_config(STUDIES / f"{name}.yaml"))
+
+
+def _check_reconciles(result):
+    s = result.summary
+    assert (s["rows_in"] == s["rows_analysed"] + s["rows_quarantined"]).all()
+
+
+def test_ashar2022_reports_the_patient_without_group_and_filters_controls():
+    result = _validate("ashar2022")
+    _check_reconciles(result)
+    total = result.summary.iloc[-1]
+    assert (total.rows_read, total.rows_filtered, total.rows_in) == (341, 54, 287)
+    assert (total.rows_analysed, total.rows_quarantined) == (286, 1)
+    # the one patient row with no group: reported at its line, not silently dropped
+    assert set(result.failures["row"]) == {212}
+    assert ("missing_value", "arm") in set(zip(result.failures["rule"], result.failures["column"]))
+    assert len(result.filtered) == 54 and set(result.filtered["rule"]) == {"filtered_by_config"}
+    clean = result.clean
+    assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {
+        "prt": 50, "placebo": 51, "usual_care": 50}
+    post = clean[clean["visit"] == "post"].groupby("arm")["pain_avg"]
+    np.testing.assert_allclose(post.mean()[["prt", "placebo", "usual_care"]], [1.18, 2.84, 3.13], atol=0.005)
+    np.testing.assert_allclose(post.std()[["prt", "placebo", "usual_care"]], [1.24, 1.64, 1.45], atol=0.005)
+    assert post.count().to_dict() == {"prt": 44, "placebo": 44, "usual_care": 47}
+    assert clean["sex"].value_counts().to_dict().keys() == {"male", "female"}
+
+
+def test_ashar2022_command_exits_1_and_writes_report(tmp_path):
+    out = io.StringIO()
+    code = validate_command(STUDIES / "ashar2022.yaml", report_dir=tmp_path, stream=out)
+    assert code == 1
+    assert out.getvalue().startswith("1 of 287 rows quarantined")
+    assert (tmp_path / "report.md").read_text().splitlines()[2].startswith("1 of 287 rows quarantined")
+
+
+def test_fev_data_counts_match_provenance():
+    result = _validate("fev_data")
+    _check_reconciles(result)
+    assert result.ok
+    clean = result.clean
+    assert len(clean) == 800 and clean["participant_id"].nunique() == 200
+    observed = clean.dropna(subset=["fev1"])
+    assert len(observed) == 537 and observed["participant_id"].nunique() == 197
+    assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {"pbo": 105, "trt": 95}
+
+
+def test_claus2020_counts_match_provenance():
+    result = _validate("claus2020")
+    assert result.ok
+    clean = result.clean
+    assert len(clean) == 172 and clean["participant_id"].nunique() == 43
+    assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {"pa": 23, "tau": 20}
+    assert set(clean["visit"]) == {"t1", "t2", "t3", "t4"}
+
+
+def test_neck_pain_counts_match_provenance():
+    result = _validate("neck_pain")
+    assert result.ok
+    clean = result.clean
+    assert len(clean) == 264 and clean["participant_id"].nunique() == 90
+    assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {"laser": 45, "sham": 45}
+    assert clean["vas"].between(0, 1).all()
+
+
+def test_vickers_wide_file_reshapes_with_visit_codes():
+    result = _validate("vickers2004")
+    _check_reconciles(result)
+    assert result.ok
+    total = result.summary.iloc[-1]
+    assert (total.rows_read, total.rows_in) == (401, 3 * 401)
+    clean = result.clean
+    assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {
+        "acupuncture": 205, "usual_care": 196}
+    # PROVENANCE: pk2 missing for 75, pk5 for 100 participants
+    assert clean.groupby("visit")["headache_score"].count().to_dict() == {
+        "baseline": 401, "m3": 326, "m12": 301}
+    # every long row points at its participant's line in the wide file (header = line 1)
+    assert clean["source_row"].between(2, 402).all()
+    assert (clean.groupby("participant_id")["source_row"].nunique() == 1).all()

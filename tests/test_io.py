@@ -1,0 +1,166 @@
+"""Readers: formats, separators, line numbers, codes, wide layout, filters, privacy, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prt_outcomes.config import StudyConfig, load_config
+from prt_outcomes.io import InputError, find_identifier_columns, read_raw_table, read_study_data
+
+MALFORMED = Path(__file__).resolve().parent / "malformed"
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(MALFORMED / "config.yaml")
+
+
+def _config(**data_overrides):
+    raw = {
+        "study": {"name": "t"},
+        "data": {"files": [{"path": "x.csv"}], "missing_codes": ["", "-99"], **data_overrides},
+        "arms": {"levels": [{"name": "a", "codes": [1]}, {"name": "b", "codes": [2]}]},
+        "visits": [{"name": "v1", "baseline": True, "codes": [1]}, {"name": "v2", "codes": [2]}],
+        "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}],
+    }
+    return StudyConfig.from_dict(raw)
+
+
+def test_long_csv_canonical_columns_lines_and_codes(cfg):
+    ingest = read_study_data(cfg, [MALFORMED / "ok_labels_and_codes.csv"])
+    data = ingest.data
+    assert list(data.columns[:3]) == ["participant_id", "arm", "visit"]
+    assert data["source_row"].tolist() == [2, 3, 4, 5, 6, 7]
+    assert set(data["source_file"]) == {"ok_labels_and_codes.csv"}
+    # labels ("PRT", "usual care"), codes (1, t1) and case ("Baseline", "FEMALE") all map
+    assert data["arm"].tolist() == ["prt", "prt", "placebo", "placebo", "usual_care", "usual_care"]
+    assert data["visit"].tolist() == ["baseline", "post"] * 3
+    assert data["sex"].tolist() == ["female", "female", "male", "male", "female", "female"]
+    assert data["pain_avg"].dtype == "float64" and data["age"].dtype == "float64"
+    assert ingest.rows_in == {"ok_labels_and_codes.csv": 6}
+    assert ingest.issues.empty
+
+
+@pytest.mark.parametrize("name", ["ok.xlsx", "ok.parquet", "ok_bom_crlf.csv", "ok_semicolon_decimal_comma.csv"])
+def test_other_formats_read_the_same_data(cfg, name):
+    ref = read_study_data(cfg, [MALFORMED / "ok.csv"]).data.drop(columns="source_file")
+    got = read_study_data(cfg, [MALFORMED / name]).data.drop(columns="source_file")
+    pd.testing.assert_frame_equal(got, ref)
+
+
+def test_several_files_are_concatenated_and_keep_their_lines(cfg):
+    ingest = read_study_data(cfg, [MALFORMED / "ok.csv", MALFORMED / "blank_lines_keep_numbering.csv"])
+    data = ingest.data
+    assert len(data) == 12
+    second = data[data["source_file"] == "blank_lines_keep_numbering.csv"]
+    # line 4 of that file is blank, so its rows sit on lines 2, 3, 5, 6, 7, 8
+    assert second["source_row"].tolist() == [2, 3, 5, 6, 7, 8]
+    assert ingest.rows_in == {"ok.csv": 6, "blank_lines_keep_numbering.csv": 6}
+
+
+def test_wide_file_becomes_long_with_participant_lines():
+    wide = load_config(MALFORMED / "config_wide.yaml")
+    ingest = read_study_data(wide, [MALFORMED / "wide_ok.csv"])
+    data = ingest.data
+    assert len(data) == 6 and ingest.rows_in == {"wide_ok.csv": 3}
+    assert data["visit"].tolist() == ["baseline", "post"] * 3
+    assert data["source_row"].tolist() == [2, 2, 3, 3, 4, 4]
+    assert data["pain_avg"].tolist() == [5, 2.5, 4, 4.5, 6, 5.5]
+    assert data["odi"].tolist() == [30, 20, 24, 22, 40, 38]
+
+
+def test_unparseable_number_is_an_issue_with_its_raw_text(cfg):
+    ingest = read_study_data(cfg, [MALFORMED / "text_in_score.csv"])
+    issue = ingest.issues.iloc[0]
+    assert (issue["rule"], issue["column"], issue["row"], issue["value"]) == ("not_numeric", "pain_avg", 7, "five")
+    assert np.isnan(ingest.data.loc[ingest.issue_index[0], "pain_avg"])
+
+
+def test_decimal_point_config_refuses_decimal_commas(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text('participant_id,arm,visit,pain\n1,1,1,"1,5"\n1,1,2,2.5\n')
+    strict = _config()
+    strict = StudyConfig.from_dict({**strict.raw, "data": {**strict.raw["data"],
+                                    "files": [{"path": "x.csv", "decimal": "."}]}})
+    got = read_study_data(strict, [path])
+    assert got.issues["value"].tolist() == ["1,5"]
+    auto = read_study_data(_config(), [path])
+    assert auto.data["pain"].tolist() == [1.5, 2.5] and auto.issues.empty
+
+
+def test_cp1252_file_is_read(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes("participant_id,arm,visit,pain,note\n1,1,1,3,caf\xe9\n".encode("latin-1"))
+    assert read_study_data(_config(), [path]).data["pain"].tolist() == [3.0]
+
+
+def test_numeric_ids_lose_a_trailing_point_zero(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain\n12.0,1,1,3\n12,1,2,2\n")
+    assert read_study_data(_config(), [path]).data["participant_id"].tolist() == ["12", "12"]
+
+
+def test_filter_counts_and_reports_left_out_rows(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain,is_patient\n1,1,1,3,1\n2,,1,4,0\n3,2,1,5,1.0\n")
+    cfg = StudyConfig.from_dict({**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
+    ingest = read_study_data(cfg, [path])
+    assert ingest.data["participant_id"].tolist() == ["1", "3"]
+    assert ingest.rows_in == {"x.csv": 3} and ingest.rows_filtered == {"x.csv": 1}
+    issue = ingest.issues.iloc[0]
+    assert (issue["rule"], issue["row"], issue["column"], issue["value"]) == ("filtered_by_config", 3, "is_patient", "0")
+    bad = StudyConfig.from_dict({**cfg.raw, "data": {"files": [{"path": "x.csv", "filter": {"site": 1}}]}})
+    with pytest.raises(InputError, match="no column 'site'"):
+        read_study_data(bad, [path])
+
+
+@pytest.mark.parametrize(
+    "column, values, flagged",
+    [
+        ("first_name", ["Ann", "Bob"], True),
+        ("Email Address", ["x", "y"], True),
+        ("DOB", ["1980-01-01", "1990-02-02"], True),
+        ("contact", ["ann@example.org", ""], True),
+        ("contact", ["+1 303 555 0142", ""], True),
+        ("notes", ["(303) 555-0142", ""], True),
+        ("pain", ["3.14159265358", "2"], False),
+        ("date_randomized", ["24/03/2000", "2000-03-24"], False),
+        ("participant_id", ["123456789012", "1"], False),
+        ("practice_id", ["35", "36"], False),
+    ],
+)
+def test_identifier_detection(column, values, flagged):
+    table = pd.DataFrame({column: pd.Series(values, dtype="str")})
+    assert bool(find_identifier_columns(table, allowed=["participant_id"])) is flagged
+
+
+def test_identifier_columns_refused_unless_allowed(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain,email\n1,1,1,3,a@b.org\n")
+    with pytest.raises(InputError, match=r"x\.csv.*'email'.*allow_identifiers"):
+        read_study_data(_config(), [path])
+    allowed = StudyConfig.from_dict({**_config().raw, "data": {**_config().raw["data"], "allow_identifiers": ["email"]}})
+    assert len(read_study_data(allowed, [path]).data) == 1
+
+
+@pytest.mark.parametrize(
+    "name, match",
+    [("empty.csv", "empty"), ("header_only.csv", "no data rows"), ("wrong_type.txt", "extension"),
+     ("unreadable.xlsx", "Excel"), ("missing_column.csv", "lacks the required column"),
+     ("does_not_exist.csv", "does not exist"), ("ragged_line.csv", "well-formed")],
+)
+def test_unusable_files_raise_input_error_naming_the_file(cfg, name, match):
+    with pytest.raises(InputError, match=match) as info:
+        read_study_data(cfg, [MALFORMED / name])
+    assert name in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_read_raw_table_returns_text_and_lines():
+    table, lines = read_raw_table(MALFORMED / "blank_lines_keep_numbering.csv")
+    assert lines.tolist() == [2, 3, 5, 6, 7, 8]
+    assert table["pain_avg"].tolist()[-1] == "10.5"

@@ -164,3 +164,32 @@ def test_read_raw_table_returns_text_and_lines():
     table, lines = read_raw_table(MALFORMED / "blank_lines_keep_numbering.csv")
     assert lines.tolist() == [2, 3, 5, 6, 7, 8]
     assert table["pain_avg"].tolist()[-1] == "10.5"
+
+
+def test_typed_parquet_maps_integer_codes_and_numeric_missing_codes(cfg, tmp_path):
+    data = pd.read_csv(MALFORMED / "ok.csv")  # group, odi, age as integers
+    data.loc[1, "pain_avg"] = -99.0
+    data.to_parquet(tmp_path / "typed.parquet")
+    got = read_study_data(cfg, [tmp_path / "typed.parquet"]).data
+    assert got["arm"].tolist()[:3] == ["prt", "prt", "placebo"]
+    assert np.isnan(got.loc[1, "pain_avg"]) and got.loc[0, "pain_avg"] == 5.0
+
+
+def test_filter_that_leaves_nothing_is_an_input_error(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain,is_patient\n1,1,1,3,0\n")
+    cfg = StudyConfig.from_dict({**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
+    with pytest.raises(InputError, match="no rows left after the config filter"):
+        read_study_data(cfg, [path])
+
+
+def test_wide_pattern_without_outcome_placeholder(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_text("participant_id,arm,BPI_Time1,BPI_Time2,BPI_change\nA,1,4,2,-2\nB,2,5,,\n")
+    raw = _config().raw
+    cfg = StudyConfig.from_dict({**raw, "data": {"files": [{"path": "w.csv", "layout": "wide",
+                                                            "wide_pattern": "BPI_Time{visit}"}]}})
+    data = read_study_data(cfg, [path]).data
+    assert data[["participant_id", "visit"]].values.tolist() == [["A", "v1"], ["A", "v2"], ["B", "v1"], ["B", "v2"]]
+    assert data["pain"].tolist()[:3] == [4.0, 2.0, 5.0] and np.isnan(data["pain"].iloc[3])
+    assert data["source_row"].tolist() == [2, 2, 3, 3]

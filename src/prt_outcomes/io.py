@@ -491,6 +491,12 @@ def _read_one(
     if filtered is not None and len(filtered):
         issues.append(filtered)
     n_filtered = n_read - len(table)
+    if len(table) == 0:
+        desc = " and ".join(f"{k} == {v!r}" for k, v in spec.filter.items())
+        raise InputError(
+            f"data file '{path}' has no rows left after the config filter ({desc}): all "
+            f"{n_read} rows were left out. Check the filter's column and value under data.files."
+        )
 
     missing = {str(c).strip() for c in config.missing_codes} | {""}
     missing |= {_NUMERIC_RE.sub(r"\1", m) for m in missing}
@@ -692,10 +698,14 @@ def _to_float(raw: pd.Series, missing: set[str], decimal: str | None) -> tuple[n
     """Parse numbers; return float values and a mask of unparseable cells.
 
     ``decimal`` "," or None (auto) reads a decimal comma; "." reads only decimal points, so a
-    cell like ``1,5`` is reported as not numeric instead of being guessed.
+    cell like ``1,5`` is reported as not numeric instead of being guessed. Numeric missing codes
+    (e.g. -99) also match when the file stores them as -99.0.
     """
+    numeric_codes = _numeric_codes(missing)
     if not _is_text(raw):
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan, copy=True)
+        if numeric_codes.size:
+            values[np.isin(values, numeric_codes)] = np.nan
         return values, np.zeros(len(raw), dtype=bool)
     miss = _missing_mask(raw, missing)
     text = raw.astype("string").str.strip()
@@ -704,7 +714,11 @@ def _to_float(raw: pd.Series, missing: set[str], decimal: str | None) -> tuple[n
         both = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
         text = text.str.replace(",", ".", regex=False).mask(both.fillna(False), "?")
     values = pd.to_numeric(text.mask(miss), errors="coerce")
-    values = values.to_numpy(dtype="float64", na_value=np.nan)
+    values = values.to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    if numeric_codes.size:
+        coded = np.isin(values, numeric_codes)
+        values[coded] = np.nan
+        miss = miss | coded
     bad = np.isnan(values) & ~miss
     if bad.any():
         # "NaN"/"nan" spelled out are missing, not malformed
@@ -712,6 +726,18 @@ def _to_float(raw: pd.Series, missing: set[str], decimal: str | None) -> tuple[n
         idx = np.flatnonzero(bad)
         bad[idx[lowered]] = False
     return values, bad
+
+
+def _numeric_codes(missing: set[str]) -> np.ndarray:
+    codes = []
+    for m in missing:
+        try:
+            value = float(m)
+        except ValueError:
+            continue
+        if np.isfinite(value):
+            codes.append(value)
+    return np.asarray(codes, dtype="float64")
 
 
 def _to_date(raw: pd.Series, missing: set[str]) -> tuple[pd.Series, np.ndarray]:

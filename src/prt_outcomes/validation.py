@@ -478,7 +478,18 @@ def _ingest_failures(ingest: IngestResult, df: pd.DataFrame) -> pd.DataFrame:
 
 def _schema_failures(fc: pd.DataFrame, df: pd.DataFrame, config: StudyConfig, schema) -> pd.DataFrame:
     """pandera failure cases -> failures with positions, rule names and readable messages."""
-    fc = fc[fc["index"].notna()]
+    structural = fc[fc["index"].isna()]
+    if len(structural):
+        # failures without a row (a column of the wrong type or missing) concern the whole
+        # frame; _prepare coerces every canonical column, so reaching this is a caller error
+        what = "; ".join(
+            f"{c}: {chk} ({case})" for c, chk, case in
+            structural[["column", "check", "failure_case"]].astype("str").itertuples(index=False)
+        )
+        raise InputError(
+            f"the data frame does not have the structure the study config describes: {what}. "
+            "Read files with read_study_data, or give each canonical column its type."
+        )
     if len(fc) == 0:
         return _empty_failures(with_pos=True)
     rules = column_rules(schema)

@@ -8,6 +8,7 @@
 #   --datasets a,b      only these simulated datasets (names from datasets.csv); default all
 #   --no-real           skip the two real-data cases (Ashar 2022)
 #   --shared-data DIR   location of the public data (default: <repo>/../shared/data)
+#   --lmer-only         only the lme4 models (used by the live test, ~5 s)
 #
 # Output: one tidy CSV per dataset, ref_<dataset>.csv, columns
 #   dataset, model, quantity, arm, reference, visit, term, estimate, se, df
@@ -53,6 +54,7 @@ outdir <- get_arg("--outdir", here)
 dir.create(outdir, showWarnings = FALSE, recursive = TRUE)
 only <- get_arg("--datasets", NULL)
 do_real <- !("--no-real" %in% args)
+lmer_only <- "--lmer-only" %in% args   # quick mode for the live test: random-intercept models only
 shared <- get_arg("--shared-data", file.path(dirname(repo_root), "shared", "data"))
 
 fmt <- function(x) ifelse(is.na(x), "", sprintf("%.12g", x))
@@ -169,6 +171,168 @@ fit_lmer <- function(d, dataset, covs, arm_levels, visit_levels, ref, base, reml
   do.call(rbind, out)
 }
 
+# ---------------------------------------------------------------- unstructured: polished REML/ML
+# nlme's optimiser stops with the variance parameters ~1e-5 (relative) from the optimum and its
+# apVar is a finite-difference Hessian, which moves emmeans' Satterthwaite df by up to ~8 % on
+# these data.  The tested references (models gls_un_reml / gls_un_ml) are therefore computed here
+# from the textbook formulas, starting from the gls fit:
+#   * V (visits x visits) parameterised by its log-Cholesky factor theta;
+#   * REML log-likelihood  -1/2 [sum_i log|V_i| + log|X'V^-1 X| + r'V^-1 r + (n - p) log 2 pi]
+#     (ML: -1/2 [sum_i log|V_i| + r'V^-1 r + n log 2 pi]), V_i = V[obs_i, obs_i], beta = GLS;
+#   * Newton iterations with numDeriv Richardson gradient and Hessian until |grad| < 2e-5 (the
+#     numerical gradient's noise floor; theta then moves < 1e-7);
+#   * C = (X'V^-1 X)^-1;  Satterthwaite df for a linear function l: 2 (l'Cl)^2 / (g'Ag) with
+#     g_j = l' dC/dtheta_j l (numDeriv::jacobian) and A = (-Hessian)^-1 (observed information of
+#     the REML / ML likelihood) -- the definition used by SAS PROC MIXED and R mmrm.
+# The same code on mmrm's fev_data reproduces SAS's Satterthwaite df (checked in ref_fev_data.csv
+# and tests/test_models_reference_sas.py).
+# Marginal-mean weights are emmeans' reference-grid rows (emmeans(...)@linfct).
+
+un_loglik_factory <- function(d, f, reml) {
+  X <- model.matrix(f, d)
+  y <- d$y
+  p <- ncol(X)
+  n <- nrow(X)
+  pat <- tapply(d$visit_index, d$participant_id, function(v) paste(v, collapse = ","))
+  groups <- split(names(pat), pat)
+  pats <- lapply(names(groups), function(key) {
+    vis <- as.integer(strsplit(key, ",")[[1]])
+    ids <- groups[[key]]
+    k <- length(vis)
+    # rows of each subject in visit order (data sorted by subject, visit)
+    Xj <- lapply(seq_len(k), function(j) X[match(paste(ids, vis[j]), paste(d$participant_id, d$visit_index)), , drop = FALSE])
+    yj <- lapply(seq_len(k), function(j) y[match(paste(ids, vis[j]), paste(d$participant_id, d$visit_index))])
+    # cross-products for every visit pair (a, b), a fastest: A = XX %*% vec(W), etc.
+    XX <- matrix(0, p * p, k * k); XY <- matrix(0, p, k * k); YY <- numeric(k * k)
+    for (b in seq_len(k)) for (a in seq_len(k)) {
+      col <- a + (b - 1) * k
+      XX[, col] <- as.vector(crossprod(Xj[[a]], Xj[[b]]))
+      XY[, col] <- as.vector(crossprod(Xj[[a]], yj[[b]]))
+      YY[col] <- sum(yj[[a]] * yj[[b]])
+    }
+    list(vis = vis, m = length(ids), k = k, XX = XX, XY = XY, YY = YY)
+  })
+  K <- max(d$visit_index)
+  theta_to_V <- function(theta) {
+    L <- matrix(0, K, K)
+    L[lower.tri(L, diag = TRUE)] <- theta
+    diag(L) <- exp(diag(L))
+    tcrossprod(L)
+  }
+  V_to_theta <- function(V) {
+    L <- t(chol(V))
+    diag(L) <- log(diag(L))
+    L[lower.tri(L, diag = TRUE)]
+  }
+  parts <- function(theta) {
+    V <- theta_to_V(theta)
+    A <- matrix(0, p, p); b <- numeric(p); cc <- 0; logdet <- 0
+    for (pt in pats) {
+      Vo <- V[pt$vis, pt$vis, drop = FALSE]
+      W <- solve(Vo)
+      logdet <- logdet + pt$m * as.numeric(determinant(Vo, logarithm = TRUE)$modulus)
+      w <- as.vector(W)
+      A <- A + matrix(pt$XX %*% w, p, p)
+      b <- b + as.vector(pt$XY %*% w)
+      cc <- cc + sum(pt$YY * w)
+    }
+    list(V = V, A = A, b = b, c = cc, logdet = logdet)
+  }
+  loglik <- function(theta) {
+    q <- parts(theta)
+    beta <- solve(q$A, q$b)
+    rss <- q$c - sum(q$b * beta)
+    if (reml) {
+      -0.5 * (q$logdet + as.numeric(determinant(q$A, logarithm = TRUE)$modulus) + rss + (n - p) * log(2 * pi))
+    } else {
+      -0.5 * (q$logdet + rss + n * log(2 * pi))
+    }
+  }
+  list(loglik = loglik, parts = parts, V_to_theta = V_to_theta, theta_to_V = theta_to_V, X = X, p = p, n = n)
+}
+
+un_polished <- function(d, f, gfit, V0, dataset, arm_levels, visit_levels, ref, base, reml) {
+  model <- if (reml) "gls_un_reml" else "gls_un_ml"
+  lf <- un_loglik_factory(d, f, reml)
+  theta <- lf$V_to_theta(unname(as.matrix(V0)))
+  ll0 <- lf$loglik(theta)
+  for (it in 1:20) {
+    g <- numDeriv::grad(lf$loglik, theta)
+    if (Sys.getenv("REF_DEBUG") != "") cat(model, "newton", it, lf$loglik(theta), max(abs(g)), "\n")
+    # numDeriv's Richardson gradient has a noise floor of ~1e-5 here; below that Newton steps
+    # change theta by < 1e-7 (H is O(10-1000)), far below what the 1e-5 tests can see.
+    if (max(abs(g)) < 2e-5) break
+    H <- numDeriv::hessian(lf$loglik, theta)
+    step <- -solve(H, g)
+    ll_old <- lf$loglik(theta)
+    t <- 1
+    while (lf$loglik(theta + t * step) < ll_old - 1e-12 && t > 1e-6) t <- t / 2
+    theta <- theta + t * step
+  }
+  g <- numDeriv::grad(lf$loglik, theta)
+  stopifnot(max(abs(g)) < 1e-4)
+  H <- numDeriv::hessian(lf$loglik, theta)
+  Ainfo <- solve(-H)
+  q <- lf$parts(theta)
+  C <- solve(q$A)
+  beta <- as.vector(C %*% q$b)
+  names(beta) <- colnames(lf$X)
+  stopifnot(max(abs(beta - coef(gfit))) < 1e-3 * max(1, max(abs(beta))))
+  Cfun <- function(th) as.vector(solve(lf$parts(th)$A))
+  J <- numDeriv::jacobian(Cfun, theta)          # p^2 x q
+  evaluate <- function(Lm) {                   # rows = linear functions of beta
+    est <- as.vector(Lm %*% beta)
+    v <- rowSums((Lm %*% C) * Lm)
+    gmat <- t(apply(Lm, 1, function(l) as.vector(crossprod(J, as.vector(l %o% l)))))
+    if (length(theta) == 1) gmat <- t(gmat)
+    df <- 2 * v^2 / rowSums((gmat %*% Ainfo) * gmat)
+    list(estimate = est, se = sqrt(v), df = df)
+  }
+  # coefficients
+  cf <- evaluate(diag(lf$p))
+  out <- list(rows(dataset, model, "coefficient", term = names(beta), estimate = cf$estimate, se = cf$se, df = cf$df))
+  # marginal means and contrasts on emmeans' reference grid
+  emm <- emmeans(gfit, ~ arm * visit, data = d, mode = "df.error")
+  Lmeans <- emm@linfct
+  grid <- emm@grid
+  mm <- evaluate(Lmeans)
+  out[[2]] <- rows(dataset, model, "marginal_mean", arm = as.character(grid$arm), visit = as.character(grid$visit),
+                   estimate = mm$estimate, se = mm$se, df = mm$df)
+  cw <- contrast_weights(grid, arm_levels, visit_levels, ref, base)
+  cc <- evaluate(cw$W %*% Lmeans)
+  out[[3]] <- rows(dataset, model, cw$lab[, 1], arm = cw$lab[, 2], reference = ref, visit = cw$lab[, 3],
+                   estimate = cc$estimate, se = cc$se, df = cc$df)
+  V <- lf$theta_to_V(theta)
+  k <- length(visit_levels)
+  ll <- lf$loglik(theta)
+  stopifnot(ll >= ll0 - 1e-9, ll >= as.numeric(logLik(gfit)) - 1e-6)
+  out[[4]] <- rows(dataset, model, "covariance", visit = rep(visit_levels, times = k),
+                   term = rep(visit_levels, each = k), estimate = as.vector(V))
+  out[[5]] <- rbind(
+    rows(dataset, model, "loglik", estimate = ll),
+    rows(dataset, model, "loglik_gls", estimate = as.numeric(logLik(gfit))),
+    rows(dataset, model, "max_abs_grad", estimate = max(abs(g))),
+    rows(dataset, model, "n_obs", estimate = nrow(d)),
+    rows(dataset, model, "n_subjects", estimate = length(unique(d$participant_id)))
+  )
+  do.call(rbind, out)
+}
+
+contrast_weights <- function(grid, arm_levels, visit_levels, ref, base) {
+  cell <- function(a, v) as.numeric(grid$arm == a & grid$visit == v)
+  others <- setdiff(arm_levels, ref)
+  W <- list(); lab <- list()
+  for (v in visit_levels) for (a in others) {
+    W[[length(W) + 1]] <- cell(a, v) - cell(ref, v)
+    lab[[length(lab) + 1]] <- c("contrast", a, v)
+  }
+  for (v in setdiff(visit_levels, base)) for (a in others) {
+    W[[length(W) + 1]] <- cell(a, v) - cell(a, base) - cell(ref, v) + cell(ref, base)
+    lab[[length(lab) + 1]] <- c("change_contrast", a, v)
+  }
+  list(W = do.call(rbind, W), lab = do.call(rbind, lab))
+}
+
 fit_gls_un <- function(d, dataset, covs, arm_levels, visit_levels, ref, base, reml = TRUE) {
   f <- as.formula(paste("y ~", paste(c("arm * visit", covs), collapse = " + ")))
   method <- if (reml) "REML" else "ML"
@@ -180,7 +344,7 @@ fit_gls_un <- function(d, dataset, covs, arm_levels, visit_levels, ref, base, re
                                control = glsControl(msMaxIter = 500, maxIter = 500, tolerance = 1e-10,
                                                     msTol = 1e-10, natural = FALSE))),
               envir = globalenv())
-  model <- if (reml) "gls_un_reml" else "gls_un_ml"
+  model <- if (reml) "gls_un_reml_emm" else "gls_un_ml_emm"
   X <- model.matrix(f, d)
   ld <- as.numeric(determinant(crossprod(X), logarithm = TRUE)$modulus)
   ll <- as.numeric(logLik(fit))
@@ -204,7 +368,8 @@ fit_gls_un <- function(d, dataset, covs, arm_levels, visit_levels, ref, base, re
     rows(dataset, model, "n_obs", estimate = nrow(d)),
     rows(dataset, model, "n_subjects", estimate = length(unique(d$participant_id)))
   )
-  do.call(rbind, out)
+  own <- un_polished(d, f, fit, V, dataset, arm_levels, visit_levels, ref, base, reml)
+  rbind(do.call(rbind, out), own)
 }
 
 write_ref <- function(tab, dataset) {
@@ -226,10 +391,11 @@ for (i in seq_len(nrow(manifest))) {
   raw <- read.csv(file.path(here, m$file), stringsAsFactors = FALSE)
   d <- prep(raw, m$outcome, arm_levels, visit_levels, covs)
   args_common <- list(d, m$dataset, covs, arm_levels, visit_levels, m$reference_arm, m$baseline_visit)
-  tab <- rbind(do.call(fit_lmer, args_common), do.call(fit_gls_un, args_common))
+  tab <- do.call(fit_lmer, args_common)
+  if (!lmer_only) tab <- rbind(tab, do.call(fit_gls_un, args_common))
   if (isTRUE(as.logical(m$ml))) {
-    tab <- rbind(tab, do.call(fit_lmer, c(args_common, list(reml = FALSE, kr = FALSE))),
-                 do.call(fit_gls_un, c(args_common, list(reml = FALSE))))
+    tab <- rbind(tab, do.call(fit_lmer, c(args_common, list(reml = FALSE, kr = FALSE))))
+    if (!lmer_only) tab <- rbind(tab, do.call(fit_gls_un, c(args_common, list(reml = FALSE))))
   }
   write_ref(tab, m$dataset)
 }
@@ -258,6 +424,21 @@ if (do_real && file.exists(ashar_file)) {
             "ashar_bpi_intensity")
 } else if (do_real) {
   cat("shared data not found at", shared, "- real-data references skipped\n")
+}
+
+# mmrm's fev_data (SAS PROC MIXED reference in its PROVENANCE.md): FEV1 ~ RACE + SEX + ARMCD*AVISIT,
+# unstructured REML.  Stored so that the polished unstructured code above can be checked against
+# SAS (Satterthwaite df 146 / 145 / 131 / 133 for TRT - PBO), and the engine against both.
+fev_file <- file.path(shared, "mmrm_fev_data", "fev_data.csv")
+if (do_real && file.exists(fev_file)) {
+  fv <- read.csv(fev_file, stringsAsFactors = FALSE)
+  fv$participant_id <- fv$USUBJID
+  fv$arm <- fv$ARMCD
+  fv$visit <- fv$AVISIT
+  arm_levels <- c("PBO", "TRT")
+  visit_levels <- c("VIS1", "VIS2", "VIS3", "VIS4")
+  d <- prep(fv, "FEV1", arm_levels, visit_levels, c("RACE", "SEX"))
+  write_ref(fit_gls_un(d, "fev_data", c("RACE", "SEX"), arm_levels, visit_levels, "PBO", "VIS1"), "fev_data")
 }
 
 # ---------------------------------------------------------------- versions

@@ -57,6 +57,16 @@ def test_wilson_interval_matches_statsmodels():
     ref_lo, ref_hi = proportion_confint(x, n, alpha=0.05, method="wilson")
     np.testing.assert_allclose(lo, ref_lo, atol=1e-12)
     np.testing.assert_allclose(hi, ref_hi, atol=1e-12)
+    assert lo[0] == 0.0 and F.wilson_interval(50, 50)[1] == 1.0  # exact at the edges
+
+
+def test_responders_with_zero_or_all_responders_draw(cfg):
+    r = pd.DataFrame({"outcome": "pain_avg", "threshold": "value <= 1",
+                      "visit": ["baseline", "post"] * 2, "arm": ["prt", "prt", "usual_care",
+                                                                 "usual_care"],
+                      "responders": [0, 50, 3, 50], "denominator": 50})
+    ax = F.plot_responders(r, threshold="value <= 1", config=cfg, ax=new_ax())
+    assert ax.get_ylim() == (0, 100)
 
 
 def test_trajectory_draws_on_given_axes_at_nominal_days(results, cfg):

@@ -111,7 +111,10 @@ def wilson_interval(successes, total, level: float = 0.95) -> tuple[np.ndarray, 
         denom = 1 + z**2 / n
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # At x = 0 (x = n) the bound is exactly 0 (1); rounding would leave it a hair off.
+    low = np.where(x == 0, 0.0, np.clip(centre - half, 0, 1))
+    high = np.where(x == n, 1.0, np.clip(centre + half, 0, 1))
+    return low, high
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -246,6 +249,14 @@ def _colors_for(arms: list[str], config) -> dict[str, str]:
     return colors
 
 
+def _error_bars(centre, low, high) -> np.ndarray:
+    """Distances from the centre to the bounds for ``errorbar``; a bound on the wrong side of
+    the estimate (rounding in a stored table) draws as zero length instead of failing."""
+    centre = np.asarray(centre, dtype=float)
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    return np.clip(np.vstack([centre - low, high - centre]), 0, None)
+
+
 def _t_ci(mean, se, n, level=0.95):
     mean, se, n = (np.asarray(x, dtype=float) for x in (mean, se, n))
     with np.errstate(invalid="ignore"):
@@ -327,7 +338,7 @@ def plot_trajectory(
         part["x"] = part["visit"].map(pos) + offsets[arm]
         part = part.sort_values("x")
         y = part["estimate"].to_numpy(float)
-        err = np.vstack([y - part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float) - y])
+        err = _error_bars(y, part["ci_low"], part["ci_high"])
         marker = _MARKERS[i % len(_MARKERS)]
         ax.errorbar(part["x"], y, yerr=err, color=colors[arm], marker=marker, markersize=4.5,
                     linewidth=1.4, capsize=2.5, elinewidth=0.9, zorder=3)
@@ -418,7 +429,7 @@ def plot_change(
         order = np.argsort(x)
         x, y, low, high = x[order] + offsets[arm], y[order], low[order], high[order]
         marker = _MARKERS[i % len(_MARKERS)]
-        ax.errorbar(x, y, yerr=np.vstack([y - low, high - y]), color=colors[arm], marker=marker,
+        ax.errorbar(x, y, yerr=_error_bars(y, low, high), color=colors[arm], marker=marker,
                     markersize=4.5, linewidth=1.4, capsize=2.5, elinewidth=0.9, zorder=3)
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         labels.append(_arm_label(config, arm))
@@ -513,7 +524,7 @@ def plot_responders(
             part["x"] = part["visit"].map(pos) + offsets[arm]
             part = part.sort_values("x")
             y = part["rate"].to_numpy(float)
-            err = np.vstack([y - part["low"], part["high"] - y])
+            err = _error_bars(y, part["low"], part["high"])
             marker = _MARKERS[i % len(_MARKERS)]
             ax.errorbar(part["x"], y, yerr=err, color=colors[arm], marker=marker,
                         markersize=4.5, linewidth=1.4, capsize=2.5, elinewidth=0.9)
@@ -521,7 +532,7 @@ def plot_responders(
         _set_visit_ticks(ax, pos, config)
         ax.set_xlim(-0.4, len(visits) - 0.6)
         ax.set_xlabel("Visit")
-        default_title = labels_by_rule.get(threshold, threshold)
+        default_title = _pretty_rule(labels_by_rule.get(threshold, threshold))
         if config is not None and r["outcome"].iloc[0] in config.outcome_names:
             default_title = f"{_outcome_label(config, r['outcome'].iloc[0], False)}: " \
                             f"{default_title}"
@@ -544,11 +555,12 @@ def plot_responders(
                 c = cell.iloc[0]
                 x = g + (i - (len(arms) - 1) / 2) * width
                 ax.bar(x, c["rate"], width=width * 0.92, color=colors[arm], zorder=2)
-                ax.errorbar(x, c["rate"], yerr=[[c["rate"] - c["low"]], [c["high"] - c["rate"]]],
+                ax.errorbar(x, c["rate"], yerr=[[max(c["rate"] - c["low"], 0.0)],
+                                                [max(c["high"] - c["rate"], 0.0)]],
                             color="0.15", capsize=2, elinewidth=0.8, zorder=3)
             handles.append(Line2D([], [], color=colors[arm], marker="s", linestyle="none",
                                   markersize=6))
-        group_labels = [_wrap(labels_by_rule.get(t, t), 18) for _, t in groups]
+        group_labels = [_wrap(_pretty_rule(labels_by_rule.get(t, t)), 18) for _, t in groups]
         ax.set_xticks(range(len(groups)), group_labels)
         ax.set_xlabel(f"Threshold ({_visit_label(config, visit)})")
         default_title = f"Responders at {_visit_label(config, visit)}"
@@ -559,6 +571,11 @@ def plot_responders(
     _legend_outside(ax, handles, [_arm_label(config, a) for a in arms])
     _style_axes(ax)
     return ax
+
+
+def _pretty_rule(text: str) -> str:
+    """Comparison operators as typeset symbols ("<=" reads as an arrow in print)."""
+    return text.replace(">=", "\u2265").replace("<=", "\u2264")
 
 
 def _wrap(text: str, width: int) -> str:
@@ -605,7 +622,8 @@ def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = N
         plot_responders(r, outcome=o, threshold=t, config=config, ax=ax)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
-        ax.set_title(_wrap(ax.get_title(loc="left"), 48), loc="left")
+        ax.set_title(_wrap(ax.get_title(loc="left"), 40 if ncol == 2 else 60), loc="left",
+                     fontsize=_FONT_SIZE + 1)
         if k % ncol:
             ax.set_ylabel("")
     for ax in list(axes.flat)[len(panels):]:
@@ -704,7 +722,7 @@ def plot_forest(
         yy = np.array([ypos[(o, v)] for o, v in zip(part["outcome"], part["visit"])])
         yy = yy + (i - (len(arms) - 1) / 2) * step
         est = part[cols[0]].to_numpy(float)
-        err = np.vstack([est - part[cols[1]].to_numpy(float), part[cols[2]].to_numpy(float) - est])
+        err = _error_bars(est, part[cols[1]], part[cols[2]])
         marker = _MARKERS[i % len(_MARKERS)]
         ax.errorbar(est, yy, xerr=err, color=colors[arm], marker=marker, markersize=4,
                     linestyle="none", elinewidth=1.0, capsize=0, zorder=3)

@@ -237,6 +237,12 @@ nav ul{columns:2}
 """
 
 
+def _humanize(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """Readable column names: the given ones, else snake_case as "Sentence case"."""
+    return frame.rename(columns={c: names.get(c, str(c).replace("_", " ").capitalize())
+                                 for c in frame.columns})
+
+
 def _esc(text) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
@@ -320,17 +326,14 @@ def _validation_section(results_dir: Path, known_ids: set[str]) -> str:
         f'<p class="{cls}">{int(row["rows_in"])} rows read, {int(row["rows_analysed"])} '
         f"analysed, {quarantined} quarantined by validation.</p>"
     )
-    parts.append(_table_html(summary.rename(columns={
-        "file": "File", "rows_in": "Rows in", "rows_analysed": "Rows analysed",
-        "rows_quarantined": "Rows quarantined"}), "Rows per input file"))
+    parts.append(_table_html(_humanize(summary, {"rows_in": "Rows in"}), "Rows per input file"))
     if rule_counts is not None and len(rule_counts):
-        parts.append(_table_html(rule_counts.rename(columns={
-            "rule": "Rule", "column": "Column", "n": "Failures"}), "Failures per rule"))
+        parts.append(_table_html(_humanize(rule_counts, {"n": "Failures"}), "Failures per rule"))
     if failures is not None and len(failures):
         shown = redact_failures(failures.head(20), known_ids)
         note = (f"First {len(shown)} of {len(failures)} failures; the full list is "
                 "validation/failures.csv. Participant identifiers are not shown.")
-        parts.append(_table_html(shown, "First validation failures", note))
+        parts.append(_table_html(_humanize(shown, {}), "First validation failures", note))
     return "\n".join(parts)
 
 
@@ -351,11 +354,9 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
                      f"of these outcomes with care:<ul>{items}</ul></div>")
     else:
         parts.append('<p class="ok">All models converged without warnings.</p>')
-    info = model_info.rename(columns={
-        "outcome": "Outcome", "formula": "Formula", "covariance": "Covariance",
-        "method": "Method", "df_method": "df method", "n_obs": "Observations",
-        "n_subjects": "Participants", "loglik": "Log-likelihood", "aic": "AIC",
-        "converged": "Converged", "warnings": "Warnings"})
+    info = _humanize(model_info, {
+        "df_method": "df method", "n_obs": "Observations", "n_subjects": "Participants",
+        "loglik": "Log-likelihood", "aic": "AIC"})
     parts.append(_table_html(info, "Trial models"))
     return "\n".join(parts), warned
 

@@ -214,3 +214,14 @@ def test_render_figures_writes_every_file_and_reruns_identically(tmp_path, cfg):
 def test_render_figures_without_tables_says_what_to_run(tmp_path, cfg):
     with pytest.raises(FileNotFoundError, match="run the analysis stages first"):
         F.render_figures(cfg, tmp_path)
+
+
+def test_tables_of_a_single_fit_without_outcome_column_draw(results, cfg):
+    mm = read(results, "marginal_means")
+    one = mm[mm.outcome == "odi"].drop(columns="outcome")
+    ax = F.plot_trajectory(one, outcome="odi", config=cfg, ax=new_ax())
+    assert ax.get_ylabel() == "Oswestry Disability Index (0-100)"
+    con = read(results, "contrasts")
+    ax = F.plot_forest(con[con.outcome == "odi"].drop(columns="outcome"), outcomes=["odi"],
+                       config=cfg, ax=new_ax())
+    assert ax.get_yticklabels()[0].get_text() == "Oswestry Disability Index"

@@ -135,6 +135,13 @@ def _ordered(values: Iterable, order: Sequence[str] | None) -> list[str]:
     return [v for v in order if v in seen] + [v for v in seen if v not in order]
 
 
+def _one_outcome(df, outcome: str | None):
+    """A table from a single fit (``fit.marginal_means``) has no ``outcome`` column: label it."""
+    if isinstance(df, pd.DataFrame) and "outcome" not in df.columns and outcome is not None:
+        return df.assign(outcome=outcome)
+    return df
+
+
 def _select(df: pd.DataFrame, outcome: str | None, what: str) -> pd.DataFrame:
     out = df.copy()
     for c in ("outcome", "arm", "visit", "reference", "threshold"):
@@ -308,6 +315,8 @@ def plot_trajectory(
     >>> len(ax.get_xticks())
     2
     """
+    marginal_means = _one_outcome(marginal_means, outcome)
+    observed_summary = _one_outcome(observed_summary, outcome)
     _require(marginal_means, ["outcome", "arm", "visit", "estimate", "ci_low", "ci_high"],
              "marginal_means")
     mm = _select(marginal_means, outcome, "marginal_means")
@@ -399,6 +408,7 @@ def plot_change(
     >>> plot_change(obs, outcome="pain").get_ylabel()
     'Change in pain'
     """
+    observed_summary = _one_outcome(observed_summary, outcome)
     _require(observed_summary, ["outcome", "arm", "visit", "change_n", "change_mean",
                                 "change_se"], "observed_summary")
     obs = _select(observed_summary, outcome, "observed_summary")
@@ -488,6 +498,7 @@ def plot_responders(
     >>> plot_responders(r).get_ylabel()
     'Responders, % (95% CI)'
     """
+    responders = _one_outcome(responders, outcome)
     _require(responders, ["outcome", "threshold", "visit", "arm", "responders", "denominator"],
              "responders")
     r = _select(responders, outcome, "responders")
@@ -674,6 +685,8 @@ def plot_forest(
     """
     cols = ["hedges_g", "hedges_g_ci_low", "hedges_g_ci_high"] if standardized else \
         ["estimate", "ci_low", "ci_high"]
+    if "outcome" not in contrasts.columns:
+        contrasts = contrasts.assign(outcome=outcomes[0] if outcomes else "Outcome")
     _require(contrasts, ["outcome", "visit", "arm", "reference", *cols], "contrasts")
     c = _select(contrasts, None, "contrasts")
     if outcomes is not None:
@@ -871,6 +884,7 @@ def plot_missingness(
     >>> len(plot_missingness(m).texts)
     2
     """
+    missingness = _one_outcome(missingness, outcome)
     _require(missingness, ["outcome", "arm", "visit", "percent_missing"], "missingness")
     m = _select(missingness, outcome, "missingness")
     ax = _new_axes(ax)

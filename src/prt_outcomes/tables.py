@@ -439,6 +439,12 @@ def outcome_journal_table(
     >>> outcome_journal_table("pain", obs, mm, con).iloc[0, 3]
     '4.00 (1.00)'
     """
+    # Tables of a single fit (fit.marginal_means, ...) carry no outcome column.
+    observed_summary, marginal_means, contrasts = (
+        df if "outcome" in df.columns else df.assign(outcome=outcome)
+        for df in (observed_summary, marginal_means, contrasts))
+    if change_contrasts is not None and "outcome" not in change_contrasts.columns:
+        change_contrasts = change_contrasts.assign(outcome=outcome)
     _require(observed_summary, ["outcome", "arm", "visit", "n", "mean", "sd"],
              "tables/observed_summary.csv")
     _require(marginal_means, ["outcome", "arm", "visit", "estimate", "ci_low", "ci_high"],

@@ -393,10 +393,7 @@ def _newton_polish(objective, phi, bounds, clip, max_steps=8):
             t /= 2
         else:
             return phi, decrement
-        improvement = f - f_trial
         phi, f, g = trial, f_trial, g_trial
-        if improvement < 1e-10 * max(1.0, abs(f)):
-            break
     return phi, decrement
 
 

@@ -1,0 +1,451 @@
+"""Internals of the trial-model engine: likelihood, gradients, pattern grouping, optimizer, tables.
+
+Independent references here are dense textbook computations written in the test (block-diagonal
+V over all observations, per-participant loops, ordinary least squares); R / SAS comparisons
+live in tests/test_models_reference_*.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prt_outcomes.models import COVARIANCE_STRUCTURES, TrialModelResult, fit_trial_model
+from prt_outcomes.models.covariance import make_structure
+from prt_outcomes.models.design import build_model_frame
+from prt_outcomes.models.fit import _profiled
+from prt_outcomes.models.likelihood import PatternData
+from prt_outcomes.models.result import CONTRAST_COLUMNS, MEANS_COLUMNS
+
+ARGS = dict(outcome="y", arm="arm", visit="visit", subject="id")
+
+
+def simulate(n_per_arm=(12, 14), k=3, seed=1, rho=0.5, missing=0.15, arms=("control", "prt")):
+    """Small trial with an AR-ish correlation, intermittent missing values and covariates."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    pid = 0
+    idx = np.arange(k)
+    corr = rho ** np.abs(idx[:, None] - idx[None, :])
+    sd = np.linspace(1.0, 1.6, k)
+    chol = np.linalg.cholesky(corr * np.outer(sd, sd))
+    for a, n in zip(arms, n_per_arm):
+        for _ in range(n):
+            pid += 1
+            age = rng.normal(45, 10)
+            sex = rng.choice(["female", "male"])
+            e = chol @ rng.standard_normal(k)
+            for j in range(k):
+                effect = -0.8 * j if a == arms[-1] else -0.2 * j
+                y = 5 + effect + 0.02 * (age - 45) + (0.3 if sex == "male" else 0) + e[j]
+                if j > 0 and rng.random() < missing:
+                    y = np.nan
+                rows.append((f"P{pid:03d}", a, f"v{j}", y, age, sex))
+    return pd.DataFrame(rows, columns=["id", "arm", "visit", "y", "age", "sex"])
+
+
+def dense_deviance(y, X, V_blocks, reml):
+    """-2 log-likelihood from the full block-diagonal V (no pattern tricks)."""
+    V = np.zeros((y.size, y.size))
+    start = 0
+    for block in V_blocks:
+        m = block.shape[0]
+        V[start : start + m, start : start + m] = block
+        start += m
+    Vinv = np.linalg.inv(V)
+    xtvx = X.T @ Vinv @ X
+    beta = np.linalg.solve(xtvx, X.T @ Vinv @ y)
+    r = y - X @ beta
+    n, p = X.shape
+    dev = np.linalg.slogdet(V)[1] + r @ Vinv @ r
+    if reml:
+        return dev + (n - p) * np.log(2 * np.pi) + np.linalg.slogdet(xtvx)[1]
+    return dev + n * np.log(2 * np.pi)
+
+
+def _subject_blocks(mf, V):
+    order = np.lexsort((mf.visit_code, mf.subject_code))
+    blocks = []
+    for s in np.unique(mf.subject_code[order]):
+        vis = mf.visit_code[order][mf.subject_code[order] == s]
+        blocks.append(V[np.ix_(vis, vis)])
+    return order, blocks
+
+
+# ----- likelihood ------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["reml", "ml"])
+@pytest.mark.parametrize("covariance", ["unstructured", "random_intercept", "ar1", "toeplitz"])
+def test_loglik_equals_dense_direct_computation(method, covariance):
+    data = simulate()
+    fit = fit_trial_model(data, **ARGS, covariates=["age", "sex"], covariance=covariance, method=method)
+    mf = build_model_frame(data, **ARGS, covariates=["age", "sex"])
+    order, blocks = _subject_blocks(mf, fit.covariance.to_numpy())
+    dev = dense_deviance(mf.y[order], mf.X[order], blocks, reml=method == "reml")
+    assert -2 * fit.loglik == pytest.approx(dev, rel=1e-10)
+
+
+def test_pattern_grouping_equals_naive_per_subject_sum():
+    data = simulate(seed=3, missing=0.3)
+    mf = build_model_frame(data, **ARGS, covariates=["age"])
+    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=3)
+    assert len(pdata.patterns) > 1
+    V = np.array([[2.0, 0.8, 0.3], [0.8, 1.5, 0.6], [0.3, 0.6, 2.5]])
+    ev = pdata.evaluate(V, reml=True, gradient=True)
+    # naive: one participant at a time
+    p = mf.X.shape[1]
+    xtvx, xtvy, logdet = np.zeros((p, p)), np.zeros(p), 0.0
+    for s in np.unique(mf.subject_code):
+        rows = np.flatnonzero(mf.subject_code == s)
+        rows = rows[np.argsort(mf.visit_code[rows])]
+        Vi = V[np.ix_(mf.visit_code[rows], mf.visit_code[rows])]
+        Vinv = np.linalg.inv(Vi)
+        xtvx += mf.X[rows].T @ Vinv @ mf.X[rows]
+        xtvy += mf.X[rows].T @ Vinv @ mf.y[rows]
+        logdet += np.linalg.slogdet(Vi)[1]
+    np.testing.assert_allclose(ev.xtvx, xtvx, rtol=1e-12)
+    np.testing.assert_allclose(ev.beta, np.linalg.solve(xtvx, xtvy), rtol=1e-10)
+    assert ev.logdet_v == pytest.approx(logdet, rel=1e-12)
+    order, blocks = _subject_blocks(mf, V)
+    assert ev.deviance == pytest.approx(dense_deviance(mf.y[order], mf.X[order], blocks, True), rel=1e-12)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_unprofiled_gradient_matches_finite_differences(reml):
+    data = simulate(seed=5)
+    mf = build_model_frame(data, **ARGS)
+    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=3)
+    structure = make_structure("unstructured", 3)
+    phi = np.array([0.1, -0.2, 0.3, 0.2, -0.1])
+    sigma = 1.3
+
+    def dev(t):
+        return pdata.evaluate(t[-1] ** 2 * structure.relative(t[:-1]), reml=reml).deviance
+
+    t = np.concatenate((phi, [sigma]))
+    dV = np.concatenate((sigma**2 * structure.d_relative(phi), [2 * sigma * structure.relative(phi)]))
+    analytic = pdata.evaluate(sigma**2 * structure.relative(phi), reml=reml, gradient=True).gradient(dV)
+    numeric = np.array(
+        [(dev(t + h) - dev(t - h)) / 2e-6 for h in np.eye(t.size) * 1e-6]
+    )
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("covariance", COVARIANCE_STRUCTURES)
+def test_profiled_gradient_matches_finite_differences(covariance):
+    data = simulate(k=4, seed=7)
+    mf = build_model_frame(data, **ARGS, covariates=["sex"])
+    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=4)
+    structure = make_structure(covariance, 4)
+    objective, _ = _profiled(pdata, structure, reml=True)
+    rng = np.random.default_rng(0)
+    phi = rng.uniform(0.05, 0.4, structure.n_params)
+    f0, grad = objective(phi)
+    h = 1e-6
+    numeric = np.array([(objective(phi + e)[0] - objective(phi - e)[0]) / (2 * h) for e in np.eye(phi.size) * h])
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
+
+
+def test_profiled_and_unprofiled_optimum_agree():
+    # sigma2 profiled out: at the fit, the unprofiled gradient (including sigma) must vanish.
+    data = simulate(seed=11)
+    fit = fit_trial_model(data, **ARGS, covariance="unstructured")
+    mf = build_model_frame(data, **ARGS)
+    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=3)
+    V = fit.covariance.to_numpy()
+    k = 3
+    basis = []
+    for a in range(k):
+        for b in range(a + 1):
+            E = np.zeros((k, k))
+            E[a, b] = E[b, a] = 1.0
+            basis.append(E)
+    g = pdata.evaluate(V, reml=True, gradient=True).gradient(np.array(basis))
+    assert np.max(np.abs(g)) < 1e-4
+
+
+# ----- optimizer and structures --------------------------------------------------------------
+def test_random_intercept_boundary_reaches_exact_zero():
+    rng = np.random.default_rng(2)
+    rows = []
+    for i in range(40):
+        e = rng.standard_normal(4)
+        e = e - 0.9 * e.mean()  # strongly negative within-participant correlation
+        for j in range(4):
+            rows.append((f"P{i}", "a" if i % 2 else "b", f"v{j}", 3 + e[j]))
+    data = pd.DataFrame(rows, columns=["id", "arm", "visit", "y"])
+    fit = fit_trial_model(data, **ARGS, covariance="random_intercept")
+    comp = fit.variance_components.set_index("parameter")["estimate"]
+    assert comp["subject_intercept_variance"] == 0.0
+    assert "subject intercept variance estimated at 0 (boundary)" in fit.warnings
+    assert fit.converged
+    # On the boundary the model is OLS: residual variance = RSS / (N - p).
+    mf = build_model_frame(data, **ARGS)
+    beta, rss, *_ = np.linalg.lstsq(mf.X, mf.y, rcond=None)
+    assert comp["residual_variance"] == pytest.approx(rss[0] / (mf.y.size - mf.X.shape[1]), rel=1e-10)
+    np.testing.assert_allclose(fit.coefficients["estimate"], beta, rtol=1e-9, atol=1e-12)
+
+
+def test_saturated_structures_agree_for_two_visits():
+    data = simulate(k=2, seed=4)
+    fits = {
+        c: fit_trial_model(data, **ARGS, covariance=c)
+        for c in ["unstructured", "heterogeneous_compound_symmetry", "heterogeneous_ar1", "heterogeneous_toeplitz"]
+    }
+    ll = [f.loglik for f in fits.values()]
+    np.testing.assert_allclose(ll, ll[0], rtol=1e-9)
+    # homogeneous two-visit structures are all compound symmetry
+    homo = [fit_trial_model(data, **ARGS, covariance=c).loglik for c in ["compound_symmetry", "ar1", "toeplitz"]]
+    np.testing.assert_allclose(homo, homo[0], rtol=1e-9)
+
+
+def test_compound_symmetry_equals_random_intercept_when_correlation_positive():
+    data = simulate(seed=8, rho=0.6)
+    cs = fit_trial_model(data, **ARGS, covariance="compound_symmetry")
+    ri = fit_trial_model(data, **ARGS, covariance="random_intercept")
+    assert cs.loglik == pytest.approx(ri.loglik, rel=1e-10)
+    np.testing.assert_allclose(cs.covariance, ri.covariance, rtol=1e-5)
+    np.testing.assert_allclose(cs.contrasts["se"], ri.contrasts["se"], rtol=1e-5)
+
+
+def test_row_order_does_not_change_the_fit():
+    data = simulate(seed=9)
+    a = fit_trial_model(data, **ARGS, covariates=["age"])
+    b = fit_trial_model(data.sample(frac=1.0, random_state=3), **ARGS, covariates=["age"])
+    # The optimizer stops at a Newton decrement < 1e-12, so estimates and SEs agree far below
+    # 1e-7; df rest on a finite-difference Hessian (Richardson, error ~1e-7 relative).
+    for name in ["coefficients", "contrasts"]:
+        x, y = getattr(a, name), getattr(b, name)
+        np.testing.assert_allclose(x[["estimate", "se"]], y[["estimate", "se"]], rtol=1e-7)
+        np.testing.assert_allclose(x["df"], y["df"], rtol=1e-5)
+
+
+# ----- inference ---------------------------------------------------------------------------
+def test_single_visit_reml_is_ols_with_residual_df():
+    data = simulate(k=1, seed=6)
+    fit = fit_trial_model(data, **ARGS, covariates=["age"], covariance="unstructured")
+    mf = build_model_frame(data, **ARGS, covariates=["age"])
+    n, p = mf.X.shape
+    beta, rss, *_ = np.linalg.lstsq(mf.X, mf.y, rcond=None)
+    cov = rss[0] / (n - p) * np.linalg.inv(mf.X.T @ mf.X)
+    np.testing.assert_allclose(fit.coefficients["estimate"], beta, rtol=1e-10)
+    np.testing.assert_allclose(fit.coefficients["se"], np.sqrt(np.diag(cov)), rtol=1e-8)
+    # Satterthwaite reproduces the exact residual df of a linear model.
+    np.testing.assert_allclose(fit.coefficients["df"], n - p, rtol=1e-6)
+
+
+def test_baseline_adjusted_two_visits_is_ancova():
+    data = simulate(k=2, seed=12, missing=0.1)
+    fit = fit_trial_model(data, **ARGS, covariates=["age"], baseline_adjusted=True)
+    wide = data.pivot(index="id", columns="visit", values="y").dropna()
+    info = data.drop_duplicates("id").set_index("id").loc[wide.index]
+    X = np.column_stack([np.ones(len(wide)), (info["arm"] == "prt").astype(float), wide["v0"], info["age"]])
+    beta, rss, *_ = np.linalg.lstsq(X, wide["v1"].to_numpy(), rcond=None)
+    n, p = X.shape
+    se = np.sqrt(np.diag(rss[0] / (n - p) * np.linalg.inv(X.T @ X)))
+    coef = fit.coefficients.set_index("term")
+    assert list(coef.index) == ["(Intercept)", "arm[prt]", "baseline_y", "age"]
+    np.testing.assert_allclose(coef["estimate"], beta, rtol=1e-9)
+    np.testing.assert_allclose(coef["se"], se, rtol=1e-8)
+    assert fit.info["formula"] == "y ~ arm + baseline_y + age"
+    assert fit.contrasts["estimate"].iloc[0] == pytest.approx(beta[1], rel=1e-9)
+    pd.testing.assert_frame_equal(fit.change_contrasts, fit.contrasts)
+    assert list(fit.marginal_means["visit"]) == ["v1", "v1"]
+
+
+def test_change_contrast_is_the_interaction_coefficient():
+    data = simulate(seed=13)
+    fit = fit_trial_model(data, **ARGS, covariates=["age", "sex"])
+    coef = fit.coefficients.set_index("term")
+    cc = fit.change_contrasts.set_index("visit")
+    for v in ["v1", "v2"]:
+        row = coef.loc[f"arm[prt]:visit[{v}]"]
+        assert cc.loc[v, "estimate"] == pytest.approx(row["estimate"], rel=1e-12)
+        assert cc.loc[v, "se"] == pytest.approx(row["se"], rel=1e-12)
+        assert cc.loc[v, "df"] == pytest.approx(row["df"], rel=1e-9)
+
+
+def test_marginal_means_use_emmeans_reference_grid():
+    data = simulate(seed=14)
+    fit = fit_trial_model(data, **ARGS, covariates=["age", "sex"])
+    b = fit.coefficients.set_index("term")["estimate"]
+    age_mean = data.loc[data["y"].notna(), "age"].mean()
+    expected = b["(Intercept)"] + b["arm[prt]"] + b["visit[v2]"] + b["arm[prt]:visit[v2]"] + b["age"] * age_mean + 0.5 * b["sex[male]"]
+    mm = fit.marginal_means.set_index(["arm", "visit"])
+    assert mm.loc[("prt", "v2"), "estimate"] == pytest.approx(expected, rel=1e-12)
+    observed = data.dropna(subset=["y"]).groupby(["arm", "visit"]).size()
+    assert (mm["n_observed"] == observed.reindex(mm.index)).all()
+
+
+def test_satterthwaite_df_matches_dense_computation_in_another_parametrisation():
+    # Satterthwaite df are invariant to the covariance parametrisation at an interior optimum:
+    # recompute them with V's own entries as parameters, dense algebra and finite differences.
+    data = simulate(seed=15, n_per_arm=(15, 15))
+    fit = fit_trial_model(data, **ARGS, covariance="unstructured")
+    mf = build_model_frame(data, **ARGS)
+    V0 = fit.covariance.to_numpy()
+    k = 3
+    il = np.tril_indices(k)
+
+    def V_of(t):
+        V = np.zeros((k, k))
+        V[il] = t
+        return V + V.T - np.diag(np.diag(V))
+
+    order = np.lexsort((mf.visit_code, mf.subject_code))
+
+    def dev_and_C(t):
+        _, blocks = _subject_blocks(mf, V_of(t))
+        y, X = mf.y[order], mf.X[order]
+        Vfull = np.zeros((y.size, y.size))
+        s = 0
+        for blk in blocks:
+            Vfull[s : s + len(blk), s : s + len(blk)] = blk
+            s += len(blk)
+        Vinv = np.linalg.inv(Vfull)
+        xtvx = X.T @ Vinv @ X
+        return dense_deviance(y, X, blocks, True), np.linalg.inv(xtvx)
+
+    t0 = V0[il]
+    n = t0.size
+    h = 1e-4 * np.maximum(np.abs(t0), 0.1)
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            def f(a, b):
+                t = t0.copy()
+                t[i] += a * h[i]
+                t[j] += b * h[j]
+                return dev_and_C(t)[0]
+            H[i, j] = H[j, i] = (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * h[i] * h[j])
+    A = 2 * np.linalg.inv(H)
+    C0 = dev_and_C(t0)[1]
+    L = fit.contrasts.shape[0]
+    dC = []
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = h[j]
+        dC.append((dev_and_C(t0 + e)[1] - dev_and_C(t0 - e)[1]) / (2 * h[j]))
+    terms = list(fit.coefficients["term"])
+    for term in ["arm[prt]", "arm[prt]:visit[v2]"]:
+        l = np.zeros(len(terms))
+        l[terms.index(term)] = 1
+        g = np.array([l @ d @ l for d in dC])
+        df = 2 * (l @ C0 @ l) ** 2 / (g @ A @ g)
+        got = fit.coefficients.set_index("term").loc[term, "df"]
+        assert got == pytest.approx(df, rel=1e-3)
+    assert L == 3
+
+
+def test_residual_df_method():
+    data = simulate(seed=16)
+    fit = fit_trial_model(data, **ARGS, df_method="residual")
+    n, p = fit.n_obs, len(fit.coefficients)
+    assert (fit.coefficients["df"] == n - p).all()
+    assert (fit.contrasts["df"] == n - p).all()
+
+
+def test_ml_and_reml_information_criteria():
+    data = simulate(seed=17)
+    reml = fit_trial_model(data, **ARGS, covariance="ar1")
+    ml = fit_trial_model(data, **ARGS, covariance="ar1", method="ml")
+    q, p = 2, len(ml.coefficients)
+    assert reml.aic == pytest.approx(-2 * reml.loglik + 2 * q)
+    assert ml.aic == pytest.approx(-2 * ml.loglik + 2 * (q + p))
+    assert ml.bic == pytest.approx(-2 * ml.loglik + (q + p) * np.log(ml.n_subjects))
+    assert ml.loglik > reml.loglik  # ML drops the log|X'V^-1X| penalty
+
+
+def test_kenward_roger_is_refused_rather_than_wrong():
+    data = simulate(seed=18)
+    try:
+        fit = fit_trial_model(data, **ARGS, df_method="kenward_roger")
+    except NotImplementedError as exc:
+        assert "kenward_roger" in str(exc)
+    else:
+        assert fit.info["df_method"] == "kenward_roger"
+        assert np.all(fit.coefficients["se"] >= fit_trial_model(data, **ARGS).coefficients["se"] - 1e-12)
+
+
+# ----- tables and input handling -----------------------------------------------------------
+def test_tables_have_the_documented_columns_and_terms():
+    data = simulate(arms=("usual_care", "placebo", "prt"), n_per_arm=(8, 9, 10))
+    fit = fit_trial_model(data, **ARGS, covariates=["age", "sex"], reference_arm="usual_care",
+                          arm_levels=["prt", "placebo", "usual_care"])
+    assert isinstance(fit, TrialModelResult)
+    assert list(fit.marginal_means.columns) == MEANS_COLUMNS
+    assert list(fit.contrasts.columns) == CONTRAST_COLUMNS
+    assert list(fit.change_contrasts.columns) == CONTRAST_COLUMNS
+    assert list(fit.coefficients["term"][:3]) == ["(Intercept)", "arm[prt]", "arm[placebo]"]
+    assert "arm[prt]:visit[v2]" in set(fit.coefficients["term"])
+    assert set(fit.contrasts["reference"]) == {"usual_care"}
+    assert len(fit.contrasts) == 2 * 3 and len(fit.change_contrasts) == 2 * 2
+    assert fit.info["formula"] == "y ~ arm * visit + age + sex"
+    assert fit.info["levels"]["arm"] == ["usual_care", "prt", "placebo"]
+    assert "Trial model" in fit.summary()
+    assert list(fit.covariance.index) == ["v0", "v1", "v2"]
+
+
+def test_single_arm_returns_means_and_empty_contrasts():
+    data = simulate(arms=("clinic",), n_per_arm=(20,))
+    fit = fit_trial_model(data, **ARGS)
+    assert len(fit.marginal_means) == 3
+    assert fit.contrasts.empty and list(fit.contrasts.columns) == CONTRAST_COLUMNS
+    assert fit.change_contrasts.empty and list(fit.change_contrasts.columns) == CONTRAST_COLUMNS
+    assert fit.info["formula"] == "y ~ visit"
+
+
+def test_missing_covariate_rows_are_dropped_with_a_count():
+    data = simulate(seed=19)
+    data.loc[[0, 1, 5], "age"] = np.nan
+    n_dropped = int(data.loc[[0, 1, 5], "y"].notna().sum())
+    fit = fit_trial_model(data, **ARGS, covariates=["age"])
+    assert any(w.startswith(f"{n_dropped} row(s)") and "age" in w for w in fit.warnings)
+    assert fit.n_obs == int(data["y"].notna().sum()) - n_dropped
+
+
+def test_categorical_and_bool_covariates():
+    data = simulate(seed=20)
+    data["sex"] = pd.Categorical(data["sex"], categories=["male", "female"])
+    data["smoker"] = data["id"].str[-1].isin(["1", "4", "7"])
+    fit = fit_trial_model(data, **ARGS, covariates=["sex", "smoker"])
+    terms = set(fit.coefficients["term"])
+    assert {"sex[female]", "smoker[True]"} <= terms
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(outcome="pain"), "not in the data"),
+        (dict(covariance="banded"), "covariance='banded'"),
+        (dict(method="bayes"), "method="),
+        (dict(reference_arm="surgery"), "reference_arm='surgery'"),
+        (dict(visit_levels=["v0", "v1", "v2", "v3"]), "no observed"),
+        (dict(arm_levels=["control"]), "not in arm_levels"),
+        (dict(baseline_visit="v9"), "baseline_visit='v9'"),
+        (dict(standardizer="sd"), "standardizer"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(kwargs, message):
+    data = simulate()
+    args = {**ARGS, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        fit_trial_model(data, **args)
+
+
+def test_bad_data_raises_a_clear_error():
+    data = simulate()
+    with pytest.raises(ValueError, match="repeat a participant x visit"):
+        fit_trial_model(pd.concat([data, data.iloc[[0]]]), **ARGS)
+    text = data.assign(y=data["y"].astype(str))
+    with pytest.raises(ValueError, match="not numbers"):
+        fit_trial_model(text, **ARGS)
+    no_arm = data.copy()
+    no_arm.loc[3, "arm"] = None
+    with pytest.raises(ValueError, match="missing value"):
+        fit_trial_model(no_arm, **ARGS)
+    empty_cell = data[~((data["arm"] == "prt") & (data["visit"] == "v2"))]
+    with pytest.raises(ValueError, match="arm x visit cell"):
+        fit_trial_model(empty_cell, **ARGS)
+    with pytest.raises(ValueError, match="rank"):
+        fit_trial_model(data.assign(age2=2 * data["age"]), **ARGS, covariates=["age", "age2"])

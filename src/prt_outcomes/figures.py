@@ -793,6 +793,9 @@ def plot_flow(
     """CONSORT-style diagram: total randomized, then per arm the randomized box and one box per
     visit with the number (%) assessed, joined by arrows.
 
+    The boxes are sized in points, so the Axes needs room: about 2.3 inches per arm and 0.6 inch
+    per visit row (plus two rows for the randomization boxes).
+
     Examples
     --------
     >>> import pandas as pd, matplotlib

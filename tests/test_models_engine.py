@@ -356,15 +356,23 @@ def test_ml_and_reml_information_criteria():
     assert ml.loglik > reml.loglik  # ML drops the log|X'V^-1X| penalty
 
 
-def test_kenward_roger_is_refused_rather_than_wrong():
-    data = simulate(seed=18)
-    try:
-        fit = fit_trial_model(data, **ARGS, df_method="kenward_roger")
-    except NotImplementedError as exc:
-        assert "kenward_roger" in str(exc)
-    else:
-        assert fit.info["df_method"] == "kenward_roger"
-        assert np.all(fit.coefficients["se"] >= fit_trial_model(data, **ARGS).coefficients["se"] - 1e-12)
+def test_kenward_roger_adjusts_se_upwards_and_is_parametrisation_consistent():
+    data = simulate(seed=18, rho=0.6)
+    sat = fit_trial_model(data, **ARGS, covariance="random_intercept")
+    kr = fit_trial_model(data, **ARGS, covariance="random_intercept", df_method="kenward_roger")
+    np.testing.assert_allclose(kr.coefficients["estimate"], sat.coefficients["estimate"], rtol=1e-12)
+    # Phi_A - Phi is positive semi-definite for linear covariance structures (KR 1997)
+    assert np.all(kr.contrasts["se"] >= sat.contrasts["se"] - 1e-12)
+    assert np.linalg.eigvalsh(kr.vcov.to_numpy() - sat.vcov.to_numpy()).min() > -1e-12
+    # CS (SAS type=CS) has the same linear parametrisation as the random intercept: with a
+    # positive correlation both give the same model and the same KR numbers.
+    cs = fit_trial_model(data, **ARGS, covariance="compound_symmetry", df_method="kenward_roger")
+    np.testing.assert_allclose(cs.contrasts[["se", "df"]], kr.contrasts[["se", "df"]], rtol=1e-5)
+
+
+def test_kenward_roger_needs_reml():
+    with pytest.raises(ValueError, match="REML"):
+        fit_trial_model(simulate(), **ARGS, method="ml", df_method="kenward_roger")
 
 
 # ----- tables and input handling -----------------------------------------------------------

@@ -9,6 +9,7 @@ from scipy import optimize, stats
 from ..effects import hedges_g, pooled_sd
 from .covariance import COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
+from .kenward_roger import kenward_roger_pieces
 from .likelihood import PatternData
 from .result import (
     COEFFICIENT_COLUMNS,
@@ -73,7 +74,11 @@ def fit_trial_model(
     method : {"reml", "ml"}
     df_method : {"satterthwaite", "kenward_roger", "residual"}
         Denominator df of every t statistic. Satterthwaite as lmerTest / emmeans / SAS
-        DDFM=SATTERTH (observed information of the covariance parameters); residual = N - p.
+        DDFM=SATTERTH (observed information of the covariance parameters); residual = N - p;
+        kenward_roger: bias-adjusted Cov(beta) (Kenward & Roger 1997) in SAS's covariance
+        parameters with the expected REML information, df as pbkrtest ``Lb_ddf`` / emmeans
+        (see :mod:`prt_outcomes.models.kenward_roger`); REML only. Every SE, CI and p in the
+        result then uses the adjusted covariance.
     arm_levels, visit_levels : list, optional
         Explicit level order; default the categorical order, else sorted values.
     baseline_visit : optional
@@ -469,10 +474,14 @@ class _Inference:
         self.n_obs = pdata.n_obs
         self.p = pdata.p
         if df_method == "kenward_roger":
-            raise NotImplementedError(
-                "df_method='kenward_roger' is not implemented yet in this engine; use "
-                "df_method='satterthwaite' (the default) or 'residual'."
-            )
+            if not reml:
+                raise ValueError(
+                    "df_method='kenward_roger' is defined for REML fits; use method='reml' or "
+                    "df_method='satterthwaite'."
+                )
+            V = sigma2 * structure.relative(phi)
+            self.C_used, self.P, self.A = kenward_roger_pieces(pdata, V, C, structure.name)
+            return
         if df_method == "residual":
             return
         sigma = np.sqrt(sigma2)
@@ -522,7 +531,7 @@ class _Inference:
         V = V_of(theta)
         dV = dV_of(theta)
         P = np.zeros((q, self.p, self.p))
-        for visits, _vinv, Hp in pdata.weighted_design_products(V):
+        for visits, _n, _vinv, Hp in pdata.weighted_design_products(V):
             ix = np.ix_(visits, visits)
             for j in range(q):
                 P[j] += np.einsum("ab,abpq->pq", dV[j][ix], Hp)
@@ -535,10 +544,13 @@ class _Inference:
         if self.df_method == "residual":
             return var, np.full(var.shape, float(self.n_obs - self.p))
         LCu = L @ self.C
+        # The df numerator uses the unadjusted variance for Kenward-Roger too, as
+        # pbkrtest::Lb_ddf (emmeans) and R mmrm do; for Satterthwaite C_used is C.
+        var0 = np.einsum("rp,rp->r", LCu, L)
         g = np.einsum("rp,jpq,rq->rj", LCu, self.P, LCu)
         denom = np.einsum("rj,jk,rk->r", g, self.A, g)
         with np.errstate(divide="ignore", invalid="ignore"):
-            df = np.where(denom > 0, 2 * var**2 / denom, np.inf)
+            df = np.where(denom > 0, 2 * var0**2 / denom, np.inf)
         return var, df
 
 

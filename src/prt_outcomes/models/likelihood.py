@@ -162,7 +162,7 @@ class PatternData:
     def weighted_design_products(self, V: np.ndarray):
         """Per pattern, ``H[a, b] = sum_i W_i[a]' W_i[b]`` with ``W_i = V_i^-1 X_i``.
 
-        Returns a list of (visits, Vinv_p, H_p) with H_p of shape (m, m, p, p); the
+        Returns a list of (visits, n_p, Vinv_p, H_p) with H_p of shape (m, m, p, p); the
         derivative of ``X'V^-1X`` along ``dV`` is ``-sum_p einsum('ab,abij', dV_p, H_p)``.
         """
         out = []
@@ -174,7 +174,7 @@ class PatternData:
             Vinv = (Vinv + Vinv.T) / 2
             W = (Vinv @ pat.X.reshape(m, n * p)).reshape(m, n, p)
             H = np.einsum("anp,bnq->abpq", W, W, optimize=True)
-            out.append((pat.visits, Vinv, H))
+            out.append((pat.visits, n, Vinv, H))
         return out
 
     def residual_matrix(self, beta: np.ndarray) -> np.ndarray:

@@ -242,3 +242,13 @@ def test_responder_table_prefers_labels_and_nnt_label_from_the_responders_module
     table = responder_journal_table(resp, None)
     assert set(table["Threshold"]) == {"Custom label"}
     assert "NNTB 1.8 (1.5 to 2.6)" in set(table["NNT"])
+
+
+def test_outcome_table_of_a_single_arm_study_has_no_comparison_columns(results, cfg):
+    obs, mm, con = (read(results, n) for n in ("observed_summary", "marginal_means",
+                                                "contrasts"))
+    keep = lambda df: df[df["arm"] == "prt"]  # noqa: E731
+    table = outcome_journal_table("pain_avg", keep(obs), keep(mm), con.iloc[0:0], cfg)
+    assert list(table.columns) == ["Visit", "Arm", "No.", "Observed mean (SD)",
+                                   "Model mean (95% CI)"]
+    assert len(table) == len(cfg.visit_names)

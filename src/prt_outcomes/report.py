@@ -354,6 +354,10 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
                      f"of these outcomes with care:<ul>{items}</ul></div>")
     else:
         parts.append('<p class="ok">All models converged without warnings.</p>')
+    model_info = model_info.copy()
+    for col in ("loglik", "aic"):
+        if col in model_info.columns:
+            model_info[col] = model_info[col].map(lambda x: format_number(x, 1))
     info = _humanize(model_info, {
         "df_method": "df method", "n_obs": "Observations", "n_subjects": "Participants",
         "loglik": "Log-likelihood", "aic": "AIC"})

@@ -523,7 +523,11 @@ def outcome_journal_table(
                 else:
                     row["Difference in change (95% CI)"] = ""
             rows.append(row)
-    return pd.DataFrame(rows, columns=columns, dtype=object)
+    table = pd.DataFrame(rows, columns=columns, dtype=object)
+    if con.empty and (cc is None or cc.empty):
+        # Single-arm study (clinic audit): no comparison, so no comparison columns.
+        table = table.drop(columns=[c for c in columns[5:]])
+    return table
 
 
 def _threshold_labels(config) -> dict[str, str]:

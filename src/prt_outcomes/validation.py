@@ -248,12 +248,13 @@ def validate_study_data(
         failures.append(_ingest_failures(ingest, df))
 
     schema = build_schema(config)
-    try:
-        schema.validate(df, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        failures.append(_schema_failures(exc.failure_cases, df, config, schema))
-    except pa.errors.SchemaError as exc:  # pragma: no cover - lazy mode collects these
-        raise InputError(f"the data cannot be validated: {exc}") from None
+    for part, view in _schema_parts(schema, df):
+        try:
+            part.validate(view, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            failures.append(_schema_failures(exc.failure_cases, df, config, schema))
+        except pa.errors.SchemaError as exc:  # pragma: no cover - lazy mode collects these
+            raise InputError(f"the data cannot be validated: {exc}") from None
 
     fail = _concat_failures(failures)
     failed_pos = np.zeros(len(df), dtype=bool)
@@ -266,11 +267,7 @@ def validate_study_data(
         failed_pos[cascade["_pos"].to_numpy()] = True
 
     fail = fail.sort_values(["_pos", "rule", "column"], kind="stable")
-    rules_per_row = (
-        fail.groupby("_pos", sort=True)["rule"].agg(lambda r: ";".join(dict.fromkeys(r)))
-        if len(fail)
-        else pd.Series(dtype="str")
-    )
+    rules_per_row = _rules_per_row(fail)
 
     canonical = _canonical_columns(df, config)
     clean = df.loc[~failed_pos, canonical].reset_index(drop=True)
@@ -500,19 +497,28 @@ def _schema_failures(fc: pd.DataFrame, df: pd.DataFrame, config: StudyConfig, sc
     if len(col_fc):
         check = col_fc["check"].astype("str")
         number = pd.to_numeric(col_fc["check_number"], errors="coerce")
-        rule = np.full(len(col_fc), "wrong_type", dtype=object)
-        rule[(check == "not_nullable").to_numpy()] = "missing_value"
-        for i, (colname, num, chk) in enumerate(zip(col_fc["column"], number, check)):
-            if chk == "not_nullable" or pd.isna(num):
-                continue
+        # map each distinct (column, check, check_number) once, not once per failing cell
+        key = pd.MultiIndex.from_arrays([col_fc["column"].astype("str"), check, number.fillna(-1)])
+        codes, uniq = pd.factorize(key)
+
+        def rule_of(colname, chk, num):
+            if chk == "not_nullable":
+                return "missing_value"
+            if num < 0:
+                return "wrong_type"
             names = rules.get(colname, [])
-            rule[i] = names[int(num)] if int(num) < len(names) else str(chk)
+            return names[int(num)] if int(num) < len(names) else str(chk)
+
+        rule = np.array([rule_of(*u) for u in uniq], dtype=object)[codes]
         piece = pd.DataFrame(
             {
                 "_pos": col_fc["index"].astype("int64").to_numpy(),
                 "column": col_fc["column"].astype("str").to_numpy(),
                 "rule": rule,
-                "value": _format_values(col_fc["failure_case"]),
+                "value": _format_values(
+                    col_fc["failure_case"],
+                    col_fc["column"].isin(_float_columns(df)).to_numpy(dtype=bool),
+                ),
             }
         )
         # dtype failures are reported once per column, not per row: spread to every row
@@ -523,9 +529,10 @@ def _schema_failures(fc: pd.DataFrame, df: pd.DataFrame, config: StudyConfig, sc
     frm = fc[frame_level]
     if len(frm):
         frm = frm.drop_duplicates(subset=["check", "index"])
-        parsed = [frame_check_rule(c) for c in frm["check"].astype("str")]
+        check_codes, check_names = pd.factorize(frm["check"].astype("str"))
+        parsed_u = [frame_check_rule(c) for c in check_names]
         pos = frm["index"].astype("int64").to_numpy()
-        cols = np.array([c for _, c in parsed], dtype=object)
+        cols = np.array([c for _, c in parsed_u], dtype=object)[check_codes]
         values = np.empty(len(frm), dtype=object)
         for col in set(cols):
             sel = cols == col
@@ -535,7 +542,12 @@ def _schema_failures(fc: pd.DataFrame, df: pd.DataFrame, config: StudyConfig, sc
                 values[sel] = ""
         pieces.append(
             pd.DataFrame(
-                {"_pos": pos, "column": cols, "rule": [r for r, _ in parsed], "value": values}
+                {
+                    "_pos": pos,
+                    "column": cols,
+                    "rule": np.array([r for r, _ in parsed_u], dtype=object)[check_codes],
+                    "value": values,
+                }
             )
         )
 
@@ -543,6 +555,42 @@ def _schema_failures(fc: pd.DataFrame, df: pd.DataFrame, config: StudyConfig, sc
     out.loc[out["column"] == SUBJECT, "value"] = ""
     out["message"] = _messages(out, config)
     return _locate(out, df)
+
+
+def _schema_parts(schema: pa.DataFrameSchema, df: pd.DataFrame):
+    """The schema as (column checks on the frame) and (frame-wide checks on the id columns).
+
+    pandera reports a failing frame-wide check once per column of every failing row; running
+    the cross-row checks on only the columns they read keeps that table small on large data.
+    The checks are the very same objects as in ``schema``.
+    """
+    yield pa.DataFrameSchema(schema.columns, strict=False, name=schema.name), df
+    needed = [SUBJECT, ARM, VISIT]
+    needed += [c for c in df.columns if c == DATE]
+    needed += sorted({frame_check_rule(c.name)[1] for c in schema.checks} - set(needed))
+    needed = [c for c in needed if c in df.columns]
+    yield pa.DataFrameSchema(checks=schema.checks, name=schema.name), df[needed]
+
+
+def _rules_per_row(fail: pd.DataFrame) -> pd.Series:
+    """';'-joined rule names per failing row position (vectorised: rows x rules bit masks)."""
+    if len(fail) == 0:
+        return pd.Series(dtype="str")
+    codes, names = pd.factorize(fail["rule"], sort=True)
+    if len(names) > 62:  # pragma: no cover - there are 14 rules
+        raise RuntimeError("too many distinct rules")
+    bits = np.left_shift(np.int64(1), codes.astype(np.int64))
+    pos = fail["_pos"].to_numpy()
+    order = np.argsort(pos, kind="stable")
+    pos_s, bits_s = pos[order], bits[order]
+    starts = np.flatnonzero(np.r_[True, pos_s[1:] != pos_s[:-1]])
+    masks = np.bitwise_or.reduceat(bits_s, starts)
+    unique_masks, inverse = np.unique(masks, return_inverse=True)
+    labels = np.array(
+        [";".join(n for i, n in enumerate(names) if (int(m) >> i) & 1) for m in unique_masks],
+        dtype=object,
+    )
+    return pd.Series(labels[inverse], index=pos_s[starts])
 
 
 def _baseline_cascade(df, config, failed_pos, warnings) -> pd.DataFrame | None:
@@ -603,13 +651,18 @@ def _messages(out: pd.DataFrame, config: StudyConfig) -> list[str]:
     allowed[("unknown_visit", VISIT)] = ", ".join(config.visit_names)
     allowed[("missing_baseline", VISIT)] = repr(config.baseline_visit)
     # few distinct (rule, column, value) combinations even on a million rows
-    key = out[["rule", "column", "value"]].astype("str")
-    uniq = key.drop_duplicates()
-    text = {
-        (r, c, v): _MESSAGES.get(r, r).format(column=c, value=v, allowed=allowed.get((r, c), ""))
-        for r, c, v in uniq.itertuples(index=False)
-    }
-    return [text[t] for t in key.itertuples(index=False, name=None)]
+    key = pd.MultiIndex.from_arrays(
+        [out["rule"].astype("str"), out["column"].astype("str"), out["value"].astype("str")]
+    )
+    codes, uniq = pd.factorize(key)
+    text = np.array(
+        [
+            _MESSAGES.get(r, r).format(column=c, value=v, allowed=allowed.get((r, c), ""))
+            for r, c, v in uniq
+        ],
+        dtype=object,
+    )
+    return list(text[codes])
 
 
 def _locate(frame: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
@@ -634,15 +687,24 @@ def _empty_failures(with_pos: bool = False) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("_pos", "row") else "str") for c in cols})
 
 
-def _format_values(values: pd.Series) -> np.ndarray:
-    """Cells as short text: 11.0 -> '11', 2.5 -> '2.5', missing -> ''."""
+def _format_values(values: pd.Series, numeric: np.ndarray | bool | None = None) -> np.ndarray:
+    """Cells as short text: 11.0 -> '11', 2.5 -> '2.5', missing -> ''.
+
+    ``numeric`` marks the cells that come from float columns (only those lose a trailing
+    ``.0``; text such as an arm typo ``"1.0"`` is shown as written). ``None``: from the dtype.
+    """
     s = pd.Series(values).reset_index(drop=True)
-    num = pd.to_numeric(s, errors="coerce") if s.dtype != "str" else pd.Series(np.nan, index=s.index)
+    if numeric is None:
+        numeric = pd.api.types.is_float_dtype(s.dtype)
     text = s.astype("str")
-    if num.notna().any():
-        is_num = num.notna() & pd.Series([not isinstance(v, str) for v in s], index=s.index)
-        text = text.where(~is_num, text.str.replace(r"\.0$", "", regex=True))
+    numeric = np.broadcast_to(np.asarray(numeric, dtype=bool), (len(s),))
+    if numeric.any():
+        text = text.where(~numeric, text.str.replace(r"\.0$", "", regex=True))
     return text.where(s.notna(), "").to_numpy(dtype=object)
+
+
+def _float_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if pd.api.types.is_float_dtype(df[c].dtype)]
 
 
 def _canonical_columns(df: pd.DataFrame, config: StudyConfig) -> list[str]:

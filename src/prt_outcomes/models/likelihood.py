@@ -73,6 +73,7 @@ class PatternData:
 
     def __init__(self, patterns: list[Pattern], n_visits: int, n_obs: int, n_coef: int):
         self.patterns = patterns
+        self._moment_cache = None
         self.k = n_visits
         self.n_obs = n_obs
         self.p = n_coef
@@ -110,6 +111,23 @@ class PatternData:
         return cls(patterns, n_visits, n, X.shape[1])
 
     # --------------------------------------------------------------------------------------
+    def _moments(self):
+        """Per-pattern sums over participants, computed once: with them every likelihood
+        evaluation costs O(patterns * m^2 p^2), independent of the number of participants.
+
+        ``XX[a, b] = sum_i X_i[a]' X_i[b]`` (m, m, p, p), ``Xy[a, b] = sum_i X_i[a]' y_i[b]``
+        (m, m, p), ``yy[a, b] = sum_i y_i[a] y_i[b]`` (m, m).
+        """
+        if getattr(self, "_moment_cache", None) is None:
+            cache = []
+            for pat in self.patterns:
+                XX = np.einsum("anp,bnq->abpq", pat.X, pat.X, optimize=True)
+                Xy = np.einsum("anp,bn->abp", pat.X, pat.y, optimize=True)
+                yy = pat.y @ pat.y.T
+                cache.append((XX, Xy, yy))
+            self._moment_cache = cache
+        return self._moment_cache
+
     def evaluate(self, V: np.ndarray, *, reml: bool, gradient: bool = False) -> Evaluation:
         """Deviance, GLS estimate and (optionally) the gradient matrices at covariance ``V``."""
         p = self.p
@@ -117,18 +135,20 @@ class PatternData:
         xtvy = np.zeros(p)
         yvy = 0.0
         logdet = 0.0
-        cache = []
-        for pat in self.patterns:
-            m, n = pat.y.shape
+        inverses = []
+        moments = self._moments()
+        for pat, (XX, Xy, yy) in zip(self.patterns, moments):
+            n = pat.n_subjects
             Vp = V[np.ix_(pat.visits, pat.visits)]
             L = np.linalg.cholesky(Vp)
             logdet += n * 2.0 * np.log(np.diag(L)).sum()
-            Z = solve_triangular(L, pat.X.reshape(m, n * p), lower=True).reshape(m * n, p)
-            w = solve_triangular(L, pat.y, lower=True).reshape(m * n)
-            xtvx += Z.T @ Z
-            xtvy += Z.T @ w
-            yvy += w @ w
-            cache.append((L, Z, w))
+            Linv = solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
+            Vinv = Linv.T @ Linv
+            xtvx += np.einsum("ab,abpq->pq", Vinv, XX)
+            xtvy += np.einsum("ab,abp->p", Vinv, Xy)
+            yvy += float(np.sum(Vinv * yy))
+            inverses.append(Vinv)
+        xtvx = (xtvx + xtvx.T) / 2
         chol = cho_factor(xtvx)
         beta = cho_solve(chol, xtvy)
         quad = float(yvy - xtvy @ beta)
@@ -142,20 +162,16 @@ class PatternData:
             C = cho_solve(chol, np.eye(p))
             g_fixed = np.zeros((self.k, self.k))
             g_resid = np.zeros((self.k, self.k))
-            for pat, (L, Z, w) in zip(self.patterns, cache):
-                m, n = pat.y.shape
-                Linv = solve_triangular(L, np.eye(m), lower=True)
-                Vinv = Linv.T @ Linv
-                e = (w - Z @ beta).reshape(m, n)
-                S = Linv.T @ (e @ e.T) @ Linv
+            for pat, (XX, Xy, yy), Vinv in zip(self.patterns, moments, inverses):
+                n = pat.n_subjects
+                xb = Xy @ beta  # xb[a, b] = sum_i (X_i[a] beta) y_i[b]
+                resid = yy - xb - xb.T + np.einsum("abpq,p,q->ab", XX, beta, beta)
                 F = n * Vinv
                 if reml:
-                    Z3 = Z.reshape(m, n * p)
-                    ZC = (Z @ C).reshape(m, n * p)
-                    F = F - Linv.T @ (ZC @ Z3.T) @ Linv
+                    F = F - Vinv @ np.einsum("abpq,pq->ab", XX, C) @ Vinv
                 ix = np.ix_(pat.visits, pat.visits)
                 g_fixed[ix] += F
-                g_resid[ix] += S
+                g_resid[ix] += Vinv @ resid @ Vinv
             ev.g_fixed, ev.g_resid = g_fixed, g_resid
         return ev
 
@@ -166,15 +182,12 @@ class PatternData:
         derivative of ``X'V^-1X`` along ``dV`` is ``-sum_p einsum('ab,abij', dV_p, H_p)``.
         """
         out = []
-        p = self.p
-        for pat in self.patterns:
-            m, n = pat.y.shape
+        for pat, (XX, _, _) in zip(self.patterns, self._moments()):
             Vp = V[np.ix_(pat.visits, pat.visits)]
             Vinv = np.linalg.inv(Vp)
             Vinv = (Vinv + Vinv.T) / 2
-            W = (Vinv @ pat.X.reshape(m, n * p)).reshape(m, n, p)
-            H = np.einsum("anp,bnq->abpq", W, W, optimize=True)
-            out.append((pat.visits, n, Vinv, H))
+            H = np.einsum("ac,bd,cdpq->abpq", Vinv, Vinv, XX, optimize=True)
+            out.append((pat.visits, pat.n_subjects, Vinv, H))
         return out
 
     def residual_matrix(self, beta: np.ndarray) -> np.ndarray:

@@ -225,3 +225,14 @@ def test_tables_of_a_single_fit_without_outcome_column_draw(results, cfg):
     ax = F.plot_forest(con[con.outcome == "odi"].drop(columns="outcome"), outcomes=["odi"],
                        config=cfg, ax=new_ax())
     assert ax.get_yticklabels()[0].get_text() == "Oswestry Disability Index"
+
+
+def test_missingness_draws_a_shared_pattern_once(results, cfg):
+    m = read(results, "missingness")
+    ax = F.plot_missingness(m, config=cfg, ax=new_ax())
+    assert len(ax.get_yticklabels()) == 3  # the fakes share one pattern over outcomes
+    assert "the same for every outcome" in ax.get_title(loc="left")
+    m.loc[0, "percent_missing"] = 50.0
+    ax = F.plot_missingness(m, config=cfg, ax=new_ax())
+    assert len(ax.get_yticklabels()) == 3 * 4
+    assert ax.get_yticklabels()[0].get_text() == "BPI average pain: PRT"

@@ -865,6 +865,24 @@ def plot_flow(
     return ax
 
 
+def _missingness_grid(m: pd.DataFrame, outcomes, arms, visits):
+    """Percent missing as an (outcome x arm) by visit grid; one arm block when every outcome
+    has the same pattern (usual when whole visits are missed), flagged by ``shared``."""
+    row_keys = [(o, a) for o in outcomes for a in arms]
+    grid = np.full((len(row_keys), len(visits)), np.nan)
+    lookup = {(o, a, v): float(x) for o, a, v, x in
+              zip(m["outcome"], m["arm"], m["visit"], m["percent_missing"])}
+    for r, (o, a) in enumerate(row_keys):
+        for c, v in enumerate(visits):
+            grid[r, c] = lookup.get((o, a, v), np.nan)
+    blocks = grid.reshape(len(outcomes), len(arms), len(visits)) if len(outcomes) else grid
+    shared = len(outcomes) > 1 and all(
+        np.array_equal(blocks[0], b, equal_nan=True) for b in blocks[1:])
+    if shared:
+        return blocks[0], row_keys[: len(arms)], True
+    return grid, row_keys, False
+
+
 def plot_missingness(
     missingness: pd.DataFrame,
     *,
@@ -894,13 +912,9 @@ def plot_missingness(
     outcomes = _ordered(m["outcome"], list(config.outcome_names) if config is not None else None)
     arms = _arms(m, config)
     visits = _ordered(m["visit"], list(config.visit_names) if config is not None else None)
-    row_keys = [(o, a) for o in outcomes for a in arms]
-    grid = np.full((len(row_keys), len(visits)), np.nan)
-    for r, (o, a) in enumerate(row_keys):
-        for c, v in enumerate(visits):
-            cell = m[(m["outcome"] == o) & (m["arm"] == a) & (m["visit"] == v)]
-            if len(cell):
-                grid[r, c] = float(cell["percent_missing"].iloc[0])
+    grid, row_keys, shared = _missingness_grid(m, outcomes, arms, visits)
+    if shared:
+        outcomes = outcomes[:1]
     vmax = max(20.0, float(np.nanmax(grid)) if np.isfinite(grid).any() else 20.0)
     image = ax.imshow(grid, cmap="viridis_r", vmin=0, vmax=vmax, aspect="auto")
     for r in range(grid.shape[0]):
@@ -912,7 +926,7 @@ def plot_missingness(
             ax.text(c, r, f"{value:.0f}", ha="center", va="center", fontsize=_FONT_SIZE - 1,
                     color="white" if dark else "black")
     ax.set_xticks(range(len(visits)), [_visit_label(config, v) for v in visits])
-    if len(outcomes) > 1:
+    if len(outcomes) > 1 and not shared:
         labels = [f"{_outcome_label(config, o, False)}: {_arm_label(config, a)}"
                   for o, a in row_keys]
     else:
@@ -928,8 +942,13 @@ def plot_missingness(
     cbar = ax.get_figure().colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     cbar.set_label("Missing, %", fontsize=_FONT_SIZE)
     cbar.ax.tick_params(labelsize=_FONT_SIZE - 1)
-    what = f"{_outcome_label(config, outcome, False)}: " if outcome else ""
-    ax.set_title(title or f"{what}missing outcome values (% of randomized)", loc="left")
+    if outcome:
+        default = f"{_outcome_label(config, outcome, False)}: missing values (% of randomized)"
+    elif shared:
+        default = "Missing outcome values (% of randomized), the same for every outcome"
+    else:
+        default = "Missing outcome values (% of randomized)"
+    ax.set_title(title or default, loc="left")
     _style_axes(ax)
     ax.spines["left"].set_visible(False)
     ax.spines["bottom"].set_visible(False)
@@ -1145,8 +1164,11 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
         fig = _figure((max(2.3 * n_arms, 4.5), 0.62 * (n_visits + 2) + 0.6))
         plot_flow(flow, config=config, ax=fig.subplots())
         written += save_figure(fig, out / "flow", formats, dpi)
-        miss = _read(results_dir, "tables/missingness.csv")
-        n_rows = miss[["outcome", "arm"]].drop_duplicates().shape[0]
+        miss = _select(_read(results_dir, "tables/missingness.csv"), None, "missingness")
+        _, n_keys, _ = _missingness_grid(miss, _ordered(miss["outcome"], None),
+                                         _ordered(miss["arm"], None),
+                                         _ordered(miss["visit"], None))
+        n_rows = len(n_keys)
         fig = _figure((6.5, 0.26 * n_rows + 1.6))
         plot_missingness(miss, config=config, ax=fig.subplots())
         written += save_figure(fig, out / "missingness", formats, dpi)

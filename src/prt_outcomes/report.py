@@ -471,8 +471,10 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
                 "Forest plot of standardized differences")))
 
         if read["missingness"] is not None and len(read["missingness"]):
-            m = read["missingness"]
-            n_rows = m[["outcome", "arm"]].drop_duplicates().shape[0]
+            m = F._select(read["missingness"], None, "missingness")
+            n_rows = len(F._missingness_grid(m, F._ordered(m["outcome"], None),
+                                             F._ordered(m["arm"], None),
+                                             F._ordered(m["visit"], None))[1])
             sections.append(("missingness", "Missing data", _figure_html(
                 _draw(F.plot_missingness, (6.5, 0.26 * n_rows + 1.6), missingness=m,
                       config=config),

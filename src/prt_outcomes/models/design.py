@@ -270,8 +270,9 @@ def build_model_frame(
             for lv in levels[1:]:
                 columns.append((s == lv).to_numpy(dtype=float))
                 names.append(f"{c}[{lv}]")
-    for i, a in enumerate(arms[1:], start=1):
-        for j, v in enumerate(visits_model[1:], start=1):
+    # R's model.matrix order: the first factor (arm) varies fastest within each visit.
+    for j, v in enumerate(visits_model[1:], start=1):
+        for i, a in enumerate(arms[1:], start=1):
             columns.append(((arm_code == i) & (visit_code == j)).astype(float))
             names.append(f"{arm}[{a}]:{visit}[{v}]")
     X = np.column_stack(columns)

@@ -39,6 +39,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .config import DataFile, StudyConfig, resolve_path
 
@@ -707,14 +709,26 @@ def _to_float(raw: pd.Series, missing: set[str], decimal: str | None) -> tuple[n
         if numeric_codes.size:
             values[np.isin(values, numeric_codes)] = np.nan
         return values, np.zeros(len(raw), dtype=bool)
-    miss = _missing_mask(raw, missing)
-    text = raw.astype("string").str.strip()
+    text = _arrow_text(raw)
+    text = pc.utf8_trim_whitespace(text)
+    miss = pc.fill_null(pc.is_in(text, value_set=pa.array(sorted(missing), type=pa.string())), True)
+    miss = miss.to_numpy(zero_copy_only=False)
     if decimal != ".":
         # a cell with both marks ("1.234,5") stays unparseable rather than being guessed
-        both = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
-        text = text.str.replace(",", ".", regex=False).mask(both.fillna(False), "?")
-    values = pd.to_numeric(text.mask(miss), errors="coerce")
-    values = values.to_numpy(dtype="float64", na_value=np.nan, copy=True)
+        both = pc.and_(pc.match_substring(text, "."), pc.match_substring(text, ","))
+        text = pc.if_else(pc.fill_null(both, False), pa.scalar("?"), text)
+        text = pc.replace_substring(text, ",", ".")
+    # plain decimal numbers are cast by Arrow (fast); anything else (1e5, inf, ...) by pandas
+    plain = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)$"), False)
+    plain_np = plain.to_numpy(zero_copy_only=False) & ~miss
+    values = np.full(len(raw), np.nan)
+    if plain_np.any():
+        cast = pc.cast(pc.filter(text, pa.array(plain_np)), pa.float64())
+        values[plain_np] = cast.to_numpy(zero_copy_only=False)
+    other = ~plain_np & ~miss
+    if other.any():
+        rest = pd.Series(pc.filter(text, pa.array(other)).to_pylist(), dtype=object)
+        values[other] = pd.to_numeric(rest, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     if numeric_codes.size:
         coded = np.isin(values, numeric_codes)
         values[coded] = np.nan
@@ -722,10 +736,27 @@ def _to_float(raw: pd.Series, missing: set[str], decimal: str | None) -> tuple[n
     bad = np.isnan(values) & ~miss
     if bad.any():
         # "NaN"/"nan" spelled out are missing, not malformed
-        lowered = text[bad].str.lower().isin({"nan", "na", "n/a", "null", "none"}).to_numpy()
+        spelled = pd.Series(pc.filter(text, pa.array(bad)).to_pylist(), dtype=object)
+        lowered = spelled.str.lower().isin({"nan", "na", "n/a", "null", "none"}).to_numpy()
         idx = np.flatnonzero(bad)
         bad[idx[lowered]] = False
     return values, bad
+
+
+def _arrow_text(raw: pd.Series) -> pa.Array:
+    """A text column as one Arrow string array (zero-copy for Arrow-backed strings)."""
+    try:
+        arr = pa.array(raw)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
+        if pa.types.is_string(arr.type):
+            return arr
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    values = raw.to_numpy(dtype=object, na_value=None)
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
 def _numeric_codes(missing: set[str]) -> np.ndarray:

@@ -216,3 +216,54 @@ def test_corruption_never_crashes_and_counts_reconcile(cfg, cells, row_ops):
         assert values.between(outcome.min, outcome.max).all()
     assert (result.clean.groupby(["participant_id", "visit"]).size() == 1).all()
     assert (result.clean.groupby("participant_id")["arm"].nunique() == 1).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# property test on the whole command: random text in random cells of a CSV export
+# ---------------------------------------------------------------------------------------------
+MALFORMED = Path(__file__).resolve().parent / "malformed"
+_CELL_TEXT = st.one_of(
+    st.sampled_from(["", "NA", "-99", "<undefined>", "1,5", "1.234,5", "12", "0.25", "abc",
+                     "prt", "PRTT", "post", "t9", "female", "F", "\u00e9", "\"", "a;b", "  3 "]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00,\""),
+            max_size=6),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6), _CELL_TEXT), max_size=6))
+def test_command_never_crashes_on_corrupted_csv(edits):
+    import tempfile
+
+    lines = (MALFORMED / "ok.csv").read_text().splitlines()
+    header, rows = lines[0], [line.split(",") for line in lines[1:]]
+    for r, c, text in edits:
+        rows[r][c] = text
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "export.csv"
+        path.write_text("\n".join([header, *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
+        out = io.StringIO()
+        code = validate_command(MALFORMED / "config.yaml", [path], report_dir=Path(tmp) / "r", stream=out)
+        text = out.getvalue()
+        assert code in (0, 1, 2), text
+        assert "bug in prt-outcomes" not in text, text
+        if code != 2:
+            summary = pd.read_csv(Path(tmp) / "r" / "summary.csv")
+            assert (summary["rows_in"] == summary["rows_analysed"] + summary["rows_quarantined"]).all()
+            assert summary["rows_in"].iloc[-1] == 6
+            failures = pd.read_csv(Path(tmp) / "r" / "failures.csv", keep_default_na=False)
+            assert set(failures["row"]) <= set(range(2, 8))
+            assert (code == 0) == failures.empty
+
+
+def test_benchmark_frame_generator_still_validates(cfg):
+    """Keeps benchmarks/bench_validation.py from rotting (no timing here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_validation", REPO / "benchmarks" / "bench_validation.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    frame = bench.make_frame(2_000, defect_rate=0.05)
+    result = validate_study_data(frame, StudyConfig.from_dict(bench.CONFIG))
+    _reconciles(result, 2_000)
+    assert {"out_of_range", "off_step", "unknown_arm", "multiple_arms"} <= set(result.failures["rule"])

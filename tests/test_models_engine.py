@@ -457,3 +457,46 @@ def test_bad_data_raises_a_clear_error():
         fit_trial_model(empty_cell, **ARGS)
     with pytest.raises(ValueError, match="rank"):
         fit_trial_model(data.assign(age2=2 * data["age"]), **ARGS, covariates=["age", "age2"])
+
+
+# ----- invariances and robustness ------------------------------------------------------------
+@pytest.mark.parametrize("covariance", ["unstructured", "random_intercept", "heterogeneous_ar1"])
+def test_affine_transformation_of_the_outcome(covariance):
+    # y -> a + b y: contrasts scale by b, SEs by |b|, df and t are unchanged (the covariance
+    # parameters are scale-equivariant) and the REML log-likelihood shifts by -(N - p) log|b|
+    # (the Jacobian of the transformation of the N - p error contrasts).
+    data = simulate(seed=21)
+    base = fit_trial_model(data, **ARGS, covariates=["age"], covariance=covariance)
+    moved = fit_trial_model(data.assign(y=10 - 3 * data["y"]), **ARGS, covariates=["age"], covariance=covariance)
+    np.testing.assert_allclose(moved.contrasts["estimate"], -3 * base.contrasts["estimate"], rtol=1e-6)
+    np.testing.assert_allclose(moved.contrasts["se"], 3 * base.contrasts["se"], rtol=1e-6)
+    np.testing.assert_allclose(moved.contrasts["df"], base.contrasts["df"], rtol=1e-5)
+    np.testing.assert_allclose(moved.covariance, 9 * base.covariance, rtol=1e-6)
+    n, p = base.n_obs, len(base.coefficients)
+    assert moved.loglik == pytest.approx(base.loglik - (n - p) * np.log(3), rel=1e-9)
+    # Hedges g is scale-free (sign follows the outcome)
+    np.testing.assert_allclose(moved.contrasts["hedges_g"], -base.contrasts["hedges_g"], rtol=1e-6)
+
+
+def test_non_convergence_is_reported(monkeypatch):
+    import prt_outcomes.models.fit as engine
+
+    monkeypatch.setattr(engine, "_GRADIENT_TOLERANCE", -1.0)
+    monkeypatch.setattr(engine, "_DECREMENT_TOLERANCE", -1.0)
+    fit = fit_trial_model(simulate(seed=22), **ARGS, covariance="ar1")
+    assert fit.converged is False
+    assert any("fallback optimizer used" in w for w in fit.warnings)
+    assert any("did not converge" in w for w in fit.warnings)
+    assert "did not converge" in fit.summary()
+
+
+def test_nullable_and_numeric_codes():
+    data = simulate(seed=23)
+    data["y"] = data["y"].astype("Float64")
+    data["age"] = data["age"].round().astype("Int64")
+    data["arm"] = data["arm"].map({"control": 1, "prt": 2})
+    data["visit"] = data["visit"].str[1:].astype(int)
+    fit = fit_trial_model(data, **ARGS, covariates=["age"], reference_arm=2)
+    assert list(fit.coefficients["term"][:2]) == ["(Intercept)", "arm[1]"]
+    assert list(fit.marginal_means["visit"][:3]) == [0, 1, 2]
+    assert fit.info["reference_arm"] == 2

@@ -27,6 +27,9 @@ except ImportError:  # pragma: no cover
 
 _LOG_2PI = np.log(2 * np.pi)
 _GRADIENT_TOLERANCE = 1e-3  # max |projected gradient| of the deviance accepted as converged
+# ... or, equivalently on any scale, a Newton decrement g' H^-1 g below this: the deviance is
+# then within 1e-6 / 2 of its optimum in the covariance parameters.
+_DECREMENT_TOLERANCE = 1e-6
 
 
 def fit_trial_model(
@@ -429,7 +432,7 @@ def _optimize(pdata, structure, reml, empirical):
         phi, decrement = _newton_polish(objective, clip(res.x), bounds, clip)
         f, g = objective(phi)
         pg = float(np.max(np.abs(_projected_gradient(phi, g, bounds)), initial=0.0))
-        ok = pg <= _GRADIENT_TOLERANCE or decrement <= 1e-6
+        ok = pg <= _GRADIENT_TOLERANCE or decrement <= _DECREMENT_TOLERANCE
         return dict(label=label, phi=phi, f=f, pg=pg, ok=ok, nit=int(res.nit))
 
     try:

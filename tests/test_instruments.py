@@ -82,3 +82,11 @@ def test_aliases_resolve_and_unknown_names_list_known_ones():
 def test_custom_instruments_take_precedence():
     custom = {"oswestry": Instrument(name="oswestry", label="x", min=0, max=50)}
     assert get_instrument("oswestry", custom).max == 50
+
+
+def test_catalogue_table_lists_every_instrument():
+    from prt_outcomes.instruments import catalogue_table
+
+    table = catalogue_table()
+    assert sorted(table["name"]) == sorted(INSTRUMENTS)
+    assert {"min", "max", "step", "mic", "recovery", "source"} <= set(table.columns)

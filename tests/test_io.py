@@ -193,3 +193,25 @@ def test_wide_pattern_without_outcome_placeholder(tmp_path):
     assert data[["participant_id", "visit"]].values.tolist() == [["A", "v1"], ["A", "v2"], ["B", "v1"], ["B", "v2"]]
     assert data["pain"].tolist()[:3] == [4.0, 2.0, 5.0] and np.isnan(data["pain"].iloc[3])
     assert data["source_row"].tolist() == [2, 2, 3, 3]
+
+
+def test_config_with_several_files_and_a_sheet(tmp_path):
+    site_a = pd.DataFrame({"participant_id": ["A1", "A1"], "arm": [1, 1], "visit": [1, 2], "pain": [5, 3]})
+    site_b = pd.DataFrame({"participant_id": ["B1", "B1"], "arm": [2, 2], "visit": [1, 2], "pain": [6, 6]})
+    site_a.to_csv(tmp_path / "site_a.csv", index=False)
+    with pd.ExcelWriter(tmp_path / "site_b.xlsx") as writer:
+        pd.DataFrame({"note": ["cover sheet"]}).to_excel(writer, sheet_name="README", index=False)
+        site_b.to_excel(writer, sheet_name="data", index=False)
+    raw = _config().raw
+    raw = {**raw, "data": {"files": [{"path": "site_a.csv"}, {"path": "site_b.xlsx", "sheet": "data"}]}}
+    cfg = StudyConfig.from_dict(raw, base_dir=tmp_path)
+    ingest = read_study_data(cfg)
+    data = ingest.data
+    assert data["source_file"].tolist() == ["site_a.csv"] * 2 + ["site_b.xlsx"] * 2
+    assert data["source_row"].tolist() == [2, 3, 2, 3]
+    assert data["arm"].tolist() == ["a", "a", "b", "b"]
+    assert ingest.rows_in == {"site_a.csv": 2, "site_b.xlsx": 2}
+    wrong_sheet = StudyConfig.from_dict(
+        {**raw, "data": {"files": [{"path": "site_b.xlsx", "sheet": "Sheet9"}]}}, base_dir=tmp_path)
+    with pytest.raises(InputError, match="site_b.xlsx.*sheet"):
+        read_study_data(wrong_sheet)

@@ -16,7 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-__all__ = ["Instrument", "INSTRUMENTS", "ALIASES", "get_instrument", "instrument_from_dict"]
+__all__ = [
+    "Instrument",
+    "INSTRUMENTS",
+    "ALIASES",
+    "get_instrument",
+    "instrument_from_dict",
+    "catalogue_table",
+]
 
 
 @dataclass(frozen=True)
@@ -392,3 +399,16 @@ def instrument_from_dict(name: str, spec: Mapping) -> Instrument:
     fields = {k: v for k, v in spec.items() if k in Instrument.__dataclass_fields__}
     fields.setdefault("label", f"{name} ({spec['min']:g}-{spec['max']:g})")
     return replace(Instrument(name=name, label=fields.pop("label"), min=0, max=1), **fields)
+
+
+def catalogue_table():
+    """The catalogue as a DataFrame, one row per instrument (for docs and reports).
+
+    >>> table = catalogue_table()
+    >>> table.loc[table["name"] == "roland_morris", ["min", "max", "mic", "recovery"]].values.tolist()
+    [[0.0, 24.0, 5.0, 'value <= 2']]
+    """
+    import pandas as pd
+    from dataclasses import asdict
+
+    return pd.DataFrame([asdict(inst) for inst in INSTRUMENTS.values()])

@@ -236,3 +236,13 @@ def test_missingness_draws_a_shared_pattern_once(results, cfg):
     ax = F.plot_missingness(m, config=cfg, ax=new_ax())
     assert len(ax.get_yticklabels()) == 3 * 4
     assert ax.get_yticklabels()[0].get_text() == "BPI average pain: PRT"
+
+
+def test_forest_with_one_visit_has_one_row_per_outcome(results, cfg):
+    con = read(results, "contrasts")
+    post = con[con.visit == "post"]
+    ax = F.plot_forest(post, config=cfg, ax=new_ax())
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [o.label for o in cfg.outcomes]
+    assert "Post-treatment" in ax.get_title(loc="left")
+    assert F.forest_height(post, cfg) == pytest.approx(0.2 * 4 + 1.5)

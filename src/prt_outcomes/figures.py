@@ -40,6 +40,7 @@ __all__ = [
     "plot_change",
     "plot_responders",
     "plot_forest",
+    "forest_height",
     "plot_flow",
     "plot_missingness",
     "plot_individual_trajectories",
@@ -655,6 +656,25 @@ def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = N
 # --------------------------------------------------------------------------------------------
 # forest plot
 # --------------------------------------------------------------------------------------------
+def forest_height(contrasts: pd.DataFrame, config: "StudyConfig | None" = None) -> float:
+    """Figure height (inches) that gives each row of :func:`plot_forest` about 0.2 inch.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"outcome": ["a", "a", "b", "b"], "visit": ["v1", "v2"] * 2})
+    >>> round(forest_height(c), 2)
+    2.7
+    """
+    c = contrasts.astype({"visit": str}) if "visit" in contrasts.columns else contrasts
+    if config is not None and config.baseline_visit is not None and "visit" in c.columns:
+        c = c[c["visit"] != config.baseline_visit]
+    n_outcomes = c["outcome"].nunique() if "outcome" in c.columns else 1
+    n_visits = c["visit"].nunique() if "visit" in c.columns else 1
+    rows = n_outcomes if n_visits == 1 else n_outcomes * (n_visits + 1)
+    return 0.2 * max(rows, 1) + 1.5
+
+
 def plot_forest(
     contrasts: pd.DataFrame,
     *,
@@ -713,11 +733,22 @@ def plot_forest(
     ypos: dict[tuple[str, str], float] = {}
     tick_pos, tick_labels, header_ticks, blocks = [], [], [], []
     y = 0.0
+    visits_shown = _ordered(c["visit"], visit_order)
+    # One visit for every outcome (a two-visit trial): one row per outcome, the visit goes in
+    # the title; otherwise a bold outcome header row and one row per visit.
+    one_visit = len(visits_shown) == 1
     for o in _ordered(c["outcome"], outcome_order):
+        start = y
+        if one_visit:
+            ypos[(o, visits_shown[0])] = y
+            tick_pos.append(y)
+            tick_labels.append(_outcome_label(config, o, axis=False))
+            y += 1
+            blocks.append((start, start))
+            continue
         tick_pos.append(y)
         tick_labels.append(_outcome_label(config, o, axis=False))
         header_ticks.append(len(tick_pos) - 1)
-        start = y
         y += 1
         for v in _ordered(c.loc[c["outcome"] == o, "visit"], visit_order):
             ypos[(o, v)] = y
@@ -757,8 +788,10 @@ def plot_forest(
     ref_label = _arm_label(config, reference)
     ax.set_xlabel(("Hedges g" if standardized else "Difference in score points")
                   + f", arm minus {ref_label} (95% CI)")
-    ax.set_title(title or ("Standardized differences vs " if standardized else "Differences vs ")
-                 + ref_label, loc="left", pad=16)
+    default = ("Standardized differences vs " if standardized else "Differences vs ") + ref_label
+    if one_visit:
+        default += f" at {_visit_label(config, visits_shown[0])}"
+    ax.set_title(title or _wrap(default, 44), loc="left", pad=22)  # clears the legend above the axes
     directions = set()
     if config is not None:
         for o in dict.fromkeys(o for o, _ in ypos):
@@ -768,11 +801,13 @@ def plot_forest(
         higher = directions.pop()
         left, right = ("Favours " + ref_label, "Favours comparison arm") if higher else \
             ("Favours comparison arm", "Favours " + ref_label)
-        ax.text(0.0, -0.09, "\u2190 " + left, transform=ax.transAxes, ha="left", va="top",
-                fontsize=_FONT_SIZE - 1, color="0.3")
-        ax.text(1.0, -0.09, right + " \u2192", transform=ax.transAxes, ha="right", va="top",
-                fontsize=_FONT_SIZE - 1, color="0.3")
-        ax.xaxis.labelpad = 14
+        # Offsets in points, not axes fractions: the labels sit just under the tick labels
+        # and above the axis label whatever the figure's height.
+        for x, text, ha in ((0.0, "\u2190 " + left, "left"), (1.0, right + " \u2192", "right")):
+            ax.annotate(text, xy=(x, 0), xycoords="axes fraction", xytext=(0, -17),
+                        textcoords="offset points", ha=ha, va="top",
+                        fontsize=_FONT_SIZE - 1, color="0.3")
+        ax.xaxis.labelpad = 15
     ax.legend(handles, [_arm_label(config, a) for a in arms], loc="lower right",
               bbox_to_anchor=(1.0, 1.0), ncol=len(arms), frameon=False, fontsize=_FONT_SIZE,
               borderaxespad=0.2)
@@ -1154,9 +1189,7 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
             written += save_figure(fig, out / "responders", formats, dpi)
         if len(config.arms) > 1:
             contrasts = _read(results_dir, "tables/contrasts.csv")
-            n_rows = contrasts[["outcome", "visit"]].drop_duplicates().shape[0] \
-                + contrasts["outcome"].nunique()
-            fig = _figure((6.5, 0.2 * n_rows + 1.5))
+            fig = _figure((6.5, forest_height(contrasts, config)))
             plot_forest(contrasts, config=config, ax=fig.subplots())
             written += save_figure(fig, out / "forest", formats, dpi)
         flow = _read(results_dir, "tables/flow.csv")

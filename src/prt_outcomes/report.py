@@ -464,9 +464,9 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
 
         if len(config.arms) > 1 and len(read["contrasts"]):
             c = read["contrasts"]
-            n_rows = c[["outcome", "visit"]].drop_duplicates().shape[0] + c["outcome"].nunique()
             sections.append(("forest", "Effects across outcomes", _figure_html(
-                _draw(F.plot_forest, (6.5, 0.2 * n_rows + 1.5), contrasts=c, config=config),
+                _draw(F.plot_forest, (6.5, F.forest_height(c, config)), contrasts=c,
+                      config=config),
                 f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
                 "Forest plot of standardized differences")))
 

@@ -23,6 +23,9 @@ __all__ = [
     "results_dir",
     "table_path",
     "figure_stems",
+    "journal_table_stems",
+    "journal_table_files",
+    "write_csv",
     "expected_outputs",
 ]
 
@@ -74,12 +77,24 @@ def journal_table_stems(config: StudyConfig) -> list[str]:
     return stems
 
 
+def journal_table_files(config: StudyConfig) -> list[str]:
+    """File names of the journal tables under ``tables/``.
+
+    The per-outcome tables also have a CSV, because each combines several result tables.
+    """
+    return [
+        f"{stem}.{ext}"
+        for stem in journal_table_stems(config)
+        for ext in (TABLE_FORMATS if stem.startswith("outcome_") else ("md", "html", "tex"))
+    ]
+
+
 def expected_outputs(config: StudyConfig, root: str | Path = "results") -> list[Path]:
     """Every file of the output contract for ``config`` (what ``rule all`` asks for)."""
     base = results_dir(config, root)
     paths = [base / "validation" / f for f in VALIDATION_FILES]
     paths += [base / "tables" / f"{t}.{ext}" for t in RESULT_TABLES for ext in TABLE_FORMATS]
-    paths += [base / "tables" / f"{t}.{ext}" for t in journal_table_stems(config) for ext in ("md", "html", "tex")]
+    paths += [base / "tables" / name for name in journal_table_files(config)]
     paths += [base / "figures" / f"{s}.{ext}" for s in figure_stems(config) for ext in config.figure_formats]
     paths += [base / "report.html", base / "manifest.json"]
     return paths

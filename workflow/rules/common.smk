@@ -8,7 +8,7 @@ from prt_outcomes.outputs import (
     RESULT_TABLES,
     expected_outputs,
     figure_stems,
-    journal_table_stems,
+    journal_table_files,
     results_dir,
 )
 

@@ -19,7 +19,7 @@ rule render_tables:
         TABLE_CSVS,
     output:
         [f"{R}/tables/{t}.{ext}" for t in RESULT_TABLES for ext in ("md", "html", "tex")]
-        + [f"{R}/tables/{t}.{ext}" for t in journal_table_stems(STUDY) for ext in ("md", "html", "tex")],
+        + [f"{R}/tables/{name}" for name in journal_table_files(STUDY)],
     log:
         f"{R}/logs/render_tables.log",
     script:

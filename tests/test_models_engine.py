@@ -500,3 +500,25 @@ def test_nullable_and_numeric_codes():
     assert list(fit.coefficients["term"][:2]) == ["(Intercept)", "arm[1]"]
     assert list(fit.marginal_means["visit"][:3]) == [0, 1, 2]
     assert fit.info["reference_arm"] == 2
+
+
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
+def test_complete_balanced_unstructured_reduces_to_two_sample_t(df_method):
+    # Complete, balanced data with arm x visit means and an unstructured covariance: GLS = OLS,
+    # the REML covariance is the pooled within-arm sample covariance S (divisor N - 2), so each
+    # visit contrast is the exact two-sample t-test: SE^2 = S_vv (1/n1 + 1/n2), df = N - 2.
+    # Kenward-Roger adds no bias correction here (beta_hat does not depend on V, and S is
+    # unbiased), so its SE is the unadjusted one.
+    data = simulate(n_per_arm=(9, 13), k=3, seed=24, missing=0.0)
+    fit = fit_trial_model(data, **ARGS, covariance="unstructured", df_method=df_method)
+    wide = data.pivot(index="id", columns="visit", values="y")
+    arm = data.drop_duplicates("id").set_index("id")["arm"].loc[wide.index]
+    a, b = wide[arm == "prt"], wide[arm == "control"]
+    n1, n2 = len(a), len(b)
+    S = ((n1 - 1) * a.cov() + (n2 - 1) * b.cov()) / (n1 + n2 - 2)
+    np.testing.assert_allclose(fit.covariance.to_numpy(), S.to_numpy(), rtol=1e-7)
+    c = fit.contrasts.set_index("visit")
+    for v in ["v0", "v1", "v2"]:
+        assert c.loc[v, "estimate"] == pytest.approx(a[v].mean() - b[v].mean(), rel=1e-9)
+        assert c.loc[v, "se"] == pytest.approx(np.sqrt(S.loc[v, v] * (1 / n1 + 1 / n2)), rel=1e-7)
+        assert c.loc[v, "df"] == pytest.approx(n1 + n2 - 2, rel=1e-5)

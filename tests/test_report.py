@@ -145,3 +145,14 @@ def test_redact_failures_handles_ids_in_values_and_messages():
     assert out["message"].tolist() == ["[participant id removed] twice",
                                        "visit of [participant id removed] unknown",
                                        "11 out of range 0-10"]
+
+
+def test_ids_of_quarantined_participants_are_removed_too(tmp_path, cfg):
+    results = write_fake_results(tmp_path, cfg)
+    failures = pd.read_csv(results / "validation/failures.csv")
+    failures.loc[0, "message"] = "row of Q-999 has no arm"  # only in the ingested data
+    failures.to_csv(results / "validation/failures.csv", index=False)
+    pd.DataFrame({"participant_id": ["Q-999", "P001"], "arm": [None, "prt"]}).to_parquet(
+        results / "intermediate/ingested.parquet")
+    text = without_data_uris(build_report(cfg, results).read_text())
+    assert "Q-999" not in text

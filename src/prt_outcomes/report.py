@@ -159,14 +159,25 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
 # participant identifiers
 # --------------------------------------------------------------------------------------------
 def _known_ids(results_dir: Path) -> set[str]:
-    path = results_dir / "intermediate" / "analysis_data.csv"
-    if not path.exists():
-        return set()
-    try:
-        ids = pd.read_csv(path, usecols=[_ID_COLUMN], dtype=str)[_ID_COLUMN]
-    except (ValueError, KeyError):
-        return set()
-    return {s for s in ids.dropna().astype(str) if s.strip()}
+    """Participant ids the run has seen: analysed rows and every ingested row (a quarantined
+    participant is not in the analysis data, but may be named by a validation message)."""
+    ids: set[str] = set()
+    sources = [
+        (results_dir / "intermediate" / "analysis_data.csv", "csv"),
+        (results_dir / "intermediate" / "ingested.parquet", "parquet"),
+    ]
+    for path, kind in sources:
+        if not path.exists():
+            continue
+        try:
+            if kind == "csv":
+                column = pd.read_csv(path, usecols=[_ID_COLUMN], dtype=str)[_ID_COLUMN]
+            else:
+                column = pd.read_parquet(path, columns=[_ID_COLUMN])[_ID_COLUMN]
+        except (ValueError, KeyError, ImportError, OSError):
+            continue
+        ids |= {str(s) for s in column.dropna() if str(s).strip()}
+    return ids
 
 
 def redact_failures(failures: pd.DataFrame, known_ids: Iterable[str] = (),

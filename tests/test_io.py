@@ -215,3 +215,22 @@ def test_config_with_several_files_and_a_sheet(tmp_path):
         {**raw, "data": {"files": [{"path": "site_b.xlsx", "sheet": "Sheet9"}]}}, base_dir=tmp_path)
     with pytest.raises(InputError, match="site_b.xlsx.*sheet"):
         read_study_data(wrong_sheet)
+
+
+def test_filter_present_token_keeps_rows_with_a_value(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain\n1,1,1,3\n2,-99,1,4\n3,,1,5\n4,2,1,5\n")
+    raw = _config().raw
+    cfg = StudyConfig.from_dict({**raw, "data": {**raw["data"], "files": [{"path": "x.csv", "filter": {"arm": "<present>"}}]}})
+    ingest = read_study_data(cfg, [path])
+    assert ingest.data["participant_id"].tolist() == ["1", "4"]
+    assert ingest.issues["row"].tolist() == [3, 4]
+    assert set(ingest.issues["message"]) == {"row left out by the config filter (arm is present)"}
+
+
+def test_mapping_onto_an_existing_column_is_an_input_error(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain,nrs\n1,1,1,3,3\n")
+    cfg = StudyConfig.from_dict({**_config().raw, "columns": {"nrs": "pain"}})
+    with pytest.raises(InputError, match=r"\['pain'\] occur twice"):
+        read_study_data(cfg, [path])

@@ -43,16 +43,18 @@ def _check_reconciles(result):
     assert (s["rows_in"] == s["rows_analysed"] + s["rows_quarantined"]).all()
 
 
-def test_ashar2022_reports_the_patient_without_group_and_filters_controls():
+def test_ashar2022_filters_controls_and_the_patient_without_group_and_reports_them():
     result = _validate("ashar2022")
     _check_reconciles(result)
+    assert result.ok, result.failures
     total = result.summary.iloc[-1]
-    assert (total.rows_read, total.rows_filtered, total.rows_in) == (341, 54, 287)
-    assert (total.rows_analysed, total.rows_quarantined) == (286, 1)
-    # the one patient row with no group: reported at its line, not silently dropped
-    assert set(result.failures["row"]) == {212}
-    assert ("missing_value", "arm") in set(zip(result.failures["rule"], result.failures["column"]))
-    assert len(result.filtered) == 54 and set(result.filtered["rule"]) == {"filtered_by_config"}
+    assert (total.rows_read, total.rows_filtered, total.rows_in) == (341, 55, 286)
+    assert (total.rows_analysed, total.rows_quarantined) == (286, 0)
+    filtered = result.filtered
+    assert set(filtered["rule"]) == {"filtered_by_config"}
+    # 54 healthy controls fail is_patient == 1; the patient without group is reported at its line
+    assert filtered["column"].value_counts().to_dict() == {"is_patient": 54, "group": 1}
+    assert filtered.loc[filtered["column"] == "group", "row"].tolist() == [212]
     clean = result.clean
     assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {
         "prt": 50, "placebo": 51, "usual_care": 50}
@@ -63,12 +65,13 @@ def test_ashar2022_reports_the_patient_without_group_and_filters_controls():
     assert clean["sex"].value_counts().to_dict().keys() == {"male", "female"}
 
 
-def test_ashar2022_command_exits_1_and_writes_report(tmp_path):
+def test_ashar2022_command_exits_0_and_reports_filtered_rows(tmp_path):
     out = io.StringIO()
     code = validate_command(STUDIES / "ashar2022.yaml", report_dir=tmp_path, stream=out)
-    assert code == 1
-    assert out.getvalue().startswith("1 of 287 rows quarantined")
-    assert (tmp_path / "report.md").read_text().splitlines()[2].startswith("1 of 287 rows quarantined")
+    assert code == 0
+    assert out.getvalue().startswith("All 286 rows passed validation")
+    assert "55 rows left out by the config filter" in out.getvalue()
+    assert len((tmp_path / "filtered.csv").read_text().splitlines()) == 56
 
 
 def test_fev_data_counts_match_provenance():

@@ -488,32 +488,65 @@ def _read_one(
             "column name appears once."
         )
 
+    missing = {str(c).strip() for c in config.missing_codes} | {""}
+    missing |= {_NUMERIC_RE.sub(r"\1", m) for m in missing}
+
     issues: list[pd.DataFrame] = []
-    table, lines, filtered = _apply_filter(config, spec, path, table, lines)
+    table, lines, filtered = _apply_filter(config, spec, path, table, lines, missing)
     if filtered is not None and len(filtered):
         issues.append(filtered)
     n_filtered = n_read - len(table)
     if len(table) == 0:
-        desc = " and ".join(f"{k} == {v!r}" for k, v in spec.filter.items())
         raise InputError(
-            f"data file '{path}' has no rows left after the config filter ({desc}): all "
-            f"{n_read} rows were left out. Check the filter's column and value under data.files."
+            f"data file '{path}' has no rows left after the config filter "
+            f"({_describe_filter(spec.filter)}): all {n_read} rows were left out. Check the "
+            "filter's column and value under data.files."
         )
-
-    missing = {str(c).strip() for c in config.missing_codes} | {""}
-    missing |= {_NUMERIC_RE.sub(r"\1", m) for m in missing}
 
     if spec.layout == "wide":
         table, lines = _wide_to_long(config, spec, path, table, lines)
     else:
         table = table.rename(columns=lambda c: config.column_map.get(c, c))
+    _refuse_clashing_names(table, path, config)
 
     frame, value_issues = _canonical(config, path, table, lines, missing, spec.decimal)
     issues.extend(value_issues)
     return frame, issues, n_read, n_filtered
 
 
-def _apply_filter(config, spec, path, table, lines):
+FILTER_PRESENT, FILTER_MISSING = "<present>", "<missing>"
+
+
+def _describe_filter(filt) -> str:
+    def one(col, wanted):
+        if wanted == FILTER_PRESENT:
+            return f"{col} is present"
+        if wanted == FILTER_MISSING:
+            return f"{col} is missing"
+        return f"{col} == {wanted!r}"
+
+    return " and ".join(one(k, v) for k, v in filt.items())
+
+
+def _refuse_clashing_names(table: pd.DataFrame, path: Path, config: StudyConfig) -> None:
+    clash = sorted(set(table.columns[table.columns.duplicated()]))
+    if clash:
+        sources = {c: [k for k, v in config.column_map.items() if v == c] for c in clash}
+        raise InputError(
+            f"data file '{path}': after renaming with 'columns:' the column name(s) {clash} occur "
+            f"twice (the file already has them and 'columns:' also maps {sources} to them). "
+            "Remove one of the two from the export or from the mapping."
+        )
+
+
+def _apply_filter(config, spec, path, table, lines, missing):
+    """Keep rows matching every ``column: value`` of the file's filter.
+
+    A value ``"<present>"`` keeps rows where the column is not missing (after the missing
+    codes), ``"<missing>"`` rows where it is; any other value is compared as a code
+    (case-blind, ``1.0`` equals ``1``). Rows left out are returned as ``filtered_by_config``
+    issues naming the first filter column they failed.
+    """
     if not spec.filter:
         return table, lines, None
     inverse = {v: k for k, v in config.column_map.items()}
@@ -527,8 +560,12 @@ def _apply_filter(config, spec, path, table, lines):
                 f"({col} == {wanted!r}) needs. Fix the filter under data.files or the export; "
                 f"the file's columns are: {', '.join(map(str, table.columns))}."
             )
-        ok = (normalise_codes(table[file_col].astype("string")) == _norm_code(wanted)).fillna(False)
-        ok = ok.to_numpy(dtype=bool)
+        if wanted in (FILTER_PRESENT, FILTER_MISSING):
+            absent = _missing_mask(table[file_col], missing)
+            ok = ~absent if wanted == FILTER_PRESENT else absent
+        else:
+            ok = (normalise_codes(table[file_col].astype("string")) == _norm_code(wanted)).fillna(False)
+            ok = ok.to_numpy(dtype=bool)
         col_of_row[keep & ~ok] = file_col
         keep &= ok
     dropped = ~keep
@@ -536,7 +573,7 @@ def _apply_filter(config, spec, path, table, lines):
         return table, lines, None
     cols = col_of_row[dropped]
     values = [table.at[i, c] for i, c in zip(np.flatnonzero(dropped), cols)]
-    desc = " and ".join(f"{k} == {v!r}" for k, v in spec.filter.items())
+    desc = _describe_filter(spec.filter)
     filtered = pd.DataFrame(
         {
             "file": path.name,
@@ -598,6 +635,7 @@ def _wide_to_long(config, spec, path, table, lines):
         )
     fixed = [c for c in table.columns if c not in used]
     base = table[fixed].rename(columns=lambda c: config.column_map.get(c, c))
+    _refuse_clashing_names(base, path, config)
     order = {v.name: v.order for v in config.visits}
     pieces, piece_lines = [], []
     for visit in sorted(cells, key=lambda v: order.get(v, 1_000)):

@@ -234,3 +234,11 @@ def test_mapping_onto_an_existing_column_is_an_input_error(tmp_path):
     cfg = StudyConfig.from_dict({**_config().raw, "columns": {"nrs": "pain"}})
     with pytest.raises(InputError, match=r"\['pain'\] occur twice"):
         read_study_data(cfg, [path])
+
+
+def test_participant_ids_that_are_e_mail_addresses_are_refused(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("record_id,arm,visit,pain\nann@example.org,1,1,3\n")
+    cfg = StudyConfig.from_dict({**_config().raw, "columns": {"record_id": "participant_id"}})
+    with pytest.raises(InputError, match="'record_id' \\(participant ids: its values look like e-mail"):
+        read_study_data(cfg, [path])

@@ -417,6 +417,28 @@ _PHONE_RE = r"^\+?\(?\d[\d\s().\-/]{7,}\d$"
 _VALUE_SCAN_ROWS = 5000
 
 
+def _identifier_values(s: pd.Series) -> str | None:
+    """Why the values of ``s`` look like direct identifiers, or None."""
+    if not _is_text(s):
+        return None
+    text = s.astype("string").str.strip().dropna()
+    text = text[text != ""]
+    if text.empty:
+        return None
+    if text.str.contains(_EMAIL_RE, regex=True).any():
+        return "its values look like e-mail addresses"
+    phone = text.str.match(_PHONE_RE)
+    if phone.any():
+        cand = text[phone]
+        digits = cand.str.count(r"\d")
+        phone_like = (digits >= 9) & (
+            cand.str.contains(r"[\s()\-/]", regex=True) | cand.str.startswith("+")
+        )
+        if phone_like.any():
+            return "its values look like phone numbers"
+    return None
+
+
 def find_identifier_columns(table: pd.DataFrame, allowed: Iterable[str] = ()) -> dict[str, str]:
     """Columns that look like direct identifiers, with the reason.
 
@@ -437,23 +459,9 @@ def find_identifier_columns(table: pd.DataFrame, allowed: Iterable[str] = ()) ->
         if tokens & _IDENTIFIER_TOKENS or any(p in norm for p in _IDENTIFIER_PHRASES):
             found[col] = "its name looks like a direct identifier"
             continue
-        s = head[col]
-        if not _is_text(s):
-            continue
-        text = s.astype("string").str.strip().dropna()
-        text = text[text != ""]
-        if text.empty:
-            continue
-        if text.str.contains(_EMAIL_RE, regex=True).any():
-            found[col] = "its values look like e-mail addresses"
-            continue
-        phone = text.str.match(_PHONE_RE)
-        if phone.any():
-            cand = text[phone]
-            digits = cand.str.count(r"\d")
-            phone_like = (digits >= 9) & (cand.str.contains(r"[\s()\-/]", regex=True) | cand.str.startswith("+"))
-            if phone_like.any():
-                found[col] = "its values look like phone numbers"
+        why = _identifier_values(head[col])
+        if why:
+            found[col] = why
     return found
 
 
@@ -469,9 +477,16 @@ def _read_one(
 
     allowed = set(config.allow_identifiers)
     allowed |= {k for k, v in config.column_map.items() if v in config.allow_identifiers}
-    # the participant id column is pseudonymous by contract, never an identifier here
-    allowed |= {k for k, v in config.column_map.items() if v == SUBJECT} | {SUBJECT}
+    # the participant id column is pseudonymous by contract: its *name* is fine, but its values
+    # must not be e-mail addresses or phone numbers (REDCap record ids sometimes are)
+    id_columns = {k for k, v in config.column_map.items() if v == SUBJECT} | {SUBJECT}
+    allowed |= id_columns
     flagged = find_identifier_columns(table, allowed)
+    if SUBJECT not in config.allow_identifiers:
+        for col in id_columns & set(table.columns):
+            why = _identifier_values(table[col].head(_VALUE_SCAN_ROWS))
+            if why:
+                flagged[col] = f"participant ids: {why}"
     if flagged:
         listing = "; ".join(f"'{c}' ({why})" for c, why in flagged.items())
         raise InputError(

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -62,6 +63,7 @@ OKABE_ITO = (
     "#F0E442",  # yellow
     "#000000",  # black
 )
+log = logging.getLogger(__name__)
 _TOTAL_COLOR = "#595959"
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 _FONT_SIZE = 8  # print size: JAMA figures are ~3.3 in (one column) to 7 in (two) wide
@@ -1210,4 +1212,5 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
             for outcome in config.outcome_names:
                 fig = individual_figure(data, outcome=outcome, config=config)
                 written += save_figure(fig, out / f"individual_{outcome}", formats, dpi)
+    log.info("wrote %d figure files to %s", len(written), out)
     return written

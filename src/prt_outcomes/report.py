@@ -22,6 +22,7 @@ import base64
 import html
 import io
 import json
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -62,6 +63,7 @@ RESULT_TABLE_TITLES = {
     "responders": "Responder analyses per threshold, visit and arm",
 }
 
+log = logging.getLogger(__name__)
 _FORMATS = ("md", "html", "tex")
 _ID_COLUMN = "participant_id"
 _REDACTED = "[participant id removed]"
@@ -152,6 +154,7 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
                       if config.responder_denominator == "randomized" else "")
                    + f". Risk difference and odds ratio vs {reference}."),
         )
+    log.info("wrote %d table files to %s", len(written), tables_dir)
     return written
 
 
@@ -515,4 +518,5 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     )
     out = results_dir / "report.html"
     out.write_text(page, encoding="utf-8", newline="\n")
+    log.info("wrote %s (%d sections, %d model warning(s))", out, len(sections), len(warned))
     return out

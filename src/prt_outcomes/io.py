@@ -241,12 +241,15 @@ def _read_csv(path: Path, spec: DataFile) -> tuple[pd.DataFrame, np.ndarray]:
                 f"data file '{path}' cannot be decoded as {spec.encoding!r} ({exc}). Set the "
                 "right 'encoding:' for this file in the config, or re-save it as UTF-8."
             ) from None
+    elif raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Excel's "Unicode text" export: UTF-16 with BOM, usually tab separated
+        text = raw.decode("utf-16")
     else:
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = raw.decode("cp1252", errors="replace")
-    if b"\x00" in raw[:4096]:
+    if "\x00" in text[:4096]:
         raise InputError(
             f"data file '{path}' looks binary, not like a text CSV (it may be an Excel file with "
             "a .csv name). Export it as CSV, or give it its real extension."

@@ -53,6 +53,7 @@ def case(name, content, exit_code, expect, config="config.yaml"):
 case("ok.csv", lines_with(), 0, [])
 case("ok_semicolon_decimal_comma.csv", semicolon_decimal_comma(lines_with()), 0, [])
 case("ok_bom_crlf.csv", "\ufeff" + lines_with().replace("\n", "\r\n"), 0, [])
+case("ok_utf16_tab_excel_unicode_text.csv", "\ufeff" + lines_with().replace(",", "\t"), 0, [])
 case("ok_labels_and_codes.csv",
      lines_with({2: "P01,PRT,1,5,30,45,2", 4: "P02,Placebo,t1,4,24,52,1",
                  6: "P03,usual care,Baseline,6,40,38,FEMALE"}), 0, [])
@@ -151,7 +152,8 @@ case("wide_out_of_range.csv",
 def main() -> None:
     rows = []
     for name, (content, config, exit_code, expect) in CASES.items():
-        (HERE / name).write_bytes(content.encode("utf-8"))
+        encoding = "utf-16-le" if "utf16" in name else "utf-8"
+        (HERE / name).write_bytes(content.encode(encoding))
         if isinstance(expect, str):
             rows.append((name, config, exit_code, "", "", "", expect))
         elif not expect:
@@ -165,7 +167,9 @@ def main() -> None:
     bad = ok.copy()
     bad.loc[3, "odi"] = "2x"  # line 5
     bad.to_excel(HERE / "xlsx_bad_cell.xlsx", index=False)
+    (HERE / "xlsx_named_csv.csv").write_bytes((HERE / "ok.xlsx").read_bytes())
     rows += [
+        ("xlsx_named_csv.csv", "config.yaml", 2, "", "", "", "binary"),
         ("ok.xlsx", "config.yaml", 0, "", "", "", ""),
         ("ok.parquet", "config.yaml", 0, "", "", "", ""),
         ("xlsx_bad_cell.xlsx", "config.yaml", 1, "not_numeric", "odi", 5, ""),

@@ -23,6 +23,8 @@ RANGES = [
     ("promis_anger_raw5", 5, 25, 1, False),
     ("promis_sleep_raw8", 8, 40, 1, False),
     ("pcs", 0, 52, 1, False),
+    ("panas10_positive", 5, 25, 1, True),
+    ("panas10_negative", 5, 25, 1, False),
     ("tsk11", 11, 44, 1, False),
     ("pgic", 1, 7, 1, False),
     ("headache_score", 0, 140, None, False),

@@ -263,6 +263,28 @@ INSTRUMENTS: dict[str, Instrument] = {
             f"{_NONE_SOURCED}",
         ),
         _entry(
+            name="panas10_positive",
+            label="PANAS-10 positive affect (5-25)",
+            min=5.0,
+            max=25.0,
+            step=1.0,
+            higher_is_better=True,
+            decimals=1,
+            source="PANAS short form, 5 positive-affect items scored 1-5, sum (Ashar 2022 "
+            f"scoring code: panas_pa); {_NONE_SOURCED}",
+        ),
+        _entry(
+            name="panas10_negative",
+            label="PANAS-10 negative affect (5-25)",
+            min=5.0,
+            max=25.0,
+            step=1.0,
+            higher_is_better=False,
+            decimals=1,
+            source="PANAS short form, 5 negative-affect items scored 1-5, sum (Ashar 2022 "
+            f"scoring code: panas_na); {_NONE_SOURCED}",
+        ),
+        _entry(
             name="pcs",
             label="Pain Catastrophizing Scale (0-52)",
             min=0.0,

@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(BIN)/prt-outcomes run --config $(CONFIG) --cores $(CORES)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(CORES) -q
+	$(BIN)/python -m pytest -n $(CORES) --dist loadfile -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py --quick

@@ -117,3 +117,16 @@ def test_in_process_run_gives_byte_identical_tables(workflow_run, tmp_path):
         assert a == b, table
     for name in ("summary.csv", "failures.csv", "rule_counts.csv"):
         assert (snake / "validation" / name).read_bytes() == (inproc / "validation" / name).read_bytes()
+
+
+def test_snakemake_report_builds(workflow_run, tmp_path):
+    """Outputs flagged with report() and their captions make `snakemake --report` work."""
+    out = tmp_path / "snakemake_report.html"
+    command = [
+        sys.executable, "-m", "snakemake", "--configfile", str(REPO_ROOT / "config" / "config.yaml"),
+        "--config", f"results_root={workflow_run['root']}", "--report", str(out),
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    html = out.read_text(encoding="utf-8", errors="replace")
+    assert "trajectory_pain_avg.png" in html

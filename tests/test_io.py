@@ -242,3 +242,25 @@ def test_participant_ids_that_are_e_mail_addresses_are_refused(tmp_path):
     cfg = StudyConfig.from_dict({**_config().raw, "columns": {"record_id": "participant_id"}})
     with pytest.raises(InputError, match="'record_id' \\(participant ids: its values look like e-mail"):
         read_study_data(cfg, [path])
+
+
+def test_trailing_separators_do_not_shift_columns(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain\n1,1,1,3,\n1,1,2,2,\n")
+    data = read_study_data(_config(), [path]).data
+    assert data["participant_id"].tolist() == ["1", "1"]
+    assert data["pain"].tolist() == [3.0, 2.0]
+
+
+def test_one_extra_value_on_a_line_is_refused_not_dropped(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain\n1,1,1,3\n1,1,2,2,7\n")
+    with pytest.raises(InputError, match="line 3"):
+        read_study_data(_config(), [path])
+
+
+def test_extra_value_on_every_line_is_refused(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("participant_id,arm,visit,pain\n1,1,1,3,9\n1,1,2,2,\n")
+    with pytest.raises(InputError, match="line 2 has 5"):
+        read_study_data(_config(), [path])

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import io as _stdio
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -262,26 +263,50 @@ def _read_csv(path: Path, spec: DataFile) -> tuple[pd.DataFrame, np.ndarray]:
     first_line = text.lstrip("\ufeff").splitlines()[0]
     sep = spec.sep or _detect_separator(first_line)
     try:
-        table = pd.read_csv(
-            _stdio.StringIO(text),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            quoting=csv.QUOTE_MINIMAL,
-            engine="c",
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                _stdio.StringIO(text),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                quoting=csv.QUOTE_MINIMAL,
+                # never promote the first column to an index when lines end with a separator
+                index_col=False,
+                engine="c",
+            )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(
             f"data file '{path}' is not a well-formed table: {str(exc).strip()}. Check that every "
             f"line has the same number of '{sep}'-separated fields as the header (quote cells "
             "that contain the separator)."
         ) from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        _refuse_extra_fields(path, text, sep)
     table.columns = [_clean_name(c) for c in table.columns]
     lines = np.arange(2, len(table) + 2, dtype=np.int64)
     table, lines = _drop_blank_rows(table, lines)
     return table, lines
+
+
+def _refuse_extra_fields(path: Path, text: str, sep: str) -> None:
+    """Lines longer than the header are fine only when the extra fields are empty
+    (a trailing separator); otherwise pandas would drop values, so refuse the file."""
+    reader = csv.reader(_stdio.StringIO(text.lstrip("\ufeff")), delimiter=sep)
+    width = None
+    for line_no, fields in enumerate(reader, start=1):
+        if width is None:
+            width = len(fields)
+            continue
+        if len(fields) > width and any(f.strip() for f in fields[width:]):
+            raise InputError(
+                f"data file '{path}' is not a well-formed table: line {line_no} has "
+                f"{len(fields)} '{sep}'-separated fields but the header has {width}. Check that "
+                "every line has as many fields as the header (quote cells that contain the "
+                "separator)."
+            )
 
 
 def _detect_separator(header: str) -> str:

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 
 from prt_outcomes.outputs import RESULT_TABLES, journal_table_stems  # noqa: E402
 from prt_outcomes.report import build_report, redact_failures, render_tables  # noqa: E402
-from test_report_fakes import FAKE_IDS, example_config, write_fake_results  # noqa: E402
+from test_report_fakes import FAKE_IDS, QUARANTINED_ID, example_config, write_fake_results  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,8 @@ def test_report_has_no_participant_ids(report):
     leaked = [pid for pid in FAKE_IDS if re.search(rf"(?<![\w-]){pid}(?![\w-])", visible)]
     assert leaked == []
     assert "[participant id removed]" in visible  # the duplicate-id failure is shown, redacted
+    # a quarantined participant is only in the ingested data, not in the analysis data
+    assert QUARANTINED_ID not in visible
 
 
 def test_report_sections_and_content(report, cfg):
@@ -121,11 +123,14 @@ def test_report_shows_model_warnings_prominently(report):
     assert "Hessian not positive definite" in text
 
 
-def test_report_without_warnings_says_so(tmp_path, cfg):
-    results = write_fake_results(tmp_path, cfg, warnings=False)
-    text = build_report(cfg, results).read_text()
-    assert "All models converged without warnings" in text
-    assert "Attention" not in text
+def test_model_section_without_warnings_says_so(results):
+    from prt_outcomes.report import _model_section
+
+    info = pd.read_csv(results / "tables/model_info.csv").assign(warnings="", converged=True)
+    html, warned = _model_section(info)
+    assert warned == [] and "All models converged without warnings" in html
+    html, warned = _model_section(info.assign(converged=False))
+    assert len(warned) == len(info) and "not converged" in html
 
 
 def test_report_is_byte_identical_on_rerun(report, results, cfg):
@@ -145,14 +150,3 @@ def test_redact_failures_handles_ids_in_values_and_messages():
     assert out["message"].tolist() == ["[participant id removed] twice",
                                        "visit of [participant id removed] unknown",
                                        "11 out of range 0-10"]
-
-
-def test_ids_of_quarantined_participants_are_removed_too(tmp_path, cfg):
-    results = write_fake_results(tmp_path, cfg)
-    failures = pd.read_csv(results / "validation/failures.csv")
-    failures.loc[0, "message"] = "row of Q-999 has no arm"  # only in the ingested data
-    failures.to_csv(results / "validation/failures.csv", index=False)
-    pd.DataFrame({"participant_id": ["Q-999", "P001"], "arm": [None, "prt"]}).to_parquet(
-        results / "intermediate/ingested.parquet")
-    text = without_data_uris(build_report(cfg, results).read_text())
-    assert "Q-999" not in text

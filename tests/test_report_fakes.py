@@ -22,6 +22,7 @@ from prt_outcomes.config import load_config
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "config" / "config.yaml"
 FAKE_IDS = [f"P{i:03d}" for i in range(1, 151)]
+QUARANTINED_ID = "Q-999"  # a participant quarantined by validation: in the ingested data only
 
 CONTRACT = {
     "validation/summary.csv": ["file", "rows_in", "rows_analysed", "rows_quarantined"],
@@ -200,6 +201,8 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
     failures.append(dict(file="outcomes_long.csv", row=400, column="participant_id",
                          rule="unique(participant_id, visit)", value=FAKE_IDS[41],
                          message=f"participant {FAKE_IDS[41]} has visit 'post' twice"))
+    failures.append(dict(file="outcomes_long.csv", row=402, column="arm", rule="missing_value",
+                         value="", message=f"arm of {QUARANTINED_ID} is empty"))
     failures.append(dict(file="outcomes_long.csv", row=401, column="visit", rule="isin(visits)",
                          value="week 9", message=f"visit 'week 9' of {FAKE_IDS[7]} unknown"))
     pd.DataFrame(failures).to_csv(results_dir / "validation/failures.csv", index=False)
@@ -235,6 +238,9 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                     row[outcome.name] = float(np.clip(val, outcome.min, outcome.max))
                 rows.append(row)
     pd.DataFrame(rows).to_csv(results_dir / "intermediate/analysis_data.csv", index=False)
+    ingested = pd.DataFrame(rows)[["participant_id", "arm", "visit"]]
+    ingested.loc[len(ingested)] = [QUARANTINED_ID, None, "baseline"]
+    ingested.to_parquet(results_dir / "intermediate/ingested.parquet")
     return results_dir
 
 

@@ -264,3 +264,10 @@ def test_extra_value_on_every_line_is_refused(tmp_path):
     path.write_text("participant_id,arm,visit,pain\n1,1,1,3,9\n1,1,2,2,\n")
     with pytest.raises(InputError, match="line 2 has 5"):
         read_study_data(_config(), [path])
+
+
+def test_quoted_multiline_cells_keep_true_line_numbers(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text('participant_id,arm,visit,pain,note\n1,1,1,3,"two\nlines"\n\n1,1,2,12,ok\n')
+    ingest = read_study_data(_config(), [path])
+    assert ingest.data["source_row"].tolist() == [2, 5]

@@ -287,8 +287,24 @@ def _read_csv(path: Path, spec: DataFile) -> tuple[pd.DataFrame, np.ndarray]:
         _refuse_extra_fields(path, text, sep)
     table.columns = [_clean_name(c) for c in table.columns]
     lines = np.arange(2, len(table) + 2, dtype=np.int64)
+    if '"' in text:
+        lines = _record_start_lines(text, sep, len(table), lines)
     table, lines = _drop_blank_rows(table, lines)
     return table, lines
+
+
+def _record_start_lines(text: str, sep: str, n_rows: int, default: np.ndarray) -> np.ndarray:
+    """Line on which each record starts, when quoted cells may span several lines."""
+    reader = csv.reader(_stdio.StringIO(text.lstrip("\ufeff")), delimiter=sep)
+    starts = []
+    previous_end = 0
+    for _ in reader:
+        starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    starts = starts[1:]  # the header
+    if len(starts) != n_rows:  # the two parsers disagree: keep the simple numbering
+        return default
+    return np.asarray(starts, dtype=np.int64)
 
 
 def _refuse_extra_fields(path: Path, text: str, sep: str) -> None:

@@ -271,3 +271,21 @@ def test_quoted_multiline_cells_keep_true_line_numbers(tmp_path):
     path.write_text('participant_id,arm,visit,pain,note\n1,1,1,3,"two\nlines"\n\n1,1,2,12,ok\n')
     ingest = read_study_data(_config(), [path])
     assert ingest.data["source_row"].tolist() == [2, 5]
+
+
+def test_xlsx_blank_rows_keep_sheet_row_numbers_and_header_must_be_row_1(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["participant_id", "arm", "visit", "pain"], [1, 1, 1, 3], [1, 1, 2, 2], [], [2, 2, 1, 4]):
+        ws.append(row)
+    wb.save(tmp_path / "ok.xlsx")
+    assert read_study_data(_config(), [tmp_path / "ok.xlsx"]).data["source_row"].tolist() == [2, 3, 5]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in ([], ["participant_id", "arm", "visit", "pain"], [1, 1, 1, 3]):
+        ws.append(row)
+    wb.save(tmp_path / "late_header.xlsx")
+    with pytest.raises(InputError, match="no header"):
+        read_study_data(_config(), [tmp_path / "late_header.xlsx"])

@@ -353,6 +353,11 @@ def _read_xlsx(path: Path, spec: DataFile) -> tuple[pd.DataFrame, np.ndarray]:
             "Open it in Excel and save it again as .xlsx, or export the sheet as CSV."
         ) from None
     table.columns = [_clean_name(c) for c in table.columns]
+    if len(table.columns) and all(c.startswith("Unnamed:") for c in table.columns):
+        raise InputError(
+            f"data file '{path}': the first row of the sheet is empty, so there is no header. "
+            "Put the column names in row 1 (delete the empty rows above them)."
+        )
     table = table.apply(lambda s: s.str.strip() if _is_text(s) else s)
     lines = np.arange(2, len(table) + 2, dtype=np.int64)
     return _drop_blank_rows(table, lines)

@@ -289,3 +289,10 @@ def test_xlsx_blank_rows_keep_sheet_row_numbers_and_header_must_be_row_1(tmp_pat
     wb.save(tmp_path / "late_header.xlsx")
     with pytest.raises(InputError, match="no header"):
         read_study_data(_config(), [tmp_path / "late_header.xlsx"])
+
+
+def test_csv_with_empty_first_line_is_an_input_error(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("\nparticipant_id,arm,visit,pain\n1,1,1,3\n")
+    with pytest.raises(InputError, match="line 1 is empty"):
+        read_study_data(_config(), [path])

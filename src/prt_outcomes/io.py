@@ -261,6 +261,11 @@ def _read_csv(path: Path, spec: DataFile) -> tuple[pd.DataFrame, np.ndarray]:
             "line per participant and visit."
         )
     first_line = text.lstrip("\ufeff").splitlines()[0]
+    if not first_line.strip():
+        raise InputError(
+            f"data file '{path}': line 1 is empty, so there is no header. Put the column names "
+            "on line 1 (delete the empty lines above them)."
+        )
     sep = spec.sep or _detect_separator(first_line)
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -296,3 +296,15 @@ def test_csv_with_empty_first_line_is_an_input_error(tmp_path):
     path.write_text("\nparticipant_id,arm,visit,pain\n1,1,1,3\n")
     with pytest.raises(InputError, match="line 1 is empty"):
         read_study_data(_config(), [path])
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_duplicated_column_names_are_refused(tmp_path, suffix):
+    table = pd.DataFrame([[1, 1, 1, 3, 4]], columns=["participant_id", "arm", "visit", "pain", "pain"])
+    path = tmp_path / f"x.{suffix}"
+    if suffix == "csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_excel(path, index=False)
+    with pytest.raises(InputError, match=r"duplicated column names \['pain'\]"):
+        read_study_data(_config(), [path])

@@ -267,6 +267,8 @@ def _read_csv(path: Path, spec: DataFile) -> tuple[pd.DataFrame, np.ndarray]:
             "on line 1 (delete the empty lines above them)."
         )
     sep = spec.sep or _detect_separator(first_line)
+    header = [_clean_name(c) for c in next(csv.reader([first_line], delimiter=sep))]
+    _refuse_duplicate_names(path, header)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -330,6 +332,19 @@ def _refuse_extra_fields(path: Path, text: str, sep: str) -> None:
             )
 
 
+def _refuse_duplicate_names(path: Path, names: list[str]) -> None:
+    seen, dup = set(), []
+    for n in names:
+        if n in seen and n not in dup and n:
+            dup.append(n)
+        seen.add(n)
+    if dup:
+        raise InputError(
+            f"data file '{path}' has duplicated column names {dup}. Rename them so that each "
+            "column name appears once."
+        )
+
+
 def _detect_separator(header: str) -> str:
     counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
     best = max(counts, key=counts.get)
@@ -358,6 +373,11 @@ def _read_xlsx(path: Path, spec: DataFile) -> tuple[pd.DataFrame, np.ndarray]:
             "Open it in Excel and save it again as .xlsx, or export the sheet as CSV."
         ) from None
     table.columns = [_clean_name(c) for c in table.columns]
+    # pandas renames a repeated header "pain" to "pain.1"; a workbook cannot tell us otherwise
+    mangled = [c for c in table.columns
+               if re.fullmatch(r"(.+)\.\d+", c) and re.fullmatch(r"(.+)\.\d+", c).group(1) in table.columns]
+    if mangled:
+        _refuse_duplicate_names(path, [re.fullmatch(r"(.+)\.\d+", c).group(1) for c in mangled] * 2)
     if len(table.columns) and all(c.startswith("Unnamed:") for c in table.columns):
         raise InputError(
             f"data file '{path}': the first row of the sheet is empty, so there is no header. "
@@ -550,12 +570,7 @@ def _read_one(
             "data.allow_identifiers in the config. (rule: identifier_column)"
         )
 
-    dup = table.columns[table.columns.duplicated()].tolist()
-    if dup:
-        raise InputError(
-            f"data file '{path}' has duplicated column names {dup}. Rename them so that each "
-            "column name appears once."
-        )
+    _refuse_duplicate_names(path, list(table.columns))
 
     missing = {str(c).strip() for c in config.missing_codes} | {""}
     missing |= {_NUMERIC_RE.sub(r"\1", m) for m in missing}

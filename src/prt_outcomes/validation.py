@@ -240,9 +240,8 @@ def validate_study_data(
     >>> result = validate_study_data(frame, cfg)                  # doctest: +SKIP
     >>> result.failures.query("rule == 'out_of_range'")           # doctest: +SKIP
     """
-    df = _prepare(frame, config)
-    failures = [_coercion_failures(df, config)] if "_bad_numeric" in df.attrs else []
-    df.attrs.pop("_bad_numeric", None)
+    df, bad_numeric = _prepare(frame, config)
+    failures = [_coercion_failures(df, bad_numeric)] if bad_numeric else []
 
     if ingest is not None and len(ingest.issues):
         failures.append(_ingest_failures(ingest, df))
@@ -376,8 +375,9 @@ def validate_command(
 # --------------------------------------------------------------------------------------------
 # internals
 # --------------------------------------------------------------------------------------------
-def _prepare(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
-    """Canonical dtypes on a RangeIndex copy; remember text numbers that did not parse."""
+def _prepare(frame: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, dict]:
+    """Canonical dtypes on a RangeIndex copy, and the text numbers that did not parse
+    (column -> (mask, raw values))."""
     required = [SUBJECT, ARM, VISIT, *config.outcome_names]
     if len(config.arms) == 1 and ARM not in frame.columns:
         frame = frame.assign(**{ARM: config.arms[0].name})
@@ -434,14 +434,12 @@ def _prepare(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
         for lvl in cov.levels:
             level_map.setdefault(normalise_codes(pd.Series([lvl])).iloc[0], lvl)
         df[cov.name] = _map_codes(df[cov.name], level_map).astype("str")
-    if bad_numeric:
-        df.attrs["_bad_numeric"] = bad_numeric
-    return df
+    return df, bad_numeric
 
 
-def _coercion_failures(df: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
+def _coercion_failures(df: pd.DataFrame, bad_numeric: dict) -> pd.DataFrame:
     pieces = []
-    for col, (bad, raw) in df.attrs["_bad_numeric"].items():
+    for col, (bad, raw) in bad_numeric.items():
         pos = np.flatnonzero(bad)
         values = raw.iloc[pos].astype("str").to_numpy()
         pieces.append(

@@ -253,3 +253,40 @@ def test_forest_with_one_visit_has_one_row_per_outcome(results, cfg):
     assert labels == [o.label for o in cfg.outcomes]
     assert "Post-treatment" in ax.get_title(loc="left")
     assert F.forest_height(post, cfg) == pytest.approx(0.2 * 4 + 1.5)
+
+
+def _overlaps(boxes):
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if boxes[i].overlaps(boxes[j])]
+
+
+@pytest.mark.parametrize("width", [3.3, 4.5, 6.5])
+def test_visit_tick_labels_never_overlap(results, cfg, width):
+    # JAMA widths: one column (3.3 in) to two columns (6.5-7 in).
+    fig = Figure(figsize=(width, 3.2), layout="constrained")
+    ax = F.plot_trajectory(read(results, "marginal_means"), read(results, "observed_summary"),
+                           outcome="pain_avg", config=cfg, ax=fig.subplots())
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    shown = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    assert len(shown) >= 2
+    rotation = shown[0].get_rotation()
+    if rotation == 0:
+        assert _overlaps([t.get_window_extent(renderer) for t in shown]) == []
+    else:
+        # Slanted labels are parallel strips: neighbours must be a line height apart,
+        # measured perpendicular to the text.
+        line_px = shown[0].get_fontsize() * fig.dpi / 72
+        anchors = [ax.transData.transform((x, 0))[0] for x in
+                   [t.get_position()[0] for t in shown]]
+        gaps = np.diff(anchors) * np.sin(np.radians(rotation))
+        assert gaps.min() >= 1.2 * line_px, (width, gaps.min(), line_px)
+    # the legend stays outside the data area and clear of the title
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))
+    assert not legend.overlaps(ax.title.get_window_extent(renderer)) if ax.title.get_text() \
+        else True
+    assert not legend.overlaps(ax._left_title.get_window_extent(renderer))

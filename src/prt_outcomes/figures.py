@@ -206,8 +206,7 @@ def _set_visit_ticks(ax, positions: dict[str, float], config) -> None:
     xs = sorted(positions.values())
     labels = [_visit_label(config, v) for v, _ in sorted(positions.items(), key=lambda kv: kv[1])]
     ax.set_xticks(xs, labels)
-    fig = ax.get_figure()
-    width_in = fig.get_figwidth() * ax.get_position().width
+    width_in = _axes_width_in(ax) - (_LEGEND_RESERVE_IN if _legend_on_right(ax) else 0.0)
     span = (max(xs) - min(xs)) or 1.0
     gaps = np.diff(xs)
     min_gap_in = (gaps.min() / (span * 1.1)) * width_in if len(gaps) else width_in
@@ -218,9 +217,10 @@ def _set_visit_ticks(ax, positions: dict[str, float], config) -> None:
             t.set_rotation(45)
             t.set_ha("right")
             t.set_rotation_mode("anchor")
-        # Slanted labels need about 1.5 line heights between ticks; on a narrow axes keep the
-        # labels that fit (first and last always), rather than print them over each other.
-        need = 1.5 * (_FONT_SIZE + 1) / 72 * (span * 1.1) / width_in
+        # Slanted labels are parallel strips that need a glyph height (~1.3 em) between them,
+        # measured across the text: 1.3 em / sin 45 deg along the axis. On a narrow axes keep
+        # the labels that fit (first and last always) rather than print them over each other.
+        need = 1.3 * _FONT_SIZE / 72 / np.sin(np.radians(45)) * (span * 1.1) / width_in
         shown, last = [], None
         for i, x in enumerate(xs):
             if last is None or x - last >= need:
@@ -234,14 +234,35 @@ def _set_visit_ticks(ax, positions: dict[str, float], config) -> None:
             t.set_visible(i in shown)
 
 
+_LEGEND_RIGHT_MIN_IN = 4.0  # narrower axes (one journal column) get the legend on top
+_LEGEND_RESERVE_IN = 1.5  # width a right-hand legend takes from the axes
+
+
+def _axes_width_in(ax) -> float:
+    return ax.get_figure().get_figwidth() * ax.get_position().width
+
+
+def _legend_on_right(ax) -> bool:
+    return _axes_width_in(ax) >= _LEGEND_RIGHT_MIN_IN
+
+
 def _legend_outside(ax, handles=None, labels=None, title=None) -> None:
-    """Legend to the right of the axes, so it never covers data."""
-    kwargs = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  fontsize=_FONT_SIZE, title_fontsize=_FONT_SIZE, borderaxespad=0.0)
-    if handles is not None:
-        ax.legend(handles, labels, title=title, **kwargs)
-    else:
-        ax.legend(title=title, **kwargs)
+    """Legend outside the axes, so it never covers data: to the right of a wide axes, above a
+    narrow one (in two columns, with the title moved up to clear it)."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    common = dict(frameon=False, fontsize=_FONT_SIZE, title_fontsize=_FONT_SIZE)
+    if _legend_on_right(ax):
+        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0, **common)
+        return
+    ncol = 2 if len(labels) > 1 else 1
+    rows = math.ceil(len(labels) / ncol)
+    ax.legend(handles, labels, title=title, loc="lower left", bbox_to_anchor=(0.0, 1.01),
+              ncol=ncol, borderaxespad=0.0, columnspacing=1.0, handlelength=1.6, **common)
+    chars = max(int(_axes_width_in(ax) * 72 / (0.62 * (_FONT_SIZE + 2))), 20)
+    ax.set_title(_wrap(ax.get_title(loc="left"), chars), loc="left",
+                 pad=10 + rows * _FONT_SIZE * 1.75)
 
 
 def _dodge(n_arms: int, span: float, fraction: float = 0.012) -> list[float]:
@@ -635,9 +656,10 @@ def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = N
         ax = axes.flat[k]
         plot_responders(r, outcome=o, threshold=t, config=config, ax=ax)
         if ax.get_legend() is not None:
-            ax.get_legend().remove()
-        ax.set_title(_wrap(ax.get_title(loc="left"), 40 if ncol == 2 else 60), loc="left",
-                     fontsize=_FONT_SIZE + 1)
+            ax.get_legend().remove()  # one legend for the figure, below the panels
+        title_text = ax.get_title(loc="left").replace("\n", " ")
+        ax.set_title(_wrap(title_text, 40 if ncol == 2 else 60), loc="left",
+                     fontsize=_FONT_SIZE + 1, pad=6)
         if k % ncol:
             ax.set_ylabel("")
     for ax in list(axes.flat)[len(panels):]:

@@ -89,6 +89,7 @@ def test_two_arms_quarantine_the_whole_participant(cfg):
     assert set(result.failures["rule"]) == {"multiple_arms"}
     assert sorted(result.failures["row"]) == [r + 2 for r in rows]
     assert (result.quarantined["participant_id"] == pid).all() and len(result.quarantined) == len(rows)
+    assert f"{len(rows)} of {len(frame)} rows quarantined (1 participant)" in result.headline()
 
 
 def test_baseline_quarantine_cascades_in_error_mode_and_warns_in_warning_mode(cfg):

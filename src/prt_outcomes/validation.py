@@ -158,8 +158,10 @@ class ValidationResult:
                 f"{r.rule} on {r.column} ({r.n})" for r in counts.head(8).itertuples()
             )
             more = "" if len(counts) <= 8 else f", and {len(counts) - 8} more rule/column pairs"
+            n_p = self.quarantined["participant_id"].nunique()
+            who = f" ({n_p} participant{'s' if n_p != 1 else ''})" if n_p else ""
             parts.append(
-                f"{n_q} of {rows_in} rows quarantined, {rows_in - n_q} analysed. "
+                f"{n_q} of {rows_in} rows quarantined{who}, {rows_in - n_q} analysed. "
                 f"Failures: {why}{more}."
             )
         n_f = int(total["rows_filtered"])

@@ -131,6 +131,11 @@ def test_latex_is_booktabs_and_escaped():
     assert r"\caption{Risk \& 95\% CI}" in tex
 
 
+def test_html_fragment_is_pure_ascii():
+    page = to_html(pd.DataFrame({"Threshold": ["\u226530% reduction"], "x": ["Ren\u00e9"]}))
+    assert page.isascii() and "&#8805;30% reduction" in page and "Ren&#233;" in page
+
+
 def test_html_is_escaped_and_markdown_pipes_escaped():
     df = pd.DataFrame({"x": ["<script>"], "y": ["a|b"]})
     assert "<script>" not in to_html(df)

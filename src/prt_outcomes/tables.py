@@ -724,7 +724,9 @@ def to_html(df: pd.DataFrame, *, caption: str | None = None, notes: str | None =
     if notes:
         parts.append(f'<tfoot><tr><td colspan="{len(header)}">{esc(notes)}</td></tr></tfoot>')
     parts.append("</table>")
-    return "\n".join(parts)
+    # Non-ASCII characters (>=, em space, accents) as character references: the fragment then
+    # displays correctly whatever encoding the page that embeds it declares.
+    return "\n".join(parts).encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 _LATEX_SPECIAL = {

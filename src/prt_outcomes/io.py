@@ -135,7 +135,21 @@ def read_study_data(config: StudyConfig, files: Sequence[str | Path] | None = No
     ------
     InputError
         When a file is missing, empty, of an unsupported type, unreadable, lacks a required
-        column, or holds columns that look like direct identifiers.
+        column, repeats a column name, has lines longer than its header, holds columns that
+        look like direct identifiers, or has no rows left after its filter.
+
+    Notes
+    -----
+    * ``filter: {column: value}`` keeps rows whose cell equals the code ``value``
+      (case-blind, ``1.0`` equals ``1``); the values ``"<present>"`` / ``"<missing>"`` keep
+      rows where the cell is / is not missing. Left-out rows are issues with rule
+      ``filtered_by_config``.
+    * Numbers: decimal point or comma (set ``decimal: "."`` to refuse commas); missing codes
+      apply to every column, numeric codes also when written ``-99.0``.
+    * Privacy: column names and the first 5,000 values of text columns are checked for names,
+      e-mail addresses, phone numbers, addresses and dates of birth; participant id values
+      that are e-mail addresses or phone numbers are refused too. ``data.allow_identifiers``
+      lists columns to let through.
 
     Examples
     --------

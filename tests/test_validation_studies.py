@@ -118,3 +118,18 @@ def test_vickers_wide_file_reshapes_with_visit_codes():
     # every long row points at its participant's line in the wide file (header = line 1)
     assert clean["source_row"].between(2, 402).all()
     assert (clean.groupby("participant_id")["source_row"].nunique() == 1).all()
+
+
+def test_ashar_teaching_wide_file_matches_the_long_file():
+    """Same trial, two layouts: the wide reader must give the long file's values row by row."""
+    wide = _validate("ashar2022_simple_wide")
+    assert wide.ok
+    assert wide.summary.iloc[-1][["rows_read", "rows_in"]].tolist() == [151, 302]
+    long = _validate("ashar2022").clean
+    cols = ["participant_id", "arm", "visit", "bpi_intensity", "sex"]
+    w = wide.clean.dropna(subset=["bpi_intensity"])[cols].sort_values(cols[:3]).reset_index(drop=True)
+    l = long.dropna(subset=["bpi_intensity"])[cols].sort_values(cols[:3]).reset_index(drop=True)
+    assert len(w) == 286  # 151 baseline + 135 post
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(w, l)

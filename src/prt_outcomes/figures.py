@@ -1191,6 +1191,18 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
     -------
     list of Path
         Files written, in a fixed order.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a result table is missing (the message says which stage to run).
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                        # doctest: +SKIP
+    >>> render_figures(load_config("config/config.yaml"),
+    ...                "results/boulder_example")[:2]                      # doctest: +SKIP
+    [PosixPath('results/boulder_example/figures/trajectory_pain_avg.png'), ...]
     """
     import matplotlib
 

@@ -117,6 +117,14 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
     ------
     FileNotFoundError
         When a result CSV is missing (the message names it and what to run).
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                        # doctest: +SKIP
+    >>> paths = render_tables(load_config("config/config.yaml"),
+    ...                       "results/boulder_example")                   # doctest: +SKIP
+    >>> sorted(p.name for p in paths if p.stem == "outcome_pain_avg")     # doctest: +SKIP
+    ['outcome_pain_avg.csv', 'outcome_pain_avg.html', 'outcome_pain_avg.md', 'outcome_pain_avg.tex']
     """
     results_dir = Path(results_dir)
     tables_dir = results_dir / "tables"
@@ -418,6 +426,12 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     -------
     Path
         The report file.
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                        # doctest: +SKIP
+    >>> build_report(load_config("config/config.yaml"), "results/boulder_example")  # doctest: +SKIP
+    PosixPath('results/boulder_example/report.html')
     """
     import matplotlib
 

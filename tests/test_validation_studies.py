@@ -9,10 +9,10 @@ Skipped when ../shared/data is absent.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from prt_outcomes.config import load_config
@@ -130,6 +130,4 @@ def test_ashar_teaching_wide_file_matches_the_long_file():
     w = wide.clean.dropna(subset=["bpi_intensity"])[cols].sort_values(cols[:3]).reset_index(drop=True)
     l = long.dropna(subset=["bpi_intensity"])[cols].sort_values(cols[:3]).reset_index(drop=True)
     assert len(w) == 286  # 151 baseline + 135 post
-    import pandas as pd
-
     pd.testing.assert_frame_equal(w, l)

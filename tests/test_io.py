@@ -131,6 +131,12 @@ def test_filter_counts_and_reports_left_out_rows(tmp_path):
         ("date_randomized", ["24/03/2000", "2000-03-24"], False),
         ("participant_id", ["123456789012", "1"], False),
         ("practice_id", ["35", "36"], False),
+        ("Name", ["Ann", "Bob"], True),
+        ("patient_name", ["Ann", "Bob"], True),
+        ("Last Name", ["A", "B"], True),
+        ("redcap_event_name", ["baseline_arm_1", "t2_arm_1"], False),
+        ("site_name", ["Boulder", "Denver"], False),
+        ("drug_name", ["saline", "none"], False),
     ],
 )
 def test_identifier_detection(column, values, flagged):

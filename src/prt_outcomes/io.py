@@ -488,8 +488,15 @@ def _missing_mask(s: pd.Series, missing: set[str]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # privacy
 # --------------------------------------------------------------------------------------------
+# "name" alone is too broad (redcap_event_name, site_name, drug_name): it flags a column only
+# when the column is just "name" or the name belongs to a person
+_PERSON_WORDS = {
+    "first", "last", "full", "given", "family", "middle", "maiden", "nick", "patient",
+    "participant", "subject", "person", "contact", "parent", "guardian", "mother", "father",
+    "partner", "user", "pt", "client",
+}  # fmt: skip
 _IDENTIFIER_TOKENS = {
-    "name", "firstname", "lastname", "surname", "fullname", "givenname", "familyname",
+    "firstname", "lastname", "surname", "fullname", "givenname", "familyname",
     "forename", "email", "mail", "phone", "telephone", "tel", "mobile", "cellphone", "fax",
     "address", "street", "postcode", "zipcode", "zip", "dob", "birthdate", "birthday",
     "dateofbirth", "ssn", "mrn", "nhsnumber", "passport",
@@ -543,8 +550,14 @@ def find_identifier_columns(table: pd.DataFrame, allowed: Iterable[str] = ()) ->
         if col.lower() in allowed_set:
             continue
         norm = re.sub(r"[^a-z0-9]+", "_", col.lower()).strip("_")
-        tokens = set(norm.split("_")) | {norm.replace("_", "")}
-        if tokens & _IDENTIFIER_TOKENS or any(p in norm for p in _IDENTIFIER_PHRASES):
+        parts = norm.split("_")
+        tokens = set(parts) | {norm.replace("_", "")}
+        person_name = "name" in parts and (len(parts) == 1 or bool(set(parts) & _PERSON_WORDS))
+        if (
+            person_name
+            or tokens & _IDENTIFIER_TOKENS
+            or any(p in norm for p in _IDENTIFIER_PHRASES)
+        ):
             found[col] = "its name looks like a direct identifier"
             continue
         why = _identifier_values(head[col])

@@ -314,3 +314,26 @@ def test_duplicated_column_names_are_refused(tmp_path, suffix):
         table.to_excel(path, index=False)
     with pytest.raises(InputError, match=r"duplicated column names \['pain'\]"):
         read_study_data(_config(), [path])
+
+
+def test_redcap_style_export_with_events_and_repeat_rows(tmp_path):
+    path = tmp_path / "redcap.csv"
+    path.write_text(
+        "record_id,redcap_event_name,redcap_repeat_instrument,redcap_repeat_instance,group,pain\n"
+        "1001,baseline_arm_1,,,1,6\n"
+        "1001,t2_arm_1,,,1,2\n"
+        "1001,t2_arm_1,weekly_survey,1,,5\n"
+        "1002,baseline_arm_1,,,2,4\n"
+    )
+    raw = _config().raw
+    cfg = StudyConfig.from_dict({
+        **raw,
+        "data": {"files": [{"path": "redcap.csv", "filter": {"redcap_repeat_instrument": "<missing>"}}]},
+        "columns": {"record_id": "participant_id", "redcap_event_name": "visit", "group": "arm"},
+        "visits": [{"name": "v1", "baseline": True, "codes": ["baseline_arm_1"]},
+                   {"name": "v2", "codes": ["t2_arm_1"]}],
+    })
+    ingest = read_study_data(cfg, [path])
+    assert ingest.data[["participant_id", "visit", "arm", "pain"]].values.tolist() == [
+        ["1001", "v1", "a", 6.0], ["1001", "v2", "a", 2.0], ["1002", "v1", "b", 4.0]]
+    assert ingest.issues[["row", "rule"]].values.tolist() == [[4, "filtered_by_config"]]

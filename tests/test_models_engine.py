@@ -522,3 +522,16 @@ def test_complete_balanced_unstructured_reduces_to_two_sample_t(df_method):
         assert c.loc[v, "estimate"] == pytest.approx(a[v].mean() - b[v].mean(), rel=1e-9)
         assert c.loc[v, "se"] == pytest.approx(np.sqrt(S.loc[v, v] * (1 / n1 + 1 / n2)), rel=1e-7)
         assert c.loc[v, "df"] == pytest.approx(n1 + n2 - 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
+@pytest.mark.parametrize("factor", [1e-6, 1e6])
+def test_df_do_not_depend_on_the_outcome_units(df_method, factor):
+    # Finite-difference steps work on scale-free parameters, so extreme units change nothing.
+    data = simulate(seed=25)
+    for covariance in ["random_intercept", "unstructured"]:
+        base = fit_trial_model(data, **ARGS, covariance=covariance, df_method=df_method)
+        scaled = fit_trial_model(data.assign(y=factor * data["y"]), **ARGS, covariance=covariance, df_method=df_method)
+        np.testing.assert_allclose(scaled.contrasts["df"], base.contrasts["df"], rtol=1e-5)
+        np.testing.assert_allclose(scaled.contrasts["se"], factor * base.contrasts["se"], rtol=1e-6)
+        assert scaled.warnings == base.warnings

@@ -498,32 +498,37 @@ class _Inference:
                     "df_method='satterthwaite'."
                 )
             V = sigma2 * structure.relative(phi)
-            self.C_used, self.P, self.A = kenward_roger_pieces(pdata, V, C, structure.name)
+            self.C_used, self.P, self.A, scale = kenward_roger_pieces(pdata, V, C, structure.name)
+            # P and W are on the scale V / scale; the df only need them consistent with C.
+            self.C = C / scale
             return
         if df_method == "residual":
             return
-        sigma = np.sqrt(sigma2)
-        theta = np.concatenate((phi, [sigma]))
+        # Covariance parameters (phi, log sigma): phi is scale-free, so finite-difference steps
+        # and the positive-definiteness check do not depend on the outcome's units. The df are
+        # invariant to this choice at interior points and, at the random-intercept boundary,
+        # agree with lmerTest's (theta, sigma) because the deviance is even in theta there.
+        theta = np.concatenate((phi, [0.5 * np.log(sigma2)]))
         self.theta = theta
         q = theta.size
 
         def V_of(t):
-            return t[-1] ** 2 * structure.relative(t[:-1])
+            return np.exp(2 * t[-1]) * structure.relative(t[:-1])
 
         def dV_of(t):
-            s = t[-1]
+            scale = np.exp(2 * t[-1])
             dR = structure.d_relative(t[:-1])
-            return np.concatenate((s**2 * dR, (2 * s * structure.relative(t[:-1]))[None]))
+            return np.concatenate((scale * dR, (2 * scale * structure.relative(t[:-1]))[None]))
 
         def grad_full(t):
             ev = pdata.evaluate(V_of(t), reml=reml, gradient=True)
             return ev.gradient(dV_of(t))
 
-        # Hessian of the unprofiled deviance in (phi, sigma) by central differences of the
-        # analytic gradient with one Richardson step (error O(h^4)).
+        # Hessian of the unprofiled deviance by central differences of the analytic gradient
+        # with one Richardson step (error O(h^4)).
         H = np.zeros((q, q))
         for j in range(q):
-            h = 1e-3 * max(abs(theta[j]), 0.1)
+            h = 1e-3 if j == q - 1 else 1e-3 * max(abs(theta[j]), 0.1)
 
             def diff(step):
                 up, down = theta.copy(), theta.copy()
@@ -536,15 +541,19 @@ class _Inference:
             except np.linalg.LinAlgError:
                 H[:, j] = diff(h / 100)
         H = (H + H.T) / 2
-        eig = np.linalg.eigvalsh(H)
-        if eig[0] <= 1e-10 * max(abs(eig[-1]), 1.0):
+        diag = np.diag(H)
+        positive = bool(np.all(diag > 0))
+        if positive:
+            scaled = H / np.sqrt(np.outer(diag, diag))
+            positive = np.linalg.eigvalsh(scaled)[0] > 1e-10
+        if positive:
+            A = 2 * np.linalg.inv(H)
+        else:
             A = 2 * np.linalg.pinv(H)
             warnings.append(
                 "the Hessian of the deviance in the covariance parameters is not positive "
                 "definite (boundary fit); Satterthwaite df use its pseudo-inverse"
             )
-        else:
-            A = 2 * np.linalg.inv(H)
         self.A = A
         V = V_of(theta)
         dV = dV_of(theta)

@@ -117,10 +117,16 @@ def _derivatives(from_tau, tau, linear):
 
 
 def kenward_roger_pieces(pdata, V: np.ndarray, C: np.ndarray, structure_name: str, reml: bool = True):
-    """Adjusted covariance ``Phi_A``, the derivative matrices ``P`` (q, p, p) and ``W``.
+    """Adjusted covariance ``Phi_A``, the derivative matrices ``P`` (q, p, p), ``W`` and a scale.
 
-    ``C`` is the unadjusted ``(X'V^-1X)^-1`` at the estimate ``V``.
+    ``C`` is the unadjusted ``(X'V^-1X)^-1`` at the estimate ``V``. The work is done on
+    ``V / scale`` (scale = mean visit variance) so that finite-difference steps do not depend
+    on the outcome's units; ``Phi_A`` is returned on the original scale, ``P`` and ``W`` on the
+    normalised one (use them with ``C / scale``: the KR df are scale-invariant).
     """
+    scale = float(np.mean(np.diag(V)))
+    V = V / scale
+    C = C / scale
     to_tau, from_tau, linear = natural_parametrisation(structure_name, V.shape[0])
     tau = to_tau(V)
     dV, d2V = _derivatives(from_tau, tau, linear)
@@ -152,4 +158,4 @@ def kenward_roger_pieces(pdata, V: np.ndarray, C: np.ndarray, structure_name: st
         for j in range(q):
             U += W[i, j] * (Q[i, j] - P[i] @ C @ P[j] - 0.25 * R[i, j])
     C_adj = C + 2 * C @ U @ C
-    return (C_adj + C_adj.T) / 2, P, W
+    return scale * (C_adj + C_adj.T) / 2, P, W, scale

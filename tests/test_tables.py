@@ -151,6 +151,7 @@ def test_write_table_writes_each_format_deterministically(tmp_path):
     second = write_table(df, tmp_path / "t", ("md", "html", "tex", "csv"), caption="T")
     assert [p.read_bytes() for p in second] == blobs
     assert b"\r\n" not in b"".join(blobs)
+    assert r"\label{tab:t}" in first[2].read_text()
     with pytest.raises(ValueError, match="unknown table format"):
         write_table(df, tmp_path / "t", ("docx",))
 

@@ -775,6 +775,9 @@ def to_latex(df: pd.DataFrame, *, caption: str | None = None, notes: str | None 
     header, body = _cells(df)
     spec = "l" * len(header)
     lines = [r"\begin{table}[htbp]", r"\centering"]
+    if len(header) > 7:
+        # Wide tables (the tidy result tables) fit a page better in a smaller size.
+        lines.append(r"\footnotesize")
     if caption:
         lines.append(rf"\caption{{{_latex_escape(caption)}}}")
     if label:
@@ -808,7 +811,7 @@ def write_table(
 
     Files are UTF-8 with ``\\n`` line endings and no timestamps, so reruns give identical bytes.
     The HTML file is a fragment (one ``<table>``) to paste into a page or a manuscript; the
-    LaTeX file is a booktabs ``table`` environment.
+    LaTeX file is a booktabs ``table`` environment labelled ``tab:<stem name>``.
 
     Parameters
     ----------
@@ -844,7 +847,8 @@ def write_table(
         if fmt == "csv":
             df.to_csv(path, index=False, lineterminator="\n")
         else:
-            text = _WRITERS[fmt](df, caption=caption, notes=notes)
+            kwargs = {"label": f"tab:{stem.name}"} if fmt == "tex" else {}
+            text = _WRITERS[fmt](df, caption=caption, notes=notes, **kwargs)
             path.write_text(text + "\n", encoding="utf-8", newline="\n")
         written.append(path)
     return written

@@ -535,3 +535,14 @@ def test_df_do_not_depend_on_the_outcome_units(df_method, factor):
         np.testing.assert_allclose(scaled.contrasts["df"], base.contrasts["df"], rtol=1e-5)
         np.testing.assert_allclose(scaled.contrasts["se"], factor * base.contrasts["se"], rtol=1e-6)
         assert scaled.warnings == base.warnings
+
+
+def test_visits_without_this_outcome_can_be_left_out_of_visit_levels():
+    data = simulate(k=4, seed=26)
+    data.loc[data["visit"] == "v3", "y"] = np.nan  # outcome not collected at v3
+    with pytest.raises(ValueError, match=r"visit\(s\) \['v3'\] have no observed"):
+        fit_trial_model(data, **ARGS)
+    fit = fit_trial_model(data, **ARGS, visit_levels=["v0", "v1", "v2"])
+    assert list(fit.covariance.index) == ["v0", "v1", "v2"]
+    with pytest.raises(ValueError, match="not in visit_levels"):
+        fit_trial_model(data, **ARGS, visit_levels=["v0", "v1"])

@@ -153,8 +153,13 @@ def build_model_frame(
         raise ValueError("data has no rows.")
 
     warnings: list[str] = []
-    arms = _levels_for(data[arm], arm_levels, "arm", arm)
-    visits = _levels_for(data[visit], visit_levels, "visit", visit)
+    # Rows without an outcome are never analysed, so only observed rows must fit the levels
+    # (a visit where this outcome was not collected may be left out of visit_levels).
+    observed = data[outcome].notna()
+    arm_source = data.loc[observed, arm] if arm_levels is not None else data[arm]
+    visit_source = data.loc[observed, visit] if visit_levels is not None else data[visit]
+    arms = _levels_for(arm_source, arm_levels, "arm", arm)
+    visits = _levels_for(visit_source, visit_levels, "visit", visit)
     if reference_arm is None:
         reference_arm = arms[0]
     elif reference_arm not in arms:
@@ -167,6 +172,7 @@ def build_model_frame(
 
     frame = data[needed].copy()
     frame = frame[frame[outcome].notna()]
+    frame = frame[frame[arm].isin(arms) & frame[visit].isin(visits)]
     if len(frame) == 0:
         raise ValueError(f"outcome column {outcome!r} has no non-missing values.")
     dup = frame.duplicated([subject, visit])

@@ -308,7 +308,7 @@ def _study_summary(config, flow: pd.DataFrame | None) -> str:
     )
     outcomes = "".join(
         f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
-        f"{_esc(o.instrument.label)}, range {o.min:g} to {o.max:g}, "
+        f"instrument <code>{_esc(o.instrument.name)}</code>, range {o.min:g} to {o.max:g}, "
         f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
         for o in config.outcomes
     )
@@ -323,7 +323,8 @@ def _study_summary(config, flow: pd.DataFrame | None) -> str:
         f"<dt>Arms</dt><dd>{arms}</dd>"
         f"<dt>Visits</dt><dd>{visits}</dd>"
         f"<dt>Model</dt><dd>{_esc(config.model.covariance.replace('_', ' '))} covariance, "
-        f"{_esc(config.model.method.upper())}, {_esc(config.model.df_method)} df"
+        f"{_esc(config.model.method.upper())}, "
+        f"{_esc(config.model.df_method.replace('_', '-').title())} df"
         + (f"; covariates: {_esc(', '.join(config.model.covariates))}"
            if config.model.covariates else "") + "</dd>"
         "</dl>"
@@ -396,7 +397,8 @@ def _provenance_section(results_dir: Path) -> str:
     packages = pd.DataFrame(sorted((manifest.get("packages") or {}).items()),
                             columns=["Package", "Version"])
     facts = "".join(
-        f"<dt>{_esc(label)}</dt><dd><code>{_esc(manifest.get(key, ''))}</code></dd>"
+        f"<dt>{_esc(label)}</dt><dd><code>"
+        f"{_esc('none' if manifest.get(key) is None else manifest.get(key))}</code></dd>"
         for label, key in (("Created by", "created_by"), ("Python", "python"),
                            ("Platform", "platform"), ("Seed", "seed"))
         if key in manifest

@@ -1,8 +1,37 @@
-"""Trial-model engine: linear mixed models / MMRM over visits in numpy and scipy.
+"""Trial-model engine: linear mixed models / MMRM over visits, in numpy and scipy.
+
+One entry point, :func:`fit_trial_model`, fits ``outcome ~ arm * visit + covariates`` with a
+within-participant covariance structure by REML (default) or ML and returns a
+:class:`TrialModelResult` with coefficients, emmeans-style marginal means, arm contrasts per
+visit, differences in change from baseline, the estimated covariance, and fit statistics.
+
+How it works
+------------
+* ``design``: model frame checks and the treatment-coded design matrix (R term order).
+* ``covariance``: structures as ``V = sigma2 * R(phi)``; ``sigma2`` is profiled out.
+  ``random_intercept`` uses lme4's ``theta = sigma_b / sigma >= 0`` (a bound, so the boundary
+  0 is reached exactly), ``unstructured`` a log-Cholesky factor, ``toeplitz`` partial
+  autocorrelations, heterogeneous variants log SD ratios.
+* ``likelihood``: participants are grouped by missingness pattern; per-pattern sufficient
+  moments are computed once, so each REML/ML evaluation (deviance, GLS estimate and the
+  analytic gradient in any covariance parameter) costs O(patterns x m^2 p^2), independent of
+  the number of participants.
+* ``fit``: L-BFGS-B from an empirical (OLS-residual) covariance, then Newton steps on a
+  finite-difference Hessian of the analytic gradient; fallbacks (neutral start, Nelder-Mead)
+  are recorded in ``warnings``, as is any non-convergence or boundary estimate.
+  Satterthwaite df: ``2 (L C L')^2 / (g' A g)`` with ``A`` twice the inverse Hessian of the
+  deviance in (phi, log sigma) (lmerTest / SAS / mmrm definition).
+* ``kenward_roger``: KR-adjusted covariance and df as pbkrtest / emmeans.
+
+Verification (tests/test_models_*.py): lme4 + lmerTest + emmeans (random intercept, incl. KR
+via pbkrtest), nlme::gls (unstructured, CS, AR(1), Toeplitz, heterogeneous), SAS PROC MIXED on
+mmrm's ``fev_data``, the Ashar et al. (2022) public data, and dense textbook computations.
 
 Examples
 --------
->>> from prt_outcomes.models import fit_trial_model, TrialModelResult  # doctest: +SKIP
+>>> from prt_outcomes.models import fit_trial_model, TrialModelResult
+>>> "unstructured" in COVARIANCE_STRUCTURES
+True
 """
 
 from .covariance import COVARIANCE_STRUCTURES

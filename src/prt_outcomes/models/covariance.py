@@ -196,6 +196,11 @@ class CompoundSymmetry(CovarianceStructure):
     def boundary_messages(self, phi):
         if self.k > 1 and phi[0] >= 1 - 2 * _EDGE:
             return ["compound-symmetry correlation estimated at 1 (boundary)"]
+        if self.k > 1 and phi[0] <= -1.0 / (self.k - 1) + 2 * _EDGE:
+            return [
+                f"compound-symmetry correlation estimated at its lower limit -1/{self.k - 1} "
+                "(boundary)"
+            ]
         return []
 
 

@@ -546,3 +546,15 @@ def test_visits_without_this_outcome_can_be_left_out_of_visit_levels():
     assert list(fit.covariance.index) == ["v0", "v1", "v2"]
     with pytest.raises(ValueError, match="not in visit_levels"):
         fit_trial_model(data, **ARGS, visit_levels=["v0", "v1"])
+
+
+def test_visits_before_the_baseline_visit():
+    data = simulate(k=4, seed=27)  # v0 = screening, v1 = baseline
+    fit = fit_trial_model(data, **ARGS, baseline_visit="v1")
+    assert list(fit.change_contrasts["visit"]) == ["v2", "v3"]
+    coef = fit.coefficients.set_index("term")
+    expected = coef.loc["arm[prt]:visit[v3]", "estimate"] - coef.loc["arm[prt]:visit[v1]", "estimate"]
+    assert fit.change_contrasts.set_index("visit").loc["v3", "estimate"] == pytest.approx(expected, rel=1e-12)
+    adjusted = fit_trial_model(data, **ARGS, baseline_visit="v1", baseline_adjusted=True)
+    assert list(adjusted.contrasts["visit"]) == ["v2", "v3"]
+    assert any("before the baseline visit" in w for w in adjusted.warnings)

@@ -196,9 +196,15 @@ def build_model_frame(
             )
         base_rows = frame[frame[visit] == baseline_visit]
         base_map = dict(zip(base_rows[subject], base_rows[outcome]))
-        frame = frame[frame[visit] != baseline_visit].copy()
+        visits_model = visits[visits.index(baseline_visit) + 1 :]
+        before = frame[visit].isin(visits[: visits.index(baseline_visit)])
+        if before.any():
+            warnings.append(
+                f"{int(before.sum())} row(s) at visits before the baseline visit are not analysed "
+                "(baseline_adjusted=True models the post-baseline visits)"
+            )
+        frame = frame[frame[visit].isin(visits_model)].copy()
         frame[baseline_col] = frame[subject].map(base_map).astype(float)
-        visits_model = [v for v in visits if v != baseline_visit]
         if not visits_model:
             raise ValueError("baseline_adjusted=True needs at least one visit after the baseline visit.")
         model_covariates = [baseline_col] + covariates

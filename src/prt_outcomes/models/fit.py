@@ -606,7 +606,8 @@ def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, 
     if len(arms) < 2:
         return _empty_contrasts()
     if change:
-        visits = [v for v in mf.visit_levels if v != mf.baseline_visit]
+        # post-baseline visits only (visits listed before the baseline have no change)
+        visits = list(mf.visit_levels[mf.visit_levels.index(mf.baseline_visit) + 1 :])
     else:
         visits = list(mf.visit_levels)
     rows, Ls = [], []

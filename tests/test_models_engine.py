@@ -558,3 +558,13 @@ def test_visits_before_the_baseline_visit():
     adjusted = fit_trial_model(data, **ARGS, baseline_visit="v1", baseline_adjusted=True)
     assert list(adjusted.contrasts["visit"]) == ["v2", "v3"]
     assert any("before the baseline visit" in w for w in adjusted.warnings)
+
+
+def test_info_is_json_serialisable():
+    import json
+
+    data = simulate(seed=28)
+    data["arm"] = data["arm"].map({"control": 1, "prt": 2})
+    fit = fit_trial_model(data, **ARGS, covariates=["sex"])
+    text = json.dumps(fit.info)
+    assert '"reference_arm": 1' in text

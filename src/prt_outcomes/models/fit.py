@@ -257,14 +257,14 @@ def _fit(
         "df_method": df_method,
         "optimizer": opt["optimizer"],
         "iterations": opt["iterations"],
-        "reference_arm": mf.reference_arm,
-        "baseline_visit": mf.baseline_visit,
+        "reference_arm": _py(mf.reference_arm),
+        "baseline_visit": _py(mf.baseline_visit),
         "baseline_adjusted": baseline_adjusted,
         "standardizer": standardizer,
         "levels": {
-            arm: list(mf.arm_levels),
-            visit: list(mf.visit_levels),
-            **{c: list(lv) for c, lv in mf.factor_covariates.items()},
+            arm: [_py(v) for v in mf.arm_levels],
+            visit: [_py(v) for v in mf.visit_levels],
+            **{c: [_py(v) for v in lv] for c, lv in mf.factor_covariates.items()},
         },
         "n_covariance_parameters": q_cov,
         "n_patterns": len(pdata.patterns),
@@ -291,6 +291,11 @@ def _fit(
 
 
 # ------------------------------------------------------------------------------------------
+def _py(value):
+    """numpy scalars to Python scalars, so that ``info`` serialises to JSON as is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _unique(items):
     seen, out = set(), []
     for x in items:

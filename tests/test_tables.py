@@ -258,3 +258,17 @@ def test_outcome_table_of_a_single_arm_study_has_no_comparison_columns(results, 
     assert list(table.columns) == ["Visit", "Arm", "No.", "Observed mean (SD)",
                                    "Model mean (95% CI)"]
     assert len(table) == len(cfg.visit_names)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
+       st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
+       st.integers(min_value=0, max_value=3))
+def test_every_negative_number_and_only_those_gets_a_minus_sign(low, high, decimals):
+    text = format_ci(low, high, decimals)
+    negatives = sum(part.startswith("-") for part in text.split(" to "))
+    cell = pd.DataFrame({"CI": [text], "Label": ["Pain-free 0-10, 12-month"]})
+    assert to_html(cell).count("&minus;") == negatives
+    assert to_latex(cell).count("$-$") == negatives
+    assert to_markdown(cell).count(MINUS) == negatives
+    assert "Pain-free 0-10, 12-month" in to_markdown(cell)

@@ -115,7 +115,7 @@ def test_in_process_run_gives_byte_identical_tables(workflow_run, tmp_path):
         a = (snake / "tables" / f"{table}.csv").read_bytes()
         b = (inproc / "tables" / f"{table}.csv").read_bytes()
         assert a == b, table
-    for name in ("summary.csv", "failures.csv", "rule_counts.csv"):
+    for name in ("summary.csv", "failures.csv", "rule_counts.csv", "filtered.csv"):
         assert (snake / "validation" / name).read_bytes() == (inproc / "validation" / name).read_bytes()
 
 

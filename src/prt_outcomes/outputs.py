@@ -42,7 +42,7 @@ RESULT_TABLES = (
     "responders",
 )
 TABLE_FORMATS = ("csv", "md", "html", "tex")
-VALIDATION_FILES = ("summary.csv", "failures.csv", "rule_counts.csv", "report.md")
+VALIDATION_FILES = ("summary.csv", "failures.csv", "rule_counts.csv", "filtered.csv", "report.md")
 
 
 def results_dir(config: StudyConfig, root: str | Path = "results") -> Path:

@@ -124,9 +124,16 @@ def run(config: StudyConfig, results_root: str | Path = "results") -> Path:
 
 
 def write_validation(checked, directory: str | Path) -> None:
-    """The validation stage's four files: summary, failures, rule counts and the report."""
+    """The validation stage's files.
+
+    ``validation/`` gets the aggregate, id-free files (summary, failures, rule counts, rows left
+    out by the config filter, the readable report); the quarantined rows themselves, which carry
+    participant ids, go to ``intermediate/quarantined.csv`` beside the other row-level data.
+    """
     directory = Path(directory)
     write_csv(checked.summary, directory / "summary.csv")
     write_csv(checked.failures, directory / "failures.csv")
     write_csv(checked.rule_counts, directory / "rule_counts.csv")
+    write_csv(checked.filtered, directory / "filtered.csv")
     (directory / "report.md").write_text(checked.to_markdown(), encoding="utf-8")
+    write_csv(checked.quarantined, directory.parent / "intermediate" / "quarantined.csv")

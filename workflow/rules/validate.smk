@@ -13,6 +13,8 @@ rule validate:
         ),
         failures=f"{R}/validation/failures.csv",
         rule_counts=f"{R}/validation/rule_counts.csv",
+        filtered=f"{R}/validation/filtered.csv",
+        quarantined=f"{R}/intermediate/quarantined.csv",
         report=f"{R}/validation/report.md",
     log:
         f"{R}/logs/validate.log",

@@ -290,3 +290,18 @@ def test_visit_tick_labels_never_overlap(results, cfg, width):
     assert not legend.overlaps(ax.title.get_window_extent(renderer)) if ax.title.get_text() \
         else True
     assert not legend.overlaps(ax._left_title.get_window_extent(renderer))
+
+
+def test_study_figures_reads_once_and_draws_each_figure(results, cfg):
+    figs = F.StudyFigures.from_results_dir(cfg, results)
+    assert set(figs.tables) == set(F.StudyFigures.TABLES) and figs.data is not None
+    fig = Figure(figsize=(13, 9), layout="constrained")
+    axes = fig.subplots(3, 3).ravel()
+    drawn = [figs.trajectory("pain_avg", ax=axes[0]), figs.change("odi", ax=axes[1]),
+             figs.responders("pain_avg", "value <= 1", ax=axes[2]), figs.forest(ax=axes[3]),
+             figs.flow(ax=axes[4]), figs.missingness("pain_avg", ax=axes[5]),
+             figs.individual("pain_avg", arm="prt", ax=axes[6])]
+    assert drawn == list(axes[:7])
+    assert len(figs.responders().axes) == 4
+    with pytest.raises(F.FigureInputError, match="no 'contrasts' table"):
+        F.StudyFigures(cfg, {}).forest()

@@ -49,6 +49,7 @@ __all__ = [
     "individual_figure",
     "render_figures",
     "save_figure",
+    "StudyFigures",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order arms receive it. Black and yellow
@@ -1117,6 +1118,98 @@ def individual_figure(data: pd.DataFrame, *, outcome: str, config: "StudyConfig 
     fig.suptitle(f"{_outcome_label(config, outcome, False)}: individual trajectories "
                  "(thin lines) and arm mean (bold)", fontsize=_FONT_SIZE + 2, x=0.01, ha="left")
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# display object (scikit-learn style): read once, draw on demand
+# --------------------------------------------------------------------------------------------
+class StudyFigures:
+    """The result tables of one run, read once, and every figure of the study on demand.
+
+    Like scikit-learn's ``*Display`` objects: construction holds the data, each method only
+    draws (on ``ax`` when given) and returns the Axes (or Figure for multi-panel figures).
+
+    Parameters
+    ----------
+    config : StudyConfig
+    tables : dict of str to DataFrame
+        Result tables by name (``marginal_means``, ``observed_summary``, ``contrasts``,
+        ``responders``, ``flow``, ``missingness``), as under ``results/<study>/tables``.
+    data : DataFrame, optional
+        Analysis data, for :meth:`individual`.
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                            # doctest: +SKIP
+    >>> figs = StudyFigures.from_results_dir(load_config("config/config.yaml"),
+    ...                                      "results/boulder_example")        # doctest: +SKIP
+    >>> import matplotlib.pyplot as plt                                      # doctest: +SKIP
+    >>> fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")  # doctest: +SKIP
+    >>> figs.trajectory("pain_avg", ax=a); figs.change("pain_avg", ax=b)      # doctest: +SKIP
+    """
+
+    TABLES = ("marginal_means", "observed_summary", "contrasts", "responders", "flow",
+              "missingness")
+
+    def __init__(self, config: "StudyConfig", tables: dict, data: pd.DataFrame | None = None):
+        self.config = config
+        self.tables = dict(tables)
+        self.data = data
+
+    @classmethod
+    def from_results_dir(cls, config: "StudyConfig", results_dir: str | Path) -> "StudyFigures":
+        """Read the result tables (and the analysis data, when present) of a run."""
+        results_dir = Path(results_dir)
+        tables = {name: _read(results_dir, f"tables/{name}.csv", required=False)
+                  for name in cls.TABLES}
+        tables = {k: v for k, v in tables.items() if v is not None}
+        data = _read(results_dir, "intermediate/analysis_data.csv", required=False)
+        return cls(config, tables, data)
+
+    def _table(self, name: str) -> pd.DataFrame:
+        if name not in self.tables:
+            raise FigureInputError(f"no {name!r} table was given; pass tables={{{name!r}: ...}} "
+                                   "or read a results directory that has it.")
+        return self.tables[name]
+
+    def trajectory(self, outcome: str, ax=None):
+        """:func:`plot_trajectory` (with observed means when the table is there)."""
+        return plot_trajectory(self._table("marginal_means"), self.tables.get("observed_summary"),
+                               outcome=outcome, config=self.config, ax=ax)
+
+    def change(self, outcome: str, ax=None):
+        """:func:`plot_change`."""
+        return plot_change(self._table("observed_summary"), outcome=outcome, config=self.config,
+                           ax=ax)
+
+    def responders(self, outcome: str | None = None, threshold: str | None = None, ax=None):
+        """:func:`plot_responders`; without arguments, the multi-panel :func:`responders_figure`."""
+        if outcome is None and threshold is None and ax is None:
+            return responders_figure(self._table("responders"), self.config)
+        return plot_responders(self._table("responders"), outcome=outcome, threshold=threshold,
+                               config=self.config, ax=ax)
+
+    def forest(self, standardized: bool = True, outcomes=None, ax=None):
+        """:func:`plot_forest`."""
+        return plot_forest(self._table("contrasts"), standardized=standardized,
+                           outcomes=outcomes, config=self.config, ax=ax)
+
+    def flow(self, ax=None):
+        """:func:`plot_flow`."""
+        return plot_flow(self._table("flow"), config=self.config, ax=ax)
+
+    def missingness(self, outcome: str | None = None, ax=None):
+        """:func:`plot_missingness`."""
+        return plot_missingness(self._table("missingness"), outcome=outcome, config=self.config,
+                                ax=ax)
+
+    def individual(self, outcome: str, arm: str | None = None, ax=None):
+        """:func:`plot_individual_trajectories` (needs the analysis data)."""
+        if self.data is None:
+            raise FigureInputError("individual trajectories need the analysis data "
+                                   "(intermediate/analysis_data.csv or data=...).")
+        return plot_individual_trajectories(self.data, outcome=outcome, arm=arm,
+                                            config=self.config, ax=ax)
 
 
 # --------------------------------------------------------------------------------------------

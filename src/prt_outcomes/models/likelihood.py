@@ -111,20 +111,30 @@ class PatternData:
         return cls(patterns, n_visits, n, X.shape[1])
 
     # --------------------------------------------------------------------------------------
+    @staticmethod
+    def _uses_moments(pat: Pattern) -> bool:
+        # Moments (m^2 p^2 numbers) pay off, and stay smaller than the rows themselves (m n p),
+        # only for patterns with more participants than m * p.
+        m, n, p = pat.X.shape
+        return n > m * p
+
     def _moments(self):
         """Per-pattern sums over participants, computed once: with them every likelihood
-        evaluation costs O(patterns * m^2 p^2), independent of the number of participants.
+        evaluation costs O(m^2 p^2) per pattern, independent of the number of participants.
 
         ``XX[a, b] = sum_i X_i[a]' X_i[b]`` (m, m, p, p), ``Xy[a, b] = sum_i X_i[a]' y_i[b]``
-        (m, m, p), ``yy[a, b] = sum_i y_i[a] y_i[b]`` (m, m).
+        (m, m, p), ``yy[a, b] = sum_i y_i[a] y_i[b]`` (m, m). ``None`` for small patterns,
+        which are evaluated from their rows.
         """
         if getattr(self, "_moment_cache", None) is None:
             cache = []
             for pat in self.patterns:
-                XX = np.einsum("anp,bnq->abpq", pat.X, pat.X, optimize=True)
-                Xy = np.einsum("anp,bn->abp", pat.X, pat.y, optimize=True)
-                yy = pat.y @ pat.y.T
-                cache.append((XX, Xy, yy))
+                if self._uses_moments(pat):
+                    XX = np.einsum("anp,bnq->abpq", pat.X, pat.X, optimize=True)
+                    Xy = np.einsum("anp,bn->abp", pat.X, pat.y, optimize=True)
+                    cache.append((XX, Xy, pat.y @ pat.y.T))
+                else:
+                    cache.append(None)
             self._moment_cache = cache
         return self._moment_cache
 
@@ -135,19 +145,29 @@ class PatternData:
         xtvy = np.zeros(p)
         yvy = 0.0
         logdet = 0.0
-        inverses = []
+        work = []
         moments = self._moments()
-        for pat, (XX, Xy, yy) in zip(self.patterns, moments):
-            n = pat.n_subjects
+        for pat, mom in zip(self.patterns, moments):
+            m, n = pat.y.shape
             Vp = V[np.ix_(pat.visits, pat.visits)]
             L = np.linalg.cholesky(Vp)
             logdet += n * 2.0 * np.log(np.diag(L)).sum()
-            Linv = solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
+            Linv = solve_triangular(L, np.eye(m), lower=True, check_finite=False)
             Vinv = Linv.T @ Linv
-            xtvx += np.einsum("ab,abpq->pq", Vinv, XX)
-            xtvy += np.einsum("ab,abp->p", Vinv, Xy)
-            yvy += float(np.sum(Vinv * yy))
-            inverses.append(Vinv)
+            if mom is not None:
+                XX, Xy, yy = mom
+                xtvx += np.einsum("ab,abpq->pq", Vinv, XX)
+                xtvy += np.einsum("ab,abp->p", Vinv, Xy)
+                yvy += float(np.sum(Vinv * yy))
+                work.append((Vinv, None, None))
+            else:
+                # whitened rows: Z = L^-1 X_i and w = L^-1 y_i stacked over participants
+                Z = (Linv @ pat.X.reshape(m, n * p)).reshape(m * n, p)
+                w = (Linv @ pat.y).reshape(m * n)
+                xtvx += Z.T @ Z
+                xtvy += Z.T @ w
+                yvy += float(w @ w)
+                work.append((Vinv, Linv, (Z, w)))
         xtvx = (xtvx + xtvx.T) / 2
         chol = cho_factor(xtvx)
         beta = cho_solve(chol, xtvy)
@@ -162,33 +182,47 @@ class PatternData:
             C = cho_solve(chol, np.eye(p))
             g_fixed = np.zeros((self.k, self.k))
             g_resid = np.zeros((self.k, self.k))
-            for pat, (XX, Xy, yy), Vinv in zip(self.patterns, moments, inverses):
-                n = pat.n_subjects
-                xb = Xy @ beta  # xb[a, b] = sum_i (X_i[a] beta) y_i[b]
-                resid = yy - xb - xb.T + np.einsum("abpq,p,q->ab", XX, beta, beta)
+            for pat, mom, (Vinv, Linv, rows) in zip(self.patterns, moments, work):
+                m, n = pat.y.shape
                 F = n * Vinv
-                if reml:
-                    F = F - Vinv @ np.einsum("abpq,pq->ab", XX, C) @ Vinv
+                if mom is not None:
+                    XX, Xy, yy = mom
+                    xb = Xy @ beta  # xb[a, b] = sum_i (X_i[a] beta) y_i[b]
+                    resid = yy - xb - xb.T + np.einsum("abpq,p,q->ab", XX, beta, beta)
+                    S = Vinv @ resid @ Vinv
+                    if reml:
+                        F = F - Vinv @ np.einsum("abpq,pq->ab", XX, C) @ Vinv
+                else:
+                    Z, w = rows
+                    e = (w - Z @ beta).reshape(m, n)
+                    S = Linv.T @ (e @ e.T) @ Linv
+                    if reml:
+                        ZC = (Z @ C).reshape(m, n * p)
+                        F = F - Linv.T @ (ZC @ Z.reshape(m, n * p).T) @ Linv
                 ix = np.ix_(pat.visits, pat.visits)
                 g_fixed[ix] += F
-                g_resid[ix] += Vinv @ resid @ Vinv
+                g_resid[ix] += S
             ev.g_fixed, ev.g_resid = g_fixed, g_resid
         return ev
 
     def weighted_design_products(self, V: np.ndarray):
         """Per pattern, ``H[a, b] = sum_i W_i[a]' W_i[b]`` with ``W_i = V_i^-1 X_i``.
 
-        Returns a list of (visits, n_p, Vinv_p, H_p) with H_p of shape (m, m, p, p); the
-        derivative of ``X'V^-1X`` along ``dV`` is ``-sum_p einsum('ab,abij', dV_p, H_p)``.
+        Yields (visits, n_p, Vinv_p, H_p) with H_p of shape (m, m, p, p), one pattern at a
+        time (so memory stays bounded); the derivative of ``X'V^-1X`` along ``dV`` is
+        ``-sum_p einsum('ab,abij', dV_p, H_p)``.
         """
-        out = []
-        for pat, (XX, _, _) in zip(self.patterns, self._moments()):
+        for pat, mom in zip(self.patterns, self._moments()):
+            m, n = pat.y.shape
             Vp = V[np.ix_(pat.visits, pat.visits)]
             Vinv = np.linalg.inv(Vp)
             Vinv = (Vinv + Vinv.T) / 2
-            H = np.einsum("ac,bd,cdpq->abpq", Vinv, Vinv, XX, optimize=True)
-            out.append((pat.visits, pat.n_subjects, Vinv, H))
-        return out
+            if mom is not None:
+                H = np.einsum("ac,bd,cdpq->abpq", Vinv, Vinv, mom[0], optimize=True)
+            else:
+                W = (Vinv @ pat.X.reshape(m, n * self.p)).reshape(m, n, self.p)
+                H = np.einsum("anp,bnq->abpq", W, W, optimize=True)
+            yield pat.visits, n, Vinv, H
 
     def residual_matrix(self, beta: np.ndarray) -> np.ndarray:
         """Residuals ``y - X beta`` as a (n_subjects, k) array with NaN where unobserved."""

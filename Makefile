@@ -11,7 +11,7 @@ CORES  ?= 2
 help:
 	@echo "make run    - install into .venv (first time) and run the workflow on the bundled example"
 	@echo "make test   - install into .venv (first time) and run the test suite"
-	@echo "make bench  - benchmarks of the model engine and validation (prints tables)"
+	@echo "make bench  - benchmarks of the model engine (150 to 50,000 participants) and validation (1M rows), printed as tables"
 
 # Creates .venv when missing and (re)installs the package when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(CORES) --dist loadfile -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_models.py --quick
+	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_validation.py
 
 example: $(STAMP)

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= config/config.yaml
 CORES  ?= 2
 
-.PHONY: run test bench validate example clean help
+.PHONY: run test bench example clean help
 
 help:
 	@echo "make run    - install into .venv (first time) and run the workflow on the bundled example"

@@ -585,3 +585,11 @@ def test_moment_and_row_evaluations_agree(monkeypatch):
         results[use] = (ev.deviance, ev.beta, ev.g_fixed, ev.g_resid, H)
     for a, b in zip(results[True], results[False]):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_participant_in_two_arms_is_reported():
+    data = simulate(seed=30)
+    first = data["id"] == data["id"].iloc[0]
+    data.loc[first & (data["visit"] == "v2"), "arm"] = "prt" if data.loc[first, "arm"].iloc[0] == "control" else "control"
+    fit = fit_trial_model(data, **ARGS)
+    assert any("more than one arm" in w for w in fit.warnings)

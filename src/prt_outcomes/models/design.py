@@ -184,6 +184,13 @@ def build_model_frame(
             "participant and visit."
         )
 
+    arms_per_subject = frame.groupby(subject)[arm].nunique()
+    if (arms_per_subject > 1).any():
+        warnings.append(
+            f"{int((arms_per_subject > 1).sum())} participant(s) have outcomes under more than one "
+            "arm; the model treats arm as varying within participant (check the arm column)"
+        )
+
     baseline_data = None
     baseline_col = None
     model_covariates = list(covariates)

@@ -97,12 +97,15 @@ def _derivatives(from_tau, tau, linear):
     k = from_tau(tau).shape[0]
     d1 = np.empty((q, k, k))
     d2 = np.zeros((q, q, k, k))
-    h = 1e-4 * np.maximum(np.abs(tau), 1e-2)
+    # tau is on the normalised scale (variances ~1, correlations in (-1, 1)): absolute-ish
+    # steps; second differences use a larger step so that rounding (eps / h^2) stays ~1e-9.
+    h = 1e-4 * np.maximum(np.abs(tau), 0.1)
     for i in range(q):
         e = np.zeros(q)
         e[i] = h[i]
         d1[i] = (from_tau(tau + e) - from_tau(tau - e)) / (2 * h[i])
     if not linear:
+        h = 1e-3 * np.maximum(np.abs(tau), 0.1)
         for i in range(q):
             for j in range(i, q):
                 ei = np.zeros(q)

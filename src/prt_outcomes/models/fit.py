@@ -563,9 +563,7 @@ class _Inference:
         dV = dV_of(theta)
         P = np.zeros((q, self.p, self.p))
         for visits, _n, _vinv, Hp in pdata.weighted_design_products(V):
-            ix = np.ix_(visits, visits)
-            for j in range(q):
-                P[j] += np.einsum("ab,abpq->pq", dV[j][ix], Hp)
+            P += np.einsum("jab,abpq->jpq", dV[:, visits][:, :, visits], Hp, optimize=True)
         self.P = P
 
     def variance_and_df(self, L: np.ndarray):

@@ -74,6 +74,7 @@ class PatternData:
     def __init__(self, patterns: list[Pattern], n_visits: int, n_obs: int, n_coef: int):
         self.patterns = patterns
         self._moment_cache = None
+        self._group_cache = None
         self.k = n_visits
         self.n_obs = n_obs
         self.p = n_coef
@@ -138,6 +139,24 @@ class PatternData:
             self._moment_cache = cache
         return self._moment_cache
 
+    def _row_groups(self):
+        """Participants of the small (row-evaluated) patterns, stacked by number of observed
+        visits m: ``vis`` (n, m) visit indices, ``X`` (n, m, p), ``y`` (n, m). One batched
+        Cholesky per group replaces a Python loop over (possibly hundreds of) patterns."""
+        if getattr(self, "_group_cache", None) is None:
+            by_m: dict[int, list] = {}
+            for pat, mom in zip(self.patterns, self._moments()):
+                if mom is None:
+                    by_m.setdefault(pat.visits.size, []).append(pat)
+            groups = []
+            for m, pats in sorted(by_m.items()):
+                vis = np.concatenate([np.tile(pt.visits, (pt.n_subjects, 1)) for pt in pats])
+                X = np.concatenate([pt.X.transpose(1, 0, 2) for pt in pats])
+                y = np.concatenate([pt.y.T for pt in pats])
+                groups.append((vis, X, y))
+            self._group_cache = groups
+        return self._group_cache
+
     def evaluate(self, V: np.ndarray, *, reml: bool, gradient: bool = False) -> Evaluation:
         """Deviance, GLS estimate and (optionally) the gradient matrices at covariance ``V``."""
         p = self.p
@@ -145,29 +164,35 @@ class PatternData:
         xtvy = np.zeros(p)
         yvy = 0.0
         logdet = 0.0
-        work = []
-        moments = self._moments()
-        for pat, mom in zip(self.patterns, moments):
-            m, n = pat.y.shape
+        moment_work = []
+        for pat, mom in zip(self.patterns, self._moments()):
+            if mom is None:
+                continue
+            XX, Xy, yy = mom
             Vp = V[np.ix_(pat.visits, pat.visits)]
             L = np.linalg.cholesky(Vp)
-            logdet += n * 2.0 * np.log(np.diag(L)).sum()
-            Linv = solve_triangular(L, np.eye(m), lower=True, check_finite=False)
+            logdet += pat.n_subjects * 2.0 * np.log(np.diag(L)).sum()
+            Linv = solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
             Vinv = Linv.T @ Linv
-            if mom is not None:
-                XX, Xy, yy = mom
-                xtvx += np.einsum("ab,abpq->pq", Vinv, XX)
-                xtvy += np.einsum("ab,abp->p", Vinv, Xy)
-                yvy += float(np.sum(Vinv * yy))
-                work.append((Vinv, None, None))
-            else:
-                # whitened rows: Z = L^-1 X_i and w = L^-1 y_i stacked over participants
-                Z = (Linv @ pat.X.reshape(m, n * p)).reshape(m * n, p)
-                w = (Linv @ pat.y).reshape(m * n)
-                xtvx += Z.T @ Z
-                xtvy += Z.T @ w
-                yvy += float(w @ w)
-                work.append((Vinv, Linv, (Z, w)))
+            xtvx += np.einsum("ab,abpq->pq", Vinv, XX)
+            xtvy += np.einsum("ab,abp->p", Vinv, Xy)
+            yvy += float(np.sum(Vinv * yy))
+            moment_work.append((pat, mom, Vinv))
+        row_work = []
+        for vis, X, y in self._row_groups():
+            n, m = vis.shape
+            Vs = V[vis[:, :, None], vis[:, None, :]]
+            L = np.linalg.cholesky(Vs)
+            logdet += 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
+            Linv = np.linalg.inv(L)
+            Z = Linv @ X  # whitened design, (n, m, p)
+            w = (Linv @ y[:, :, None])[:, :, 0]
+            Zf = Z.reshape(n * m, p)
+            wf = w.reshape(n * m)
+            xtvx += Zf.T @ Zf
+            xtvy += Zf.T @ wf
+            yvy += float(wf @ wf)
+            row_work.append((vis, Linv, Z, w))
         xtvx = (xtvx + xtvx.T) / 2
         chol = cho_factor(xtvx)
         beta = cho_solve(chol, xtvy)
@@ -182,26 +207,28 @@ class PatternData:
             C = cho_solve(chol, np.eye(p))
             g_fixed = np.zeros((self.k, self.k))
             g_resid = np.zeros((self.k, self.k))
-            for pat, mom, (Vinv, Linv, rows) in zip(self.patterns, moments, work):
-                m, n = pat.y.shape
-                F = n * Vinv
-                if mom is not None:
-                    XX, Xy, yy = mom
-                    xb = Xy @ beta  # xb[a, b] = sum_i (X_i[a] beta) y_i[b]
-                    resid = yy - xb - xb.T + np.einsum("abpq,p,q->ab", XX, beta, beta)
-                    S = Vinv @ resid @ Vinv
-                    if reml:
-                        F = F - Vinv @ np.einsum("abpq,pq->ab", XX, C) @ Vinv
-                else:
-                    Z, w = rows
-                    e = (w - Z @ beta).reshape(m, n)
-                    S = Linv.T @ (e @ e.T) @ Linv
-                    if reml:
-                        ZC = (Z @ C).reshape(m, n * p)
-                        F = F - Linv.T @ (ZC @ Z.reshape(m, n * p).T) @ Linv
+            for pat, (XX, Xy, yy), Vinv in moment_work:
+                xb = Xy @ beta  # xb[a, b] = sum_i (X_i[a] beta) y_i[b]
+                resid = yy - xb - xb.T + np.einsum("abpq,p,q->ab", XX, beta, beta)
+                F = pat.n_subjects * Vinv
+                if reml:
+                    F = F - Vinv @ np.einsum("abpq,pq->ab", XX, C) @ Vinv
                 ix = np.ix_(pat.visits, pat.visits)
                 g_fixed[ix] += F
-                g_resid[ix] += S
+                g_resid[ix] += Vinv @ resid @ Vinv
+            for vis, Linv, Z, w in row_work:
+                LinvT = np.swapaxes(Linv, 1, 2)
+                F = LinvT @ Linv  # V_i^-1
+                u = (LinvT @ (w - Z @ beta)[:, :, None])[:, :, 0]  # V_i^-1 r_i
+                S = u[:, :, None] * u[:, None, :]
+                if reml:
+                    Wt = LinvT @ Z  # V_i^-1 X_i
+                    F = F - Wt @ C @ np.swapaxes(Wt, 1, 2)
+                # scatter-add into the k x k matrices (bincount is much faster than add.at)
+                flat = (vis[:, :, None] * self.k + vis[:, None, :]).ravel()
+                size = self.k * self.k
+                g_fixed += np.bincount(flat, weights=F.ravel(), minlength=size).reshape(self.k, self.k)
+                g_resid += np.bincount(flat, weights=S.ravel(), minlength=size).reshape(self.k, self.k)
             ev.g_fixed, ev.g_resid = g_fixed, g_resid
         return ev
 

@@ -109,7 +109,10 @@ def fit_trial_model(
         baseline value in each arm. For single-arm data the contrast tables are empty.
         ``aic``/``bic``: ``-2 loglik + 2 q`` and ``+ q log(n_subjects)`` with q the number of
         covariance parameters under REML (SAS PROC MIXED, R mmrm; lme4 and nlme also count
-        the fixed effects) and q = covariance + fixed parameters under ML.
+        the fixed effects, and lme4 uses log(n_obs)) and q = covariance + fixed parameters
+        under ML. ``n_subjects`` counts participants with an analysed outcome; SAS counts
+        every subject in its input, so its BIC differs when some have none (fev_data:
+        3439.28 here with 197, SAS 3439.4 with 200).
 
     Raises
     ------

@@ -78,6 +78,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .levels import ordered_levels
 from .proportions import proportion_statistics
 
 __all__ = [
@@ -514,22 +515,7 @@ def parse_threshold(
 # Responder analysis
 # ----------------------------------------------------------------------------------------------
 def _levels(values: pd.Series, given: Sequence | None, what: str, param: str) -> list:
-    present = pd.unique(values.dropna())
-    if given is not None:
-        given = list(given)
-        unknown = [v for v in present if v not in given]
-        if unknown:
-            raise ValueError(
-                f"responder_analysis: {what} values {unknown} are not in {param}={given}; "
-                f"add them to {param} or remove those rows."
-            )
-        return given
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return [c for c in values.cat.categories if c in set(present)]
-    try:
-        return sorted(present)
-    except TypeError:
-        return list(present)
+    return ordered_levels(values, given, parameter=param, column=what)
 
 
 def _randomized_arms(randomized, data: pd.DataFrame, subject: str, arm: str) -> pd.Series:

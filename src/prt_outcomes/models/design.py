@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..levels import ordered_levels
+
 __all__ = ["ModelFrame", "build_model_frame"]
 
 
@@ -75,24 +77,7 @@ class ModelFrame:
 
 
 def _levels_for(series: pd.Series, explicit, what: str, column: str) -> list:
-    present = pd.unique(series.dropna())
-    if explicit is not None:
-        levels = list(explicit)
-        if len(set(map(str, levels))) != len(levels):
-            raise ValueError(f"{what}_levels has repeated entries: {levels}.")
-        unknown = [v for v in present if v not in levels]
-        if unknown:
-            raise ValueError(
-                f"column {column!r} has values {sorted(map(str, unknown))} that are not in "
-                f"{what}_levels={levels}; add them or filter those rows out first."
-            )
-        return levels
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return [c for c in series.cat.categories if c in set(present)]
-    try:
-        return sorted(present)
-    except TypeError:
-        return sorted(present, key=str)
+    return ordered_levels(series, explicit, parameter=f"{what}_levels", column=column)
 
 
 def _is_numeric(series: pd.Series) -> bool:

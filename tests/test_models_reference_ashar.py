@@ -168,11 +168,12 @@ def test_gender_coding_changes_means_not_contrasts():
 # care, but its own t(135.69) = 8.13, together with the SE implied by that df and our model
 # (0.2918), means 2.372-2.375; 2.40 / 8.13 = 0.2952 is the placebo comparison's SE.  We reproduce
 # the published t and df exactly, so the 0.026 gap on that one estimate is an inconsistency in the
-# paper's text, not a data difference; it is checked at 0.03.  (The brief's hypothesis -- the
-# paper's baseline averages two prerandomisation assessments while the public file has one -- is
-# not supported: with a different baseline the df and t could not match to 5 significant digits.
-# The public file's `time == 1` pain_avg has half-point steps, consistent with it already being
-# that two-assessment average.)
+# paper's text, not a data difference; it is checked at 0.03.  (The baseline explanation does not
+# apply to this model: the public file's `time == 1` pain_avg is one session, whole numbers 1-7
+# with arm means 3.94 / 3.80 / 3.60, while the paper's descriptive baseline, 4.22 / 4.16 / 3.91,
+# averages two prerandomization sessions.  Since t and df match to 5 significant digits, the
+# paper's mixed model used the same single pre-treatment session as the file; the two-session
+# average affects only the descriptive baseline and baseline-relative responder rates.)
 
 PAPER = {  # arm: (estimate, estimate tolerance, t, df)
     "placebo": (1.79, 0.005, 6.06, 137.63),

@@ -49,6 +49,9 @@ rule report:
         rules.validate.output.failures,
         rules.validate.output.rule_counts,
         rules.manifest.output,
+        # read only to know which participant ids must never appear in the report
+        rules.ingest.output.data,
+        rules.derive.output.csv,
     output:
         report(f"{R}/report.html", caption="../report/report.rst", category="Report"),
     log:

@@ -281,6 +281,17 @@ def _colors_for(arms: list[str], config) -> dict[str, str]:
     return colors
 
 
+def _arm_series(ax, part: pd.DataFrame, pos: dict, offset: float, columns: tuple[str, str, str],
+                *, color, marker: str, zorder: float | None = None) -> None:
+    """One arm's estimates with their interval over visits (dodged by ``offset``)."""
+    part = part.assign(x=part["visit"].map(pos) + offset).sort_values("x")
+    centre, low, high = columns
+    y = part[centre].to_numpy(float)
+    ax.errorbar(part["x"], y, yerr=_error_bars(y, part[low], part[high]), color=color,
+                marker=marker, markersize=4.5, linewidth=1.4, capsize=2.5, elinewidth=0.9,
+                zorder=zorder)
+
+
 def _error_bars(centre, low, high) -> np.ndarray:
     """Distances from the centre to the bounds for ``errorbar``; a bound on the wrong side of
     the estimate (rounding in a stored table) draws as zero length instead of failing."""
@@ -368,14 +379,9 @@ def plot_trajectory(
     obs_offsets = {arm: slots[step * i + step - 1] for i, arm in enumerate(arms)}
     handles, labels = [], []
     for i, arm in enumerate(arms):
-        part = mm[mm["arm"] == arm].copy()
-        part["x"] = part["visit"].map(pos) + offsets[arm]
-        part = part.sort_values("x")
-        y = part["estimate"].to_numpy(float)
-        err = _error_bars(y, part["ci_low"], part["ci_high"])
         marker = _MARKERS[i % len(_MARKERS)]
-        ax.errorbar(part["x"], y, yerr=err, color=colors[arm], marker=marker, markersize=4.5,
-                    linewidth=1.4, capsize=2.5, elinewidth=0.9, zorder=3)
+        _arm_series(ax, mm[mm["arm"] == arm], pos, offsets[arm], ("estimate", "ci_low", "ci_high"),
+                    color=colors[arm], marker=marker, zorder=3)
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         labels.append(_arm_label(config, arm))
         if obs is not None and len(obs):
@@ -556,14 +562,9 @@ def plot_responders(
         offsets = dict(zip(arms, _dodge(len(arms), max(len(visits) - 1, 1), 0.05)))
         handles = []
         for i, arm in enumerate(arms):
-            part = r[r["arm"] == arm].copy()
-            part["x"] = part["visit"].map(pos) + offsets[arm]
-            part = part.sort_values("x")
-            y = part["rate"].to_numpy(float)
-            err = _error_bars(y, part["low"], part["high"])
             marker = _MARKERS[i % len(_MARKERS)]
-            ax.errorbar(part["x"], y, yerr=err, color=colors[arm], marker=marker,
-                        markersize=4.5, linewidth=1.4, capsize=2.5, elinewidth=0.9)
+            _arm_series(ax, r[r["arm"] == arm], pos, offsets[arm], ("rate", "low", "high"),
+                        color=colors[arm], marker=marker)
             handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         _set_visit_ticks(ax, pos, config)
         ax.set_xlim(-0.4, len(visits) - 0.6)

@@ -19,21 +19,7 @@ from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
 from prt_outcomes import figures as F  # noqa: E402
 from prt_outcomes.outputs import figure_stems  # noqa: E402
-from test_report_fakes import FAKE_IDS, example_config, write_fake_results  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return example_config()
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory, cfg):
-    return write_fake_results(tmp_path_factory.mktemp("results"), cfg)
-
-
-def read(results, name):
-    return pd.read_csv(results / "tables" / f"{name}.csv")
+from test_report_fakes import FAKE_IDS, cfg, example_config, read, results, write_fake_results  # noqa: E402, F401 (fixtures)
 
 
 def new_ax():

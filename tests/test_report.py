@@ -16,17 +16,7 @@ import pytest  # noqa: E402
 
 from prt_outcomes.outputs import RESULT_TABLES, journal_table_stems  # noqa: E402
 from prt_outcomes.report import build_report, redact_failures, render_tables  # noqa: E402
-from test_report_fakes import FAKE_IDS, QUARANTINED_ID, example_config, write_fake_results  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return example_config()
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory, cfg):
-    return write_fake_results(tmp_path_factory.mktemp("results"), cfg)
+from test_report_fakes import FAKE_IDS, QUARANTINED_ID, cfg, example_config, results, write_fake_results  # noqa: E402, F401 (fixtures)
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,23 @@ def example_config():
     return load_config(EXAMPLE_CONFIG, base_dir=REPO)
 
 
+@pytest.fixture(scope="module")
+def cfg():
+    """The example config (a fixture shared by the figure, table and report tests)."""
+    return example_config()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, cfg):
+    """A results directory filled with fake tables for ``cfg``."""
+    return write_fake_results(tmp_path_factory.mktemp("results"), cfg)
+
+
+def read(results, name):
+    """One result table of a results directory."""
+    return pd.read_csv(results / "tables" / f"{name}.csv")
+
+
 def _outcome_scale(outcome):
     lo, hi = outcome.min, outcome.max
     if lo >= 20:  # T-score: centred near 55, improvement toward 50

@@ -28,21 +28,7 @@ from prt_outcomes.tables import (
     to_markdown,
     write_table,
 )
-from test_report_fakes import example_config, write_fake_results
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return example_config()
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory, cfg):
-    return write_fake_results(tmp_path_factory.mktemp("results"), cfg)
-
-
-def read(results, name):
-    return pd.read_csv(results / "tables" / f"{name}.csv")
+from test_report_fakes import cfg, example_config, read, results, write_fake_results  # noqa: F401 (fixtures)
 
 
 # ---------------------------------------------------------------- P values (JAMA style)

@@ -41,6 +41,7 @@ __all__ = [
 
 SUBJECT, ARM, VISIT = "participant_id", "arm", "visit"
 SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
+DATE = "date"  # optional assessment date, checked to increase over visits
 
 
 class ConfigError(ValueError):

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .config import StudyConfig
+from .config import ARM, DATE, SUBJECT, VISIT, StudyConfig
 
 __all__ = [
     "build_schema",
@@ -63,7 +63,6 @@ __all__ = [
     "on_step",
 ]
 
-SUBJECT, ARM, VISIT, DATE = "participant_id", "arm", "visit", "date"
 
 ROW_RULES = (
     "missing_value",

@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .config import DataFile, StudyConfig, resolve_path
+from .config import ARM, DATE, SOURCE_FILE, SOURCE_ROW, SUBJECT, VISIT, DataFile, StudyConfig, resolve_path
 
 __all__ = [
     "InputError",
@@ -55,9 +55,6 @@ __all__ = [
     "normalise_codes",
 ]
 
-SUBJECT, ARM, VISIT = "participant_id", "arm", "visit"
-SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
-DATE = "date"
 ISSUE_COLUMNS = ["file", "row", "column", "rule", "value", "message"]
 
 _FORMATS = {
@@ -794,6 +791,26 @@ def _canonical(config, path, table, lines, missing, decimal=None):
     ids_text = ids_text.str.replace(_NUMERIC_PAT, r"\1", regex=True)
     ids_text = ids_text.mask(pd.Series(_missing_mask(ids, missing), index=ids.index))
     out[SUBJECT] = ids_text
+    # An unmatched quote makes a CSV parser read several lines as one record, the swallowed lines
+    # ending up inside one cell. Arm, visit and score cells then fail their own rules; an id cell
+    # accepts any text, so it is checked here: such a record is quarantined, never analysed.
+    joined = ids.astype("string").str.contains(r"[\r\n]", regex=True).fillna(False).to_numpy(dtype=bool)
+    if joined.any():
+        issues.append(
+            pd.DataFrame(
+                {
+                    "file": name,
+                    "row": lines[joined],
+                    "column": SUBJECT,
+                    "rule": "line_break_in_cell",
+                    "value": "",  # never show participant ids
+                    "message": "the participant id cell holds a line break: an unmatched quote "
+                    "probably joined this line and the next ones into one record; fix the quote "
+                    "in the file",
+                    "_pos": np.flatnonzero(joined),
+                }
+            )
+        )
 
     arm_map = _code_map((a.name, a.label, a.codes) for a in config.arms)
     if ARM in present:

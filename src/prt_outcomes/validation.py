@@ -48,7 +48,17 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .config import ConfigError, StudyConfig, load_config
+from .config import (
+    ARM,
+    DATE,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    SUBJECT,
+    VISIT,
+    ConfigError,
+    StudyConfig,
+    load_config,
+)
 from .io import (
     ISSUE_COLUMNS,
     IngestResult,
@@ -71,8 +81,6 @@ __all__ = [
     "SUMMARY_COLUMNS",
 ]
 
-SUBJECT, ARM, VISIT, DATE = "participant_id", "arm", "visit", "date"
-SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
 FAILURE_COLUMNS = ISSUE_COLUMNS
 SUMMARY_COLUMNS = ["file", "rows_read", "rows_filtered", "rows_in", "rows_analysed", "rows_quarantined"]
 

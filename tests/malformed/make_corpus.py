@@ -137,6 +137,10 @@ case("name_column.csv",
 case("phone_column.csv",
      lines_with(header=HEADER + ",contact").replace("female\n", "female,+44 20 7946 0958\n")
      .replace("male\n", "male,(303) 555-0142\n"), 2, "phone")
+# an unmatched quote joins lines 2 and 3 into one record whose id cell holds a line break
+case("unmatched_quote_joins_lines.csv",
+     lines_with({2: '",1,baseline,5,30,45,female', 3: '",1,post,2.5,20,45,female'}), 1,
+     [("line_break_in_cell", "participant_id", 2), ("missing_baseline", "visit", 2)])
 # wide layout (config_wide.yaml): pain_avg_t1, pain_avg_t2, odi_t1, odi_t2
 WIDE_HEADER = "id,group,age,sex,pain_avg_t1,pain_avg_t2,odi_t1,odi_t2"
 WIDE = ["P01,1,45,female,5,2.5,30,20", "P02,2,52,male,4,4.5,24,22", "P03,3,38,female,6,5.5,40,38"]

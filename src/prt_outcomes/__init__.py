@@ -6,7 +6,8 @@ The notebook API::
     config = po.load_config("config/config.yaml")
     checked = po.load_and_validate(config)            # ingest + validate
     fit = po.fit_trial_model(checked.clean, outcome="pain_avg", arm="arm", visit="visit",
-                             subject="participant_id", covariance="unstructured")
+                             subject="participant_id", covariance="unstructured",
+                             visit_levels=config.visit_names)
     fit.contrasts
     po.run(config, results_root="results")            # every stage in-process
 

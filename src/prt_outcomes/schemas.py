@@ -30,6 +30,7 @@ participant can be trusted in a longitudinal model):
 ``missing_baseline``    no row at the baseline visit (only when ``baseline_required: error``;
                         with ``warning`` validation adds a warning instead)
 ``missing_covariate``   a required covariate is empty on every row of the participant
+``covariate_changes``   a baseline covariate has different values on the participant's rows
 ``dates_out_of_order``  a ``date`` column exists and dates decrease along the visit order
 ======================  =====================================================================
 
@@ -78,6 +79,7 @@ PARTICIPANT_RULES = (
     "multiple_arms",
     "missing_baseline",
     "missing_covariate",
+    "covariate_changes",
     "dates_out_of_order",
 )
 #: A value counts as on a step when it is within this many steps of one (exports round).
@@ -168,6 +170,8 @@ def build_schema(config: StudyConfig) -> pa.DataFrameSchema:
             frame_checks.append(
                 _frame_check("missing_covariate", cov.name, _covariate_present(cov.name))
             )
+        # covariates are baseline characteristics: one value per participant
+        frame_checks.append(_frame_check("covariate_changes", cov.name, _single_value(cov.name)))
     order = {v.name: v.order for v in config.visits}
     frame_checks.append(_frame_check("dates_out_of_order", DATE, _dates_in_order(order)))
 
@@ -243,6 +247,20 @@ def _multiple_arms(df: pd.DataFrame) -> np.ndarray:
     pairs = pd.DataFrame({"p": codes[sel], "a": acodes[sel]}).drop_duplicates()
     n_arms = np.bincount(pairs["p"].to_numpy(), minlength=codes.max() + 1)
     return _spread(codes, n_arms > 1)
+
+
+def _single_value(column: str) -> Callable[[pd.DataFrame], np.ndarray]:
+    def check(df: pd.DataFrame) -> np.ndarray:
+        codes, has = _participant_codes(df)
+        if column not in df.columns or not has.any():
+            return np.ones(len(df), dtype=bool)
+        vcodes, _ = pd.factorize(df[column], use_na_sentinel=True)
+        sel = has & (vcodes >= 0)
+        pairs = pd.DataFrame({"p": codes[sel], "v": vcodes[sel]}).drop_duplicates()
+        n_values = np.bincount(pairs["p"].to_numpy(), minlength=codes.max() + 1)
+        return _spread(codes, n_values > 1)
+
+    return check
 
 
 def _has_baseline(df: pd.DataFrame, baseline: str) -> np.ndarray:

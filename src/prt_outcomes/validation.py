@@ -99,6 +99,8 @@ _MESSAGES = {
     "missing_baseline": "the participant has no {allowed} row; all rows are quarantined "
     "(set validation.baseline_required: warning to keep them)",
     "missing_covariate": "required covariate {column} is empty on every row of the participant",
+    "covariate_changes": "baseline covariate {column} has different values on the participant's "
+    "rows; all rows are quarantined (correct the export so each participant has one value)",
     "dates_out_of_order": "the participant's dates decrease along the visit order",
     "baseline_quarantined": "the participant's baseline row was quarantined, so this row "
     "cannot be analysed either",

@@ -74,8 +74,12 @@ case("two_arms.csv", lines_with({3: "P01,2,post,2.5,20,45,female"}), 1,
      [("multiple_arms", "arm", 2), ("multiple_arms", "arm", 3)])
 case("missing_baseline.csv", lines_with({4: "P02,2,m3,4,24,52,male"}), 1,
      [("missing_baseline", "visit", 4), ("missing_baseline", "visit", 5)])
+# 152 on the follow-up row only: out of range there, and the participant's age is inconsistent
 case("covariate_out_of_range.csv", lines_with({5: "P02,2,post,4.5,22,152,male"}), 1,
-     [("out_of_range", "age", 5)])
+     [("out_of_range", "age", 5), ("covariate_changes", "age", 4), ("covariate_changes", "age", 5)])
+# a baseline covariate that differs between a participant's rows
+case("covariate_changes.csv", lines_with({3: "P01,1,post,2.5,20,46,female"}), 1,
+     [("covariate_changes", "age", 2), ("covariate_changes", "age", 3)])
 case("missing_covariate.csv", lines_with({6: "P03,3,baseline,6,40,,female",
                                           7: "P03,3,post,5.5,38,NA,female"}), 1,
      [("missing_covariate", "age", 6), ("missing_covariate", "age", 7)])

@@ -20,6 +20,20 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 EXAMPLE_CONFIG = REPO_ROOT / "config" / "config.yaml"
 
 
+def load_refcompare():
+    """The comparison helpers that live beside the model reference fixtures."""
+    import importlib.util
+    import sys
+
+    if "refcompare" not in sys.modules:
+        path = REPO_ROOT / "tests" / "references" / "models" / "refcompare.py"
+        spec = importlib.util.spec_from_file_location("refcompare", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["refcompare"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["refcompare"]
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -23,13 +23,12 @@ References:
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_refcompare
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REF_DIR = REPO_ROOT / "tests" / "references" / "models"
@@ -40,10 +39,7 @@ pytestmark = [
     pytest.mark.skipif(not ASHAR.exists(), reason="../shared/data/ashar2022_prt_backpain not available"),
 ]
 
-_spec = importlib.util.spec_from_file_location("refcompare", REF_DIR / "refcompare.py")
-rc = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("refcompare", rc)
-_spec.loader.exec_module(rc)
+rc = load_refcompare()
 
 ARMS = ["prt", "placebo", "usual_care"]
 VISITS = ["pre", "post"]

@@ -29,23 +29,19 @@ Tolerances (statements about the math, not about this implementation):
 from __future__ import annotations
 
 import functools
-import importlib.util
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_refcompare
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REF_DIR = REPO_ROOT / "tests" / "references" / "models"
 
-_spec = importlib.util.spec_from_file_location("refcompare", REF_DIR / "refcompare.py")
-rc = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("refcompare", rc)
-_spec.loader.exec_module(rc)
+rc = load_refcompare()
 
 from prt_outcomes.models import fit_trial_model  # noqa: E402
 

@@ -25,13 +25,12 @@ SAS's intercept + SAS's SEX Female (compared as a sum; its SE is not printed by 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_refcompare
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FEV = REPO_ROOT.parent / "shared" / "data" / "mmrm_fev_data" / "fev_data.csv"
@@ -42,10 +41,7 @@ pytestmark = [
     pytest.mark.skipif(not FEV.exists(), reason="../shared/data/mmrm_fev_data not available"),
 ]
 
-_spec = importlib.util.spec_from_file_location("refcompare", REF_DIR / "refcompare.py")
-rc = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("refcompare", rc)
-_spec.loader.exec_module(rc)
+rc = load_refcompare()
 
 # ---------------------------------------------------------------------- SAS PROC MIXED values
 SAS_COEF = {  # term: (estimate, SE, df)

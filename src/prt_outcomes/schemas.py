@@ -158,7 +158,7 @@ def build_schema(config: StudyConfig) -> pa.DataFrameSchema:
 
     frame_checks = [
         _frame_check("duplicate_visit", VISIT, _duplicate_visit),
-        _frame_check("multiple_arms", ARM, _multiple_arms),
+        _frame_check("multiple_arms", ARM, _single_value(ARM)),
     ]
     if config.baseline_visit is not None and config.baseline_required == "error":
         baseline = config.baseline_visit
@@ -238,18 +238,9 @@ def _duplicate_visit(df: pd.DataFrame) -> np.ndarray:
     return _spread(codes, bad)
 
 
-def _multiple_arms(df: pd.DataFrame) -> np.ndarray:
-    codes, has = _participant_codes(df)
-    if not has.any():
-        return np.ones(len(df), dtype=bool)
-    acodes, _ = pd.factorize(df[ARM], use_na_sentinel=True)
-    sel = has & (acodes >= 0)
-    pairs = pd.DataFrame({"p": codes[sel], "a": acodes[sel]}).drop_duplicates()
-    n_arms = np.bincount(pairs["p"].to_numpy(), minlength=codes.max() + 1)
-    return _spread(codes, n_arms > 1)
-
-
 def _single_value(column: str) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Rows of participants whose non-missing ``column`` takes more than one value fail."""
+
     def check(df: pd.DataFrame) -> np.ndarray:
         codes, has = _participant_codes(df)
         if column not in df.columns or not has.any():

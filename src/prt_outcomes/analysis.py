@@ -22,6 +22,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .config import ARM, SUBJECT, VISIT, StudyConfig
+from .models import fit_trial_model
+from .models.result import CONTRAST_COLUMNS as ENGINE_CONTRAST_COLUMNS
+from .models.result import MEANS_COLUMNS
+from .responders import RESPONDER_COLUMNS, responders_from_config
 
 __all__ = [
     "OutcomeAnalysis",
@@ -33,18 +37,12 @@ __all__ = [
     "RESPONDER_COLUMNS",
 ]
 
-MARGINAL_MEANS_COLUMNS = ["outcome", "arm", "visit", "estimate", "se", "df", "ci_low", "ci_high", "n_observed"]
-CONTRAST_COLUMNS = [
-    "outcome", "visit", "arm", "reference", "estimate", "se", "df", "t", "p", "ci_low", "ci_high",
-    "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high",
-]
+# The engine's and the responder module's tables, each with the outcome in front.
+MARGINAL_MEANS_COLUMNS = ["outcome", *MEANS_COLUMNS]
+CONTRAST_COLUMNS = ["outcome", *ENGINE_CONTRAST_COLUMNS]
 MODEL_INFO_COLUMNS = [
     "outcome", "formula", "covariance", "method", "df_method", "n_obs", "n_subjects", "loglik",
     "aic", "converged", "warnings",
-]
-RESPONDER_COLUMNS = [
-    "outcome", "threshold", "visit", "arm", "responders", "denominator", "percent", "reference",
-    "risk_difference", "rd_ci_low", "rd_ci_high", "odds_ratio", "or_ci_low", "or_ci_high", "p",
 ]
 
 
@@ -79,8 +77,6 @@ def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> Ou
     The model settings (covariance structure, covariates, REML/ML, df method, baseline
     adjustment, effect-size standardizer) come from ``config.model``.
     """
-    from .models import fit_trial_model
-
     settings = config.model
     covariates = [c for c in settings.covariates if c in data.columns]
     fit = fit_trial_model(
@@ -133,9 +129,5 @@ def analyse_responders(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     every participant in ``data`` counts as randomized to their arm. See
     :func:`prt_outcomes.responders.responders_from_config`.
     """
-    from .responders import responders_from_config
-
     randomized = data.drop_duplicates(SUBJECT).set_index(SUBJECT)[ARM]
-    out = responders_from_config(data, config, randomized=randomized)
-    extra = [c for c in out.columns if c not in RESPONDER_COLUMNS]
-    return out.reindex(columns=RESPONDER_COLUMNS + extra)
+    return responders_from_config(data, config, randomized=randomized)

@@ -69,6 +69,7 @@ from .io import (
     normalise_codes,
     read_study_data,
 )
+from .outputs import write_csv
 from .schemas import build_schema, column_rules, frame_check_rule
 
 __all__ = [
@@ -212,8 +213,7 @@ class ValidationResult:
             ("filtered.csv", self.filtered),
             ("quarantined.csv", self.quarantined),
         ):
-            frame.to_csv(out / name, index=False)
-            written.append(out / name)
+            written.append(write_csv(frame, out / name))
         (out / "report.md").write_text(self.to_markdown(), encoding="utf-8")
         written.append(out / "report.md")
         return written

@@ -56,6 +56,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import PrtOutcomesError
+
 __all__ = [
     "CATEGORIES",
     "ClinicalSignificanceError",
@@ -69,7 +71,7 @@ __all__ = [
 CATEGORIES = ("recovered", "improved", "unchanged", "deteriorated")
 
 
-class ClinicalSignificanceError(ValueError):
+class ClinicalSignificanceError(PrtOutcomesError):
     """Inputs for the Jacobson-Truax analysis are missing or inconsistent; the message says which."""
 
 

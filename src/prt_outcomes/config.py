@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from .errors import PrtOutcomesError
 from .instruments import Instrument, get_instrument, instrument_from_dict
 
 __all__ = [
@@ -44,7 +45,7 @@ SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
 DATE = "date"  # optional assessment date, checked to increase over visits
 
 
-class ConfigError(ValueError):
+class ConfigError(PrtOutcomesError):
     """The study configuration is invalid; the message says which key and what to do."""
 
 

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .errors import PrtOutcomesError
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
@@ -70,7 +72,7 @@ _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 _FONT_SIZE = 8  # print size: JAMA figures are ~3.3 in (one column) to 7 in (two) wide
 
 
-class FigureInputError(ValueError):
+class FigureInputError(PrtOutcomesError):
     """A result table cannot be drawn as asked; the message says what is wrong and what to do."""
 
 

@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import ARM, DATE, SOURCE_FILE, SOURCE_ROW, SUBJECT, VISIT, DataFile, StudyConfig, resolve_path
+from .errors import PrtOutcomesError
 
 __all__ = [
     "InputError",
@@ -69,7 +70,7 @@ _NUMERIC_PAT = r"^(-?\d+)\.0+$"
 _NUMERIC_RE = re.compile(_NUMERIC_PAT)
 
 
-class InputError(ValueError):
+class InputError(PrtOutcomesError):
     """A data file cannot be used at all; the message names the file and says what to do."""
 
 

@@ -78,6 +78,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import PrtOutcomesError
 from .levels import ordered_levels
 from .proportions import proportion_statistics
 
@@ -148,7 +149,7 @@ _ALLOWED = (
 )
 
 
-class ThresholdError(ValueError):
+class ThresholdError(PrtOutcomesError):
     """A threshold rule cannot be parsed or applied; the message lists the allowed forms."""
 
 

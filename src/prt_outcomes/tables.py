@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import PrtOutcomesError
+
 if TYPE_CHECKING:  # pragma: no cover
     from .config import StudyConfig
 
@@ -58,7 +60,7 @@ EN_DASH = "\u2013"
 _NEGATIVE_NUMBER = re.compile(r"(?<![\w.)])-(?=\.?\d)")
 
 
-class TableFormatError(ValueError):
+class TableFormatError(PrtOutcomesError):
     """A result table lacks columns or values that a journal table needs."""
 
 

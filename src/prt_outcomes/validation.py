@@ -59,6 +59,7 @@ from .config import (
     StudyConfig,
     load_config,
 )
+from .errors import PrtOutcomesError
 from .io import (
     ISSUE_COLUMNS,
     IngestResult,
@@ -108,7 +109,7 @@ _MESSAGES = {
 }
 
 
-class ValidationFailed(ValueError):
+class ValidationFailed(PrtOutcomesError):
     """Strict mode: some rows failed validation. The message is the report's summary."""
 
 

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
 
 from prt_outcomes import analysis
@@ -26,6 +25,7 @@ from prt_outcomes.pipeline import analyse, derive
 
 VISITS = ["baseline", "post", "m3"]
 FINE, BASELINE_ONLY, CONSTANT = "pain_avg", "sleep_quality", "odi"
+SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 
 
 def _raw_config(covariance: str = "ar1") -> dict:
@@ -110,7 +110,8 @@ def test_engine_model_error_is_recorded_not_raised(config, monkeypatch):
     monkeypatch.setattr(analysis, "fit_trial_model", engine)
     result = analyse_outcome(derive(_data(), config), config, FINE)
     assert not result.fitted
-    assert result.model_info.loc[0, "message"] == "outcome 'pain_avg': the arm x visit cell ('prt', 'm3') is empty."
+    message = "outcome 'pain_avg': the arm x visit cell ('prt', 'm3') is empty."
+    assert result.model_info.loc[0, "message"] == message
     assert result.marginal_means.empty and result.contrasts.empty and result.change_contrasts.empty
 
 
@@ -155,13 +156,13 @@ def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):
             output=SimpleNamespace(**out), log=[str(tmp_path / f"{outcome}.log")],
             wildcards=SimpleNamespace(outcome=outcome),
         )
-        runpy.run_path(str(REPO_ROOT / "workflow" / "scripts" / "fit_model.py"), init_globals={"snakemake": job})
+        runpy.run_path(str(SCRIPTS / "fit_model.py"), init_globals={"snakemake": job})
     assert "not fitted" in (tmp_path / f"{BASELINE_ONLY}.log").read_text()
     job = SimpleNamespace(
         input={n: [str(tmp_path / o / f"{n}.csv") for o in (FINE, BASELINE_ONLY)] for n in names},
         output={n: str(tmp_path / f"{n}.csv") for n in names}, log=[str(tmp_path / "collect.log")],
     )
-    runpy.run_path(str(REPO_ROOT / "workflow" / "scripts" / "collect_models.py"), init_globals={"snakemake": job})
+    runpy.run_path(str(SCRIPTS / "collect_models.py"), init_globals={"snakemake": job})
     info = pd.read_csv(tmp_path / "model_info.csv", keep_default_na=False).set_index("outcome")
     assert info["status"].to_dict() == {FINE: "fitted", BASELINE_ONLY: "failed"}
     assert set(pd.read_csv(tmp_path / "contrasts.csv")["outcome"]) == {FINE}

@@ -5,6 +5,12 @@ These functions only translate the study config into calls of the engine
 :func:`prt_outcomes.responders.responder_analysis`, and label the results with the outcome so
 that tables of several outcomes can be stacked.
 
+Each outcome is analysed on its own: when the data of one outcome cannot support the model (a
+:class:`~prt_outcomes.errors.PrtOutcomesError`, e.g. a
+:class:`~prt_outcomes.errors.ModelError`), that outcome is recorded as not fitted
+(``model_info.status == "failed"`` with the reason in ``message``; no rows in the estimate tables)
+and the other outcomes are still analysed.
+
 Examples
 --------
 >>> from prt_outcomes.config import load_config            # doctest: +SKIP
@@ -18,10 +24,13 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .config import ARM, SUBJECT, VISIT, StudyConfig
+from .errors import ModelError, PrtOutcomesError
 from .models import fit_trial_model
 from .models.result import CONTRAST_COLUMNS as ENGINE_CONTRAST_COLUMNS
 from .models.result import MEANS_COLUMNS
@@ -31,6 +40,8 @@ __all__ = [
     "OutcomeAnalysis",
     "analyse_outcome",
     "analyse_responders",
+    "stack_tables",
+    "MODEL_TABLES",
     "MARGINAL_MEANS_COLUMNS",
     "CONTRAST_COLUMNS",
     "MODEL_INFO_COLUMNS",
@@ -40,20 +51,40 @@ __all__ = [
 # The engine's and the responder module's tables, each with the outcome in front.
 MARGINAL_MEANS_COLUMNS = ["outcome", *MEANS_COLUMNS]
 CONTRAST_COLUMNS = ["outcome", *ENGINE_CONTRAST_COLUMNS]
+# status: "fitted" or "failed"; message: why a failed outcome could not be fitted (empty when
+# fitted); visits: the visits whose values are the model's responses.
 MODEL_INFO_COLUMNS = [
-    "outcome", "formula", "covariance", "method", "df_method", "n_obs", "n_subjects", "loglik",
-    "aic", "converged", "warnings",
+    "outcome", "status", "message", "formula", "covariance", "method", "df_method", "visits",
+    "n_obs", "n_subjects", "loglik", "aic", "converged", "warnings",
 ]
+FITTED, FAILED = "fitted", "failed"
 
 
 @dataclass(frozen=True)
 class OutcomeAnalysis:
-    """Result tables of one outcome's trial model, each with a leading ``outcome`` column."""
+    """Result tables of one outcome's trial model, each with a leading ``outcome`` column.
+
+    A failed outcome has one ``model_info`` row (``status == "failed"``, ``message`` says why)
+    and empty ``marginal_means``, ``contrasts`` and ``change_contrasts``.
+    """
 
     marginal_means: pd.DataFrame
     contrasts: pd.DataFrame
     change_contrasts: pd.DataFrame
     model_info: pd.DataFrame
+
+    @property
+    def fitted(self) -> bool:
+        return bool((self.model_info["status"] == FITTED).all())
+
+
+# The per-outcome tables and their columns, in the order the workflow writes them.
+MODEL_TABLES = {
+    "marginal_means": MARGINAL_MEANS_COLUMNS,
+    "contrasts": CONTRAST_COLUMNS,
+    "change_contrasts": CONTRAST_COLUMNS,
+    "model_info": MODEL_INFO_COLUMNS,
+}
 
 
 def _with_outcome(
@@ -71,55 +102,143 @@ def _with_outcome(
     return out.reindex(columns=columns + extra)
 
 
+def _model_visits(config: StudyConfig) -> list[str]:
+    """The visits whose rows the trial model reads: ``models.visits`` plus the baseline visit."""
+    chosen = set(config.model.visits or config.visit_names)
+    if config.baseline_visit is not None:
+        chosen.add(config.baseline_visit)
+    return [v for v in config.visit_names if v in chosen]
+
+
+def _check_analysable(data: pd.DataFrame, config: StudyConfig, outcome: str) -> list[str]:
+    """The visits with values of ``outcome``; refuse an outcome without follow-up values.
+
+    A model of baseline values alone estimates no treatment effect, yet the engine would fit it
+    and the tables would look like a result; so it is refused here with the reason.
+    """
+    observed = data.loc[data[outcome].notna(), VISIT]
+    present = [v for v in _model_visits(config) if v in set(observed)]
+    where = (
+        f" at the visits the model analyses ({', '.join(_model_visits(config))}; models.visits)"
+        if config.model.visits else ""
+    )
+    if not present:
+        raise ModelError(
+            f"outcome {outcome!r} has no values{where} in the analysed rows, so its trial model "
+            "cannot be fitted. Check that the data file has this outcome's column and that its "
+            "column mapping under 'columns:' is right, or remove the outcome from 'outcomes:'."
+        )
+    follow_up = [v for v in present if v != config.baseline_visit]
+    if not follow_up:
+        raise ModelError(
+            f"outcome {outcome!r} has values at the baseline visit {config.baseline_visit!r} only, "
+            f"none at a follow-up visit{where}, so there is no treatment effect to estimate and its "
+            "trial model is not fitted. Check that the data file has this outcome's follow-up "
+            "columns or rows (for a wide file, its wide_pattern and visit_codes), or remove the "
+            "outcome from 'outcomes:'."
+        )
+    return present
+
+
+def _fit(data: pd.DataFrame, config: StudyConfig, outcome: str):
+    settings = config.model
+    rows = data[data[VISIT].isin(_model_visits(config))]
+    present = _check_analysable(rows, config, outcome)
+    covariates = [c for c in settings.covariates if c in rows.columns]
+    try:
+        return fit_trial_model(
+            rows,
+            outcome=outcome,
+            arm=ARM,
+            visit=VISIT,
+            subject=SUBJECT,
+            covariates=tuple(covariates),
+            covariance=settings.covariance,
+            reference_arm=config.reference_arm,
+            method=settings.method,
+            df_method=settings.df_method,
+            arm_levels=[a for a in config.arm_names if a in set(rows[ARM])],
+            visit_levels=present,
+            baseline_visit=config.baseline_visit,
+            baseline_adjusted=settings.baseline_adjusted,
+            standardizer=settings.effect_size_standardizer,
+        )
+    except np.linalg.LinAlgError as error:
+        # The engine lets numpy's LinAlgError escape when a matrix built from this outcome's data
+        # is singular (for example a constant outcome under compound symmetry). That is a
+        # property of the data of this one outcome, not of the program, so it becomes a
+        # ModelError naming the outcome, and the other outcomes are still analysed. (Bare
+        # Exception is not caught: anything else is a bug and must surface.)
+        raise ModelError(
+            f"outcome {outcome!r}: the {settings.covariance} trial model cannot be fitted to these "
+            f"data (numerical failure: {error}). This happens when the outcome is (nearly) "
+            "constant, or a covariate or visit leaves the model without information; check this "
+            "outcome's values per arm and visit, or choose a simpler covariance structure under "
+            "models.covariance."
+        ) from error
+
+
 def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> OutcomeAnalysis:
     """Fit the configured trial model to one outcome.
 
     The model settings (covariance structure, covariates, REML/ML, df method, baseline
-    adjustment, effect-size standardizer) come from ``config.model``.
+    adjustment, analysed visits, effect-size standardizer) come from ``config.model``. When the
+    data of this outcome cannot support the model (any
+    :class:`~prt_outcomes.errors.PrtOutcomesError`), the outcome is returned as not fitted: one
+    ``model_info`` row with ``status == "failed"`` and the reason in ``message``, and empty
+    estimate tables. An outcome without follow-up values is refused this way.
     """
     settings = config.model
-    covariates = [c for c in settings.covariates if c in data.columns]
-    fit = fit_trial_model(
-        data,
-        outcome=outcome,
-        arm=ARM,
-        visit=VISIT,
-        subject=SUBJECT,
-        covariates=tuple(covariates),
-        covariance=settings.covariance,
-        reference_arm=config.reference_arm,
-        method=settings.method,
-        df_method=settings.df_method,
-        arm_levels=[a for a in config.arm_names if a in set(data[ARM])],
-        visit_levels=[v for v in config.visit_names if v in set(data.loc[data[outcome].notna(), VISIT])],
-        baseline_visit=config.baseline_visit,
-        baseline_adjusted=settings.baseline_adjusted,
-        standardizer=settings.effect_size_standardizer,
-    )
-    info = pd.DataFrame(
-        [
-            {
-                "outcome": outcome,
-                "formula": fit.info.get("formula", ""),
-                "covariance": settings.covariance,
-                "method": settings.method,
-                "df_method": settings.df_method,
-                "n_obs": fit.n_obs,
-                "n_subjects": fit.n_subjects,
-                "loglik": fit.loglik,
-                "aic": fit.aic,
-                "converged": bool(fit.converged),
-                "warnings": " | ".join(fit.warnings),
-            }
-        ],
-        columns=MODEL_INFO_COLUMNS,
-    )
+    info = {
+        "outcome": outcome, "covariance": settings.covariance, "method": settings.method,
+        "df_method": settings.df_method,
+    }
+    try:
+        fit = _fit(data, config, outcome)
+    except PrtOutcomesError as error:
+        failed = {**info, "status": FAILED, "message": str(error), "formula": "", "visits": "",
+                  "converged": False, "warnings": ""}
+        empty = {name: pd.DataFrame(columns=columns) for name, columns in MODEL_TABLES.items()}
+        empty["model_info"] = pd.DataFrame([failed], columns=MODEL_INFO_COLUMNS)
+        return OutcomeAnalysis(**empty)
+    fitted = {
+        **info,
+        "status": FITTED,
+        "message": "",
+        "formula": fit.info.get("formula", ""),
+        "visits": " ".join(str(v) for v in fit.info["levels"][VISIT]),
+        "n_obs": fit.n_obs,
+        "n_subjects": fit.n_subjects,
+        "loglik": fit.loglik,
+        "aic": fit.aic,
+        "converged": bool(fit.converged),
+        "warnings": " | ".join(fit.warnings),
+    }
     return OutcomeAnalysis(
         marginal_means=_with_outcome(fit.marginal_means, outcome, MARGINAL_MEANS_COLUMNS, config),
         contrasts=_with_outcome(fit.contrasts, outcome, CONTRAST_COLUMNS, config),
         change_contrasts=_with_outcome(fit.change_contrasts, outcome, CONTRAST_COLUMNS, config),
-        model_info=info,
+        model_info=pd.DataFrame([fitted], columns=MODEL_INFO_COLUMNS),
     )
+
+
+def stack_tables(frames: Iterable[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    """Stack per-outcome tables; a failed outcome's empty table adds no rows.
+
+    Empty frames are left out before stacking, so that they neither change the column dtypes
+    of the others nor trigger pandas' warning about concatenating empty frames.
+
+    >>> a = pd.DataFrame({"outcome": ["pain"], "estimate": [1.5]})
+    >>> stack_tables([a, pd.DataFrame(columns=["outcome", "estimate"])], ["outcome", "estimate"])
+      outcome  estimate
+    0    pain       1.5
+    """
+    kept = [f for f in frames if len(f)]
+    if not kept:
+        return pd.DataFrame(columns=list(columns))
+    stacked = pd.concat(kept, ignore_index=True)
+    extra = [c for c in stacked.columns if c not in columns]
+    return stacked.reindex(columns=list(columns) + extra)
 
 
 def analyse_responders(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:

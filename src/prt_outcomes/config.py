@@ -137,6 +137,7 @@ class ModelSettings:
     df_method: str = "satterthwaite"
     baseline_adjusted: bool = False
     effect_size_standardizer: str = "baseline_sd"
+    visits: tuple[str, ...] = ()  # visits the model analyses (models.visits); empty: every visit
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,11 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         df_method=models.get("df_method", "satterthwaite"),
         baseline_adjusted=bool(models.get("baseline_adjusted", False)),
         effect_size_standardizer=models.get("effect_size_standardizer", "baseline_sd"),
+        visits=tuple(models.get("visits", ())),
     )
+    unknown = [name for name in model.visits if name not in {visit.name for visit in visits}]
+    if unknown:
+        raise ConfigError(f"models.visits lists {unknown}, which are not declared under 'visits:'.")
     cov_names = [c.name for c in covariates]
     unknown = [c for c in model.covariates if c not in cov_names]
     if unknown:

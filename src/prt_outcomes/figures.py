@@ -1309,9 +1309,16 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
     with matplotlib.rc_context(_RC):
         mm = _read(results_dir, "tables/marginal_means.csv")
         obs = _read(results_dir, "tables/observed_summary.csv")
+        fitted = set(mm["outcome"].astype(str))
         for outcome in config.outcome_names:
             fig = _figure((6.5, 3.4))
-            plot_trajectory(mm, obs, outcome=outcome, config=config, ax=fig.subplots())
+            if outcome in fitted:
+                plot_trajectory(mm, obs, outcome=outcome, config=config, ax=fig.subplots())
+            else:  # the model could not be fitted: tables/model_info.csv gives the reason
+                ax = fig.subplots()
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"{_outcome_label(config, outcome, axis=False)}: the trial model could "
+                        "not be fitted\n(see tables/model_info.csv)", ha="center", va="center")
             written += save_figure(fig, out / f"trajectory_{outcome}", formats, dpi)
             fig = _figure((6.5, 3.6))
             plot_change(obs, outcome=outcome, config=config, ax=fig.subplots())

@@ -82,12 +82,13 @@ def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]
 
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
     """Trial model per outcome (stacked) and the responder table."""
-    from .analysis import analyse_outcome, analyse_responders
+    from .analysis import MODEL_TABLES, analyse_outcome, analyse_responders, stack_tables
 
+    # An outcome the model cannot be fitted to is a model_info row with status "failed".
     per_outcome = [analyse_outcome(data, config, o) for o in config.outcome_names]
     tables = {
-        name: pd.concat([getattr(r, name) for r in per_outcome], ignore_index=True)
-        for name in ("marginal_means", "contrasts", "change_contrasts", "model_info")
+        name: stack_tables([getattr(r, name) for r in per_outcome], columns)
+        for name, columns in MODEL_TABLES.items()
     }
     tables["responders"] = analyse_responders(data, config)
     return tables

@@ -363,21 +363,28 @@ def _validation_section(results_dir: Path, known_ids: set[str]) -> str:
 def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
     if model_info is None or model_info.empty:
         return "<p>No model information was found.</p>", []
-    warned = []
+    warned, failed = [], []
     for _, r in model_info.iterrows():
+        if r.get("status") == "failed":  # not fitted: analysis.analyse_outcome recorded why
+            failed.append(f"{r['outcome']}: {r.get('message')}")
+            continue
         text = "" if pd.isna(r.get("warnings")) else str(r.get("warnings")).strip()
         converged = str(r.get("converged")).strip().lower() in ("true", "1", "1.0", "yes")
         if text or not converged:
             why = text or "did not converge"
             warned.append(f"{r['outcome']}: {why}" + ("" if converged else " (not converged)"))
     parts = []
+    if failed:
+        items = "".join(f"<li>{_esc(f)}</li>" for f in failed)
+        parts.append(f'<div class="warning"><strong>Outcomes not analysed.</strong> The trial model could '
+                     f"not be fitted to these outcomes, so they have no estimates:<ul>{items}</ul></div>")
     if warned:
         items = "".join(f"<li>{_esc(w)}</li>" for w in warned)
         parts.append(f'<div class="warning"><strong>Model warnings.</strong> Read the estimates '
                      f"of these outcomes with care:<ul>{items}</ul></div>")
-    else:
+    elif not failed:
         parts.append('<p class="ok">All models converged without warnings.</p>')
-    model_info = model_info.copy()
+    model_info = model_info.drop(columns=["message"], errors="ignore")  # listed above instead
     for col in ("loglik", "aic"):
         if col in model_info.columns:
             model_info[col] = model_info[col].map(lambda x: format_number(x, 1))
@@ -385,7 +392,7 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
         "df_method": "df method", "n_obs": "Observations", "n_subjects": "Participants",
         "loglik": "Log-likelihood", "aic": "AIC"})
     parts.append(_table_html(info, "Trial models"))
-    return "\n".join(parts), warned
+    return "\n".join(parts), failed + warned
 
 
 def _provenance_section(results_dir: Path) -> str:
@@ -471,12 +478,16 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
                                           change_contrasts=read["change_contrasts"])
             body = _table_html(table, f"{label} by arm and visit",
                                _outcome_notes(config, outcome, reference))
-            body += _figure_html(
-                _draw(F.plot_trajectory, (6.5, 3.4), marginal_means=read["marginal_means"],
-                      observed_summary=read["observed_summary"], outcome=outcome,
-                      config=config),
-                f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
-                "by arm over nominal time.", f"Trajectory of {label}")
+            if outcome not in set(read["marginal_means"]["outcome"].astype(str)):  # not fitted
+                body += ('<p class="warning">The trial model could not be fitted to this outcome, '
+                         'so it has no model estimates; see <a href="#models">Models</a>.</p>')
+            else:
+                body += _figure_html(
+                    _draw(F.plot_trajectory, (6.5, 3.4), marginal_means=read["marginal_means"],
+                          observed_summary=read["observed_summary"], outcome=outcome,
+                          config=config),
+                    f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
+                    "by arm over nominal time.", f"Trajectory of {label}")
             body += _figure_html(
                 _draw(F.plot_change, (6.5, 3.6), observed_summary=read["observed_summary"],
                       outcome=outcome, config=config),

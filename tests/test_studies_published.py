@@ -1,0 +1,198 @@
+"""Every study config in config/studies/ reproduces the published numbers its header names.
+
+Each config is run in-process exactly as a study is (load_config -> ingest and validation ->
+derive -> describe -> analyse, ``prt_outcomes.pipeline``), once per module, and the tables are
+compared with the published figures. A tolerance is half a unit of the last published digit
+(the published rounding) unless the test says otherwise. ashar2022.yaml is checked by
+tests/test_reproduce_ashar2022.py (not repeated here); the engine itself is checked against the
+SAS and R references by tests/test_models_reference_*.py.
+
+Skipped when ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import yaml
+from conftest import EXAMPLE_CONFIG, REPO_ROOT
+from scipy import stats
+
+from prt_outcomes.config import load_config
+from prt_outcomes.pipeline import analyse, derive, describe
+from prt_outcomes.validation import load_and_validate
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+STUDIES = REPO_ROOT / "config" / "studies"
+# Where each config's published numbers are checked (a new config needs an entry).
+CHECKED_IN = {
+    "ashar2022": "tests/test_reproduce_ashar2022.py",
+    "ashar2022_simple_wide": __name__,
+    "claus2020": __name__,
+    "fev_data": __name__,
+    "neck_pain": __name__,
+    "vickers2004": __name__,
+}
+HEADER = "Published numbers this config reproduces"
+
+
+def rounding(decimals: int) -> float:
+    """Half a unit of the last digit of a number published with ``decimals`` decimals.
+
+    (Plus 1e-12, so that a value exactly on the boundary of a float comparison passes.)
+    """
+    return 0.5 * 10.0**-decimals + 1e-12
+
+
+@functools.lru_cache(maxsize=None)
+def _run(name: str) -> dict:
+    config = load_config(STUDIES / f"{name}.yaml", base_dir=REPO_ROOT)
+    checked = load_and_validate(config)
+    data = derive(checked.clean, config)
+    return {"config": config, "checked": checked, "data": data, **describe(data, config),
+            **analyse(data, config)}
+
+
+@pytest.fixture
+def run(shared_data):
+    return _run
+
+
+# ---------------------------------------------------------------------------------------------
+# every config
+# ---------------------------------------------------------------------------------------------
+def test_every_config_says_what_it_reproduces_and_where_it_is_checked():
+    names = sorted(p.stem for p in STUDIES.glob("*.yaml"))
+    assert names == sorted(CHECKED_IN)
+    for name in names:
+        head = (STUDIES / f"{name}.yaml").read_text(encoding="utf-8").split("\nstudy:")[0]
+        assert HEADER in head, f"{name}.yaml: the header must say which published numbers it reproduces"
+
+
+@pytest.mark.parametrize("name", sorted(CHECKED_IN))
+def test_config_runs_on_its_own_and_fits_every_outcome(run, name):
+    """Each config is complete by itself: nothing came from the bundled example config."""
+    tables = run(name)
+    config = tables["config"]
+    assert config.name == name
+    example = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    assert config.seed is None and config.title != example["study"]["title"]
+    info = tables["model_info"]
+    assert info["outcome"].tolist() == list(config.outcome_names)
+    assert (info["status"] == "fitted").all(), info[["outcome", "message"]]
+    assert info["converged"].all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Vickers et al. 2004, BMJ 328:744
+# ---------------------------------------------------------------------------------------------
+def test_vickers2004_twelve_month_scores(run):
+    tables = run("vickers2004")
+    obs = tables["observed_summary"].query("visit == 'm12'").set_index("arm")
+    for arm, (mean, sd, n) in {"acupuncture": (16.2, 13.7, 161), "usual_care": (22.3, 17.0, 140)}.items():
+        assert obs.loc[arm, "n"] == n
+        assert obs.loc[arm, "mean"] == pytest.approx(mean, abs=rounding(1))
+        assert obs.loc[arm, "sd"] == pytest.approx(sd, abs=rounding(1))
+    # "34% reduction from baseline" / "16%": fall of the mean score relative to the mean baseline
+    # score of the same participants.
+    data = tables["data"].query("visit == 'm12'").dropna(subset=["headache_score"])
+    by_arm = data.groupby("arm")
+    reduction = -100 * by_arm["headache_score_change"].mean() / by_arm["headache_score_baseline"].mean()
+    assert reduction["acupuncture"] == pytest.approx(34, abs=rounding(0))
+    assert reduction["usual_care"] == pytest.approx(16, abs=rounding(0))
+
+
+def test_vickers2004_primary_ancova(run):
+    """Adjusted difference 4.6 (95% CI 2.2 to 7.0; P = 0.0002), usual care minus acupuncture."""
+    tables = run("vickers2004")
+    info = tables["model_info"].iloc[0]
+    assert info["visits"] == "m12" and info["n_obs"] == 301 and info["n_subjects"] == 301
+    assert "baseline_headache_score" in info["formula"]
+    contrasts = tables["contrasts"]
+    assert contrasts["visit"].tolist() == ["m12"]
+    row = contrasts.iloc[0]
+    assert row["arm"] == "acupuncture" and row["reference"] == "usual_care"
+    assert -row["estimate"] == pytest.approx(4.6, abs=rounding(1))
+    assert -row["ci_high"] == pytest.approx(2.2, abs=rounding(1))
+    assert -row["ci_low"] == pytest.approx(7.0, abs=rounding(1))
+    # The published P agrees with the normal approximation of the t statistic at its rounding;
+    # the t-based p on the model's 283 df is 0.00025, which rounds to 0.0003 (the one published
+    # figure that sits just past a rounding boundary).
+    normal_p = 2 * stats.norm.sf(abs(row["t"]))
+    assert normal_p == pytest.approx(0.0002, abs=rounding(4))
+    assert row["p"] < 0.0003
+
+
+# ---------------------------------------------------------------------------------------------
+# Ashar 2022 teaching wide file: the course notebook's MATLAB fitlme output
+# ---------------------------------------------------------------------------------------------
+def test_ashar2022_simple_wide_matches_the_notebook_fitlme(run):
+    tables = run("ashar2022_simple_wide")
+    info = tables["model_info"].iloc[0]
+    assert (info["n_obs"], info["n_subjects"]) == (286, 151)
+    assert info["loglik"] == pytest.approx(-466.19, abs=rounding(2))
+    change = tables["change_contrasts"].set_index("arm")  # arm minus usual care, change to post
+    usual_care_minus_prt = -change.loc["prt", "estimate"]
+    placebo_minus_prt = change.loc["placebo", "estimate"] - change.loc["prt", "estimate"]
+    assert usual_care_minus_prt == pytest.approx(2.0878, abs=rounding(4))
+    assert change.loc["prt", "se"] == pytest.approx(0.25945, abs=rounding(5))
+    assert placebo_minus_prt == pytest.approx(1.7695, abs=rounding(4))
+
+
+# ---------------------------------------------------------------------------------------------
+# mmrm fev_data: SAS PROC MIXED
+# ---------------------------------------------------------------------------------------------
+def test_fev_data_matches_sas(run):
+    """The config gives the SAS fit; SAS's numbers and the tolerances (SAS stops at a slightly
+    different REML optimum than a tight one, so estimates 1e-3, SEs 1e-3 relative, df within 1)
+    are those of tests/test_models_reference_sas.py, which checks the engine itself."""
+    from test_models_reference_sas import DF_ABS, EST_ABS, SAS_DIFFS, SAS_M2LL, SAS_VIS4_P, SE_REL
+
+    tables = run("fev_data")
+    info = tables["model_info"].iloc[0]
+    assert (info["n_obs"], info["n_subjects"]) == (537, 197)
+    assert -2 * info["loglik"] == pytest.approx(SAS_M2LL, abs=rounding(1))
+    assert info["aic"] == pytest.approx(3406.4, abs=rounding(1))
+    contrasts = tables["contrasts"].set_index("visit")
+    for visit, (estimate, se, df, ci_low, ci_high) in SAS_DIFFS.items():
+        row = contrasts.loc[visit.lower()]
+        assert row["estimate"] == pytest.approx(estimate, abs=EST_ABS)
+        assert row["se"] == pytest.approx(se, rel=SE_REL)
+        assert row["df"] == pytest.approx(df, abs=DF_ABS)
+        # est +- t(df) SE: SAS's 4 decimals plus the estimate, SE and df tolerances above
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci_low, ci_high), abs=5e-3)
+    # printed to 4 decimals (5e-5) plus what the SE tolerance can move it (~7e-5)
+    assert contrasts.loc["vis4", "p"] == pytest.approx(SAS_VIS4_P, abs=1.2e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claus 2020: the clinicalsignificance README's Jacobson-Truax example
+# ---------------------------------------------------------------------------------------------
+def test_claus2020_jacobson_truax_as_the_package_readme(run):
+    from prt_outcomes.clinical import clinical_significance_summary, reliable_change
+
+    tables = run("claus2020")
+    out = reliable_change(
+        tables["data"], outcome="bdi", subject="participant_id", visit="visit", pre="t1", post="t4",
+        reliability=0.801, normative_mean=7.69, normative_sd=7.52, cutoff="c", arm="arm",
+    )
+    summary = clinical_significance_summary(out).set_index("category")
+    assert summary["n"].to_dict() == {"recovered": 10, "improved": 8, "unchanged": 22, "deteriorated": 0}
+    assert summary["n_used"].iloc[0] == 40
+    assert out["cutoff"].iloc[0] == pytest.approx(21.02, abs=rounding(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chow 2006 neck pain: no published numbers; the provenance file's own descriptive means
+# ---------------------------------------------------------------------------------------------
+def test_neck_pain_counts_and_provenance_means(run):
+    tables = run("neck_pain")
+    info = tables["model_info"].iloc[0]
+    assert (info["n_obs"], info["n_subjects"]) == (264, 90)
+    obs = tables["observed_summary"].set_index(["arm", "visit"])["mean"]
+    computed = {"laser": (0.592, 0.277, 0.324), "sham": (0.404, 0.455, 0.429)}  # PROVENANCE.md
+    for arm, means in computed.items():
+        for visit, mean in zip(("baseline", "week7", "week12"), means):
+            assert obs[(arm, visit)] == pytest.approx(mean, abs=rounding(3))

@@ -84,14 +84,23 @@ _LITERAL_TEXT = {"text.parse_math": False}
 
 
 def _literal_text(draw):
-    """Run a drawing function with math parsing off, so every text it creates is literal."""
+    """Run a drawing function with math parsing off, so every text of its figure is literal.
+
+    The rc setting covers the texts the function creates; the texts the Axes already had
+    (title, axis labels, made when the caller created the Axes) are switched off explicitly.
+    """
 
     @functools.wraps(draw)
     def wrapper(*args, **kwargs):
         import matplotlib
+        from matplotlib.text import Text
 
         with matplotlib.rc_context(_LITERAL_TEXT):
-            return draw(*args, **kwargs)
+            drawn = draw(*args, **kwargs)
+        figure = drawn if isinstance(drawn, matplotlib.figure.Figure) else drawn.get_figure()
+        for text in figure.findobj(Text):
+            text.set_parse_math(False)
+        return drawn
 
     return wrapper
 

@@ -109,7 +109,8 @@ def write_csv(frame, path: str | Path) -> Path:
     the file. Header and text cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a
     carriage return get a leading single quote (OWASP's rule against CSV injection, see
     :func:`prt_outcomes.tables.neutralise_formula`); numeric columns, and numbers written as
-    text such as ``"-1.5"``, stay numbers. A full disk or a read-only folder raises
+    text such as ``"-1.5"``, stay numbers; a lone carriage return in a cell is written as a line
+    feed, inside the quoted cell (:func:`prt_outcomes.tables.csv_safe_frame`). A full disk or a read-only folder raises
     :class:`~prt_outcomes.errors.OutputError` naming the file, and the partial file is removed.
 
     Examples
@@ -120,10 +121,10 @@ def write_csv(frame, path: str | Path) -> Path:
     >>> path.read_text().splitlines()
     ['arm,estimate', "'=1+1,-0.5"]
     """
-    from .tables import formula_safe_frame, output_file
+    from .tables import csv_safe_frame, output_file
 
     path = Path(path)
-    safe = formula_safe_frame(frame)
+    safe = csv_safe_frame(frame)
     with output_file(path):
         safe.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
     return path

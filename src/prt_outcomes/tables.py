@@ -56,7 +56,7 @@ __all__ = [
     "is_number_text",
     "neutralise_formula",
     "restore_formula",
-    "formula_safe_frame",
+    "csv_safe_frame",
     "restore_formula_frame",
     "output_file",
     "write_text_file",
@@ -733,17 +733,34 @@ def _map_text(frame: pd.DataFrame, cell) -> pd.DataFrame:
     return out
 
 
-def formula_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with :func:`neutralise_formula` applied to its header and text cells.
+_LONE_CARRIAGE_RETURN = re.compile(r"\r(?!\n)")
+
+
+def _csv_cell(value):
+    value = neutralise_formula(value)
+    if isinstance(value, str) and "\r" in value:
+        # Python's CSV writer quotes a field for "\n" but not for a lone "\r", which readers and
+        # spreadsheets take as the end of the row: the rest of the cell would start a new row
+        # (and could be a formula). As a line feed the break stays inside the quoted cell.
+        value = _LONE_CARRIAGE_RETURN.sub("\n", value)
+    return value
+
+
+def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` ready for a CSV file that spreadsheets open safely.
+
+    :func:`neutralise_formula` is applied to the header and the text cells (numeric columns are
+    left alone), and a lone carriage return inside a text cell becomes a line feed, so that the
+    CSV writer quotes the cell instead of letting the return end the row.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> f = pd.DataFrame({"arm": ["=cmd", "prt"], "estimate": [-1.5, 2.0]})
-    >>> formula_safe_frame(f).to_dict("list")
-    {'arm': ["'=cmd", 'prt'], 'estimate': [-1.5, 2.0]}
+    >>> f = pd.DataFrame({"arm": ["=cmd", "a\\rb"], "estimate": [-1.5, 2.0]})
+    >>> csv_safe_frame(f).to_dict("list")
+    {'arm': ["'=cmd", 'a\\nb'], 'estimate': [-1.5, 2.0]}
     """
-    return _map_text(frame, neutralise_formula)
+    return _map_text(frame, _csv_cell)
 
 
 def restore_formula_frame(frame: pd.DataFrame) -> pd.DataFrame:

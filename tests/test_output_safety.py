@@ -237,7 +237,7 @@ def test_figure_labels_with_dollars_render_literally(tmp_path, small, label):
             assert text.get_parse_math() is False, text.get_text()
 
 
-@pytest.mark.parametrize("dpi", [100_000, 20_000, 0, -5, float("nan")])
+@pytest.mark.parametrize("dpi", [100_000, 20_000, 0, 0.2, -5, float("nan"), float("inf"), "many"])
 def test_impossible_dpi_is_an_output_error(tmp_path, dpi):
     fig = Figure(figsize=(6.5, 3.4))
     fig.subplots().plot([0, 1])
@@ -253,7 +253,14 @@ def test_largest_suggested_dpi_works(tmp_path):
         F.save_figure(fig, tmp_path / "t", ("png",), dpi=20_000)
     largest = int(re.search(r"to (\d+) or less", str(caught.value)).group(1))
     assert largest >= 1200  # every sensible print dpi passes
-    assert F._check_dpi(fig, largest, tmp_path / "t.png") is None
+    assert F._check_dpi(fig, largest, tmp_path / "t.png") == largest
+
+
+def test_render_figures_with_a_huge_config_dpi_is_an_output_error(tmp_path, small):
+    config = replace(small, dpi=50_000, figure_formats=("png",))
+    results = write_fake_results(tmp_path, config)
+    with pytest.raises(OutputError, match=r"trajectory_pain_avg\.png: dpi 50000 .*Set dpi in the config"):
+        F.render_figures(config, results)
 
 
 # ---------------------------------------------------------------- full disk, read-only folder

@@ -1270,13 +1270,14 @@ _MAX_SIDE_PIXELS = 2**16 - 1
 _MAX_PIXELS = 2**28
 
 
-def _check_dpi(fig, dpi, path: Path) -> None:
+def _check_dpi(fig, dpi, path: Path) -> float:
+    """``dpi`` as a number matplotlib can honour for ``fig`` (an int when whole), or OutputError."""
     try:
         value = float(dpi)
     except (TypeError, ValueError):
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise OutputError(f"cannot draw {path}: dpi must be a positive number; got {dpi!r}. "
+    if not (math.isfinite(value) and value >= 1):
+        raise OutputError(f"cannot draw {path}: dpi must be a number of at least 1; got {dpi!r}. "
                           "Set dpi in the config (300 is usual for print).")
     width, height = (float(x) for x in fig.get_size_inches())
     pixels_w, pixels_h = width * value, height * value
@@ -1284,10 +1285,11 @@ def _check_dpi(fig, dpi, path: Path) -> None:
         largest = int(min(_MAX_SIDE_PIXELS / max(width, height),
                           math.sqrt(_MAX_PIXELS / (width * height))))
         raise OutputError(
-            f"cannot draw {path}: dpi {dpi:g} makes this {width:.1f} x {height:.1f} in figure "
+            f"cannot draw {path}: dpi {value:g} makes this {width:.1f} x {height:.1f} in figure "
             f"{pixels_w:.0f} x {pixels_h:.0f} pixels, more than a figure file can hold (at most "
             f"{_MAX_SIDE_PIXELS} pixels a side and {_MAX_PIXELS} in all). Set dpi in the "
             f"config to {largest} or less (300 is usual for print, 600 for line art).")
+    return int(value) if value.is_integer() else value
 
 
 def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300
@@ -1316,9 +1318,9 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: i
             if fmt not in _SAVE_METADATA:
                 raise FigureInputError(f"unknown figure format {fmt!r}; use png, pdf or svg.")
             path = stem.with_name(f"{stem.name}.{fmt}")
-            _check_dpi(fig, dpi, path)
+            checked_dpi = _check_dpi(fig, dpi, path)
             with output_file(path):
-                fig.savefig(path, format=fmt, dpi=dpi, metadata=_SAVE_METADATA[fmt],
+                fig.savefig(path, format=fmt, dpi=checked_dpi, metadata=_SAVE_METADATA[fmt],
                             facecolor="white")
             written.append(path)
     return written
@@ -1373,7 +1375,7 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
 
     results_dir = Path(results_dir)
     out = results_dir / "figures"
-    formats, dpi = tuple(config.figure_formats), int(config.dpi)
+    formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
     written: list[Path] = []
     with matplotlib.rc_context(_RC):
         mm = _read(results_dir, "tables/marginal_means.csv")

@@ -110,8 +110,9 @@ def write_csv(frame, path: str | Path) -> Path:
     carriage return get a leading single quote (OWASP's rule against CSV injection, see
     :func:`prt_outcomes.tables.neutralise_formula`); numeric columns, and numbers written as
     text such as ``"-1.5"``, stay numbers; a lone carriage return in a cell is written as a line
-    feed, inside the quoted cell (:func:`prt_outcomes.tables.csv_safe_frame`). A full disk or a read-only folder raises
-    :class:`~prt_outcomes.errors.OutputError` naming the file, and the partial file is removed.
+    feed, inside the quoted cell (:func:`prt_outcomes.tables.csv_safe_frame`). A full disk or a
+    read-only folder raises :class:`~prt_outcomes.errors.OutputError` naming the file, and the
+    partial file is removed.
 
     Examples
     --------

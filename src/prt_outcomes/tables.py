@@ -6,6 +6,13 @@ decimals per instrument (:attr:`prt_outcomes.instruments.Instrument.decimals`). 
 keep an ASCII hyphen-minus so that CSV stays machine readable; the HTML, LaTeX and Markdown
 writers turn the minus of a negative number into a true minus sign.
 
+Every writer treats labels and data values as text that must not act: HTML and LaTeX escape
+their special characters, Markdown escapes HTML and link syntax (:func:`to_markdown`), and CSV
+cells that a spreadsheet would run as a formula get a leading quote (:func:`neutralise_formula`,
+applied by :func:`prt_outcomes.outputs.write_csv`; a display cell such as "-2.00 (-2.57 to
+-1.43)" is text and is quoted too). A failed write (disk full, read-only folder) is an
+:class:`~prt_outcomes.errors.OutputError` that names the file (:func:`output_file`).
+
 Examples
 --------
 >>> from prt_outcomes.tables import format_p, format_ci, format_mean_sd
@@ -1048,12 +1055,15 @@ def write_table(
 
     Files are UTF-8 with ``\\n`` line endings and no timestamps, so reruns give identical bytes.
     The HTML file is a fragment (one ``<table>``) to paste into a page or a manuscript; the
-    LaTeX file is a booktabs ``table`` environment labelled ``tab:<stem name>``.
+    LaTeX file is a booktabs ``table`` environment labelled ``tab:<stem name>``. The CSV is
+    written by :func:`prt_outcomes.outputs.write_csv`, the one CSV writer (cells a spreadsheet
+    would run as formulas get a leading quote). A failed write raises
+    :class:`~prt_outcomes.errors.OutputError` naming the file.
 
     Parameters
     ----------
     df : DataFrame
-        Table to write; cells are written as text (floats with up to 4 decimals).
+        Table to write; md/html/tex cells are written as text (floats with up to 4 decimals).
     stem : str or Path
         Output path without suffix; its directory is created.
     formats : sequence of {"md", "html", "tex", "csv"}

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from pathlib import Path
@@ -27,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import PrtOutcomesError
+from .errors import OutputError, PrtOutcomesError
+from .tables import output_file, restore_formula_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -74,6 +76,33 @@ _FONT_SIZE = 8  # print size: JAMA figures are ~3.3 in (one column) to 7 in (two
 
 class FigureInputError(PrtOutcomesError):
     """A result table cannot be drawn as asked; the message says what is wrong and what to do."""
+
+
+#: Labels are the user's text: "Cost ($)" or "$x$ unbalanced" must print as written, not as
+#: TeX (mathtext would drop the dollars, or stop on "$^$" with a parser traceback).
+_LITERAL_TEXT = {"text.parse_math": False}
+
+
+def _literal_text(draw):
+    """Run a drawing function with math parsing off, so every text of its figure is literal.
+
+    The rc setting covers the texts the function creates; the texts the Axes already had
+    (title, axis labels, made when the caller created the Axes) are switched off explicitly.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+        from matplotlib.text import Text
+
+        with matplotlib.rc_context(_LITERAL_TEXT):
+            drawn = draw(*args, **kwargs)
+        figure = drawn if isinstance(drawn, matplotlib.figure.Figure) else drawn.get_figure()
+        for text in figure.findobj(Text):
+            text.set_parse_math(False)
+        return drawn
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,6 +341,7 @@ def _t_ci(mean, se, n, level=0.95):
 # --------------------------------------------------------------------------------------------
 # trajectory and change
 # --------------------------------------------------------------------------------------------
+@_literal_text
 def plot_trajectory(
     marginal_means: pd.DataFrame,
     observed_summary: pd.DataFrame | None = None,
@@ -418,6 +448,7 @@ def _clip_to_range(ax, config, outcome) -> None:
     ax.set_ylim(max(lo, o.min), min(hi, o.max))
 
 
+@_literal_text
 def plot_change(
     observed_summary: pd.DataFrame,
     *,
@@ -495,6 +526,7 @@ def plot_change(
 # --------------------------------------------------------------------------------------------
 # responders
 # --------------------------------------------------------------------------------------------
+@_literal_text
 def plot_responders(
     responders: pd.DataFrame,
     *,
@@ -629,6 +661,7 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
+@_literal_text
 def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = None):
     """One panel per outcome x threshold: rates over visits with Wilson CIs (a Figure).
 
@@ -703,6 +736,7 @@ def forest_height(contrasts: pd.DataFrame, config: "StudyConfig | None" = None) 
     return 0.2 * max(rows, 1) + 1.5
 
 
+@_literal_text
 def plot_forest(
     contrasts: pd.DataFrame,
     *,
@@ -717,8 +751,9 @@ def plot_forest(
 
     ``standardized=True`` (default) draws Hedges g, comparable across instruments; otherwise
     the raw difference in score points (use with a single outcome). Rows are labelled
-    by visit under a bold outcome header; arms are dodged within a row in their colours. A line marks zero and,
-    when every outcome shown improves in the same direction, the sides are labelled "Favours".
+    by visit under a bold outcome header; arms are dodged within a row in their colours. A
+    line marks zero and, when every outcome shown improves in the same direction, the sides
+    are labelled "Favours".
 
     Examples
     --------
@@ -846,6 +881,7 @@ def plot_forest(
 # --------------------------------------------------------------------------------------------
 # participant flow and missingness
 # --------------------------------------------------------------------------------------------
+@_literal_text
 def plot_flow(
     flow: pd.DataFrame,
     *,
@@ -946,6 +982,7 @@ def _missingness_grid(m: pd.DataFrame, outcomes, arms, visits):
     return grid, row_keys, False
 
 
+@_literal_text
 def plot_missingness(
     missingness: pd.DataFrame,
     *,
@@ -1021,6 +1058,7 @@ def plot_missingness(
 # --------------------------------------------------------------------------------------------
 # individual trajectories (the one figure drawn from participant-level data)
 # --------------------------------------------------------------------------------------------
+@_literal_text
 def plot_individual_trajectories(
     data: pd.DataFrame,
     *,
@@ -1094,6 +1132,7 @@ def plot_individual_trajectories(
     return ax
 
 
+@_literal_text
 def individual_figure(data: pd.DataFrame, *, outcome: str, config: "StudyConfig | None" = None):
     """Individual trajectories, one panel per arm with shared axes (a Figure).
 
@@ -1224,12 +1263,42 @@ _SAVE_METADATA = {
     "svg": {"Date": None, "Creator": None},
 }
 _RC = {"svg.hashsalt": "prt-outcomes", "svg.fonttype": "path", "pdf.fonttype": 42,
-       "font.size": _FONT_SIZE, "axes.titleweight": "bold"}
+       "font.size": _FONT_SIZE, "axes.titleweight": "bold", **_LITERAL_TEXT}
+# matplotlib refuses images of 2**16 pixels or more on a side; the area bound keeps the RGBA
+# buffer of one figure under 1 GiB, so a large dpi fails here with a message, not in the kernel.
+_MAX_SIDE_PIXELS = 2**16 - 1
+_MAX_PIXELS = 2**28
+
+
+def _check_dpi(fig, dpi, path: Path) -> float:
+    """``dpi`` as a number matplotlib can honour for ``fig`` (an int when whole), or OutputError."""
+    try:
+        value = float(dpi)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise OutputError(f"cannot draw {path}: dpi must be a number of at least 1; got {dpi!r}. "
+                          "Set dpi in the config (300 is usual for print).")
+    width, height = (float(x) for x in fig.get_size_inches())
+    pixels_w, pixels_h = width * value, height * value
+    if max(pixels_w, pixels_h) > _MAX_SIDE_PIXELS or pixels_w * pixels_h > _MAX_PIXELS:
+        largest = int(min(_MAX_SIDE_PIXELS / max(width, height),
+                          math.sqrt(_MAX_PIXELS / (width * height))))
+        raise OutputError(
+            f"cannot draw {path}: dpi {value:g} makes this {width:.1f} x {height:.1f} in figure "
+            f"{pixels_w:.0f} x {pixels_h:.0f} pixels, more than a figure file can hold (at most "
+            f"{_MAX_SIDE_PIXELS} pixels a side and {_MAX_PIXELS} in all). Set dpi in the "
+            f"config to {largest} or less (300 is usual for print, 600 for line art).")
+    return int(value) if value.is_integer() else value
 
 
 def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300
                 ) -> list[Path]:
     """Save ``fig`` as ``<stem>.<fmt>`` for each format, without timestamps (identical reruns).
+
+    Text is drawn literally (no mathtext). A ``dpi`` that is not a positive number, or that
+    makes the figure too large to write, and a failed write (disk full, read-only folder) raise
+    :class:`~prt_outcomes.errors.OutputError` naming the file and what to do.
 
     Examples
     --------
@@ -1243,15 +1312,16 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: i
     import matplotlib
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     with matplotlib.rc_context(_RC):
         for fmt in formats:
             if fmt not in _SAVE_METADATA:
                 raise FigureInputError(f"unknown figure format {fmt!r}; use png, pdf or svg.")
             path = stem.with_name(f"{stem.name}.{fmt}")
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=_SAVE_METADATA[fmt],
-                        facecolor="white")
+            checked_dpi = _check_dpi(fig, dpi, path)
+            with output_file(path):
+                fig.savefig(path, format=fmt, dpi=checked_dpi, metadata=_SAVE_METADATA[fmt],
+                            facecolor="white")
             written.append(path)
     return written
 
@@ -1265,7 +1335,8 @@ def _read(results_dir: Path, rel: str, required: bool = True) -> pd.DataFrame | 
                 "(snakemake or prt-outcomes run) so that the result tables exist."
             )
         return None
-    return pd.read_csv(path, keep_default_na=True)
+    # Text as the user wrote it, without the quote write_csv puts before formula-like cells.
+    return restore_formula_frame(pd.read_csv(path, keep_default_na=True))
 
 
 def _figure(figsize):
@@ -1304,7 +1375,7 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
 
     results_dir = Path(results_dir)
     out = results_dir / "figures"
-    formats, dpi = tuple(config.figure_formats), int(config.dpi)
+    formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
     written: list[Path] = []
     with matplotlib.rc_context(_RC):
         mm = _read(results_dir, "tables/marginal_means.csv")

@@ -101,12 +101,31 @@ def expected_outputs(config: StudyConfig, root: str | Path = "results") -> list[
 
 
 def write_csv(frame, path: str | Path) -> Path:
-    """Write a result table as CSV, the same bytes on every rerun.
+    """Write a table as CSV, the same bytes on every rerun, with no cell a spreadsheet runs.
 
-    Floats are written with 10 significant digits: more than any estimate is worth, and few
-    enough that last-bit differences of floating-point arithmetic never reach the file.
+    Every CSV of a run goes through here (result and journal tables, validation files,
+    intermediate files). Floats are written with 10 significant digits: more than any estimate
+    is worth, and few enough that last-bit differences of floating-point arithmetic never reach
+    the file. Header and text cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return get a leading single quote (OWASP's rule against CSV injection, see
+    :func:`prt_outcomes.tables.neutralise_formula`); numeric columns, and numbers written as
+    text such as ``"-1.5"``, stay numbers; a lone carriage return in a cell is written as a line
+    feed, inside the quoted cell (:func:`prt_outcomes.tables.csv_safe_frame`). A full disk or a
+    read-only folder raises :class:`~prt_outcomes.errors.OutputError` naming the file, and the
+    partial file is removed.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> path = write_csv(pd.DataFrame({"arm": ["=1+1"], "estimate": [-0.5]}),
+    ...                  pathlib.Path(tempfile.mkdtemp()) / "t.csv")
+    >>> path.read_text().splitlines()
+    ['arm,estimate', "'=1+1,-0.5"]
     """
+    from .tables import csv_safe_frame, output_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+    safe = csv_safe_frame(frame)
+    with output_file(path):
+        safe.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
     return path

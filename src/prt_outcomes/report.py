@@ -24,7 +24,7 @@ import io
 import json
 import logging
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Iterable
 
 import pandas as pd
@@ -34,10 +34,14 @@ from .tables import (
     baseline_journal_table,
     flow_journal_table,
     format_number,
+    is_number_text,
     outcome_journal_table,
     responder_journal_table,
+    restore_formula,
+    restore_formula_frame,
     to_html,
     write_table,
+    write_text_file,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,7 +81,9 @@ def _read_csv(path: Path, *, required: bool = True) -> pd.DataFrame | None:
                 "(snakemake, or prt-outcomes run) so the result tables exist."
             )
         return None
-    return pd.read_csv(path)
+    # write_csv quoted text cells a spreadsheet would run as formulas; the renderers escape
+    # text their own way, so they get the text as the user wrote it.
+    return restore_formula_frame(pd.read_csv(path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,6 +189,7 @@ def _known_ids(results_dir: Path) -> set[str]:
         try:
             if kind == "csv":
                 column = pd.read_csv(path, usecols=[_ID_COLUMN], dtype=str)[_ID_COLUMN]
+                column = column.map(restore_formula, na_action="ignore")  # as write_csv wrote it
             else:
                 column = pd.read_parquet(path, columns=[_ID_COLUMN])[_ID_COLUMN]
         except (ValueError, KeyError, ImportError, OSError):
@@ -191,13 +198,41 @@ def _known_ids(results_dir: Path) -> set[str]:
     return ids
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _can_redact_in_text(participant_id: str) -> bool:
+    """Whether a known id can be removed from free text without removing ordinary values: an id
+    written as a number ("12", "007", "-3.5") is also a score, a row number or a count, and a
+    one-character id is also a word or a code."""
+    return len(participant_id) >= 2 and not is_number_text(participant_id)
+
+
+def _first_line(text: str) -> str:
+    lines = _LINE_BREAK.split(text)
+    if len(lines) == 1:
+        return text
+    return f"{lines[0]} [{len(lines) - 1} more line(s) removed]"
+
+
 def redact_failures(failures: pd.DataFrame, known_ids: Iterable[str] = (),
                     id_columns: Iterable[str] = (_ID_COLUMN,)) -> pd.DataFrame:
-    """Validation failures without participant identifiers.
+    """Validation failures without participant identifiers, and with every ordinary value.
 
-    The ``value`` of a failure in an identifier column is replaced, and every known identifier
-    (and every such value) is removed from the ``value`` and ``message`` texts, matched as a
-    whole token.
+    Ids are kept out of the failures upstream: validation leaves ``value`` empty for the id
+    column and writes no id into a message. This function is the safety net of the report,
+    built so that it never hides a value that merely equals an id (participant ``12`` must not
+    erase the pain score 12, row 12 or "12 out of range"):
+
+    1. The ``value`` of a failure in an identifier column is replaced, whatever the id looks
+       like (numeric ids included).
+    2. ``value`` and ``message`` are cut at their first line break ("[n more line(s)
+       removed]"): a value spanning lines is a broken record (a stray quote swallowed the
+       following records, other participants' ids among them, numeric or not).
+    3. Known ids (and values of identifier columns) are removed from ``value`` and ``message``
+       as whole tokens when they cannot be ordinary values: at least two characters and not a
+       number. A numeric id is never searched for in free text; where it could appear, rules
+       1 and 2 remove it.
 
     Examples
     --------
@@ -207,6 +242,9 @@ def redact_failures(failures: pd.DataFrame, known_ids: Iterable[str] = (),
     ...                   "message": ["participant P007 has visit 'post' twice"]})
     >>> redact_failures(f).loc[0, "message"]
     "participant [participant id removed] has visit 'post' twice"
+    >>> g = pd.DataFrame({"column": ["pain"], "value": ["12"], "message": ["pain = 12 > 10"]})
+    >>> redact_failures(g, known_ids=["12"]).loc[0, "message"]
+    'pain = 12 > 10'
     """
     out = failures.copy()
     for col in ("value", "message", "column"):
@@ -219,6 +257,10 @@ def redact_failures(failures: pd.DataFrame, known_ids: Iterable[str] = (),
         in_id_column = out["column"].isin(id_columns)
         ids |= {v for v in out.loc[in_id_column, "value"] if v}
         out.loc[in_id_column, "value"] = _REDACTED
+    for col in ("value", "message"):
+        if col in out.columns:
+            out[col] = out[col].map(_first_line)
+    ids = {i for i in ids if _can_redact_in_text(i)}
     if not ids:
         return out
     # Longest first, so "P1" never cuts into "P10".
@@ -395,12 +437,35 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
     return "\n".join(parts), failed + warned
 
 
+def _shown_input_path(path) -> str:
+    """An input path as the report shows it: never an absolute path of the machine that ran.
+
+    A relative path (the manifest records paths relative to the config's folder) is shown as
+    given, with ``/`` separators; an absolute one (POSIX, Windows drive or share, ``~``) by its
+    file name only. The SHA-256 next to it identifies the file.
+
+    Examples
+    --------
+    >>> _shown_input_path("/home/alice/trial/data/pain.csv"), _shown_input_path("data/pain.csv")
+    ('pain.csv', 'data/pain.csv')
+    >>> _shown_input_path("C:/Users/alice/pain.xlsx"), _shown_input_path(r"\\\\srv\\d\\x.csv")
+    ('pain.xlsx', 'x.csv')
+    """
+    text = "" if path is None or (isinstance(path, float) and pd.isna(path)) else str(path)
+    windows = PureWindowsPath(text)
+    if (PurePosixPath(text).is_absolute() or windows.drive or windows.root
+            or text.startswith("~")):
+        return windows.name
+    return windows.as_posix()
+
+
 def _provenance_section(results_dir: Path) -> str:
     path = results_dir / "manifest.json"
     if not path.exists():
         return '<p class="warning">manifest.json was not found; provenance is unknown.</p>'
     manifest = json.loads(path.read_text(encoding="utf-8"))
     inputs = pd.DataFrame(manifest.get("inputs") or [], columns=["path", "sha256", "bytes"])
+    inputs["path"] = inputs["path"].map(_shown_input_path)
     packages = pd.DataFrame(sorted((manifest.get("packages") or {}).items()),
                             columns=["Package", "Version"])
     facts = "".join(
@@ -543,7 +608,6 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
         f"of study <code>{_esc(config.name)}</code>.</p></header>\n{alert}\n"
         f"<nav><ul>{nav}</ul></nav>\n{body}\n</body>\n</html>\n"
     )
-    out = results_dir / "report.html"
-    out.write_text(page, encoding="utf-8", newline="\n")
+    out = write_text_file(results_dir / "report.html", page)
     log.info("wrote %s (%d sections, %d model warning(s))", out, len(sections), len(warned))
     return out

@@ -6,6 +6,13 @@ decimals per instrument (:attr:`prt_outcomes.instruments.Instrument.decimals`). 
 keep an ASCII hyphen-minus so that CSV stays machine readable; the HTML, LaTeX and Markdown
 writers turn the minus of a negative number into a true minus sign.
 
+Every writer treats labels and data values as text that must not act: HTML and LaTeX escape
+their special characters, Markdown escapes HTML and link syntax (:func:`to_markdown`), and CSV
+cells that a spreadsheet would run as a formula get a leading quote (:func:`neutralise_formula`,
+applied by :func:`prt_outcomes.outputs.write_csv`; a display cell such as "-2.00 (-2.57 to
+-1.43)" is text and is quoted too). A failed write (disk full, read-only folder) is an
+:class:`~prt_outcomes.errors.OutputError` that names the file (:func:`output_file`).
+
 Examples
 --------
 >>> from prt_outcomes.tables import format_p, format_ci, format_mean_sd
@@ -19,16 +26,18 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import html
 import math
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import PrtOutcomesError
+from .errors import OutputError, PrtOutcomesError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import StudyConfig
@@ -51,6 +60,14 @@ __all__ = [
     "to_html",
     "to_latex",
     "write_table",
+    "is_number_text",
+    "neutralise_formula",
+    "restore_formula",
+    "csv_safe_frame",
+    "restore_formula_frame",
+    "output_file",
+    "write_text_file",
+    "write_error",
 ]
 
 MINUS = "\u2212"
@@ -637,8 +654,209 @@ def _format_nnt(x) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# writers
+# writers: cells that stay text (CSV formulas, Markdown markup) and write failures
 # --------------------------------------------------------------------------------------------
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A number written as text ("-1.5", "+2", "1e-05"): a spreadsheet reads it as that number, which
+# is what it is, so it keeps its sign and stays a number.
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` is a number as a spreadsheet or a reader would read it ("-1.5", "007").
+
+    Examples
+    --------
+    >>> is_number_text("-1.5"), is_number_text("1e-05"), is_number_text("P12"), is_number_text("-")
+    (True, True, False, False)
+    """
+    return bool(_NUMBER_TEXT.fullmatch(text))
+
+
+def neutralise_formula(value):
+    """A CSV cell that no spreadsheet runs as a formula (OWASP's rule for CSV injection).
+
+    Text that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a single
+    quote in front, so Excel, LibreOffice and Google Sheets show it as text instead of
+    evaluating it (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``). Everything else is
+    returned unchanged: numbers (``-1.5`` as a float or as the text ``"-1.5"``), missing
+    values, and text that already starts with a quote, so applying the rule twice (a table
+    read back and written again) changes nothing. A display cell that starts with a negative
+    number, such as ``"-1.20 (-2.00 to -0.40)"``, is text and gets the quote too: a spreadsheet
+    would otherwise try to evaluate it.
+
+    Examples
+    --------
+    >>> neutralise_formula("=HYPERLINK(1)"), neutralise_formula("@SUM(A1)")
+    ("'=HYPERLINK(1)", "'@SUM(A1)")
+    >>> neutralise_formula("-1.5"), neutralise_formula(-1.5), neutralise_formula("Pain-free")
+    ('-1.5', -1.5, 'Pain-free')
+    >>> neutralise_formula(neutralise_formula("+cmd"))
+    "'+cmd"
+    """
+    if not isinstance(value, str) or not value or value[0] not in FORMULA_START:
+        return value
+    if is_number_text(value):
+        return value
+    return "'" + value
+
+
+def restore_formula(value):
+    """Undo :func:`neutralise_formula` on a cell read back from a CSV the run wrote.
+
+    The renderers read the result CSVs to write Markdown, HTML, LaTeX and the report, which
+    escape text their own way; there the label is shown as the user wrote it. (Text that
+    genuinely began with a quote followed by ``=`` and the like loses that quote: the one
+    ambiguity of a rule that must be idempotent.)
+
+    Examples
+    --------
+    >>> restore_formula("'=1+1"), restore_formula("'quoted"), restore_formula("'-1.5")
+    ('=1+1', "'quoted", "'-1.5")
+    """
+    if (isinstance(value, str) and len(value) > 1 and value[0] == "'"
+            and value[1] in FORMULA_START and not is_number_text(value[1:])):
+        return value[1:]
+    return value
+
+
+def _is_text_column(column: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+                or pd.api.types.is_datetime64_any_dtype(column)
+                or pd.api.types.is_timedelta64_dtype(column))
+
+
+def _map_text(frame: pd.DataFrame, cell) -> pd.DataFrame:
+    out = frame.copy()
+    out.columns = [cell(c) if isinstance(c, str) else c for c in frame.columns]
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        # Numeric columns are numbers, never formulas: only text columns are touched.
+        if _is_text_column(column):
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                column = column.astype(object)
+            out.isetitem(i, column.map(cell, na_action="ignore"))
+    return out
+
+
+_LONE_CARRIAGE_RETURN = re.compile(r"\r(?!\n)")
+
+
+def _csv_cell(value):
+    value = neutralise_formula(value)
+    if isinstance(value, str) and "\r" in value:
+        # Python's CSV writer quotes a field for "\n" but not for a lone "\r", which readers and
+        # spreadsheets take as the end of the row: the rest of the cell would start a new row
+        # (and could be a formula). As a line feed the break stays inside the quoted cell.
+        value = _LONE_CARRIAGE_RETURN.sub("\n", value)
+    return value
+
+
+def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` ready for a CSV file that spreadsheets open safely.
+
+    :func:`neutralise_formula` is applied to the header and the text cells (numeric columns are
+    left alone), and a lone carriage return inside a text cell becomes a line feed, so that the
+    CSV writer quotes the cell instead of letting the return end the row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"arm": ["=cmd", "a\\rb"], "estimate": [-1.5, 2.0]})
+    >>> csv_safe_frame(f).to_dict("list")
+    {'arm': ["'=cmd", 'a\\nb'], 'estimate': [-1.5, 2.0]}
+    """
+    return _map_text(frame, _csv_cell)
+
+
+def restore_formula_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`restore_formula` on the header and the text cells of a CSV read back.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> restore_formula_frame(pd.DataFrame({"'=x": ["'@y", "z"]})).to_dict("list")
+    {'=x': ['@y', 'z']}
+    """
+    return _map_text(frame, restore_formula)
+
+
+_WRITE_PROBLEMS = {
+    errno.ENOSPC: ("the disk is full", "free space on that disk, or write the results to "
+                   "another disk (--results), and run again"),
+    errno.EDQUOT: ("the disk quota is exhausted", "free space in your quota, or write the "
+                   "results elsewhere (--results), and run again"),
+    errno.EROFS: ("the folder is on a read-only file system", "write the results to a "
+                  "writable folder (--results) and run again"),
+    errno.EACCES: ("permission denied", "make the folder writable for you, or write the "
+                   "results to another folder (--results), and run again"),
+    errno.EPERM: ("the operation is not permitted", "make the folder writable for you, or "
+                  "write the results to another folder (--results), and run again"),
+}
+
+
+def write_error(path: str | Path, error: OSError) -> OutputError:
+    """The one-paragraph :class:`~prt_outcomes.errors.OutputError` for a failed write.
+
+    Examples
+    --------
+    >>> import errno
+    >>> str(write_error("results/s/report.html", OSError(errno.ENOSPC, "No space left")))[:52]
+    'cannot write results/s/report.html: the disk is full'
+    """
+    what, todo = _WRITE_PROBLEMS.get(
+        error.errno, ("the file could not be written",
+                      "check that the folder exists and is writable, and run again"))
+    detail = error.strerror or str(error) or type(error).__name__
+    return OutputError(f"cannot write {path}: {what} ({detail}). The incomplete file was "
+                       f"removed; {todo}.")
+
+
+@contextmanager
+def output_file(path: str | Path):
+    """Create ``path``'s folder, run the write in the block, turn a failure into ``OutputError``.
+
+    Every writer of a run (CSV, Markdown/HTML/LaTeX tables, figures, the report) writes inside
+    this block. When the disk is full or the folder read-only, the partial file is removed (a
+    truncated table must not pass for a result) and the error names the file and what to do.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a" / "t.txt"
+    >>> with output_file(path):
+    ...     _ = path.write_text("x")
+    >>> path.read_text()
+    'x'
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield path
+    except OSError as error:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder itself is the problem (read-only): nothing was left behind
+        raise write_error(path, error) from None
+
+
+def write_text_file(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 with ``\\n`` line endings, inside :func:`output_file`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> write_text_file(pathlib.Path(tempfile.mkdtemp()) / "a" / "t.md", "x\\n").name
+    't.md'
+    """
+    path = Path(path)
+    with output_file(path):
+        path.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
 def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     header = [str(c) for c in df.columns]
     body = []
@@ -661,21 +879,45 @@ def _minus(text: str, minus: str) -> str:
     return _NEGATIVE_NUMBER.sub(minus, text)
 
 
+# Markdown renderers pass raw HTML through and turn [text](url) into links: in a cell these
+# characters are text, written as entities or backslash escapes every renderer honours.
+_MARKDOWN_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "\\": "&#92;",  # an entity, not "\\\\": a backslash before an escaped pipe must not free it
+    "|": "\\|",
+    "[": "\\[",
+    "]": "\\]",
+    "`": "\\`",
+    "\n": " ",
+    "\r": " ",
+}
+
+
+def _markdown_text(text: str) -> str:
+    return "".join(_MARKDOWN_ESCAPES.get(ch, ch) for ch in _minus(text, MINUS))
+
+
 def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None) -> str:
     """A GitHub/pandoc pipe table, with a true minus sign in negative numbers.
+
+    Cells, caption and notes are text: ``<``, ``>`` and ``&`` become entities (no raw HTML
+    such as ``<img onerror=...>`` reaches a renderer), and the pipe, brackets and backtick are
+    escaped (no cell split, no ``[x](javascript:...)`` link or image, no code span).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> print(to_markdown(pd.DataFrame({"a": ["-1.0"], "b": ["x|y"]})))
-    | a | b |
-    |---|---|
-    | −1.0 | x\\|y |
+    >>> print(to_markdown(pd.DataFrame({"a": ["-1.0"], "b": ["x|y"], "P": ["<.001"]})))
+    | a | b | P |
+    |---|---|---|
+    | −1.0 | x\\|y | &lt;.001 |
     """
     header, body = _cells(df)
 
     def esc(s: str) -> str:
-        out = _minus(s, MINUS).replace("|", "\\|").replace("\n", " ")
+        out = _markdown_text(s)
         # Markdown collapses leading spaces; em spaces keep the indent of sub-rows.
         stripped = out.lstrip(" ")
         pad = len(out) - len(stripped)
@@ -683,13 +925,13 @@ def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | No
 
     lines = []
     if caption:
-        lines += [f"**{caption}**", ""]
+        lines += [f"**{_markdown_text(caption)}**", ""]
     lines.append("| " + " | ".join(esc(h) for h in header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     for row in body:
         lines.append("| " + " | ".join(esc(c) for c in row) + " |")
     if notes:
-        lines += ["", notes]
+        lines += ["", _markdown_text(notes)]
     return "\n".join(lines)
 
 
@@ -813,12 +1055,15 @@ def write_table(
 
     Files are UTF-8 with ``\\n`` line endings and no timestamps, so reruns give identical bytes.
     The HTML file is a fragment (one ``<table>``) to paste into a page or a manuscript; the
-    LaTeX file is a booktabs ``table`` environment labelled ``tab:<stem name>``.
+    LaTeX file is a booktabs ``table`` environment labelled ``tab:<stem name>``. The CSV is
+    written by :func:`prt_outcomes.outputs.write_csv`, the one CSV writer (cells a spreadsheet
+    would run as formulas get a leading quote). A failed write raises
+    :class:`~prt_outcomes.errors.OutputError` naming the file.
 
     Parameters
     ----------
     df : DataFrame
-        Table to write; cells are written as text (floats with up to 4 decimals).
+        Table to write; md/html/tex cells are written as text (floats with up to 4 decimals).
     stem : str or Path
         Output path without suffix; its directory is created.
     formats : sequence of {"md", "html", "tex", "csv"}
@@ -842,15 +1087,15 @@ def write_table(
     unknown = [f for f in formats if f not in (*_WRITERS, "csv")]
     if unknown:
         raise ValueError(f"unknown table format(s) {unknown}; use any of md, html, tex, csv.")
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    from .outputs import write_csv  # the one CSV writer (formula-safe cells, fixed floats)
+
     written = []
     for fmt in formats:
         path = stem.with_name(stem.name + "." + fmt)
         if fmt == "csv":
-            df.to_csv(path, index=False, lineterminator="\n")
+            write_csv(df, path)
         else:
             kwargs = {"label": f"tab:{stem.name}"} if fmt == "tex" else {}
-            text = _WRITERS[fmt](df, caption=caption, notes=notes, **kwargs)
-            path.write_text(text + "\n", encoding="utf-8", newline="\n")
+            write_text_file(path, _WRITERS[fmt](df, caption=caption, notes=notes, **kwargs) + "\n")
         written.append(path)
     return written

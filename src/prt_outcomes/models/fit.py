@@ -30,6 +30,9 @@ _GRADIENT_TOLERANCE = 1e-3  # max |projected gradient| of the deviance accepted 
 # ... or, equivalently on any scale, a Newton decrement g' H^-1 g below this: the deviance is
 # then within 1e-6 / 2 of its optimum in the covariance parameters.
 _DECREMENT_TOLERANCE = 1e-6
+# A one-sided slope below -_SLOPE_NOISE at a bound triggers a restart inside the parameter space
+# (it costs a few evaluations); only slopes below -_GRADIENT_TOLERANCE make a fit non-converged.
+_SLOPE_NOISE = 1e-8
 
 
 def fit_trial_model(
@@ -355,6 +358,18 @@ def _profiled(pdata: PatternData, structure: CovarianceStructure, reml: bool):
         ev = pdata.evaluate(structure.relative(phi), reml=reml)
         return ev.quad / dof
 
+    def inward_slopes(phi):
+        """Slope of the profiled deviance along each of ``structure.inward_derivatives(phi)``:
+        at a bound the point is optimal only if none is negative (the one-sided condition)."""
+        directions = structure.inward_derivatives(phi)
+        if not directions:
+            return np.zeros(0)
+        ev = pdata.evaluate(structure.relative(phi), reml=reml, gradient=True)
+        s = ev.quad / dof
+        G = ev.g_fixed - ev.g_resid / s
+        return np.array([float(np.sum(G * d)) for d in directions])
+
+    objective.inward_slopes = inward_slopes
     return objective, sigma2_at
 
 
@@ -454,8 +469,24 @@ def _optimize(pdata, structure, reml, empirical):
         phi, decrement = _newton_polish(objective, clip(res.x), bounds, clip)
         f, g = objective(phi)
         pg = float(np.max(np.abs(_projected_gradient(phi, g, bounds)), initial=0.0))
-        ok = pg <= _GRADIENT_TOLERANCE or decrement <= _DECREMENT_TOLERANCE
-        return dict(label=label, phi=phi, f=f, pg=pg, ok=ok, nit=int(res.nit))
+        # At a bound the (projected) gradient in phi can vanish without the point being optimal
+        # (random intercept: theta = 0 is stationary in theta); the one-sided slopes decide.
+        slope = float(np.min(objective.inward_slopes(phi), initial=0.0))
+        ok = (pg <= _GRADIENT_TOLERANCE or decrement <= _DECREMENT_TOLERANCE) and (
+            slope >= -_GRADIENT_TOLERANCE
+        )
+        return dict(label=label, phi=phi, f=f, pg=pg, ok=ok, nit=int(res.nit), slope=slope)
+
+    def restart_inside(attempt):
+        """Restart from the best of the structure's interior starts when a bound point has a
+        descent direction into the interior (a negative one-sided slope)."""
+        if not attempt["slope"] < -_SLOPE_NOISE:
+            return None
+        starts = [clip(x) for x in structure.interior_starts(attempt["phi"])]
+        if not starts:
+            return None
+        best_start = min(starts, key=lambda x: objective(x)[0])
+        return run(best_start, attempt["label"] + ", restarted inside the parameter space")
 
     try:
         start = structure.start(empirical)
@@ -464,7 +495,11 @@ def _optimize(pdata, structure, reml, empirical):
     except (ValueError, np.linalg.LinAlgError):
         start = structure.neutral_start()
     attempts = [run(start, "L-BFGS-B + Newton")]
-    if not attempts[-1]["ok"]:
+    inside = restart_inside(attempts[0])
+    if inside is not None:
+        attempts.append(inside)
+    fallback = not min(attempts, key=lambda a: a["f"])["ok"]
+    if fallback:
         attempts.append(run(structure.neutral_start(), "L-BFGS-B + Newton from a neutral start"))
         if not attempts[-1]["ok"]:
             nm = optimize.minimize(
@@ -473,7 +508,13 @@ def _optimize(pdata, structure, reml, empirical):
             )
             attempts.append(run(nm.x, "Nelder-Mead, then L-BFGS-B + Newton"))
     best = min(attempts, key=lambda a: a["f"])
-    if len(attempts) > 1:
+    if best["slope"] < -_GRADIENT_TOLERANCE:
+        warnings.append(
+            "the fit stopped on the boundary of the covariance parameters although the likelihood "
+            f"still improves into the interior (one-sided slope {best['slope']:.3g}); it is not "
+            "the optimum (simplify the covariance structure)"
+        )
+    if fallback:
         warnings.append(
             f"the first optimizer run did not converge (max |gradient| {attempts[0]['pg']:.3g}); "
             f"fallback optimizer used: {best['label']}"
@@ -619,11 +660,11 @@ def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, 
     rows, Ls = [], []
     for a in arms[1:]:
         for v in visits:
-            l = mf.grid_row(a, v) - mf.grid_row(ref, v)
+            weights = mf.grid_row(a, v) - mf.grid_row(ref, v)
             if change:
-                l = l - (mf.grid_row(a, mf.baseline_visit) - mf.grid_row(ref, mf.baseline_visit))
+                weights = weights - (mf.grid_row(a, mf.baseline_visit) - mf.grid_row(ref, mf.baseline_visit))
             rows.append((v, a))
-            Ls.append(l)
+            Ls.append(weights)
     if not Ls:
         return _empty_contrasts()
     tab = _t_table(np.array(Ls), beta, inference, alpha)

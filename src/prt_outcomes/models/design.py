@@ -86,6 +86,17 @@ def _is_numeric(series: pd.Series) -> bool:
     )
 
 
+def _canonical_order(data: pd.DataFrame, subject: str, visit: str, visits: list) -> pd.DataFrame:
+    """Rows sorted by participant id, then by visit position (a stable sort)."""
+    position = {v: i for i, v in enumerate(visits)}
+    visit_position = data[visit].astype(object).map(position).fillna(len(visits)).to_numpy(dtype=float)
+    try:
+        subject_rank = pd.factorize(data[subject], sort=True)[0]
+    except TypeError:  # ids of mixed types: order them by their text
+        subject_rank = pd.factorize(data[subject].astype(str), sort=True)[0]
+    return data.iloc[np.lexsort((visit_position, subject_rank))]
+
+
 def build_model_frame(
     data: pd.DataFrame,
     *,
@@ -154,6 +165,9 @@ def build_model_frame(
         baseline_visit = visits[0]
     elif baseline_visit not in visits:
         raise ValueError(f"baseline_visit={baseline_visit!r} is not one of the visits {visits}.")
+    # Every later sum over rows (moments, means, SDs) runs in this order, so the fit is the same
+    # to the last bit however the input rows are ordered.
+    data = _canonical_order(data, subject, visit, visits)
 
     frame = data[needed].copy()
     frame = frame[frame[outcome].notna()]

@@ -7,6 +7,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..effects import hedges_g, pooled_sd
+from ..errors import ModelError
 from .covariance import COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
 from .kenward_roger import kenward_roger_pieces
@@ -119,8 +120,14 @@ def fit_trial_model(
 
     Raises
     ------
+    ModelError
+        When the data cannot support the model: a constant or collinear covariate, a single
+        participant, an arm x visit cell without values, an outcome without variation or without
+        follow-up values, more covariance parameters than the data identify, Kenward-Roger df
+        with ML. The message is one paragraph starting ``outcome '<outcome>':`` that says what
+        to do.
     ValueError
-        On unusable input; the message says what is wrong and what to do.
+        On an argument outside its allowed values (``covariance``, ``method``, ...).
 
     Examples
     --------
@@ -169,6 +176,12 @@ def _fit(
         raise ValueError(f"standardizer={standardizer!r}; use 'baseline_sd' or 'residual_sd'.")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1.")
+    if df_method == "kenward_roger" and method != "reml":
+        raise ModelError(
+            f"outcome {outcome!r}: df_method='kenward_roger' is defined for REML fits only (its "
+            "bias correction uses the REML information); set the model method to 'reml' or the "
+            "df method to 'satterthwaite'."
+        )
 
     mf = build_model_frame(
         data,
@@ -188,11 +201,8 @@ def _fit(
     pdata = PatternData.from_arrays(
         mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k
     )
-    if reml and mf.y.size <= mf.X.shape[1]:
-        raise ValueError(
-            f"{mf.y.size} observations for {mf.X.shape[1]} fixed effects: too few to fit this model."
-        )
     structure = make_structure(covariance, k)
+    _refuse_unidentifiable(mf, pdata, structure, reml, outcome, covariance)
     warnings = list(mf.warnings)
     if k == 1 and covariance == "random_intercept":
         warnings.append(
@@ -309,6 +319,65 @@ def _unique(items):
             seen.add(x)
             out.append(x)
     return out
+
+
+def _refuse_unidentifiable(mf: ModelFrame, pdata: PatternData, structure, reml, outcome, covariance):
+    """Refuse models whose covariance the data cannot identify (or that have no residual).
+
+    Counts: the ``q`` covariance parameters need ``q`` residual degrees of freedom (``N - p``
+    under REML, ``N`` under ML). Visit-specific variances (unstructured, heterogeneous) need
+    at each visit more observations than arms there (the arm x visit means absorb one per arm);
+    an unstructured covariance needs every pair of visits observed together in some
+    participant, and more participants than visits + arms (else the residual vectors span
+    fewer than k dimensions and the REML likelihood is unbounded at a singular covariance).
+    """
+    n, p = mf.X.shape
+    q = structure.n_params + 1
+    available = n - p if reml else n
+    what = f"outcome {outcome!r}: the {covariance} covariance"
+    advice = "use a simpler covariance structure (e.g. compound_symmetry) or more data"
+    if available < 1 or q > available:
+        raise ModelError(
+            f"{what} has {q} parameter(s) but {n} observations for {p} fixed effects leave "
+            f"{available} residual degree(s) of freedom; {advice}."
+        )
+    residual = mf.y - mf.X @ np.linalg.lstsq(mf.X, mf.y, rcond=None)[0]
+    if np.linalg.norm(residual) <= 1e-10 * np.linalg.norm(mf.y - mf.y.mean()):
+        raise ModelError(
+            f"outcome {outcome!r}: the fixed effects reproduce every value exactly (zero residual "
+            "variance), so no covariance can be estimated; check the outcome column (is it a "
+            "copy of a covariate or of the arm/visit coding?)."
+        )
+    k = pdata.k
+    visit_specific = covariance == "unstructured" or covariance.startswith("heterogeneous_")
+    if not visit_specific or k < 2:
+        return
+    visit_names = [str(v) for v in mf.visit_levels]
+    for j in range(k):
+        at = mf.visit_code == j
+        if at.sum() - np.unique(mf.arm_code[at]).size < 1:
+            raise ModelError(
+                f"{what} has a variance for visit {visit_names[j]!r}, but that visit has only "
+                f"{int(at.sum())} observation(s), one per arm, which the arm x visit means use up; "
+                f"{advice}."
+            )
+    if covariance != "unstructured":
+        return
+    seen = np.zeros((k, k), dtype=int)
+    for pat in pdata.patterns:
+        seen[np.ix_(pat.visits, pat.visits)] += pat.n_subjects
+    missing = [(visit_names[a], visit_names[b]) for a in range(k) for b in range(a + 1, k) if not seen[a, b]]
+    if missing:
+        raise ModelError(
+            f"{what} has a covariance for every pair of visits, but no participant has values at "
+            f"both visits of {missing}; {advice}."
+        )
+    n_arms = np.unique(mf.arm_code).size
+    if mf.n_subjects - n_arms < k:
+        raise ModelError(
+            f"{what} over {k} visits needs at least {k + n_arms} participants with values "
+            f"({k} visits + {n_arms} arm(s)), but only {mf.n_subjects} have any; {advice}."
+        )
 
 
 def _empirical_covariance(pdata: PatternData) -> np.ndarray:
@@ -508,7 +577,7 @@ def _optimize(pdata, structure, reml, empirical):
             )
             attempts.append(run(nm.x, "Nelder-Mead, then L-BFGS-B + Newton"))
     best = min(attempts, key=lambda a: a["f"])
-    if best["slope"] < -_GRADIENT_TOLERANCE:
+    if structure.inward_derivatives(best["phi"]) and best["slope"] < -_GRADIENT_TOLERANCE:
         warnings.append(
             "the fit stopped on the boundary of the covariance parameters although the likelihood "
             f"still improves into the interior (one-sided slope {best['slope']:.3g}); it is not "
@@ -541,11 +610,6 @@ class _Inference:
         self.n_obs = pdata.n_obs
         self.p = pdata.p
         if df_method == "kenward_roger":
-            if not reml:
-                raise ValueError(
-                    "df_method='kenward_roger' is defined for REML fits; use method='reml' or "
-                    "df_method='satterthwaite'."
-                )
             V = sigma2 * structure.relative(phi)
             self.C_used, self.P, self.A, scale = kenward_roger_pieces(pdata, V, C, structure.name)
             # P and W are on the scale V / scale; the df only need them consistent with C.

@@ -10,6 +10,10 @@ units). The checks:
   ``arm * visit``, so these go through the internal design / likelihood functions) and one
   scanned trial: the random intercept must reach the compound-symmetry optimum, which is the same
   model when the correlation is positive;
+* slow: Toeplitz, heterogeneous Toeplitz and unstructured (no bounds, but partial
+  autocorrelations / Cholesky diagonals run off to +-1 / 0 at the edge of the parameter space)
+  against 6 random L-BFGS-B starts of the engine's own profiled deviance on 12 trials near the
+  correlation limits;
 * slow, R: 300 seeded small trials against lme4 live (``references/models/lmer_scan.R``) and 60
   trials near the correlation limits x 4 structures against nlme::gls live
   (``references/models/gls_scan.R``), one R process each. Tolerance: both programs maximise
@@ -33,7 +37,8 @@ import pytest
 
 from prt_outcomes.models import fit_trial_model
 from prt_outcomes.models.covariance import make_structure
-from prt_outcomes.models.fit import _empirical_covariance, _optimize
+from prt_outcomes.models.design import build_model_frame
+from prt_outcomes.models.fit import _empirical_covariance, _optimize, _profiled
 from prt_outcomes.models.likelihood import PatternData
 
 REF_DIR = Path(__file__).parent / "references" / "models"
@@ -163,3 +168,27 @@ def test_correlation_structures_scan_against_nlme(rscript, tmp_path):
     assert worse.empty, f"engine REML log-likelihood below nlme's:\n{worse}"
     assert scan["estimate"].max() < 5e-5
     assert scan["se"].max() < 5e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("covariance", ["toeplitz", "heterogeneous_toeplitz", "unstructured"])
+def test_unbounded_structures_against_random_restarts(covariance):
+    from scipy import optimize
+
+    rng = np.random.default_rng(20261203)
+    trials = _scan_module().simulate_trials(12, seed=11, near_limits=True)
+    for _, trial in trials.groupby("dataset"):
+        covariates = ["x"] if trial["x"].notna().all() else []
+        fit = fit_trial_model(trial, **ARGS, covariates=covariates, covariance=covariance)
+        mf = build_model_frame(trial, **ARGS, covariates=covariates)
+        k = len(mf.visit_levels)
+        pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k)
+        structure = make_structure(covariance, k)
+        objective, _ = _profiled(pdata, structure, True)
+        engine = objective(np.array(fit.info["covariance_parameters"]))[0]
+        for _ in range(6):
+            start = rng.uniform(-2, 2, structure.n_params)
+            best = optimize.minimize(objective, start, jac=True, method="L-BFGS-B").fun
+            # deviance = -2 loglik: no restart may beat the engine by more than 1e-6 in loglik
+            assert engine <= best + 2e-6
+        assert fit.converged

@@ -80,10 +80,12 @@ def _compare(fit, ref: pd.DataFrame):
 
 
 # ----- fast -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["reml", "ml"])
 @pytest.mark.parametrize("mean", ["intercept", "arm"])
-def test_fev_data_random_intercept_reaches_the_interior_optimum(shared_data, mean):
-    """The old engine stopped at theta = 0 (REML logLik -1960.24 / -1945.54, 'converged') while the
-    compound-symmetry fit of the same mean model reaches -1958.99 / -1945.49 with rho > 0."""
+def test_fev_data_random_intercept_reaches_the_interior_optimum(shared_data, mean, method):
+    """The old engine stopped at theta = 0 (REML logLik -1960.24 / -1945.54, ML -1960.25 /
+    -1946.20, 'converged') while the compound-symmetry fit of the same mean model reaches
+    -1958.99 / -1945.49 (ML -1959.06 / -1946.17) with rho > 0."""
     d = pd.read_csv(shared_data / "mmrm_fev_data" / "fev_data.csv").dropna(subset=["FEV1"])
     X = np.ones((len(d), 1))
     if mean == "arm":
@@ -95,9 +97,9 @@ def test_fev_data_random_intercept_reaches_the_interior_optimum(shared_data, mea
     fits = {}
     for name in ("random_intercept", "compound_symmetry"):
         structure = make_structure(name, 4)
-        opt = _optimize(pdata, structure, True, _empirical_covariance(pdata))
+        opt = _optimize(pdata, structure, method == "reml", _empirical_covariance(pdata))
         V = opt["sigma2"] * structure.relative(opt["phi"])
-        fits[name] = (opt, pdata.evaluate(V, reml=True))
+        fits[name] = (opt, pdata.evaluate(V, reml=method == "reml"))
     (ri, ri_ev), (cs, cs_ev) = fits["random_intercept"], fits["compound_symmetry"]
     assert cs["phi"][0] > 0 and cs["converged"]
     assert ri["converged"] and ri["phi"][0] > 0
@@ -115,6 +117,13 @@ def test_scanned_trial_random_intercept_equals_positive_compound_symmetry():
     assert "subject intercept variance estimated at 0 (boundary)" not in ri.warnings
     assert ri.loglik == pytest.approx(cs.loglik, abs=1e-8)
     np.testing.assert_allclose(ri.coefficients["se"], cs.coefficients["se"], rtol=1e-6)
+    # the one-sided condition that decides: at theta = 0 the deviance falls into the interior
+    mf = build_model_frame(trial, **ARGS, covariates=["x"])
+    k = len(mf.visit_levels)
+    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k)
+    objective, _ = _profiled(pdata, make_structure("random_intercept", k), True)
+    assert objective([0.0])[1][0] == 0.0  # stationary in theta ...
+    assert objective.inward_slopes(np.array([0.0]))[0] < -1.0  # ... but not optimal
 
 
 # ----- slow, against R live -------------------------------------------------------------------

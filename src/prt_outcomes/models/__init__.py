@@ -18,7 +18,11 @@ How it works
   the number of participants.
 * ``fit``: L-BFGS-B from an empirical (OLS-residual) covariance, then Newton steps on a
   finite-difference Hessian of the analytic gradient; fallbacks (neutral start, Nelder-Mead)
-  are recorded in ``warnings``, as is any non-convergence or boundary estimate.
+  are recorded in ``warnings``, as is any non-convergence or boundary estimate. A point on a
+  bound is accepted only if the one-sided slope of the deviance into the interior is not
+  negative, taken in a parametrisation regular there (``theta^2`` for the random intercept,
+  whose ``theta = 0`` is stationary for any data); otherwise the fit restarts from the best
+  of a set of interior points and keeps the better optimum.
   Satterthwaite df: ``2 (L C L')^2 / (g' A g)`` with ``A`` twice the inverse Hessian of the
   deviance in (phi, log sigma) (lmerTest / SAS / mmrm definition).
 * ``kenward_roger``: KR-adjusted covariance and df as pbkrtest / emmeans.

@@ -88,6 +88,36 @@ class CovarianceStructure:
     def boundary_messages(self, phi: np.ndarray) -> list[str]:
         return []
 
+    def inward_derivatives(self, phi: np.ndarray) -> list[np.ndarray]:
+        """For every parameter held at a bound, the derivative of ``R`` moving into the interior.
+
+        The optimality condition at a bound is one-sided: the deviance must not decrease along
+        any of these directions. Each is taken in a parametrisation that is regular at the
+        bound; for the linear correlation parameters here that is ``+-dR/dphi_j``.
+        """
+        out = []
+        dR = None
+        for j, (lo, hi) in enumerate(self.bounds()):
+            at_lo = lo is not None and phi[j] <= lo
+            at_hi = hi is not None and phi[j] >= hi
+            if at_lo or at_hi:
+                dR = self.d_relative(phi) if dR is None else dR
+                out.append(dR[j] if at_lo else -dR[j])
+        return out
+
+    def interior_starts(self, phi: np.ndarray) -> list[np.ndarray]:
+        """Starts away from the bounds, for a restart when a boundary point is not optimal."""
+        out = []
+        bounds = self.bounds()
+        for j, (lo, hi) in enumerate(bounds):
+            if lo is None or hi is None:
+                continue
+            for frac in (0.1, 0.3, 0.5, 0.7, 0.9):
+                start = np.array(phi, dtype=float)
+                start[j] = lo + frac * (hi - lo)
+                out.append(start)
+        return out
+
 
 def _numeric_jacobian(func, phi: np.ndarray) -> np.ndarray:
     # Central differences on a k x k matrix-valued function: cheap, and accurate to ~1e-10,
@@ -155,6 +185,18 @@ class RandomIntercept(CovarianceStructure):
         if phi[0] == 0.0:
             return ["subject intercept variance estimated at 0 (boundary)"]
         return []
+
+    def inward_derivatives(self, phi):
+        # theta = 0 is a stationary point of any function of theta^2, so dR/dtheta = 0 there says
+        # nothing. The regular parameter at the bound is the relative variance theta^2:
+        # dR/d(theta^2) = J.
+        if phi[0] <= 0.0:
+            return [np.ones((self.k, self.k))]
+        return []
+
+    def interior_starts(self, phi):
+        # theta = sigma_b / sigma from 1/30 to 10: a variance ratio from 1e-3 to 100.
+        return [np.array([t]) for t in np.geomspace(1 / 30, 10, 13)]
 
 
 class CompoundSymmetry(CovarianceStructure):
@@ -439,6 +481,15 @@ class Heterogeneous(CovarianceStructure):
 
     def boundary_messages(self, phi):
         return self.base.boundary_messages(self._split(phi)[1])
+
+    def inward_derivatives(self, phi):
+        eta, rest = self._split(phi)
+        sd = np.exp(np.concatenate(([0.0], eta)))
+        return [d * np.outer(sd, sd) for d in self.base.inward_derivatives(rest)]
+
+    def interior_starts(self, phi):
+        eta, rest = self._split(phi)
+        return [np.concatenate((eta, start)) for start in self.base.interior_starts(rest)]
 
 
 def make_structure(name: str, k: int) -> CovarianceStructure:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..errors import ModelError
 from ..levels import ordered_levels
 
 __all__ = ["ModelFrame", "build_model_frame"]
@@ -86,6 +87,59 @@ def _is_numeric(series: pd.Series) -> bool:
     )
 
 
+def _canonical_order(data: pd.DataFrame, subject: str, visit: str, visits: list) -> pd.DataFrame:
+    """Rows sorted by participant id, then by visit position (a stable sort)."""
+    position = {v: i for i, v in enumerate(visits)}
+    visit_position = data[visit].astype(object).map(position).fillna(len(visits)).to_numpy(dtype=float)
+    try:
+        subject_rank = pd.factorize(data[subject], sort=True)[0]
+    except TypeError:  # ids of mixed types: order them by their text
+        subject_rank = pd.factorize(data[subject].astype(str), sort=True)[0]
+    return data.iloc[np.lexsort((visit_position, subject_rank))]
+
+
+def _refuse_baseline_only(data, outcome, visit, visits, baseline_visit, counts):
+    """An outcome observed at the baseline visit only is refused, not fitted baseline-only.
+
+    A model of one visit is fitted when the data hold that visit only (a single-visit design);
+    when the data have rows at other visits but the outcome is missing at all of them, the
+    outcome has no follow-up values and a baseline-only model would answer no trial question.
+    """
+    later = visits[visits.index(baseline_visit) + 1 :]
+    if any(counts.get(str(v), 0) for v in later):
+        return
+    other_visits = [v for v in pd.unique(data[visit]) if v != baseline_visit]
+    if not later and not other_visits:
+        return
+    shown = [str(v) for v in (later or other_visits)]
+    raise ModelError(
+        f"outcome {outcome!r} has no follow-up values: no value after the baseline visit "
+        f"{baseline_visit!r} (none at {shown}); a baseline-only model answers no trial "
+        "question, so it is not fitted. Check the outcome's follow-up columns or leave it out."
+    )
+
+
+def _refuse_constant_covariate(outcome, covariate, value):
+    raise ModelError(
+        f"outcome {outcome!r}: covariate {covariate!r} has the same value ({value}) in every "
+        "analysed row, so its effect cannot be separated from the intercept; remove it from the "
+        "model covariates (or check the column)."
+    )
+
+
+def _refuse_collinear(outcome, X, names, rank, covariates):
+    """Name the columns of a rank-deficient design: those with weight in its null space."""
+    scaled = X / np.linalg.norm(X, axis=0)
+    null = np.linalg.svd(scaled)[2][rank:]
+    involved = [n for n, w in zip(names, np.abs(null).max(axis=0)) if w > 1e-6]
+    culprits = [c for c in covariates if any(t == c or t.startswith(f"{c}[") for t in involved)]
+    raise ModelError(
+        f"outcome {outcome!r}: the design matrix has rank {rank} < {X.shape[1]} columns because "
+        f"the columns {involved} are linear combinations of each other (collinear covariate(s) "
+        f"{culprits}); remove one of {culprits or involved} from the model covariates and refit."
+    )
+
+
 def build_model_frame(
     data: pd.DataFrame,
     *,
@@ -104,10 +158,12 @@ def build_model_frame(
 
     Raises
     ------
-    ValueError
+    ModelError
         For unknown columns, non-numeric outcome, missing arm/visit/subject, duplicated
-        participant x visit rows, a visit or arm x visit cell without observations, or a
-        design that is not of full rank.
+        participant x visit rows, an outcome without follow-up values, a visit or arm x visit
+        cell without observations, a single participant, a constant or collinear covariate
+        (the design not of full rank) or an outcome without variation. Every message starts
+        with ``outcome '<outcome>':`` and says what to do.
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
@@ -117,25 +173,29 @@ def build_model_frame(
     needed = [outcome, arm, visit, subject, *covariates]
     missing_cols = [c for c in needed if c not in data.columns]
     if missing_cols:
-        raise ValueError(
-            f"column(s) {missing_cols} are not in the data; available columns: {list(data.columns)}."
+        raise ModelError(
+            f"outcome {outcome!r}: column(s) {missing_cols} are not in the data; available columns: "
+            f"{list(data.columns)}."
         )
     if len(set(needed)) != len(needed):
-        raise ValueError(f"outcome, arm, visit, subject and covariates must be distinct columns: {needed}.")
+        raise ModelError(
+            f"outcome {outcome!r}: outcome, arm, visit, subject and covariates must be distinct "
+            f"columns: {needed}."
+        )
     if not _is_numeric(data[outcome]):
-        raise ValueError(
-            f"outcome column {outcome!r} has dtype {data[outcome].dtype}, not numbers; convert it "
+        raise ModelError(
+            f"outcome {outcome!r}: the column has dtype {data[outcome].dtype}, not numbers; convert it "
             "with pd.to_numeric (missing-value codes as NaN) before fitting."
         )
     for col in (arm, visit, subject):
         n_missing = int(data[col].isna().sum())
         if n_missing:
-            raise ValueError(
-                f"column {col!r} has {n_missing} missing value(s); every row needs a {col} "
-                "(drop those rows first)."
+            raise ModelError(
+                f"outcome {outcome!r}: column {col!r} has {n_missing} missing value(s); every row "
+                f"needs a {col} (drop those rows first)."
             )
     if len(data) == 0:
-        raise ValueError("data has no rows.")
+        raise ModelError(f"outcome {outcome!r}: the data have no rows.")
 
     warnings: list[str] = []
     # Rows without an outcome are never analysed, so only observed rows must fit the levels
@@ -143,29 +203,42 @@ def build_model_frame(
     observed = data[outcome].notna()
     arm_source = data.loc[observed, arm] if arm_levels is not None else data[arm]
     visit_source = data.loc[observed, visit] if visit_levels is not None else data[visit]
-    arms = _levels_for(arm_source, arm_levels, "arm", arm)
-    visits = _levels_for(visit_source, visit_levels, "visit", visit)
+    try:
+        arms = _levels_for(arm_source, arm_levels, "arm", arm)
+        visits = _levels_for(visit_source, visit_levels, "visit", visit)
+    except ValueError as error:
+        raise ModelError(f"outcome {outcome!r}: {error}") from None
     if reference_arm is None:
         reference_arm = arms[0]
     elif reference_arm not in arms:
-        raise ValueError(f"reference_arm={reference_arm!r} is not one of the arms {arms}.")
+        raise ModelError(
+            f"outcome {outcome!r}: reference_arm={reference_arm!r} is not one of the arms {arms}."
+        )
     arms = [reference_arm] + [a for a in arms if a != reference_arm]
     if baseline_visit is None:
         baseline_visit = visits[0]
     elif baseline_visit not in visits:
-        raise ValueError(f"baseline_visit={baseline_visit!r} is not one of the visits {visits}.")
+        raise ModelError(
+            f"outcome {outcome!r}: baseline_visit={baseline_visit!r} is not one of the visits {visits}."
+        )
+    # Every later sum over rows (moments, means, SDs) runs in this order, so the fit is the same
+    # to the last bit however the input rows are ordered.
+    data = _canonical_order(data, subject, visit, visits)
 
     frame = data[needed].copy()
     frame = frame[frame[outcome].notna()]
     frame = frame[frame[arm].isin(arms) & frame[visit].isin(visits)]
     if len(frame) == 0:
-        raise ValueError(f"outcome column {outcome!r} has no non-missing values.")
+        raise ModelError(
+            f"outcome {outcome!r} has no non-missing values to analyse; check the column (or its "
+            "missing-value codes) or leave the outcome out."
+        )
     dup = frame.duplicated([subject, visit])
     if dup.any():
         example = frame.loc[dup, [subject, visit]].iloc[0].tolist()
-        raise ValueError(
-            f"{int(dup.sum())} row(s) repeat a participant x visit with an observed outcome "
-            f"(e.g. {subject}={example[0]!r}, {visit}={example[1]!r}); keep one row per "
+        raise ModelError(
+            f"outcome {outcome!r}: {int(dup.sum())} row(s) repeat a participant x visit with an "
+            f"observed outcome (e.g. {subject}={example[0]!r}, {visit}={example[1]!r}); keep one row per "
             "participant and visit."
         )
 
@@ -182,9 +255,9 @@ def build_model_frame(
     if baseline_adjusted:
         baseline_col = f"baseline_{outcome}"
         if baseline_col in data.columns or baseline_col in covariates:
-            raise ValueError(
-                f"baseline_adjusted=True adds a covariate {baseline_col!r}, but the data already "
-                "has a column with that name; rename it."
+            raise ModelError(
+                f"outcome {outcome!r}: baseline_adjusted=True adds a covariate {baseline_col!r}, but "
+                "the data already have a column with that name; rename it."
             )
         base_rows = frame[frame[visit] == baseline_visit]
         base_map = dict(zip(base_rows[subject], base_rows[outcome]))
@@ -198,7 +271,11 @@ def build_model_frame(
         frame = frame[frame[visit].isin(visits_model)].copy()
         frame[baseline_col] = frame[subject].map(base_map).astype(float)
         if not visits_model:
-            raise ValueError("baseline_adjusted=True needs at least one visit after the baseline visit.")
+            raise ModelError(
+                f"outcome {outcome!r} has no follow-up values (none after the baseline visit "
+                f"{baseline_visit!r}), so there is no baseline-adjusted model to fit; leave the "
+                "outcome out of the analysis or check its follow-up columns."
+            )
         model_covariates = [baseline_col] + covariates
     else:
         visits_model = list(visits)
@@ -213,20 +290,25 @@ def build_model_frame(
         )
         frame = frame[~cov_missing]
     if len(frame) == 0:
-        raise ValueError("no rows left to analyse after dropping rows with missing covariates.")
+        raise ModelError(
+            f"outcome {outcome!r}: no rows are left to analyse after dropping the rows with a "
+            f"missing covariate ({model_covariates}); fill in the covariates or leave them out."
+        )
 
     counts = frame.groupby(frame[visit].astype(str)).size()
+    if not baseline_adjusted:
+        _refuse_baseline_only(data, outcome, visit, visits, baseline_visit, counts)
     empty_visits = [v for v in visits_model if counts.get(str(v), 0) == 0]
     if empty_visits:
-        raise ValueError(
-            f"visit(s) {empty_visits} have no observed {outcome!r} values to analyse; drop them "
+        raise ModelError(
+            f"outcome {outcome!r}: visit(s) {empty_visits} have no observed values to analyse; drop them "
             "from visit_levels (or from the data) before fitting."
         )
     arm_counts = frame.groupby(frame[arm].astype(str)).size()
     empty_arms = [a for a in arms if arm_counts.get(str(a), 0) == 0]
     if empty_arms:
-        raise ValueError(
-            f"arm(s) {empty_arms} have no observed {outcome!r} values to analyse; drop them from "
+        raise ModelError(
+            f"outcome {outcome!r}: arm(s) {empty_arms} have no observed values to analyse; drop them from "
             "arm_levels (or from the data) before fitting."
         )
     if len(arms) > 1:
@@ -235,10 +317,27 @@ def build_model_frame(
             (a, v) for a in arms for v in visits_model if cells.get((str(a), str(v)), 0) == 0
         ]
         if empty_cells:
-            raise ValueError(
-                f"arm x visit cell(s) {empty_cells} have no observed {outcome!r} values, so the "
-                "arm x visit model is not estimable; drop that visit or arm before fitting."
+            where = ", ".join(f"arm {a!r} at visit {v!r}" for a, v in empty_cells)
+            raise ModelError(
+                f"outcome {outcome!r} has no observed values for {where} (arm x visit cell(s) "
+                f"{empty_cells}), so the arm x visit model is not estimable; check the data, or "
+                "drop that visit or arm before fitting."
             )
+
+    n_participants = frame[subject].nunique()
+    if n_participants < 2:
+        raise ModelError(
+            f"outcome {outcome!r} has values for only {n_participants} participant, too few to "
+            "estimate a within-participant covariance; check the data (the id column, or the "
+            "rows filtered out) or leave the outcome out."
+        )
+    y_values = frame[outcome].to_numpy(dtype=float)
+    if np.ptp(y_values) == 0:
+        raise ModelError(
+            f"outcome {outcome!r} has the same value ({y_values[0]:g}) in every analysed row, so "
+            "its variance is zero and no model can be fitted; check the column (a missing-value "
+            "code read as a number?) or leave the outcome out."
+        )
 
     # ----- design matrix ---------------------------------------------------------------
     arm_index = {a: i for i, a in enumerate(arms)}
@@ -259,6 +358,8 @@ def build_model_frame(
         s = frame[c]
         if _is_numeric(s):
             x = s.to_numpy(dtype=float)
+            if np.ptp(x) == 0:
+                _refuse_constant_covariate(outcome, c, f"{x[0]:g}")
             columns.append(x)
             names.append(c)
             numeric.append(c)
@@ -268,8 +369,7 @@ def build_model_frame(
             if isinstance(s.dtype, pd.CategoricalDtype):
                 levels = [lv for lv in s.cat.categories if lv in set(levels)]
             if len(levels) < 2:
-                warnings.append(f"covariate {c!r} has a single level ({levels}) and was left out")
-                continue
+                _refuse_constant_covariate(outcome, c, repr(levels[0]))
             factors[c] = levels
             for lv in levels[1:]:
                 columns.append((s == lv).to_numpy(dtype=float))
@@ -282,10 +382,7 @@ def build_model_frame(
     X = np.column_stack(columns)
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
-        raise ValueError(
-            f"the design matrix has rank {rank} < {X.shape[1]} columns ({names}); a covariate is "
-            "constant or collinear with arm/visit/other covariates. Remove it and refit."
-        )
+        _refuse_collinear(outcome, X, names, rank, model_covariates)
 
     subject_code = pd.factorize(frame[subject])[0]
     rhs = []

@@ -7,6 +7,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..effects import hedges_g, pooled_sd
+from ..errors import ModelError
 from .covariance import COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
 from .kenward_roger import kenward_roger_pieces
@@ -30,6 +31,9 @@ _GRADIENT_TOLERANCE = 1e-3  # max |projected gradient| of the deviance accepted 
 # ... or, equivalently on any scale, a Newton decrement g' H^-1 g below this: the deviance is
 # then within 1e-6 / 2 of its optimum in the covariance parameters.
 _DECREMENT_TOLERANCE = 1e-6
+# A one-sided slope below -_SLOPE_NOISE at a bound triggers a restart inside the parameter space
+# (it costs a few evaluations); only slopes below -_GRADIENT_TOLERANCE make a fit non-converged.
+_SLOPE_NOISE = 1e-8
 
 
 def fit_trial_model(
@@ -116,8 +120,14 @@ def fit_trial_model(
 
     Raises
     ------
+    ModelError
+        When the data cannot support the model: a constant or collinear covariate, a single
+        participant, an arm x visit cell without values, an outcome without variation or without
+        follow-up values, more covariance parameters than the data identify, Kenward-Roger df
+        with ML. The message is one paragraph starting ``outcome '<outcome>':`` that says what
+        to do.
     ValueError
-        On unusable input; the message says what is wrong and what to do.
+        On an argument outside its allowed values (``covariance``, ``method``, ...).
 
     Examples
     --------
@@ -166,6 +176,12 @@ def _fit(
         raise ValueError(f"standardizer={standardizer!r}; use 'baseline_sd' or 'residual_sd'.")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1.")
+    if df_method == "kenward_roger" and method != "reml":
+        raise ModelError(
+            f"outcome {outcome!r}: df_method='kenward_roger' is defined for REML fits only (its "
+            "bias correction uses the REML information); set the model method to 'reml' or the "
+            "df method to 'satterthwaite'."
+        )
 
     mf = build_model_frame(
         data,
@@ -185,11 +201,8 @@ def _fit(
     pdata = PatternData.from_arrays(
         mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k
     )
-    if reml and mf.y.size <= mf.X.shape[1]:
-        raise ValueError(
-            f"{mf.y.size} observations for {mf.X.shape[1]} fixed effects: too few to fit this model."
-        )
     structure = make_structure(covariance, k)
+    _refuse_unidentifiable(mf, pdata, structure, reml, outcome, covariance)
     warnings = list(mf.warnings)
     if k == 1 and covariance == "random_intercept":
         warnings.append(
@@ -308,6 +321,65 @@ def _unique(items):
     return out
 
 
+def _refuse_unidentifiable(mf: ModelFrame, pdata: PatternData, structure, reml, outcome, covariance):
+    """Refuse models whose covariance the data cannot identify (or that have no residual).
+
+    Counts: the ``q`` covariance parameters need ``q`` residual degrees of freedom (``N - p``
+    under REML, ``N`` under ML). Visit-specific variances (unstructured, heterogeneous) need
+    at each visit more observations than arms there (the arm x visit means absorb one per arm);
+    an unstructured covariance needs every pair of visits observed together in some
+    participant, and more participants than visits + arms (else the residual vectors span
+    fewer than k dimensions and the REML likelihood is unbounded at a singular covariance).
+    """
+    n, p = mf.X.shape
+    q = structure.n_params + 1
+    available = n - p if reml else n
+    what = f"outcome {outcome!r}: the {covariance} covariance"
+    advice = "use a simpler covariance structure (e.g. compound_symmetry) or more data"
+    if available < 1 or q > available:
+        raise ModelError(
+            f"{what} has {q} parameter(s) but {n} observations for {p} fixed effects leave "
+            f"{available} residual degree(s) of freedom; {advice}."
+        )
+    residual = mf.y - mf.X @ np.linalg.lstsq(mf.X, mf.y, rcond=None)[0]
+    if np.linalg.norm(residual) <= 1e-10 * np.linalg.norm(mf.y - mf.y.mean()):
+        raise ModelError(
+            f"outcome {outcome!r}: the fixed effects reproduce every value exactly (zero residual "
+            "variance), so no covariance can be estimated; check the outcome column (is it a "
+            "copy of a covariate or of the arm/visit coding?)."
+        )
+    k = pdata.k
+    visit_specific = covariance == "unstructured" or covariance.startswith("heterogeneous_")
+    if not visit_specific or k < 2:
+        return
+    visit_names = [str(v) for v in mf.visit_levels]
+    for j in range(k):
+        at = mf.visit_code == j
+        if at.sum() - np.unique(mf.arm_code[at]).size < 1:
+            raise ModelError(
+                f"{what} has a variance for visit {visit_names[j]!r}, but that visit has only "
+                f"{int(at.sum())} observation(s), one per arm, which the arm x visit means use up; "
+                f"{advice}."
+            )
+    if covariance != "unstructured":
+        return
+    seen = np.zeros((k, k), dtype=int)
+    for pat in pdata.patterns:
+        seen[np.ix_(pat.visits, pat.visits)] += pat.n_subjects
+    missing = [(visit_names[a], visit_names[b]) for a in range(k) for b in range(a + 1, k) if not seen[a, b]]
+    if missing:
+        raise ModelError(
+            f"{what} has a covariance for every pair of visits, but no participant has values at "
+            f"both visits of {missing}; {advice}."
+        )
+    n_arms = np.unique(mf.arm_code).size
+    if mf.n_subjects - n_arms < k:
+        raise ModelError(
+            f"{what} over {k} visits needs at least {k + n_arms} participants with values "
+            f"({k} visits + {n_arms} arm(s)), but only {mf.n_subjects} have any; {advice}."
+        )
+
+
 def _empirical_covariance(pdata: PatternData) -> np.ndarray:
     """Pairwise-complete covariance of OLS residuals by visit, nudged to positive definite."""
     X = np.vstack([pat.X.reshape(-1, pdata.p) for pat in pdata.patterns])
@@ -355,6 +427,18 @@ def _profiled(pdata: PatternData, structure: CovarianceStructure, reml: bool):
         ev = pdata.evaluate(structure.relative(phi), reml=reml)
         return ev.quad / dof
 
+    def inward_slopes(phi):
+        """Slope of the profiled deviance along each of ``structure.inward_derivatives(phi)``:
+        at a bound the point is optimal only if none is negative (the one-sided condition)."""
+        directions = structure.inward_derivatives(phi)
+        if not directions:
+            return np.zeros(0)
+        ev = pdata.evaluate(structure.relative(phi), reml=reml, gradient=True)
+        s = ev.quad / dof
+        G = ev.g_fixed - ev.g_resid / s
+        return np.array([float(np.sum(G * d)) for d in directions])
+
+    objective.inward_slopes = inward_slopes
     return objective, sigma2_at
 
 
@@ -454,8 +538,24 @@ def _optimize(pdata, structure, reml, empirical):
         phi, decrement = _newton_polish(objective, clip(res.x), bounds, clip)
         f, g = objective(phi)
         pg = float(np.max(np.abs(_projected_gradient(phi, g, bounds)), initial=0.0))
-        ok = pg <= _GRADIENT_TOLERANCE or decrement <= _DECREMENT_TOLERANCE
-        return dict(label=label, phi=phi, f=f, pg=pg, ok=ok, nit=int(res.nit))
+        # At a bound the (projected) gradient in phi can vanish without the point being optimal
+        # (random intercept: theta = 0 is stationary in theta); the one-sided slopes decide.
+        slope = float(np.min(objective.inward_slopes(phi), initial=0.0))
+        ok = (pg <= _GRADIENT_TOLERANCE or decrement <= _DECREMENT_TOLERANCE) and (
+            slope >= -_GRADIENT_TOLERANCE
+        )
+        return dict(label=label, phi=phi, f=f, pg=pg, ok=ok, nit=int(res.nit), slope=slope)
+
+    def restart_inside(attempt):
+        """Restart from the best of the structure's interior starts when a bound point has a
+        descent direction into the interior (a negative one-sided slope)."""
+        if not attempt["slope"] < -_SLOPE_NOISE:
+            return None
+        starts = [clip(x) for x in structure.interior_starts(attempt["phi"])]
+        if not starts:
+            return None
+        best_start = min(starts, key=lambda x: objective(x)[0])
+        return run(best_start, attempt["label"] + ", restarted inside the parameter space")
 
     try:
         start = structure.start(empirical)
@@ -464,7 +564,11 @@ def _optimize(pdata, structure, reml, empirical):
     except (ValueError, np.linalg.LinAlgError):
         start = structure.neutral_start()
     attempts = [run(start, "L-BFGS-B + Newton")]
-    if not attempts[-1]["ok"]:
+    inside = restart_inside(attempts[0])
+    if inside is not None:
+        attempts.append(inside)
+    fallback = not min(attempts, key=lambda a: a["f"])["ok"]
+    if fallback:
         attempts.append(run(structure.neutral_start(), "L-BFGS-B + Newton from a neutral start"))
         if not attempts[-1]["ok"]:
             nm = optimize.minimize(
@@ -473,7 +577,13 @@ def _optimize(pdata, structure, reml, empirical):
             )
             attempts.append(run(nm.x, "Nelder-Mead, then L-BFGS-B + Newton"))
     best = min(attempts, key=lambda a: a["f"])
-    if len(attempts) > 1:
+    if structure.inward_derivatives(best["phi"]) and best["slope"] < -_GRADIENT_TOLERANCE:
+        warnings.append(
+            "the fit stopped on the boundary of the covariance parameters although the likelihood "
+            f"still improves into the interior (one-sided slope {best['slope']:.3g}); it is not "
+            "the optimum (simplify the covariance structure)"
+        )
+    if fallback:
         warnings.append(
             f"the first optimizer run did not converge (max |gradient| {attempts[0]['pg']:.3g}); "
             f"fallback optimizer used: {best['label']}"
@@ -500,11 +610,6 @@ class _Inference:
         self.n_obs = pdata.n_obs
         self.p = pdata.p
         if df_method == "kenward_roger":
-            if not reml:
-                raise ValueError(
-                    "df_method='kenward_roger' is defined for REML fits; use method='reml' or "
-                    "df_method='satterthwaite'."
-                )
             V = sigma2 * structure.relative(phi)
             self.C_used, self.P, self.A, scale = kenward_roger_pieces(pdata, V, C, structure.name)
             # P and W are on the scale V / scale; the df only need them consistent with C.
@@ -619,11 +724,11 @@ def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, 
     rows, Ls = [], []
     for a in arms[1:]:
         for v in visits:
-            l = mf.grid_row(a, v) - mf.grid_row(ref, v)
+            weights = mf.grid_row(a, v) - mf.grid_row(ref, v)
             if change:
-                l = l - (mf.grid_row(a, mf.baseline_visit) - mf.grid_row(ref, mf.baseline_visit))
+                weights = weights - (mf.grid_row(a, mf.baseline_visit) - mf.grid_row(ref, mf.baseline_visit))
             rows.append((v, a))
-            Ls.append(l)
+            Ls.append(weights)
     if not Ls:
         return _empty_contrasts()
     tab = _t_table(np.array(Ls), beta, inference, alpha)

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
 
 from prt_outcomes.cli import main
@@ -38,7 +37,8 @@ def _wait_for(path: Path, process: subprocess.Popen, limit: float = 120.0) -> No
 def test_ctrl_c_is_forwarded_and_the_child_may_clean_up(tmp_path):
     """The wrapper forwards SIGINT, waits for the child's clean-up, prints one line."""
     child = tmp_path / "child.py"
-    child.write_text(textwrap.dedent(f"""
+    child.write_text(
+        textwrap.dedent(f"""
         import signal, sys, time
         from pathlib import Path
         def stop(signum, frame):
@@ -48,13 +48,15 @@ def test_ctrl_c_is_forwarded_and_the_child_may_clean_up(tmp_path):
         signal.signal(signal.SIGINT, stop)
         Path({str(tmp_path / "ready")!r}).write_text("ready")
         time.sleep(120)
-    """))
+    """)
+    )
     wrapper = (
         "import sys; from prt_outcomes.cli import run_interruptible; "
         f"sys.exit(run_interruptible([sys.executable, {str(child)!r}], on_interrupt='stopped cleanly'))"
     )
-    process = subprocess.Popen([sys.executable, "-c", wrapper], env=ENV, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", wrapper], env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     _wait_for(tmp_path / "ready", process)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
@@ -69,15 +71,32 @@ def test_ctrl_c_during_a_run_leaves_nothing_to_unlock(tmp_path):
     """Through the real CLI and Snakemake: after Ctrl-C the next run needs neither --unlock nor
     --rerun-incomplete, and the user sees one line from prt-outcomes and no traceback."""
     snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(textwrap.dedent("""
+    snakefile.write_text(
+        textwrap.dedent("""
         rule slow:
             output: "slow.txt"
-            shell: "echo partial > {output}; touch started.flag; [ -f go.flag ] || sleep 60; echo done >> {output}"
-    """))
-    command = [sys.executable, "-m", "prt_outcomes.cli", "run", "--config", str(EXAMPLE_CONFIG),
-               "--snakefile", str(snakefile), "--results", str(tmp_path / "results"), "--cores", "1"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=ENV, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            shell:
+                "echo partial > {output}; touch started.flag; "
+                "[ -f go.flag ] || sleep 60; echo done >> {output}"
+    """)
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "prt_outcomes.cli",
+        "run",
+        "--config",
+        str(EXAMPLE_CONFIG),
+        "--snakefile",
+        str(snakefile),
+        "--results",
+        str(tmp_path / "results"),
+        "--cores",
+        "1",
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     _wait_for(tmp_path / "started.flag", process)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
@@ -112,8 +131,17 @@ def test_a_second_run_on_the_same_results_folder_is_refused(tmp_path, capsys):
 
 def test_results_folder_that_looks_like_a_number_is_a_folder(tmp_path):
     """`--results 2024` used to reach the schema as the integer 2024."""
-    command = [sys.executable, "-m", "prt_outcomes.cli", "run", "--config", str(EXAMPLE_CONFIG),
-               "--results", "2024", "-n"]
+    command = [
+        sys.executable,
+        "-m",
+        "prt_outcomes.cli",
+        "run",
+        "--config",
+        str(EXAMPLE_CONFIG),
+        "--results",
+        "2024",
+        "-n",
+    ]
     done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "not of type" not in done.stderr
@@ -122,8 +150,11 @@ def test_results_folder_that_looks_like_a_number_is_a_folder(tmp_path):
 
 def test_config_errors_are_one_message_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(EXAMPLE_CONFIG.read_text().replace("df_method: satterthwaite", "df_method: kenward_roger")
-                   .replace("method: reml ", "method: ml "))
+    bad.write_text(
+        EXAMPLE_CONFIG.read_text()
+        .replace("df_method: satterthwaite", "df_method: kenward_roger")
+        .replace("method: reml ", "method: ml ")
+    )
     assert main(["run", "--config", str(bad), "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("prt-outcomes: ") and "kenward_roger" in err and "Traceback" not in err

@@ -10,7 +10,6 @@ import os
 
 import pytest
 import yaml
-
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
 
 from prt_outcomes.config import ConfigError, StudyConfig, config_schema, load_config
@@ -33,13 +32,21 @@ def _refused(raw: dict, message: str) -> None:
     "mutate, message",
     [
         # the label of one arm is the name of another: 'placebo' rows would become 'prt'
-        (lambda r: r["arms"]["levels"][0].update(label="placebo"), r"name of arm 'placebo' and also the label of arm 'prt'"),
+        (
+            lambda r: r["arms"]["levels"][0].update(label="placebo"),
+            r"name of arm 'placebo' and also the label of arm 'prt'",
+        ),
         # the same code on two arms (1 and 1.0 read alike)
-        (lambda r: [r["arms"]["levels"][0].update(codes=[1]), r["arms"]["levels"][1].update(codes=[1.0])],
-         r"code of arm 'placebo'.*code of arm 'prt'"),
+        (
+            lambda r: [r["arms"]["levels"][0].update(codes=[1]), r["arms"]["levels"][1].update(codes=[1.0])],
+            r"code of arm 'placebo'.*code of arm 'prt'",
+        ),
         # compared case-blind, like the readers
         (lambda r: r["arms"]["levels"][2].update(codes=["PRT"]), "arm 'usual_care'.*arm 'prt'"),
-        (lambda r: r["visits"][1].update(label="m1"), r"name of visit 'm1' and also the label of visit 'post'"),
+        (
+            lambda r: r["visits"][1].update(label="m1"),
+            r"name of visit 'm1' and also the label of visit 'post'",
+        ),
         (lambda r: [r["visits"][1].update(codes=[2]), r["visits"][2].update(codes=["2"])], "visit 'm1'"),
     ],
 )
@@ -67,15 +74,26 @@ def test_covariate_codes_that_read_alike_must_agree():
     "mutate, message",
     [
         (lambda r: r["models"].update(df_method="kenward_roger", method="ml"), "kenward_roger.*reml"),
-        (lambda r: r["covariates"].append({"name": "participant_id", "type": "numeric"}),
-         "named like the pipeline's own 'participant_id'"),
-        (lambda r: [r.update(columns={"record_id": "participant_id"}),
-                    r["covariates"].append({"name": "record_id", "type": "numeric"})],
-         "'record_id' is mapped to the participant id"),
-        (lambda r: r.update(columns={"id": "participant_id", "subject": "participant_id"}),
-         "map to 'participant_id'"),
+        (
+            lambda r: r["covariates"].append({"name": "participant_id", "type": "numeric"}),
+            "named like the pipeline's own 'participant_id'",
+        ),
+        (
+            lambda r: [
+                r.update(columns={"record_id": "participant_id"}),
+                r["covariates"].append({"name": "record_id", "type": "numeric"}),
+            ],
+            "'record_id' is mapped to the participant id",
+        ),
+        (
+            lambda r: r.update(columns={"id": "participant_id", "subject": "participant_id"}),
+            "map to 'participant_id'",
+        ),
         (lambda r: r["outcomes"].append({"name": "visit", "instrument": "nrs_0_10"}), "named like"),
-        (lambda r: r["covariates"].append({"name": "odi", "type": "numeric"}), "both an outcome and a covariate"),
+        (
+            lambda r: r["covariates"].append({"name": "odi", "type": "numeric"}),
+            "both an outcome and a covariate",
+        ),
         (lambda r: r["outputs"].update(dpi=30000), "outputs/dpi.*maximum"),
         (lambda r: r["outputs"].update(figure_formats=["png", "png"]), "outputs/figure_formats.*non-unique"),
         (lambda r: r["data"]["files"][0].update(sep=";;"), "data/files/0/sep.*too long.*one character"),
@@ -214,7 +232,10 @@ def test_stamps_follow_content_not_timestamps(tmp_path):
     coded["data"]["missing_codes"] = ["", "NA"]
     after_codes = _stamp_state(stamps_for(coded))
     assert [n for n in after_codes if after_codes[n] != after_title[n]] == [
-        "config_data", "config_analysis", "config_full"]
+        "config_data",
+        "config_analysis",
+        "config_full",
+    ]
 
     # another export, same size, an older timestamp: the content stamp still changes
     old = data.stat()

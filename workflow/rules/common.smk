@@ -41,9 +41,10 @@ CONFIG_PATH, _GIVEN_ROOT = _launcher_settings()
 STUDY = load_config(CONFIG_PATH)
 # Snakemake's --config parses values as YAML: `results_root=2024` arrives as a number.
 RESULTS_ROOT = str(_GIVEN_ROOT) if _GIVEN_ROOT is not None else STUDY.raw["results_root"]
-# Every job sees only the launcher settings; the scripts load the study from config_path.
+# Every job sees only the launcher settings (and the study's name, for the report caption);
+# the scripts load the study itself from config_path.
 config.clear()
-config.update({"config_path": str(CONFIG_PATH), "results_root": RESULTS_ROOT})
+config.update({"config_path": str(CONFIG_PATH), "results_root": RESULTS_ROOT, "study_name": STUDY.name})
 
 R = str(results_dir(STUDY, RESULTS_ROOT))
 OUTCOMES = list(STUDY.outcome_names)

@@ -33,7 +33,8 @@ def _launcher_settings():
         raise ConfigError("give the study config once: --config config_path=FILE or --configfile FILE.")
     if path is None and len(files) > 1:
         raise ConfigError(f"give one study config, not {len(files)} (--configfile {' '.join(files)}).")
-    path = path if path is not None else (files[0] if files else "config/config.yaml")
+    if path is None:  # the bundled example, beside this Snakefile
+        path = files[0] if files else Path(workflow.basedir) / "config" / "config.yaml"
     return Path(str(path)).resolve(), given.get("results_root")
 
 

@@ -1,11 +1,11 @@
 # prt-outcomes: from raw outcome files to tables, figures and report for one study.
-# Run with `prt-outcomes run --config config/config.yaml` (or `snakemake --cores 2`).
+# Run with `prt-outcomes run --config config/config.yaml`, or from this folder with
+# `snakemake --cores 2 --config config_path=config/studies/fev_data.yaml` (default: the example).
+# There is no `configfile:` directive on purpose: a study is read from its one file, never
+# merged with the bundled example (see workflow/rules/common.smk).
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -59,4 +59,4 @@ def rscript() -> str:
 def example_config():
     from prt_outcomes.config import load_config
 
-    return load_config(EXAMPLE_CONFIG, base_dir=REPO_ROOT)
+    return load_config(EXAMPLE_CONFIG)

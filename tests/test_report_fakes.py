@@ -57,7 +57,7 @@ _RESPONSE = {"prt": 0.42, "placebo": 0.72, "usual_care": 0.9}
 
 
 def example_config():
-    return load_config(EXAMPLE_CONFIG, base_dir=REPO)
+    return load_config(EXAMPLE_CONFIG)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from prt_outcomes.validation import load_and_validate
 
 @pytest.fixture(scope="module")
 def tables(shared_data):
-    config = load_config(REPO_ROOT / "config" / "studies" / "ashar2022.yaml", base_dir=REPO_ROOT)
+    config = load_config(REPO_ROOT / "config" / "studies" / "ashar2022.yaml")
     checked = load_and_validate(config)
     data = derive(checked.clean, config)
     return {"checked": checked, "data": data, **describe(data, config), **analyse(data, config)}

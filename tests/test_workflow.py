@@ -47,7 +47,7 @@ def workflow_run(tmp_path_factory):
     first = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     second = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    config = load_config(config_path, base_dir=REPO_ROOT)
+    config = load_config(config_path)
     return {"root": root, "config": config, "first": first, "second": second}
 
 

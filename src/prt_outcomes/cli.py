@@ -1,7 +1,10 @@
 """Command line: ``prt-outcomes run | validate | simulate``.
 
 ``run`` starts the Snakemake workflow in a subprocess (the package itself never imports
-Snakemake), so Snakemake's own progress is what the user sees.
+Snakemake), so Snakemake's own progress is what the user sees. The study is read from the one
+config file given (the same reading as ``validate``); a failed step's one-paragraph message is
+repeated at the end; Ctrl-C stops the workflow cleanly; a lock keeps two runs from writing the
+same results folder at once.
 
 Examples
 --------
@@ -16,13 +19,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
 
-__all__ = ["main", "find_snakefile"]
+__all__ = ["main", "find_snakefile", "run_interruptible", "snakemake_command"]
+
+#: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
+INTERRUPTED = 130
 
 
 def find_snakefile(start: Path | None = None) -> Path:
@@ -37,37 +45,138 @@ def find_snakefile(start: Path | None = None) -> Path:
     )
 
 
+def _yaml_quoted(text: str) -> str:
+    """``text`` as a single-quoted YAML scalar: Snakemake parses ``--config`` values as YAML, so
+    an unquoted ``2024`` would arrive as a number and ``a: b`` as a mapping."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def snakemake_command(snakefile: Path, config_path: Path, results_root: Path | None, cores: int,
+                      extra: list[str]) -> list[str]:
+    """The Snakemake command line ``prt-outcomes run`` starts.
+
+    Only launcher settings travel through ``--config``: the study itself is read by the workflow
+    from ``config_path`` with :func:`prt_outcomes.config.load_config`, as ``validate`` reads it.
+    The workflow runs in the Snakefile's folder (the project), wherever the command is typed.
+
+    >>> cmd = snakemake_command(Path("/p/Snakefile"), Path("/s/c.yaml"), Path("/r/2024"), 2, [])
+    >>> cmd[5:9]
+    ['--directory', '/p', '--config', "config_path='/s/c.yaml'"]
+    >>> cmd[9]
+    "results_root='/r/2024'"
+    """
+    settings = [f"config_path={_yaml_quoted(str(config_path))}"]
+    if results_root is not None:
+        settings.append(f"results_root={_yaml_quoted(str(results_root))}")
+    return [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(snakefile),
+        "--directory", str(snakefile.parent),
+        "--config", *settings,
+        "--cores", str(cores),
+        "--printshellcmds",
+        # Snakemake marks the outputs of jobs stopped by Ctrl-C as incomplete: build them again
+        # instead of asking the user for this flag.
+        "--rerun-incomplete",
+        *extra,
+    ]
+
+
+def run_interruptible(command: list[str], *, on_interrupt: str | None = None, **popen) -> int:
+    """Run ``command`` and return its exit status; on Ctrl-C let it and its jobs stop cleanly.
+
+    The child runs in a process group of its own, so the terminal's Ctrl-C reaches only this
+    process, which forwards one SIGINT to the child's whole group (as a terminal would: Snakemake
+    and the jobs it started) and waits until they have stopped and Snakemake has released its
+    lock. A second Ctrl-C sends SIGTERM, a third SIGKILL. After an interrupt ``on_interrupt`` is
+    printed (one line, no traceback) and the status is 130.
+    """
+    child = subprocess.Popen(command, start_new_session=True, **popen)
+    interrupts = 0
+    while True:
+        try:
+            status = child.wait()
+            break
+        except KeyboardInterrupt:
+            interrupts += 1
+            sig = {1: signal.SIGINT, 2: signal.SIGTERM}.get(interrupts, signal.SIGKILL)
+            try:
+                os.killpg(child.pid, sig)
+            except ProcessLookupError:
+                pass
+    if interrupts:
+        if on_interrupt:
+            print(on_interrupt, file=sys.stderr, flush=True)
+        return INTERRUPTED
+    return status
+
+
+def _step_failures(logs_dir: Path, since: float) -> list[tuple[Path, str]]:
+    """The failure paragraphs of the steps whose logs were written during this run."""
+    from .logs import failure_from_log
+
+    found = []
+    for log in sorted(logs_dir.glob("*.log")) if logs_dir.is_dir() else []:
+        try:
+            fresh = log.stat().st_mtime >= since
+        except OSError:
+            continue
+        message = failure_from_log(log) if fresh else None
+        if message:
+            found.append((log, message))
+    return found
+
+
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     from .config import ConfigError, load_config
-    from .outputs import results_dir
+    from .errors import PrtOutcomesError
+    from .outputs import results_dir, results_lock
 
     try:
         config = load_config(args.config)
-    except ConfigError as exc:
+        missing = [str(p) for p in config.data_paths() if not p.is_file()]
+        if missing:
+            raise ConfigError(
+                f"the data file {missing[0]!r} named in {args.config} does not exist; relative "
+                "paths in a config are resolved against the config file's folder."
+            )
+        snakefile = (Path(args.snakefile) if args.snakefile else find_snakefile()).resolve()
+    except (ConfigError, FileNotFoundError) as exc:
         print(f"prt-outcomes: {exc}", file=sys.stderr)
         return 2
-    snakefile = Path(args.snakefile) if args.snakefile else find_snakefile()
-    results_root = args.results or config.raw.get("results_root", "results")
-    command = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(snakefile),
-        "--configfile", str(args.config),
-        "--config", f"results_root={results_root}",
-        "--cores", str(args.cores),
-        "--printshellcmds",
-        *extra,
-    ]
+    project = snakefile.parent
+    # --results is typed in the user's shell: relative to where they are. A config's
+    # results_root is relative to the project, where the workflow runs.
+    given_root = Path(args.results).expanduser().resolve() if args.results is not None else None
+    root = given_root if given_root is not None else project / config.raw["results_root"]
+    study_dir = results_dir(config, root)
+    command = snakemake_command(snakefile, Path(args.config).resolve(), given_root, args.cores, extra)
     print("prt-outcomes: " + " ".join(command[2:]), flush=True)
-    completed = subprocess.run(command, env=os.environ.copy())
-    if completed.returncode != 0:
-        print(
-            f"prt-outcomes: the workflow stopped (exit {completed.returncode}); the logs are in "
-            f"{results_dir(config, results_root) / 'logs'} and the lines above say which step failed.",
-            file=sys.stderr,
-        )
-        return completed.returncode
-    report = results_dir(config, results_root) / "report.html"
-    print(f"\nReport: {report.resolve()}")
+    started = time.time() - 1  # file times may be rounded down to the second
+    try:
+        with results_lock(study_dir, holder=f"project {project}"):
+            status = run_interruptible(
+                command,
+                on_interrupt="prt-outcomes: interrupted; Snakemake stopped its jobs. Run the same "
+                "command again to continue: unfinished outputs are built again.",
+            )
+    except PrtOutcomesError as exc:
+        print(f"prt-outcomes: {exc}", file=sys.stderr)
+        return 1
+    if status == INTERRUPTED:
+        return status
+    if status != 0:
+        failures = _step_failures(study_dir / "logs", started)
+        for log, message in failures:
+            print(f"prt-outcomes: the workflow stopped. {message} (log: {log})", file=sys.stderr)
+        if not failures:
+            print(
+                f"prt-outcomes: the workflow stopped (exit {status}); the logs are in "
+                f"{study_dir / 'logs'} and the lines above say which step failed.",
+                file=sys.stderr,
+            )
+        return status
+    print(f"\nReport: {(study_dir / 'report.html').resolve()}")
     return 0
 
 
@@ -92,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole workflow (Snakemake) for one study")
     run.add_argument("--config", default="config/config.yaml", help="study config (YAML)")
     run.add_argument("--cores", type=int, default=2, help="cores Snakemake may use (default 2)")
-    run.add_argument("--results", default=None, help="results root (default: results)")
+    run.add_argument(
+        "--results", default=None,
+        help="folder to write <study>/ under, anywhere (default: the config's results_root, "
+        "inside the project)",
+    )
     run.add_argument("--snakefile", default=None, help="workflow Snakefile (default: ./Snakefile)")
 
     validate = sub.add_parser("validate", help="check data files against the study config only")

@@ -1,8 +1,9 @@
 """Typed study configuration, read from YAML and validated against a JSON schema.
 
-The same schema file (``prt_outcomes/data/config.schema.yaml``) is used by the workflow through
-``snakemake.utils.validate``; the package validates with :mod:`jsonschema` so it never needs
-Snakemake.
+The schema file (``prt_outcomes/data/config.schema.yaml``, JSON Schema 2020-12, linked from
+``workflow/schemas/``) is checked with :mod:`jsonschema`, so the package never needs Snakemake.
+Relative paths inside a config (its data files) are resolved against the directory holding the
+config file.
 
 Examples
 --------
@@ -15,7 +16,9 @@ Examples
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import os
+import re
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,6 +46,8 @@ __all__ = [
 SUBJECT, ARM, VISIT = "participant_id", "arm", "visit"
 SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
 DATE = "date"  # optional assessment date, checked to increase over visits
+#: Column names the pipeline itself uses: an outcome or covariate may not take one of them.
+RESERVED_COLUMNS = (SUBJECT, ARM, VISIT, SOURCE_FILE, SOURCE_ROW, DATE)
 
 
 class ConfigError(PrtOutcomesError):
@@ -233,8 +238,23 @@ class StudyConfig:
 
 
 def resolve_path(base_dir: Path, path: str | Path) -> Path:
+    """``path`` itself when absolute, else ``base_dir / path`` with ``..`` folded away.
+
+    >>> resolve_path(Path("/study/config"), "../data/x.csv").as_posix()
+    '/study/data/x.csv'
+    """
     p = Path(path)
-    return p if p.is_absolute() else (base_dir / p)
+    return p if p.is_absolute() else Path(os.path.normpath(Path(base_dir) / p))
+
+
+def normalise_code(value) -> str:
+    """A data value as the readers compare it: stripped, case-blind, ``"1.0"`` equal to ``"1"``.
+
+    >>> normalise_code(" Usual Care "), normalise_code(1.0), normalise_code("-2.00")
+    ('usual care', '1', '-2')
+    """
+    text = str(value).strip().lower()
+    return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
 
 
 def config_schema() -> dict:
@@ -252,7 +272,8 @@ def _validate_schema(raw: dict) -> None:
         lines = []
         for err in errors[:10]:
             where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-            lines.append(f"  - at '{where}': {err.message}")
+            hint = err.schema.get("description") if isinstance(err.schema, dict) else None
+            lines.append(f"  - at '{where}': {err.message}" + (f" ({hint})" if hint else ""))
         raise ConfigError(
             "the study configuration does not match the schema "
             "(see config/README.md for every key):\n" + "\n".join(lines)
@@ -286,6 +307,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
     )
     arm_names = [a.name for a in arms]
     _unique(arm_names, "arms.levels")
+    _unambiguous_codes("arms.levels", "arm", ((a.name, a.label, a.codes) for a in arms))
     reference = arms_raw.get("reference")
     if reference is not None and reference not in arm_names:
         raise ConfigError(
@@ -307,8 +329,10 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         for i, v in enumerate(raw["visits"])
     )
     _unique([v.name for v in visits], "visits")
+    _unambiguous_codes("visits", "visit", ((v.name, v.label, v.codes) for v in visits))
     if sum(v.baseline for v in visits) > 1:
         raise ConfigError("more than one visit has 'baseline: true'; mark exactly one.")
+    _check_visit_days(visits)
 
     covariates = tuple(
         Covariate(
@@ -324,6 +348,8 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         for c in raw.get("covariates") or []
     )
     _unique([c.name for c in covariates], "covariates")
+    for c in covariates:
+        _unambiguous_levels(c)
 
     outcomes = []
     for o in raw["outcomes"]:
@@ -342,8 +368,6 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
             inst = instrument_from_dict(o["name"], o)
         overrides = {k: o[k] for k in ("min", "max", "step", "higher_is_better") if k in o}
         if overrides:
-            from dataclasses import replace
-
             inst = replace(inst, **overrides)
         outcomes.append(
             Outcome(
@@ -355,6 +379,8 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         )
     outcome_names = [o.name for o in outcomes]
     _unique(outcome_names, "outcomes")
+    column_map = dict(raw.get("columns") or {})
+    _check_column_names(outcome_names, [c.name for c in covariates], column_map)
 
     thresholds = []
     for t in raw.get("thresholds") or []:
@@ -384,6 +410,12 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         raise ConfigError(
             f"models.covariates lists {unknown}, which are not declared under 'covariates:'."
         )
+    if model.df_method == "kenward_roger" and model.method == "ml":
+        raise ConfigError(
+            "models: df_method 'kenward_roger' needs method 'reml' (the Kenward-Roger adjustment "
+            "is defined for REML fits), but method is 'ml'. Set 'method: reml', or choose "
+            "df_method 'satterthwaite' or 'residual' for an ML fit."
+        )
 
     data = raw["data"]
     files = tuple(
@@ -408,6 +440,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
                 "(e.g. '{outcome}_{visit}')."
             )
 
+    _check_results_root(raw.get("results_root", "results"))
     validation = raw.get("validation") or {}
     outputs = raw.get("outputs") or {}
     return StudyConfig(
@@ -418,7 +451,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         files=files,
         missing_codes=tuple(data.get("missing_codes", ("",))),
         allow_identifiers=tuple(data.get("allow_identifiers", ())),
-        column_map=dict(raw.get("columns") or {}),
+        column_map=column_map,
         arms=arms,
         reference_arm=reference,
         visits=visits,
@@ -453,6 +486,102 @@ def _check_threshold_rule(rule: str, outcomes: tuple[str, ...], declared: list[O
         raise ConfigError(f"thresholds: rule {rule!r} cannot be used: {exc}") from None
 
 
+def _unambiguous_codes(where: str, kind: str, entries) -> None:
+    """Refuse a data value (name, label or code) that would mean two different arms or visits.
+
+    The readers map a value to the first entry that claims it, so an ambiguity would silently
+    assign rows to the wrong arm or visit.
+    """
+    claimed: dict[str, tuple[str, str, object]] = {}
+    for name, label, codes in entries:
+        for role, value in [("name", name), ("label", label), *(("code", c) for c in codes)]:
+            key = normalise_code(value)
+            if key in claimed and claimed[key][0] != name:
+                other, other_role, other_value = claimed[key]
+                raise ConfigError(
+                    f"{where}: the value {value!r} is the {role} of {kind} {name!r} and also the "
+                    f"{other_role} of {kind} {other!r} ({other_value!r}; values are compared "
+                    f"case-blind, with 1.0 equal to 1), so a data value could mean either. Give "
+                    f"every {kind} its own name, label and codes."
+                )
+            claimed.setdefault(key, (name, role, value))
+
+
+def _unambiguous_levels(cov: Covariate) -> None:
+    """Two raw codes that read alike (e.g. ``1`` and ``"1.0"``) must map to the same level."""
+    seen: dict[str, tuple[str, str]] = {}
+    for raw_code, level in cov.codes.items():
+        key = normalise_code(raw_code)
+        if key in seen and seen[key][1] != level:
+            raise ConfigError(
+                f"covariates/{cov.name}: the codes {seen[key][0]!r} and {raw_code!r} read as the "
+                f"same value but map to different levels ({seen[key][1]!r} and {level!r}); "
+                "keep one of them."
+            )
+        seen.setdefault(key, (raw_code, level))
+
+
+def _check_visit_days(visits: tuple[Visit, ...]) -> None:
+    """Visits are listed in time order, so their days must increase."""
+    previous = None
+    for v in visits:
+        if v.day is None:
+            continue
+        if previous is not None and v.day <= previous.day:
+            raise ConfigError(
+                f"visits: visit {v.name!r} (day {v.day:g}) comes after visit {previous.name!r} "
+                f"(day {previous.day:g}) but its day is not later. List the visits in time order "
+                "with increasing 'day'."
+            )
+        previous = v
+
+
+def _check_column_names(outcomes: list[str], covariates: list[str], column_map: Mapping) -> None:
+    """Every study column has one meaning: outcomes, covariates and the pipeline's own columns
+    (participant id, arm, visit, ...) never share a name, and no two file columns map to one."""
+    for kind, names in (("outcome", outcomes), ("covariate", covariates)):
+        for name in names:
+            if name in RESERVED_COLUMNS:
+                raise ConfigError(
+                    f"{kind} {name!r} is named like the pipeline's own {name!r} column; "
+                    f"rename the {kind} (and map the file's column to it under 'columns:')."
+                )
+    both = sorted(set(outcomes) & set(covariates))
+    if both:
+        raise ConfigError(
+            f"{both[0]!r} is both an outcome and a covariate; a column can only be one of them."
+        )
+    targets: dict[str, str] = {}
+    for source, target in column_map.items():
+        if target in targets:
+            raise ConfigError(
+                f"columns: both {targets[target]!r} and {source!r} map to {target!r}, so the study "
+                f"column {target!r} would come from two file columns; keep one mapping."
+            )
+        targets[target] = source
+    special = {SUBJECT: "participant id", ARM: "arm", VISIT: "visit"}
+    study_names = set(outcomes) | set(covariates)
+    for source, target in column_map.items():
+        if target in special and source != target and source in study_names:
+            raise ConfigError(
+                f"columns: the file column {source!r} is mapped to the {special[target]} column, "
+                f"but {source!r} is also the name of an outcome or covariate, so the name would "
+                "mean two columns. Rename the outcome or covariate."
+            )
+
+
+def _check_results_root(root: str) -> None:
+    """A config writes its results inside the project: the command line's ``--results`` is the
+    explicit way to write anywhere else."""
+    pure = Path(root)
+    if pure.is_absolute() or os.path.normpath(root).split(os.sep)[0] == "..":
+        raise ConfigError(
+            f"results_root {root!r} points outside the project folder; a config's results_root "
+            "must be a relative path inside the project (default 'results'). To write results "
+            "elsewhere, pass it on the command line: prt-outcomes run --results DIR."
+        )
+
+
 def _unique(names: list[str], where: str) -> None:
     seen = set()
     for n in names:
@@ -462,28 +591,43 @@ def _unique(names: list[str], where: str) -> None:
 
 
 def load_config(path: str | Path, *, base_dir: str | Path | None = None) -> StudyConfig:
-    """Read, validate and type a study configuration.
+    """Read, validate and type a study configuration: the one loader of every entry point.
+
+    ``prt-outcomes validate``, ``prt-outcomes run``, the Snakefile and :func:`prt_outcomes.run`
+    all read a study through this function, so they check the same config: the file's content
+    plus the schema's defaults, nothing else.
 
     Parameters
     ----------
     path : str or Path
         YAML file.
     base_dir : str or Path, optional
-        Directory that relative data paths are resolved against. Defaults to the current
-        working directory, as Snakemake resolves paths relative to where it runs.
+        Directory that relative data paths are resolved against. Defaults to the directory
+        holding the config file, so a config finds its data wherever it is run from.
 
     Raises
     ------
     ConfigError
         When the file cannot be read or does not match the schema.
+
+    Examples
+    --------
+    >>> cfg = load_config("config/config.yaml")                         # doctest: +SKIP
+    >>> cfg.data_paths()[0].relative_to(Path.cwd()).as_posix()          # doctest: +SKIP
+    'data/example/outcomes_long.csv'
     """
     path = Path(path)
     try:
         mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path {str(path)!r} is a folder; give the YAML file.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({exc.reason}).") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
     if not isinstance(mapping, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys.")
-    return StudyConfig.from_dict(mapping, base_dir=base_dir if base_dir is not None else Path.cwd())
+    base = Path(base_dir) if base_dir is not None else path.resolve().parent
+    return StudyConfig.from_dict(mapping, base_dir=base)

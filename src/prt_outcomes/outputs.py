@@ -12,9 +12,13 @@ True
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .config import StudyConfig
+from .errors import OutputError
 
 __all__ = [
     "RESULT_TABLES",
@@ -27,6 +31,8 @@ __all__ = [
     "journal_table_files",
     "write_csv",
     "expected_outputs",
+    "LOCK_FILE",
+    "results_lock",
 ]
 
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.
@@ -43,6 +49,8 @@ RESULT_TABLES = (
 )
 TABLE_FORMATS = ("csv", "md", "html", "tex")
 VALIDATION_FILES = ("summary.csv", "failures.csv", "rule_counts.csv", "filtered.csv", "report.md")
+#: Held (``flock``) by the run writing ``results/<study>/``; not part of the output contract.
+LOCK_FILE = ".prt-outcomes.lock"
 
 
 def results_dir(config: StudyConfig, root: str | Path = "results") -> Path:
@@ -129,3 +137,61 @@ def write_csv(frame, path: str | Path) -> Path:
     with output_file(path):
         safe.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
     return path
+
+
+@contextmanager
+def results_lock(study_dir: str | Path, holder: str = "") -> Iterator[Path]:
+    """Hold an exclusive lock on ``study_dir`` for one run; refuse when another run holds it.
+
+    Snakemake locks its own working directory only, so two project folders (or the workflow and
+    an in-process :func:`prt_outcomes.run`) writing the same results folder would mix their files.
+    The lock is an ``flock`` on ``<study_dir>/.prt-outcomes.lock``: the system drops it when the
+    holding process ends, however it ends, so a crash never leaves a stale lock.
+
+    Raises
+    ------
+    OutputError
+        When another run holds the lock.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with results_lock(folder):
+    ...     try:
+    ...         with results_lock(folder):
+    ...             pass
+    ...     except OutputError as exc:
+    ...         print(str(exc)[:36])
+    another run is writing the results f
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+        yield Path(study_dir)
+        return
+    study_dir = Path(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    path = study_dir / LOCK_FILE
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            who = handle.read().strip()
+            raise OutputError(
+                f"another run is writing the results folder {str(study_dir)!r} right now"
+                + (f" ({who})" if who else "")
+                + ". Wait for it to finish, or write this run's results elsewhere with "
+                "prt-outcomes run --results DIR."
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}" + (f", {holder}" if holder else "") + "\n")
+            handle.flush()
+            yield path
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import StudyConfig
-from .outputs import results_dir, write_csv
+from .config import StudyConfig, load_config
+from .outputs import results_dir, results_lock, write_csv
 
-__all__ = ["save_ingest", "load_ingest", "describe", "analyse", "run"]
+__all__ = ["save_ingest", "load_ingest", "describe", "analyse", "run", "strict_validation_gate"]
 
 
 def save_ingest(result, directory: str | Path) -> None:
@@ -94,12 +94,16 @@ def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def run(config: StudyConfig, results_root: str | Path = "results") -> Path:
+def run(config: StudyConfig | str | Path, results_root: str | Path | None = None) -> Path:
     """Run every stage in this process and return the path of ``report.html``.
 
     Writes the same files as the workflow (see :func:`prt_outcomes.outputs.expected_outputs`).
-    In strict validation mode a failing row stops the run with
-    :class:`~prt_outcomes.validation.ValidationFailed`.
+    ``config`` is a :class:`StudyConfig` or the path of a config file (read with
+    :func:`~prt_outcomes.config.load_config`, like the workflow); ``results_root`` defaults to
+    the config's ``results_root``. The results folder is locked for the run
+    (:func:`~prt_outcomes.outputs.results_lock`). In strict validation mode a failing row stops
+    the run with :class:`~prt_outcomes.validation.ValidationFailed`, after the validation files
+    are written.
     """
     from .figures import render_figures
     from .io import read_study_data
@@ -107,21 +111,54 @@ def run(config: StudyConfig, results_root: str | Path = "results") -> Path:
     from .report import build_report, render_tables
     from .validation import validate_study_data
 
+    if not isinstance(config, StudyConfig):
+        config = load_config(config)
+    if results_root is None:
+        results_root = config.raw.get("results_root", "results")
     out = results_dir(config, results_root)
-    ingest = read_study_data(config)
-    save_ingest(ingest, out / "intermediate")
-    checked = validate_study_data(ingest.data, config, ingest=ingest)
-    write_validation(checked, out / "validation")
-    if config.validation_mode == "strict":
-        checked.raise_if_failed()
-    data = derive(checked.clean, config)
-    write_csv(data, out / "intermediate" / "analysis_data.csv")
-    for name, table in {**describe(data, config), **analyse(data, config)}.items():
-        write_csv(table, out / "tables" / f"{name}.csv")
-    write_manifest(config, config.data_paths(), out / "manifest.json")
-    render_tables(config, out)
-    render_figures(config, out)
-    return build_report(config, out)
+    with results_lock(out, holder="prt_outcomes.run in this process"):
+        ingest = read_study_data(config)
+        save_ingest(ingest, out / "intermediate")
+        checked = validate_study_data(ingest.data, config, ingest=ingest)
+        write_validation(checked, out / "validation")
+        strict_validation_gate(config, out / "validation", len(checked.failures))
+        data = derive(checked.clean, config)
+        write_csv(data, out / "intermediate" / "analysis_data.csv")
+        for name, table in {**describe(data, config), **analyse(data, config)}.items():
+            write_csv(table, out / "tables" / f"{name}.csv")
+        write_manifest(config, config.data_paths(), out / "manifest.json")
+        render_tables(config, out)
+        render_figures(config, out)
+        return build_report(config, out)
+
+
+def strict_validation_gate(config: StudyConfig, validation_dir: str | Path, n_failures: int) -> None:
+    """In strict mode, stop after validation when it found failures; its files stay in place.
+
+    The validation step itself always succeeds and writes its report (a failed job would have
+    its outputs deleted); the next step calls this gate.
+
+    Raises
+    ------
+    ValidationFailed
+        ``validation.mode`` is ``strict`` and ``n_failures > 0``.
+
+    Examples
+    --------
+    >>> strict_validation_gate(load_config("config/config.yaml"), "v", 0)   # doctest: +SKIP
+    """
+    from .validation import ValidationFailed
+
+    if config.validation_mode != "strict" or n_failures == 0:
+        return
+    folder = Path(validation_dir)
+    raise ValidationFailed(
+        f"validation found {n_failures} failure(s) in the data of study {config.name!r} and "
+        "validation.mode is 'strict', so the run stops after validation. Read "
+        f"{folder / 'report.md'} (what failed and why) and {folder / 'failures.csv'} (the file, "
+        "row and column of every failure), correct the data or the config and run again; or set "
+        "'validation: {mode: lenient}' to analyse the rows that pass and report the others."
+    )
 
 
 def write_validation(checked, directory: str | Path) -> None:

@@ -1,26 +1,59 @@
-"""Provenance manifest: input hashes, the resolved config, package versions and the seed.
+"""Provenance: the manifest (input hashes, the resolved config, package versions, the seed) and
+the content stamps that make the workflow rebuild what a changed config or input affects.
+
+Snakemake reruns a job when an input is newer than its outputs. That misses a config edit (the
+config is not a file input of any job) and a data file replaced by an export with an older
+timestamp. :func:`write_stamps` therefore writes small files whose *content* is the resolved
+config (one per stage, holding only what that stage reads) and the sha256 of every input file,
+rewriting each only when its content changed; the rules take the stamps as inputs.
 
 Examples
 --------
->>> from prt_outcomes.provenance import sha256_file   # doctest: +SKIP
->>> sha256_file("data/example/outcomes_long.csv")     # doctest: +SKIP
-'3f1c...'
+>>> from prt_outcomes.provenance import canonical_json
+>>> canonical_json({"b": 1, "a": [1, 2]})
+'{"a":[1,2],"b":1}'
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import os
 import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from . import __version__
-from .config import StudyConfig
+from .config import ConfigError, StudyConfig
 
-__all__ = ["sha256_file", "package_versions", "build_manifest", "write_manifest"]
+__all__ = [
+    "sha256_file",
+    "package_versions",
+    "input_records",
+    "canonical_json",
+    "STAMP_STAGES",
+    "config_section",
+    "write_stamps",
+    "build_manifest",
+    "write_manifest",
+]
+
+#: Config keys (section -> sub-keys, ``None`` = the whole section) that only the rendering and
+#: report stages read, and those that only the analysis stages (models, responders) read. A
+#: stage's stamp leaves out what it never reads, so a new title re-renders without refitting.
+PRESENTATION_KEYS: Mapping[str, tuple[str, ...] | None] = {"study": ("title",), "outputs": None}
+ANALYSIS_KEYS: Mapping[str, tuple[str, ...] | None] = {
+    "study": ("seed",),
+    "models": None,
+    "thresholds": None,
+    "responders": None,
+}
+#: Stamp stages: ``data`` (ingest, validate, derive), ``analysis`` (describe, models,
+#: responders), ``full`` (tables, figures, report, manifest).
+STAMP_STAGES = ("data", "analysis", "full")
 
 PACKAGES = (
     "prt-outcomes", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "pandera",
@@ -46,16 +79,132 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
     return versions
 
 
+def _missing_input(config: StudyConfig, path: Path) -> ConfigError:
+    return ConfigError(
+        f"the data file {str(path)!r} named in the config of study {config.name!r} does not "
+        "exist. Relative paths in a config are resolved against the config file's folder; "
+        "correct 'data.files[].path'."
+    )
+
+
+def _relative_to_config(config: StudyConfig, path: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), Path(config.base_dir).resolve())).as_posix()
+
+
+def input_records(config: StudyConfig, inputs: Iterable[str | Path]) -> list[dict]:
+    """``path`` (relative to the config file's folder, ``/``-separated), ``sha256``, ``bytes``.
+
+    Relative paths keep the user's folder layout (and name) out of the manifest while still
+    saying which file was read; the hash says exactly which content.
+    """
+    records = []
+    for p in map(Path, inputs):
+        if not p.is_file():
+            raise _missing_input(config, p)
+        records.append(
+            {"path": _relative_to_config(config, p), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+        )
+    return records
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling of a JSON value: sorted keys, no spaces (so equal content, equal bytes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def config_section(config: StudyConfig, stage: str) -> dict:
+    """The part of the resolved config (file + schema defaults) that ``stage`` reads.
+
+    >>> from prt_outcomes.config import load_config
+    >>> cfg = load_config("config/config.yaml")                              # doctest: +SKIP
+    >>> "models" in config_section(cfg, "data"), "models" in config_section(cfg, "analysis")  # doctest: +SKIP
+    (False, True)
+    """
+    if stage not in STAMP_STAGES:
+        raise ValueError(f"stage must be one of {STAMP_STAGES}, not {stage!r}")
+    raw = copy.deepcopy(dict(config.raw))
+    raw.pop("results_root", None)  # where results go, not what they are
+    drops = []
+    if stage in ("data", "analysis"):
+        drops.append(PRESENTATION_KEYS)
+    if stage == "data":
+        drops.append(ANALYSIS_KEYS)
+    for drop in drops:
+        for key, subkeys in drop.items():
+            if subkeys is None:
+                raw.pop(key, None)
+            elif isinstance(raw.get(key), dict):
+                for sub in subkeys:
+                    raw[key].pop(sub, None)
+    return raw
+
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` unless the file already holds it: an unchanged stamp keeps its timestamp."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _hashes(paths: list[Path], cache_file: Path) -> dict[str, str]:
+    """sha256 per file, reusing the last hash while size, mtime, ctime and inode are unchanged.
+
+    ctime cannot be set back by copying, so a replaced file is always hashed again.
+    """
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        cache = {}
+    hashes, fresh = {}, {}
+    for p in paths:
+        key = str(p.resolve())
+        st = p.stat()
+        signature = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        cached = cache.get(key)
+        digest = cached[1] if cached and cached[0] == signature else sha256_file(p)
+        hashes[key] = digest
+        fresh[key] = [signature, digest]
+    if fresh != cache:
+        _write_if_changed(cache_file, json.dumps(fresh, indent=1, sort_keys=True) + "\n")
+    return hashes
+
+
+def write_stamps(config: StudyConfig, directory: str | Path) -> dict[str, Path]:
+    """Write the content stamps under ``directory``; return ``{name: path}``.
+
+    ``inputs`` holds :func:`input_records` of the config's data files; ``config_<stage>`` the
+    :func:`config_section` of each stage. A stamp is rewritten only when its content changed,
+    so an unchanged rerun has nothing to do and a changed value or file rebuilds what reads it.
+    """
+    directory = Path(directory)
+    paths = config.data_paths()
+    for p in paths:
+        if not p.is_file():
+            raise _missing_input(config, p)
+    hashes = _hashes(paths, directory / "input_hash_cache.json")
+    records = [{"path": _relative_to_config(config, p), "sha256": hashes[str(p.resolve())]} for p in paths]
+    stamps = {"inputs": _write_if_changed(directory / "inputs.json", canonical_json(records) + "\n")}
+    for stage in STAMP_STAGES:
+        text = canonical_json(config_section(config, stage)) + "\n"
+        stamps[f"config_{stage}"] = _write_if_changed(directory / f"config_{stage}.json", text)
+    return stamps
+
+
 def build_manifest(config: StudyConfig, inputs: Iterable[str | Path]) -> dict:
     """Everything needed to say what produced a run's results.
 
     No timestamps: the manifest is a pure function of inputs, config and environment, so a
-    rerun on the same machine writes the same bytes.
+    rerun on the same machine writes the same bytes. ``config`` is the config file's content
+    plus the schema's defaults; input paths are relative to the config file's folder.
     """
-    files = []
-    for p in inputs:
-        p = Path(p)
-        files.append({"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size})
+    files = input_records(config, inputs)
     return {
         "study": config.name,
         "created_by": f"prt-outcomes {__version__}",

@@ -2,6 +2,7 @@ rule fit_model:
     """The configured trial model (mixed model / MMRM) for one outcome: an independent job."""
     input:
         data=rules.derive.output.data,
+        config_stamp=STAMPS["config_analysis"],
     output:
         marginal_means=f"{R}/intermediate/models/{{outcome}}/marginal_means.csv",
         contrasts=f"{R}/intermediate/models/{{outcome}}/contrasts.csv",
@@ -35,6 +36,7 @@ rule responders:
     """Responder analyses for every configured threshold x outcome x visit."""
     input:
         data=rules.derive.output.data,
+        config_stamp=STAMPS["config_analysis"],
     output:
         responders=f"{R}/tables/responders.csv",
     log:

@@ -1,9 +1,12 @@
-# Load and validate the study config once; everything else derives paths from it.
+# Load the study config once, with the package's one loader; everything else derives from it.
+#
+# The study comes from exactly one file: `--config config_path=FILE` (what `prt-outcomes run`
+# passes), else a single `--configfile FILE`, else config/config.yaml. Nothing is merged: the
+# Snakefile has no `configfile:` directive, and --config may carry only the launcher settings
+# below. Relative data paths in the file are resolved against the file's folder.
 from pathlib import Path
 
-from snakemake.utils import validate
-
-from prt_outcomes.config import StudyConfig
+from prt_outcomes.config import ConfigError, load_config
 from prt_outcomes.outputs import (
     RESULT_TABLES,
     expected_outputs,
@@ -11,17 +14,49 @@ from prt_outcomes.outputs import (
     journal_table_files,
     results_dir,
 )
+from prt_outcomes.provenance import write_stamps
 
-validate(config, "../schemas/config.schema.yaml")
+LAUNCHER_SETTINGS = ("config_path", "results_root")
 
-STUDY = StudyConfig.from_dict(config, base_dir=Path.cwd())
-R = str(results_dir(STUDY, config.get("results_root", "results")))
+
+def _launcher_settings():
+    given = dict(workflow.config_settings.config or {})  # the --config KEY=VALUE entries
+    unknown = sorted(set(given) - set(LAUNCHER_SETTINGS))
+    if unknown:
+        raise ConfigError(
+            f"--config {unknown[0]}=... is not a launcher setting; --config takes only "
+            f"{', '.join(LAUNCHER_SETTINGS)}. Put study settings in the study's config file."
+        )
+    files = [str(f) for f in (workflow.overwrite_configfiles or ())]
+    path = given.get("config_path")
+    if path is not None and files:
+        raise ConfigError("give the study config once: --config config_path=FILE or --configfile FILE.")
+    if path is None and len(files) > 1:
+        raise ConfigError(f"give one study config, not {len(files)} (--configfile {' '.join(files)}).")
+    if path is None:  # the bundled example, beside this Snakefile
+        path = files[0] if files else Path(workflow.basedir) / "config" / "config.yaml"
+    return Path(str(path)).resolve(), given.get("results_root")
+
+
+CONFIG_PATH, _GIVEN_ROOT = _launcher_settings()
+STUDY = load_config(CONFIG_PATH)
+# Snakemake's --config parses values as YAML: `results_root=2024` arrives as a number.
+RESULTS_ROOT = str(_GIVEN_ROOT) if _GIVEN_ROOT is not None else STUDY.raw["results_root"]
+# Every job sees only the launcher settings (and the study's name, for the report caption);
+# the scripts load the study itself from config_path.
+config.clear()
+config.update({"config_path": str(CONFIG_PATH), "results_root": RESULTS_ROOT, "study_name": STUDY.name})
+
+R = str(results_dir(STUDY, RESULTS_ROOT))
 OUTCOMES = list(STUDY.outcome_names)
 DATA_FILES = [str(p) for p in STUDY.data_paths()]
-ALL_OUTPUTS = [str(p) for p in expected_outputs(STUDY, config.get("results_root", "results"))]
+ALL_OUTPUTS = [str(p) for p in expected_outputs(STUDY, RESULTS_ROOT)]
 FIGURES = [
     f"{R}/figures/{stem}.{ext}" for stem in figure_stems(STUDY) for ext in STUDY.figure_formats
 ]
+# Content stamps, rewritten only when their content changes: a changed config value or a
+# replaced data file (whatever its timestamp) rebuilds the outputs that read it.
+STAMPS = {name: str(path) for name, path in write_stamps(STUDY, f"{R}/intermediate/stamps").items()}
 
 wildcard_constraints:
     outcome="|".join(OUTCOMES),

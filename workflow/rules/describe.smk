@@ -2,6 +2,7 @@ rule describe:
     """Participant flow, baseline characteristics, observed summaries and missingness."""
     input:
         data=rules.derive.output.data,
+        config_stamp=STAMPS["config_analysis"],
     output:
         flow=f"{R}/tables/flow.csv",
         baseline=f"{R}/tables/baseline.csv",

@@ -4,7 +4,9 @@ TABLE_CSVS = [f"{R}/tables/{t}.csv" for t in RESULT_TABLES]
 rule manifest:
     """Provenance: input hashes, resolved config, package versions, seed."""
     input:
-        DATA_FILES,
+        data=DATA_FILES,
+        inputs_stamp=STAMPS["inputs"],
+        config_stamp=STAMPS["config_full"],
     output:
         f"{R}/manifest.json",
     log:
@@ -17,6 +19,7 @@ rule render_tables:
     """Markdown, HTML and LaTeX (booktabs) versions of every table, plus journal tables."""
     input:
         TABLE_CSVS,
+        config_stamp=STAMPS["config_full"],
     output:
         [f"{R}/tables/{t}.{ext}" for t in RESULT_TABLES for ext in ("md", "html", "tex")]
         + [f"{R}/tables/{name}" for name in journal_table_files(STUDY)],
@@ -31,6 +34,7 @@ rule render_figures:
     input:
         TABLE_CSVS,
         rules.derive.output.csv,
+        config_stamp=STAMPS["config_full"],
     output:
         [report(path, caption="../report/figure.rst", category="Figures") for path in FIGURES],
     log:
@@ -52,6 +56,7 @@ rule report:
         # read only to know which participant ids must never appear in the report
         rules.ingest.output.data,
         rules.derive.output.csv,
+        config_stamp=STAMPS["config_full"],
     output:
         report(f"{R}/report.html", caption="../report/report.rst", category="Report"),
     log:

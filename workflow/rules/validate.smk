@@ -4,6 +4,7 @@ rule validate:
         data=rules.ingest.output.data,
         issues=rules.ingest.output.issues,
         meta=rules.ingest.output.meta,
+        config_stamp=STAMPS["config_data"],
     output:
         clean=f"{R}/intermediate/clean.parquet",
         summary=report(

@@ -1,14 +1,22 @@
-"""Snakemake adapter: add baseline, change and percent change per outcome."""
-import pandas as pd
+"""Snakemake adapter: add baseline, change and percent change per outcome.
 
-from prt_outcomes.config import StudyConfig
-from prt_outcomes.logs import configure_logging
-from prt_outcomes.outputs import write_csv
-from prt_outcomes.pipeline import derive
+A strict-mode run whose validation found failures stops here, with the validation files kept.
+"""
+from pathlib import Path
 
-log = configure_logging(snakemake.log[0])
-config = StudyConfig.from_dict(snakemake.config)
-data = derive(pd.read_parquet(snakemake.input.clean), config)
-data.to_parquet(snakemake.output.data, index=False)
-write_csv(data, snakemake.output.csv)
-log.info("analysis data: %d rows, %d participants", len(data), data["participant_id"].nunique())
+from prt_outcomes.logs import WorkflowStep
+
+# heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
+with WorkflowStep(snakemake) as step:
+    import pandas as pd
+
+    from prt_outcomes.outputs import write_csv
+    from prt_outcomes.pipeline import derive, strict_validation_gate
+
+    config = step.config
+    failures = pd.read_csv(snakemake.input.failures, dtype="string", keep_default_na=False)
+    strict_validation_gate(config, Path(snakemake.input.failures).parent, len(failures))
+    data = derive(pd.read_parquet(snakemake.input.clean), config)
+    data.to_parquet(snakemake.output.data, index=False)
+    write_csv(data, snakemake.output.csv)
+    step.log.info("analysis data: %d rows, %d participants", len(data), data["participant_id"].nunique())

@@ -7,12 +7,12 @@ outcomes' jobs and the report still run; the reason is also logged.
 import pandas as pd
 
 from prt_outcomes.analysis import analyse_outcome
-from prt_outcomes.config import StudyConfig
+from prt_outcomes.config import load_config
 from prt_outcomes.logs import configure_logging
 from prt_outcomes.outputs import write_csv
 
 log = configure_logging(snakemake.log[0])
-config = StudyConfig.from_dict(snakemake.config)
+config = load_config(snakemake.config["config_path"])
 data = pd.read_parquet(snakemake.input.data)
 outcome = snakemake.wildcards.outcome
 result = analyse_outcome(data, config, outcome)

@@ -1,8 +1,8 @@
 """Snakemake adapter: provenance manifest."""
-from prt_outcomes.config import StudyConfig
-from prt_outcomes.logs import configure_logging
-from prt_outcomes.provenance import write_manifest
+from prt_outcomes.logs import WorkflowStep
 
-configure_logging(snakemake.log[0])
-config = StudyConfig.from_dict(snakemake.config)
-write_manifest(config, snakemake.input, snakemake.output[0])
+# heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
+with WorkflowStep(snakemake) as step:
+    from prt_outcomes.provenance import write_manifest
+
+    write_manifest(step.config, snakemake.input.data, snakemake.output[0])

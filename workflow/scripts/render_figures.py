@@ -1,15 +1,14 @@
 """Snakemake adapter: figures from the result tables."""
 from pathlib import Path
 
-import matplotlib
+from prt_outcomes.logs import WorkflowStep
 
-matplotlib.use("Agg")
+# heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
+with WorkflowStep(snakemake) as step:
+    import matplotlib
 
-from prt_outcomes.config import StudyConfig
-from prt_outcomes.figures import render_figures
-from prt_outcomes.logs import configure_logging
+    matplotlib.use("Agg")  # before anything imports pyplot
+    from prt_outcomes.figures import render_figures
 
-configure_logging(snakemake.log[0])
-config = StudyConfig.from_dict(snakemake.config)
-results = Path(snakemake.input[0]).parent.parent
-render_figures(config, results)
+    results = Path(snakemake.input[0]).parent.parent
+    render_figures(step.config, results)

@@ -1,11 +1,11 @@
 """Snakemake adapter: Markdown, HTML and LaTeX tables."""
 from pathlib import Path
 
-from prt_outcomes.config import StudyConfig
-from prt_outcomes.logs import configure_logging
-from prt_outcomes.report import render_tables
+from prt_outcomes.logs import WorkflowStep
 
-configure_logging(snakemake.log[0])
-config = StudyConfig.from_dict(snakemake.config)
-results = Path(snakemake.input[0]).parent.parent
-render_tables(config, results)
+# heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
+with WorkflowStep(snakemake) as step:
+    from prt_outcomes.report import render_tables
+
+    results = Path(snakemake.input[0]).parent.parent
+    render_tables(step.config, results)

@@ -54,7 +54,7 @@ def _data() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def config() -> StudyConfig:
-    return StudyConfig.from_dict(_raw_config(), base_dir=REPO_ROOT)
+    return StudyConfig.from_dict(_raw_config(), base_dir=EXAMPLE_CONFIG.parent)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_models_visits_restricts_the_analysed_visits():
     raw = _raw_config(covariance="unstructured")
     raw["models"].update(visits=["m3"], baseline_adjusted=True)
     raw["outcomes"] = raw["outcomes"][:1]
-    config = StudyConfig.from_dict(raw, base_dir=REPO_ROOT)
+    config = StudyConfig.from_dict(raw, base_dir=EXAMPLE_CONFIG.parent)
     result = analyse_outcome(derive(_data(), config), config, FINE)
     assert result.model_info.loc[0, "visits"] == "m3"
     assert result.contrasts["visit"].unique().tolist() == ["m3"]
@@ -141,7 +141,7 @@ def test_models_visits_must_name_declared_visits():
     raw = _raw_config()
     raw["models"]["visits"] = ["m12"]
     with pytest.raises(ConfigError, match=r"models.visits lists \['m12'\]"):
-        StudyConfig.from_dict(raw, base_dir=REPO_ROOT)
+        StudyConfig.from_dict(raw, base_dir=EXAMPLE_CONFIG.parent)
 
 
 def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):

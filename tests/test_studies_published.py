@@ -48,7 +48,7 @@ def rounding(decimals: int) -> float:
 
 @functools.lru_cache(maxsize=None)
 def _run(name: str) -> dict:
-    config = load_config(STUDIES / f"{name}.yaml", base_dir=REPO_ROOT)
+    config = load_config(STUDIES / f"{name}.yaml")
     checked = load_and_validate(config)
     data = derive(checked.clean, config)
     return {"config": config, "checked": checked, "data": data, **describe(data, config),

@@ -1,11 +1,13 @@
 """Snakemake adapter: stack per-outcome model tables (a failed outcome adds its model_info row only)."""
-import pandas as pd
 
-from prt_outcomes.analysis import MODEL_TABLES, stack_tables
-from prt_outcomes.logs import configure_logging
-from prt_outcomes.outputs import write_csv
+from prt_outcomes.logs import WorkflowStep
 
-configure_logging(snakemake.log[0])
-for name, columns in MODEL_TABLES.items():
-    frames = [pd.read_csv(path) for path in snakemake.input[name]]
-    write_csv(stack_tables(frames, columns), snakemake.output[name])
+with WorkflowStep(snakemake) as step:
+    import pandas as pd
+
+    from prt_outcomes.analysis import MODEL_TABLES, stack_tables
+    from prt_outcomes.outputs import write_csv
+
+    for name, columns in MODEL_TABLES.items():
+        frames = [pd.read_csv(path) for path in snakemake.input[name]]
+        write_csv(stack_tables(frames, columns), snakemake.output[name])

@@ -149,10 +149,14 @@ def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):
     data = derive(_data(), config)
     data.to_parquet(tmp_path / "data.parquet", index=False)
     names = ("marginal_means", "contrasts", "change_contrasts", "model_info")
+    # the scripts load the study from its file, as the workflow's jobs do (config_path)
+    raw = _raw_config()
+    raw["data"]["files"] = [{"path": str(REPO_ROOT / "data" / "example" / "outcomes_long.csv")}]
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
     for outcome in (FINE, BASELINE_ONLY):
         out = {n: str(tmp_path / outcome / f"{n}.csv") for n in names}
         job = SimpleNamespace(
-            config=_raw_config(), input=SimpleNamespace(data=str(tmp_path / "data.parquet")),
+            config={"config_path": str(tmp_path / "study.yaml")}, input=SimpleNamespace(data=str(tmp_path / "data.parquet")),
             output=SimpleNamespace(**out), log=[str(tmp_path / f"{outcome}.log")],
             wildcards=SimpleNamespace(outcome=outcome),
         )
@@ -161,6 +165,7 @@ def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):
     job = SimpleNamespace(
         input={n: [str(tmp_path / o / f"{n}.csv") for o in (FINE, BASELINE_ONLY)] for n in names},
         output={n: str(tmp_path / f"{n}.csv") for n in names}, log=[str(tmp_path / "collect.log")],
+        config={"config_path": str(tmp_path / "study.yaml")},
     )
     runpy.run_path(str(SCRIPTS / "collect_models.py"), init_globals={"snakemake": job})
     info = pd.read_csv(tmp_path / "model_info.csv", keep_default_na=False).set_index("outcome")

@@ -23,4 +23,4 @@ with WorkflowStep(snakemake) as step:
         if warning:
             step.log.warning("%s: %s", outcome, warning)
     for name in ("marginal_means", "contrasts", "change_contrasts", "model_info"):
-        write_csv(getattr(result, name), snakemake.output[name])
+        write_csv(getattr(result, name), getattr(snakemake.output, name))

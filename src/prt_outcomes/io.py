@@ -8,14 +8,17 @@ line 1; for wide files the participant's line), so validation can point at the e
 
 Ingest is deliberately forgiving about *values* and strict about *structure*:
 
-* values that cannot be used (text in a score, an unparseable date) become missing in
-  ``data`` and are listed in ``issues`` with the raw text, so validation quarantines the row and
-  the report shows what was in the file;
+* values that cannot be used (text in a score, ``inf``, an ambiguous ``2,000``, an unparseable
+  date, a formula without a saved value) become missing in ``data`` and are listed in
+  ``issues`` with the raw text, so validation quarantines the row and the report shows what was
+  in the file; so are lines that cannot be trusted as a whole (fewer fields than the header,
+  not valid UTF-8, a repeated header line, a record that swallowed the following lines);
 * arm, visit and categorical covariate values that match no code are kept as they were written,
   so validation can report ``unknown_arm`` with the typo itself;
 * structure problems (missing file, empty file, wrong file type, missing required column,
-  unreadable workbook, columns that look like direct identifiers) raise :class:`InputError`, a
-  ``ValueError`` whose one-paragraph message names the file and says what to do.
+  unreadable workbook, a workbook with several sheets and no ``sheet:``, two wide columns for
+  one outcome x visit, columns that look like direct identifiers) raise :class:`InputError`,
+  whose one-paragraph message names the file and says what to do.
 
 Examples
 --------
@@ -87,9 +90,13 @@ class IngestResult:
         and categorical covariates are strings mapped through the config codes, unmatched
         values kept as written; ``source_row`` is the line in the original file.
     issues : DataFrame
-        Ingest-level problems, columns ``file, row, column, rule, value, message``. Rules:
-        ``not_numeric``, ``not_a_date`` (the row is quarantined by validation) and
+        Ingest-level problems, columns ``file, row, column, rule, value, message``. Rules
+        that quarantine the row in validation: ``not_numeric``, ``not_finite``,
+        ``ambiguous_number``, ``not_a_date``, ``short_record``, ``repeated_header``,
+        ``encoding``, ``formula_without_value``, ``line_break_in_cell``; and
         ``filtered_by_config`` (row left out by the file's ``filter``; counted, not a failure).
+        ``value`` never holds a participant id, a line break or more than
+        :data:`MAX_VALUE_CHARS` characters (:func:`safe_values`).
     rows_in : dict
         Data lines read per file (blank lines excluded), before the filter.
     rows_filtered : dict
@@ -155,7 +162,27 @@ def read_study_data(config: StudyConfig, files: Sequence[str | Path] | None = No
       rows where the cell is / is not missing. Left-out rows are issues with rule
       ``filtered_by_config``.
     * Numbers: decimal point or comma (set ``decimal: "."`` to refuse commas); missing codes
-      apply to every column, numeric codes also when written ``-99.0``.
+      apply to every column, numeric codes also when written ``-99.0``. ``2,000`` is
+      ``ambiguous_number`` (thousands separator or decimal comma?) unless the column's other
+      cells use decimal commas or the file sets ``decimal:``; ``inf``, ``-inf`` and ``NaN``
+      written out are ``not_finite`` (unless listed as missing codes).
+    * Structure of lines: a line with fewer fields than the header (a truncated export) is
+      ``short_record``; a line that repeats the header (concatenated exports) is
+      ``repeated_header``; a used cell holding a line break (an unmatched quote swallowed the
+      next lines) is ``line_break_in_cell``. Those rows are quarantined, never read as missing
+      values. Byte-order marks inside a file are removed (and said so in ``notes``), so a
+      participant's lines after a concatenation point are not a new participant.
+    * Text encoding: ``encoding:`` if set; UTF-16 when the file starts with its BOM; else UTF-8,
+      strictly: lines that are not valid UTF-8 in an otherwise UTF-8 file are quarantined (rule
+      ``encoding``) and the rest stays UTF-8; a file with no UTF-8 character at all is read as
+      Windows-1252 and ``notes`` says so. ``encodings`` records what was used per file.
+    * Workbooks: a workbook with more than one sheet must name it (``sheet:`` in the file's
+      entry); formula cells without a saved value are ``formula_without_value`` (value = the
+      cell reference), not empty cells.
+    * Wide files: visit suffixes are matched case-blind; two columns for the same outcome and
+      visit are refused.
+    * Files are labelled by name, or by the shortest tail of the path as given that tells two
+      same-named files apart (:func:`source_labels`).
     * Privacy: column names and every value of text columns are checked for names,
       e-mail addresses, phone numbers, addresses and dates of birth; participant id values
       that are e-mail addresses or phone numbers are refused too. ``data.allow_identifiers``
@@ -278,6 +305,8 @@ class _RawTable:
     row_issues: list[pd.DataFrame] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     encoding: str = ""
+    #: False for a CSV without quotes: none of its cells can hold a line break
+    line_breaks_possible: bool = True
 
 
 def _read_raw(path: Path, spec: DataFile) -> _RawTable:
@@ -485,7 +514,7 @@ def _read_csv(path: Path, spec: DataFile) -> _RawTable:
             "the line repeats the header (concatenated exports?); delete it"))
     keep_lines = np.unique(np.concatenate([r["row"].to_numpy() for r in row_issues])) if row_issues else None
     table, lines = _drop_blank_rows(table, lines, keep_lines)
-    return _RawTable(table, lines, row_issues, notes, encoding)
+    return _RawTable(table, lines, row_issues, notes, encoding, line_breaks_possible='"' in text)
 
 
 def _repeated_header_rows(table: pd.DataFrame) -> np.ndarray:
@@ -510,9 +539,9 @@ def _fields_per_line(text: str, sep: str, n_rows: int) -> np.ndarray | None:
     if len(newline) == 0 or len(sep.encode()) != 1:
         return None
     ends = newline if newline[-1] == len(data) - 1 else np.r_[newline, len(data)]
-    seps = np.r_[0, np.cumsum(data == sep.encode()[0])]
     starts = np.r_[0, ends[:-1] + 1]
-    counts = seps[ends] - seps[starts] + 1
+    sep_at = np.flatnonzero(data == sep.encode()[0])
+    counts = np.searchsorted(sep_at, ends) - np.searchsorted(sep_at, starts) + 1
     counts = counts[1:]  # the header
     if len(counts) != n_rows:
         return None
@@ -914,7 +943,8 @@ def _read_one(
         table = table.rename(columns=lambda c: config.column_map.get(c, c))
     _refuse_clashing_names(table, path, config)
 
-    frame, value_issues = _canonical(config, path, table, lines, missing, spec.decimal, label)
+    frame, value_issues = _canonical(config, path, table, lines, missing, spec.decimal, label,
+                                     raw.line_breaks_possible)
     issues.extend(_locate_row_issues(raw.row_issues, lines, label))
     issues.extend(value_issues)
     return frame, issues, n_read, n_filtered, raw
@@ -1087,7 +1117,7 @@ def _wide_to_long(config, spec, path, table, lines):
     return long.iloc[idx].reset_index(drop=True), long_lines[idx]
 
 
-def _canonical(config, path, table, lines, missing, decimal=None, label=None):
+def _canonical(config, path, table, lines, missing, decimal=None, label=None, line_breaks_possible=True):
     """Build the canonical frame; list unparseable values as issues."""
     name = label or path.name
     present = set(table.columns)
@@ -1123,7 +1153,7 @@ def _canonical(config, path, table, lines, missing, decimal=None, label=None):
     # quarantined, never analysed, and the cell's text is never shown.
     used = [c for c in (SUBJECT, ARM, VISIT, *config.outcome_names,
                         *(c.name for c in config.covariates), DATE) if c in present]
-    for col in used:
+    for col in used if line_breaks_possible else []:
         cell = table[col]
         if not _is_text(cell):
             continue

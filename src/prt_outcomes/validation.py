@@ -80,7 +80,7 @@ from .io import (
     safe_values,
 )
 from .outputs import write_csv
-from .schemas import build_schema, column_rules, frame_check_rule
+from .schemas import build_schema, column_rules, forget_cached_codes, frame_check_rule
 
 __all__ = [
     "ValidationResult",
@@ -311,6 +311,8 @@ def validate_study_data(
             failures.append(_schema_failures(exc.failure_cases, df, config, schema))
         except pa.errors.SchemaError as exc:  # pragma: no cover - lazy mode collects these
             raise InputError(f"the data cannot be validated: {exc}") from None
+        finally:
+            forget_cached_codes()
 
     fail = _concat_failures(failures)
     failed_pos = np.zeros(len(df), dtype=bool)

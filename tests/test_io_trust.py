@@ -212,3 +212,13 @@ def test_io_docstring_examples(monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # examples read tests/malformed/...
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted >= 5
+
+
+def test_a_participant_id_in_a_failing_cell_is_not_shown(cfg, tmp_path):
+    # an id pasted into the arm cell of line 7
+    path = tmp_path / "x.csv"
+    path.write_text((MALFORMED / "ok.csv").read_text().replace("P03,3,post", "P03,P02,post"))
+    result = load_and_validate(cfg, [path])
+    row = result.failures[result.failures["rule"] == "unknown_arm"].iloc[0]
+    assert row["value"] == "<a participant id>" and "P02" not in row["message"]
+    assert "P02" not in result.to_markdown()

@@ -20,7 +20,8 @@ Choices (documented here because the report depends on them):
   columns, and is always empty for ``participant_id``; a cell holding a line break (a record
   that swallowed the next lines, other participants' ids among them) is shown as
   ``<record spanning lines a-b>`` and a very long cell as ``<text of N characters>``
-  (:func:`prt_outcomes.io.safe_values`); messages never contain participant ids. Rows are
+  (:func:`prt_outcomes.io.safe_values`), and a cell holding another participant's id (not a
+  plain number) as ``<a participant id>``; messages never contain participant ids. Rows are
   located by ``file`` and ``row`` (line in the original file). The ``quarantined`` frame is
   row-level data and does keep ``participant_id``: :meth:`ValidationResult.write` never
   writes it into the report folder, which stays id-free; it is written only on request, by
@@ -332,7 +333,7 @@ def validate_study_data(
     quarantined["rules"] = rules_per_row.reindex(np.flatnonzero(failed_pos)).to_numpy()
     quarantined = quarantined.reset_index(drop=True)
 
-    failures_out = fail[FAILURE_COLUMNS].reset_index(drop=True)
+    failures_out = _hide_participant_ids(fail[FAILURE_COLUMNS].reset_index(drop=True), df)
     filtered = _filtered(ingest)
     summary = _summary(df, failed_pos, ingest)
     rule_counts = _rule_counts(failures_out, filtered)
@@ -734,6 +735,34 @@ def _messages(out: pd.DataFrame, config: StudyConfig) -> list[str]:
         dtype=object,
     )
     return list(text[codes])
+
+
+ID_PLACEHOLDER = "<a participant id>"
+
+
+def _hide_participant_ids(failures: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """A failing cell that holds another participant's id (shifted columns, a pasted id) is
+    shown as ``<a participant id>``, in ``value`` and in the message. Plain numbers are kept:
+    with numeric ids every score would look like an id, and a number in a text column is a
+    code far more often than an id."""
+    if len(failures) == 0:
+        return failures
+    values = failures["value"].astype("str")
+    candidate = (values != "") & ~values.str.fullmatch(r"[+-]?\d+(\.\d*)?")
+    if not candidate.any():
+        return failures
+    ids = pd.unique(df[SUBJECT].dropna())
+    hit = (candidate & values.isin(ids)).to_numpy()
+    if not hit.any():
+        return failures
+    failures = failures.copy()
+    hidden = values[hit]
+    failures.loc[hit, "message"] = [
+        m.replace(f"'{v}'", f"'{ID_PLACEHOLDER}'").replace(f"= {v} ", f"= {ID_PLACEHOLDER} ")
+        for m, v in zip(failures.loc[hit, "message"], hidden)
+    ]
+    failures.loc[hit, "value"] = ID_PLACEHOLDER
+    return failures
 
 
 def _locate(frame: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:

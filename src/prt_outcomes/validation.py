@@ -751,8 +751,11 @@ def _hide_participant_ids(failures: pd.DataFrame, df: pd.DataFrame) -> pd.DataFr
     candidate = (values != "") & ~values.str.fullmatch(r"[+-]?\d+(\.\d*)?")
     if not candidate.any():
         return failures
-    ids = pd.unique(df[SUBJECT].dropna())
-    hit = (candidate & values.isin(ids)).to_numpy()
+    # few distinct failing texts: look them up among the ids, not the ids among them
+    texts = pd.unique(values[candidate].to_numpy(dtype=object))
+    is_id = df[SUBJECT].isin(texts).to_numpy(dtype=bool)
+    id_texts = set(pd.unique(df[SUBJECT].to_numpy(dtype=object)[is_id])) if is_id.any() else set()
+    hit = (candidate & values.isin(id_texts)).to_numpy(dtype=bool)
     if not hit.any():
         return failures
     failures = failures.copy()

@@ -399,7 +399,8 @@ def validate_command(
     int
         0 when every row passes; 1 when rows were quarantined; 2 when the input is unusable
         (unreadable, empty or wrong-type file, missing required column, direct identifiers,
-        invalid config). Bad data never produces a traceback.
+        invalid config) or ``quarantine_file`` lies inside ``report_dir``. Bad data never
+        produces a traceback.
 
     Examples
     --------

@@ -68,8 +68,7 @@ def test_two_wide_columns_for_one_outcome_and_visit_name_both():
 def test_workbook_with_several_sheets_needs_a_sheet_key(cfg, tmp_path):
     with pytest.raises(InputError, match=r"2 sheets \('visits', 'more visits'\).*sheet: <name>"):
         read_study_data(cfg, [MALFORMED / "xlsx_two_sheets.xlsx"])
-    shutil_copy = tmp_path / "book.xlsx"
-    shutil_copy.write_bytes((MALFORMED / "xlsx_two_sheets.xlsx").read_bytes())
+    (tmp_path / "book.xlsx").write_bytes((MALFORMED / "xlsx_two_sheets.xlsx").read_bytes())
     by_name = _with_files(cfg, [{"path": "book.xlsx", "sheet": "more visits"}], tmp_path)
     assert len(read_study_data(by_name).data) == 2
     by_number = _with_files(cfg, [{"path": "book.xlsx", "sheet": 0}], tmp_path)

@@ -12,6 +12,8 @@ rule                meaning
 ``missing_value``   participant_id, arm or visit is empty
 ``unknown_arm``     arm is not one of the config's arms (after code / label mapping)
 ``unknown_visit``   visit is not one of the config's visits
+``not_finite``      an outcome or numeric covariate is infinite (``inf`` / ``-inf``), bounded
+                    or not; ingest reports such text cells (and ``NaN`` written out) itself
 ``out_of_range``    an outcome outside its instrument's range, or a numeric covariate outside
                     its ``min`` / ``max``
 ``off_step``        an outcome between the steps of its instrument (e.g. 3.3 on a 0.5-step
@@ -32,6 +34,9 @@ participant can be trusted in a longitudinal model):
 ``missing_covariate``   a required covariate is empty on every row of the participant
 ``covariate_changes``   a baseline covariate has different values on the participant's rows
 ``dates_out_of_order``  a ``date`` column exists and dates decrease along the visit order
+``ids_differ_only_in_   participant ids that are equal but for letter case (``P01``, ``p01``):
+case``                  one person typed twice or two people; merging could be wrong, so every
+                        row of each such id is quarantined
 ======================  =====================================================================
 
 Cross-row checks treat rows with an empty participant id as passing (those rows already fail
@@ -46,6 +51,7 @@ Examples
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import numpy as np
@@ -67,6 +73,7 @@ __all__ = [
 
 ROW_RULES = (
     "missing_value",
+    "not_finite",
     "unknown_arm",
     "unknown_visit",
     "out_of_range",
@@ -81,6 +88,7 @@ PARTICIPANT_RULES = (
     "missing_covariate",
     "covariate_changes",
     "dates_out_of_order",
+    "ids_differ_only_in_case",
 )
 #: A value counts as on a step when it is within this many steps of one (exports round).
 STEP_TOLERANCE = 1e-6
@@ -134,20 +142,17 @@ def build_schema(config: StudyConfig) -> pa.DataFrameSchema:
     add(VISIT, str, [("unknown_visit", pa.Check.isin(list(config.visit_names)))], nullable=False)
 
     for outcome in config.outcomes:
-        checks = [("out_of_range", pa.Check.in_range(outcome.min, outcome.max))]
+        checks = [("not_finite", _finite_check()),
+                  ("out_of_range", _range_check(outcome.min, outcome.max))]
         if outcome.step:
             checks.append(("off_step", _step_check(outcome.min, outcome.step)))
         add(outcome.name, "float64", checks, nullable=True)
 
     for cov in config.covariates:
         if cov.type == "numeric":
-            checks = []
-            if cov.min is not None and cov.max is not None:
-                checks.append(("out_of_range", pa.Check.in_range(cov.min, cov.max)))
-            elif cov.min is not None:
-                checks.append(("out_of_range", pa.Check.ge(cov.min)))
-            elif cov.max is not None:
-                checks.append(("out_of_range", pa.Check.le(cov.max)))
+            checks = [("not_finite", _finite_check())]
+            if cov.min is not None or cov.max is not None:
+                checks.append(("out_of_range", _range_check(cov.min, cov.max)))
             add(cov.name, "float64", checks, nullable=True)
         else:
             checks = [("unknown_level", pa.Check.isin(list(cov.levels)))] if cov.levels else []
@@ -157,6 +162,7 @@ def build_schema(config: StudyConfig) -> pa.DataFrameSchema:
     rules[DATE] = []
 
     frame_checks = [
+        _frame_check("ids_differ_only_in_case", SUBJECT, _ids_differ_only_in_case),
         _frame_check("duplicate_visit", VISIT, _duplicate_visit),
         _frame_check("multiple_arms", ARM, _single_value(ARM)),
     ]
@@ -206,6 +212,28 @@ def _step_check(start: float, step: float) -> pa.Check:
     )
 
 
+def _finite_check() -> pa.Check:
+    # missing values (NaN) are skipped by pandera before the check; what is left must be finite
+    return pa.Check(lambda s: pd.Series(np.isfinite(s.to_numpy(dtype="float64")), index=s.index),
+                    name="not_finite", error="value is infinite")
+
+
+def _range_check(lo: float | None, hi: float | None) -> pa.Check:
+    """``lo <= value <= hi`` (either bound may be absent); infinite values pass here because
+    ``not_finite`` reports them, so one bad cell breaks one rule."""
+
+    def check(s: pd.Series) -> pd.Series:
+        x = s.to_numpy(dtype="float64")
+        ok = np.ones(len(x), dtype=bool)
+        if lo is not None:
+            ok &= x >= lo
+        if hi is not None:
+            ok &= x <= hi
+        return pd.Series(ok | np.isinf(x), index=s.index)
+
+    return pa.Check(check, name="in_range", error=f"value outside [{lo}, {hi}]")
+
+
 def _frame_check(rule: str, column: str, fn: Callable[[pd.DataFrame], np.ndarray]) -> pa.Check:
     return pa.Check(
         lambda df: pd.Series(fn(df), index=df.index),
@@ -213,9 +241,24 @@ def _frame_check(rule: str, column: str, fn: Callable[[pd.DataFrame], np.ndarray
     )
 
 
+#: the last frame's participant codes: every cross-row check of one validation reads the same
+#: frame, and factorising a million ids once instead of once per check halves their cost
+_CODES_CACHE: list = [None, None]
+
+
 def _participant_codes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    codes, _ = pd.factorize(df[SUBJECT], use_na_sentinel=True)
+    ref, cached = _CODES_CACHE
+    if ref is not None and ref() is df and len(cached) == len(df):
+        codes = cached
+    else:
+        codes, _ = pd.factorize(df[SUBJECT], use_na_sentinel=True)
+        _CODES_CACHE[:] = [weakref.ref(df), codes]
     return codes, codes >= 0
+
+
+def forget_cached_codes() -> None:
+    """Drop the cached participant codes (call after validating a frame that may change)."""
+    _CODES_CACHE[:] = [None, None]
 
 
 def _spread(codes: np.ndarray, bad_participant: np.ndarray) -> np.ndarray:
@@ -224,6 +267,16 @@ def _spread(codes: np.ndarray, bad_participant: np.ndarray) -> np.ndarray:
     has = codes >= 0
     out[has] = ~bad_participant[codes[has]]
     return out
+
+
+def _ids_differ_only_in_case(df: pd.DataFrame) -> np.ndarray:
+    """Rows whose id equals another id but for letter case fail (both spellings)."""
+    codes, uniques = pd.factorize(df[SUBJECT], use_na_sentinel=True)
+    if len(uniques) < 2:
+        return np.ones(len(df), dtype=bool)
+    lowered, _ = pd.factorize(pd.Series(uniques, dtype="str").str.lower())
+    spellings = np.bincount(lowered)
+    return _spread(codes, spellings[lowered] > 1)
 
 
 def _duplicate_visit(df: pd.DataFrame) -> np.ndarray:

@@ -17,11 +17,19 @@ Choices (documented here because the report depends on them):
   (rule ``baseline_quarantined``): without baseline they cannot be analysed as change.
   With ``warning`` they stay and a warning names how many participants lack a baseline.
 * **Privacy**: ``value`` shows the offending cell for outcome, covariate, arm, visit and date
-  columns, and is always empty for ``participant_id``; messages never contain participant
-  ids. Rows are located by ``file`` and ``row`` (line in the original file). The
-  ``quarantined`` frame is row-level data and does keep ``participant_id`` (it is written to
-  ``quarantined.csv`` so the data manager can fix the export); aggregate outputs
-  (``summary``, ``rule_counts``, the markdown report) never contain ids.
+  columns, and is always empty for ``participant_id``; a cell holding a line break (a record
+  that swallowed the next lines, other participants' ids among them) is shown as
+  ``<record spanning lines a-b>`` and a very long cell as ``<text of N characters>``
+  (:func:`prt_outcomes.io.safe_values`), and a cell holding another participant's id (not a
+  plain number) as ``<a participant id>``; messages never contain participant ids. Rows are
+  located by ``file`` and ``row`` (line in the original file). The ``quarantined`` frame is
+  row-level data and does keep ``participant_id``: :meth:`ValidationResult.write` never
+  writes it into the report folder, which stays id-free; it is written only on request, by
+  :meth:`ValidationResult.write_quarantine`, to a file outside that folder (the workflow keeps
+  it in ``intermediate/``). Aggregate outputs (``summary``, ``rule_counts``, the markdown
+  report) never contain ids.
+* **Reading notes** (a file read as cp1252, byte-order marks removed inside a file) are listed
+  in ``warnings``.
 * **Filtered rows** (``filter:`` in the config) are not failures: they are listed in
   ``filtered`` and counted in ``summary.rows_filtered``.
 * **Counts**: per file, ``rows_read = rows_filtered + rows_in`` for long files and
@@ -62,6 +70,7 @@ from .config import (
 from .errors import PrtOutcomesError
 from .io import (
     ISSUE_COLUMNS,
+    NUMBER_PROBLEMS,
     IngestResult,
     InputError,
     _code_map,
@@ -69,9 +78,10 @@ from .io import (
     _to_float,
     normalise_codes,
     read_study_data,
+    safe_values,
 )
 from .outputs import write_csv
-from .schemas import build_schema, column_rules, frame_check_rule
+from .schemas import build_schema, column_rules, forget_cached_codes, frame_check_rule
 
 __all__ = [
     "ValidationResult",
@@ -104,6 +114,10 @@ _MESSAGES = {
     "covariate_changes": "baseline covariate {column} has different values on the participant's "
     "rows; all rows are quarantined (correct the export so each participant has one value)",
     "dates_out_of_order": "the participant's dates decrease along the visit order",
+    "not_finite": "{column} = {value} is not a finite number",
+    "ids_differ_only_in_case": "the participant id equals another id but for letter case (one "
+    "person typed two ways, or two people?); all rows of both are quarantined: make the ids "
+    "consistent in the export",
     "baseline_quarantined": "the participant's baseline row was quarantined, so this row "
     "cannot be analysed either",
 }
@@ -202,8 +216,9 @@ class ValidationResult:
             raise ValidationFailed(self.headline())
 
     def write(self, report_dir: str | Path) -> list[Path]:
-        """Write summary.csv, failures.csv, rule_counts.csv, filtered.csv, quarantined.csv and
-        report.md to ``report_dir``; return the paths."""
+        """Write summary.csv, failures.csv, rule_counts.csv, filtered.csv and report.md to
+        ``report_dir``; return the paths. These files hold no participant id; the quarantined
+        rows (which do) are written only by :meth:`write_quarantine`."""
         out = Path(report_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -212,12 +227,31 @@ class ValidationResult:
             ("failures.csv", self.failures),
             ("rule_counts.csv", self.rule_counts),
             ("filtered.csv", self.filtered),
-            ("quarantined.csv", self.quarantined),
         ):
             written.append(write_csv(frame, out / name))
         (out / "report.md").write_text(self.to_markdown(), encoding="utf-8")
         written.append(out / "report.md")
         return written
+
+    def write_quarantine(self, path: str | Path, report_dir: str | Path | None = None) -> Path:
+        """Write the quarantined rows (with participant ids) to the CSV file ``path``.
+
+        Refused when ``path`` lies inside ``report_dir``: the report folder is id-free, so it
+        can be shared.
+
+        >>> result.write_quarantine("private/quarantined.csv", report_dir="report")  # doctest: +SKIP
+        """
+        path = Path(path)
+        if report_dir is not None:
+            inside = path.resolve().is_relative_to(Path(report_dir).resolve())
+            if inside:
+                raise InputError(
+                    f"the quarantine file '{path}' would be inside the report folder "
+                    f"'{report_dir}', which must stay free of participant ids. Give a path "
+                    "outside it."
+                )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_csv(self.quarantined, path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,21 +292,33 @@ def validate_study_data(
 
     if ingest is not None and len(ingest.issues):
         failures.append(_ingest_failures(ingest, df))
+    warnings: list[str] = list(ingest.notes) if ingest is not None else []
 
     schema = build_schema(config)
-    for part, view in _schema_parts(schema, df):
+    checked = df
+    if ingest is not None and len(ingest.issues) and len(ingest.data) == len(df):
+        # lines that are not data (a repeated header) break their own rule only
+        not_data = ingest.issue_index[(ingest.issues["rule"] == "repeated_header").to_numpy()]
+        if len(not_data):
+            keep = np.ones(len(df), dtype=bool)
+            keep[not_data] = False
+            checked = df.loc[keep]
+            failures = [f[keep[f["_pos"].to_numpy()] | (f["rule"] == "repeated_header").to_numpy()]
+                        for f in failures]
+    for part, view in _schema_parts(schema, checked):
         try:
             part.validate(view, lazy=True)
         except pa.errors.SchemaErrors as exc:
             failures.append(_schema_failures(exc.failure_cases, df, config, schema))
         except pa.errors.SchemaError as exc:  # pragma: no cover - lazy mode collects these
             raise InputError(f"the data cannot be validated: {exc}") from None
+        finally:
+            forget_cached_codes()
 
     fail = _concat_failures(failures)
     failed_pos = np.zeros(len(df), dtype=bool)
     failed_pos[fail["_pos"].to_numpy()] = True
 
-    warnings: list[str] = []
     cascade = _baseline_cascade(df, config, failed_pos, warnings)
     if cascade is not None and len(cascade):
         fail = _concat_failures([fail, cascade])
@@ -287,7 +333,7 @@ def validate_study_data(
     quarantined["rules"] = rules_per_row.reindex(np.flatnonzero(failed_pos)).to_numpy()
     quarantined = quarantined.reset_index(drop=True)
 
-    failures_out = fail[FAILURE_COLUMNS].reset_index(drop=True)
+    failures_out = _hide_participant_ids(fail[FAILURE_COLUMNS].reset_index(drop=True), df)
     filtered = _filtered(ingest)
     summary = _summary(df, failed_pos, ingest)
     rule_counts = _rule_counts(failures_out, filtered)
@@ -329,6 +375,7 @@ def validate_command(
     data_files: Sequence[str | Path] | None = None,
     report_dir: str | Path | None = None,
     stream: TextIO = sys.stdout,
+    quarantine_file: str | Path | None = None,
 ) -> int:
     """``prt-outcomes validate``: check a study's data and report.
 
@@ -339,17 +386,21 @@ def validate_command(
     data_files : sequence of path, optional
         Validate these files instead of the config's ``data.files``.
     report_dir : path, optional
-        Write summary.csv, failures.csv, rule_counts.csv, filtered.csv, quarantined.csv and
-        report.md here.
+        Write summary.csv, failures.csv, rule_counts.csv, filtered.csv and report.md here;
+        none of them holds a participant id.
     stream : text stream
         Where the short summary goes.
+    quarantine_file : path, optional
+        Also write the quarantined rows, which carry participant ids, to this CSV file; it
+        must lie outside ``report_dir``.
 
     Returns
     -------
     int
         0 when every row passes; 1 when rows were quarantined; 2 when the input is unusable
         (unreadable, empty or wrong-type file, missing required column, direct identifiers,
-        invalid config). Bad data never produces a traceback.
+        invalid config) or ``quarantine_file`` lies inside ``report_dir``. Bad data never
+        produces a traceback.
 
     Examples
     --------
@@ -370,8 +421,14 @@ def validate_command(
             file=stream,
         )
         return 2
-    if report_dir is not None:
-        result.write(report_dir)
+    try:
+        if quarantine_file is not None:
+            result.write_quarantine(quarantine_file, report_dir)
+        if report_dir is not None:
+            result.write(report_dir)
+    except InputError as exc:
+        print(f"prt-outcomes validate: {exc}", file=stream)
+        return 2
     print(result.headline(), file=stream)
     for w in result.warnings:
         print(f"warning: {w}", file=stream)
@@ -421,9 +478,10 @@ def _prepare(frame: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, di
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             df[col] = s.to_numpy(dtype="float64", na_value=np.nan)
             continue
-        values, bad = _to_float(s, {""} | {str(m) for m in config.missing_codes}, None)
-        if bad.any():
-            bad_numeric[col] = (bad, s)
+        values, problems = _to_float(s, {""} | {str(m) for m in config.missing_codes}, None)
+        problems = {rule: mask for rule, mask in problems.items() if mask.any()}
+        if problems:
+            bad_numeric[col] = (problems, s)
         df[col] = values
 
     def as_str(s: pd.Series) -> pd.Series:
@@ -452,20 +510,22 @@ def _prepare(frame: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, di
 
 def _coercion_failures(df: pd.DataFrame, bad_numeric: dict) -> pd.DataFrame:
     pieces = []
-    for col, (bad, raw) in bad_numeric.items():
-        pos = np.flatnonzero(bad)
-        values = raw.iloc[pos].astype("str").to_numpy()
-        pieces.append(
-            pd.DataFrame(
-                {
-                    "_pos": pos,
-                    "column": col,
-                    "rule": "not_numeric",
-                    "value": values,
-                    "message": [f"{col}: '{v}' is not a number" for v in values],
-                }
+    for col, (problems, raw) in bad_numeric.items():
+        for rule, bad in problems.items():
+            pos = np.flatnonzero(bad)
+            values = safe_values(raw.iloc[pos].astype("str").to_numpy(), df[SOURCE_ROW].to_numpy()[pos])
+            what = NUMBER_PROBLEMS[rule]
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "_pos": pos,
+                        "column": col,
+                        "rule": rule,
+                        "value": values,
+                        "message": [f"{col}: '{v}' {what}" for v in values],
+                    }
+                )
             )
-        )
     return _locate(pd.concat(pieces, ignore_index=True), df)
 
 
@@ -476,7 +536,8 @@ def _ingest_failures(ingest: IngestResult, df: pd.DataFrame) -> pd.DataFrame:
         return _empty_failures(with_pos=True)
     if len(ingest.data) != len(df):
         # frame was changed after ingest: locate by file and line (exact for long files)
-        key = pd.Series(np.arange(len(df)), index=pd.MultiIndex.from_arrays([df[SOURCE_FILE], df[SOURCE_ROW]]))
+        where = pd.MultiIndex.from_arrays([df[SOURCE_FILE], df[SOURCE_ROW]])
+        key = pd.Series(np.arange(len(df)), index=where)
         key = key[~key.index.duplicated()]
         pos = key.reindex(pd.MultiIndex.from_arrays([issues["file"], issues["row"]])).to_numpy()
         issues = issues.assign(_pos=pos).dropna(subset=["_pos"])
@@ -563,6 +624,7 @@ def _schema_failures(fc: pd.DataFrame, df: pd.DataFrame, config: StudyConfig, sc
         )
 
     out = pd.concat(pieces, ignore_index=True)
+    out["value"] = safe_values(out["value"].to_numpy(), df[SOURCE_ROW].to_numpy()[out["_pos"].to_numpy()])
     out.loc[out["column"] == SUBJECT, "value"] = ""
     out["message"] = _messages(out, config)
     return _locate(out, df)
@@ -674,6 +736,37 @@ def _messages(out: pd.DataFrame, config: StudyConfig) -> list[str]:
         dtype=object,
     )
     return list(text[codes])
+
+
+ID_PLACEHOLDER = "<a participant id>"
+
+
+def _hide_participant_ids(failures: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """A failing cell that holds another participant's id (shifted columns, a pasted id) is
+    shown as ``<a participant id>``, in ``value`` and in the message. Plain numbers are kept:
+    with numeric ids every score would look like an id, and a number in a text column is a
+    code far more often than an id."""
+    if len(failures) == 0:
+        return failures
+    values = failures["value"].astype("str")
+    candidate = (values != "") & ~values.str.fullmatch(r"[+-]?\d+(\.\d*)?")
+    if not candidate.any():
+        return failures
+    # few distinct failing texts: look them up among the ids, not the ids among them
+    texts = pd.unique(values[candidate].to_numpy(dtype=object))
+    is_id = df[SUBJECT].isin(texts).to_numpy(dtype=bool)
+    id_texts = set(pd.unique(df[SUBJECT].to_numpy(dtype=object)[is_id])) if is_id.any() else set()
+    hit = (candidate & values.isin(id_texts)).to_numpy(dtype=bool)
+    if not hit.any():
+        return failures
+    failures = failures.copy()
+    hidden = values[hit]
+    failures.loc[hit, "message"] = [
+        m.replace(f"'{v}'", f"'{ID_PLACEHOLDER}'").replace(f"= {v} ", f"= {ID_PLACEHOLDER} ")
+        for m, v in zip(failures.loc[hit, "message"], hidden)
+    ]
+    failures.loc[hit, "value"] = ID_PLACEHOLDER
+    return failures
 
 
 def _locate(frame: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:

@@ -156,12 +156,65 @@ case("wide_out_of_range.csv",
      "\n".join([WIDE_HEADER, WIDE[0], WIDE[1], "P03,3,38,female,6,5.5,40,104"]) + "\n", 1,
      [("out_of_range", "odi", 4)], config="config_wide.yaml")
 
+# --- issue 9: input read wrongly without a word -----------------------------------------------
+# a truncated export: line 5 stops after pain_avg, its odi, age and sex are absent, not empty
+case("short_record.csv", lines_with({5: "P02,2,post,4.5"}), 1, [("short_record", "odi", 5)])
+# two columns for one outcome x visit: refused, naming both
+case("wide_same_visit_twice.csv",
+     "\n".join([WIDE_HEADER + ",pain_avg_baseline", *(w + ",7" for w in WIDE)]) + "\n", 2,
+     "two columns", config="config_wide_visit_names.yaml")
+case("wide_same_visit_two_cases.csv",
+     "\n".join([WIDE_HEADER + ",pain_avg_T2", *(w + ",7" for w in WIDE)]) + "\n", 2,
+     "two columns", config="config_wide.yaml")
+# visit suffixes are matched case-blind, like visit codes in long files
+case("wide_visit_suffix_mixed_case.csv",
+     "\n".join([WIDE_HEADER.replace("pain_avg_t2", "pain_avg_T2").replace("odi_t2", "odi_T2"),
+                *WIDE]) + "\n", 0, [], config="config_wide.yaml")
+# "2,000": 2000 with a thousands separator or 2.0 with a decimal comma? (odi has no decimal comma)
+case("semicolon_thousands_separator.csv",
+     semicolon_decimal_comma(lines_with({5: "P02,2,post,4.5,2.000,52,male"})), 1,
+     [("ambiguous_number", "odi", 5)])
+case("quoted_thousands_separator.csv", lines_with({5: 'P02,2,post,4.5,"2,000",52,male'}), 1,
+     [("ambiguous_number", "odi", 5)])
+# non-finite numbers are refused even where no range would catch them (age is unbounded here)
+case("inf_in_unbounded_covariate.csv",
+     lines_with({4: "P02,2,baseline,4,24,inf,male", 5: "P02,2,post,4.5,22,-inf,male"}), 1,
+     [("not_finite", "age", 4), ("not_finite", "age", 5), ("missing_covariate", "age", 4),
+      ("missing_covariate", "age", 5)], config="config_extra.yaml")
+case("nan_text_in_score.csv", lines_with({3: "P01,1,post,NaN,20,45,female"}), 1,
+     [("not_finite", "pain_avg", 3)])
+# a UTF-8 file with one latin-1 line: only that line is quarantined, the labels stay readable
+UTF8_ACCENTS = lines_with(header=HEADER + ",note").replace("female\n", "féminin,ok\n").replace(
+    "male\n", "masculin,ok\n")
+case("utf8_with_one_latin1_line.csv",
+     UTF8_ACCENTS.encode("utf-8").replace("P02,2,post,4.5,22,52,masculin,ok".encode(),
+                                          "P02,2,post,4.5,22,52,masculin,r\xe9sum\xe9".encode("latin-1")),
+     1, [("encoding", "", 5)], config="config_extra.yaml")
+# a genuinely Windows-1252 file (no UTF-8 character at all) is read, with a warning
+case("ok_cp1252.csv", UTF8_ACCENTS.encode("cp1252"), 0, [], config="config_extra.yaml")
+# concatenated exports: a byte-order mark before P01's second line must not make a new person;
+# a repeated header line is reported as such (and checked by no other rule: it is not data)
+case("bom_inside_file.csv", "\n".join([HEADER, BASE[0], "\ufeff" + BASE[1], *BASE[2:]]) + "\n", 0, [])
+case("concatenated_with_repeated_header.csv",
+     "\ufeff" + "\n".join([HEADER, *BASE[:2], "\ufeff" + HEADER, *BASE[2:]]) + "\n", 1,
+     [("repeated_header", "", 4)])
+# P02 and p02: one person typed two ways, or two people? Quarantined, not counted twice
+case("ids_differ_only_in_case.csv",
+     lines_with(extra=["p02,2,baseline,4,24,52,male", "p02,2,post,4.5,22,52,male"]), 1,
+     [("ids_differ_only_in_case", "participant_id", r) for r in (4, 5, 8, 9)])
+# a stray quote in the sex cell of line 3 swallows lines 4-6 (P02's ids among them) into one
+# record: reported as spanning lines 3-6, never printed; P03 loses its baseline line
+case("stray_quote_in_non_id_cell.csv",
+     lines_with({3: 'P01,1,post,2.5,20,45,"female', 6: 'P03,3,baseline,6,40,38,female"'}), 1,
+     [("line_break_in_cell", "sex", 3), ("unknown_level", "sex", 3), ("covariate_changes", "sex", 2),
+      ("covariate_changes", "sex", 3), ("missing_baseline", "visit", 7)])
+
 
 def main() -> None:
     rows = []
     for name, (content, config, exit_code, expect) in CASES.items():
         encoding = "utf-16-le" if "utf16" in name else "utf-8"
-        (HERE / name).write_bytes(content.encode(encoding))
+        (HERE / name).write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
         if isinstance(expect, str):
             rows.append((name, config, exit_code, "", "", "", expect))
         elif not expect:
@@ -176,7 +229,23 @@ def main() -> None:
     bad.loc[3, "odi"] = "2x"  # line 5
     bad.to_excel(HERE / "xlsx_bad_cell.xlsx", index=False)
     (HERE / "xlsx_named_csv.csv").write_bytes((HERE / "ok.xlsx").read_bytes())
+    # a workbook with a second sheet: the config must say which one holds the data
+    with pd.ExcelWriter(HERE / "xlsx_two_sheets.xlsx") as writer:
+        ok.to_excel(writer, sheet_name="visits", index=False)
+        ok.head(2).to_excel(writer, sheet_name="more visits", index=False)
+    # formula cells saved by a library that does not calculate them have no value in the file
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(ok.columns))
+    for row in ok.itertuples(index=False):
+        sheet.append(list(row))
+    sheet["E5"] = "=20+2"  # odi of line 5
+    book.save(HERE / "xlsx_formula_without_value.xlsx")
     rows += [
+        ("xlsx_two_sheets.xlsx", "config.yaml", 2, "", "", "", "sheet"),
+        ("xlsx_formula_without_value.xlsx", "config.yaml", 1, "formula_without_value", "odi", 5, ""),
         ("xlsx_named_csv.csv", "config.yaml", 2, "", "", "", "binary"),
         ("ok.xlsx", "config.yaml", 0, "", "", "", ""),
         ("ok.parquet", "config.yaml", 0, "", "", "", ""),

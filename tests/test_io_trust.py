@@ -221,3 +221,47 @@ def test_a_participant_id_in_a_failing_cell_is_not_shown(cfg, tmp_path):
     row = result.failures[result.failures["rule"] == "unknown_arm"].iloc[0]
     assert row["value"] == "<a participant id>" and "P02" not in row["message"]
     assert "P02" not in result.to_markdown()
+
+
+def test_command_line_writes_the_quarantine_only_where_asked(tmp_path, capsys):
+    from prt_outcomes.cli import main
+
+    report, private = tmp_path / "report", tmp_path / "private" / "quarantined.csv"
+    args = ["validate", "--config", str(MALFORMED / "config.yaml"), "--data", str(MALFORMED / "arm_typo.csv"),
+            "--report", str(report)]
+    assert main([*args, "--quarantine", str(private)]) == 1
+    assert set(pd.read_csv(private)["participant_id"]) == {"P03"}
+    assert not any("P03" in path.read_text() for path in report.iterdir())
+
+
+def test_validation_report_markdown_shows_data_values_as_text(tmp_path):
+    """A data value holding HTML or a link reaches validation/report.md as inert text."""
+    payload = "<img src=x onerror=alert(1)>[x](javascript:alert(1))"
+    text = (MALFORMED / "arm_typo.csv").read_text()
+    lines = text.splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("group")] = f'"{payload}"'
+    (tmp_path / "hostile.csv").write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    report = tmp_path / "report"
+    validate_command(MALFORMED / "config.yaml", [tmp_path / "hostile.csv"], report_dir=report,
+                     stream=io.StringIO())
+    markdown = (report / "report.md").read_text()
+    assert "<img" not in markdown and "[x](javascript:" not in markdown
+    assert "&lt;img src=x onerror=alert(1)&gt;" in markdown
+
+
+def test_ingest_issues_survive_the_trip_between_jobs_unchanged(tmp_path):
+    """A reported value that starts like a formula is read back as it was read (no CSV guard quote)."""
+    from prt_outcomes.config import load_config
+    from prt_outcomes.io import read_study_data
+    from prt_outcomes.pipeline import load_ingest, save_ingest
+
+    lines = (MALFORMED / "ok.csv").read_text().splitlines()
+    header, row = lines[0].split(","), lines[1].split(",")
+    row[header.index("pain_avg")] = "-x"
+    (tmp_path / "ok.csv").write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    result = read_study_data(load_config(MALFORMED / "config.yaml"), [tmp_path / "ok.csv"])
+    assert "-x" in set(result.issues["value"])
+    save_ingest(result, tmp_path / "between")
+    pd.testing.assert_frame_equal(load_ingest(tmp_path / "between").issues, result.issues)

@@ -183,7 +183,9 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from .validation import validate_command
 
-    return validate_command(args.config, data_files=args.data or None, report_dir=args.report)
+    return validate_command(
+        args.config, data_files=args.data or None, report_dir=args.report, quarantine_file=args.quarantine
+    )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -211,7 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check data files against the study config only")
     validate.add_argument("--config", required=True, help="study config (YAML)")
     validate.add_argument("--data", nargs="+", default=None, help="data files (default: the config's)")
-    validate.add_argument("--report", default=None, help="directory for summary.csv, failures.csv, report.md")
+    validate.add_argument(
+        "--report",
+        default=None,
+        help="directory for the id-free summary.csv, failures.csv, rule_counts.csv, filtered.csv, report.md",
+    )
+    validate.add_argument(
+        "--quarantine",
+        default=None,
+        help="also write the quarantined rows, with their participant ids, to this CSV (outside --report)",
+    )
 
     simulate = sub.add_parser("simulate", help="write the bundled example data set")
     simulate.add_argument("--seed", type=int, default=20221)

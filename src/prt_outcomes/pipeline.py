@@ -30,7 +30,9 @@ def save_ingest(result, directory: str | Path) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     result.data.to_parquet(directory / "ingested.parquet", index=False)
-    write_csv(result.issues, directory / "ingest_issues.csv")
+    # a machine file between jobs: Parquet keeps every value as read (a CSV would carry the
+    # spreadsheet-formula guard of write_csv into the values read back)
+    result.issues.to_parquet(directory / "ingest_issues.parquet", index=False)
     meta = {f.name: _to_json(getattr(result, f.name)) for f in fields(result) if f.name not in ("data", "issues")}
     (directory / "ingest_meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
 
@@ -41,8 +43,7 @@ def load_ingest(directory: str | Path):
 
     directory = Path(directory)
     meta = json.loads((directory / "ingest_meta.json").read_text("utf-8"))
-    issues = pd.read_csv(directory / "ingest_issues.csv", dtype="string", keep_default_na=False)
-    issues["row"] = pd.to_numeric(issues["row"]).astype("int64")
+    issues = pd.read_parquet(directory / "ingest_issues.parquet")
     meta = {name: _from_json(value) for name, value in meta.items()}
     return IngestResult(data=pd.read_parquet(directory / "ingested.parquet"), issues=issues, **meta)
 

@@ -895,8 +895,18 @@ _MARKDOWN_ESCAPES = {
 }
 
 
-def _markdown_text(text: str) -> str:
-    return "".join(_MARKDOWN_ESCAPES.get(ch, ch) for ch in _minus(text, MINUS))
+def markdown_text(text: str, *, true_minus: bool = True) -> str:
+    """Text as one Markdown table cell: no raw HTML, link, image, code span or cell split.
+
+    ``true_minus`` writes negative numbers with the typographic minus of the journal tables;
+    the validation report keeps the file's own characters (``true_minus=False``).
+
+    Examples
+    --------
+    >>> print(markdown_text("<img src=x onerror=alert(1)> [x](javascript:alert(1)) a|b"))
+    &lt;img src=x onerror=alert(1)&gt; \\[x\\](javascript:alert(1)) a\\|b
+    """
+    return "".join(_MARKDOWN_ESCAPES.get(ch, ch) for ch in (_minus(text, MINUS) if true_minus else text))
 
 
 def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None) -> str:
@@ -917,7 +927,7 @@ def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | No
     header, body = _cells(df)
 
     def esc(s: str) -> str:
-        out = _markdown_text(s)
+        out = markdown_text(s)
         # Markdown collapses leading spaces; em spaces keep the indent of sub-rows.
         stripped = out.lstrip(" ")
         pad = len(out) - len(stripped)
@@ -925,13 +935,13 @@ def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | No
 
     lines = []
     if caption:
-        lines += [f"**{_markdown_text(caption)}**", ""]
+        lines += [f"**{markdown_text(caption)}**", ""]
     lines.append("| " + " | ".join(esc(h) for h in header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     for row in body:
         lines.append("| " + " | ".join(esc(c) for c in row) + " |")
     if notes:
-        lines += ["", _markdown_text(notes)]
+        lines += ["", markdown_text(notes)]
     return "\n".join(lines)
 
 

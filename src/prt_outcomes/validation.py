@@ -854,11 +854,16 @@ def _rule_counts(failures: pd.DataFrame, filtered: pd.DataFrame) -> pd.DataFrame
 
 
 def _md_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    esc = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    # the same escaping as every other Markdown table: data values are text, never HTML or links
+    from functools import partial
+
+    from .tables import markdown_text
+
+    esc = partial(markdown_text, true_minus=False)
+    cols = [esc(str(c)) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(esc("" if pd.isna(v) else v) for v in row) + " |")
+        lines.append("| " + " | ".join(esc("" if pd.isna(v) else str(v)) for v in row) + " |")
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ rule ingest:
         config_stamp=STAMPS["config_data"],
     output:
         data=f"{R}/intermediate/ingested.parquet",
-        issues=f"{R}/intermediate/ingest_issues.csv",
+        issues=f"{R}/intermediate/ingest_issues.parquet",
         meta=f"{R}/intermediate/ingest_meta.json",
     log:
         f"{R}/logs/ingest.log",

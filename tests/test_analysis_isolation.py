@@ -189,6 +189,7 @@ def test_run_completes_and_the_report_names_the_failed_outcome(tmp_path):
     assert not [p for p in expected_outputs(config, tmp_path / "results") if not p.is_file()]
     html = report.read_text(encoding="utf-8")
     assert "Outcomes not analysed" in html
+    assert "2 outcome(s) could not be analysed" in html.split("<nav>")[0]  # baseline-only, constant
     assert f"{BASELINE_ONLY}: outcome &#x27;{BASELINE_ONLY}&#x27; has values at the baseline visit" in html
     base = results_dir(config, tmp_path / "results")
     assert set(pd.read_csv(base / "tables" / "marginal_means.csv")["outcome"]) == {FINE}

@@ -117,10 +117,20 @@ def test_model_section_without_warnings_says_so(results):
     from prt_outcomes.report import _model_section
 
     info = pd.read_csv(results / "tables/model_info.csv").assign(warnings="", converged=True)
-    html, warned = _model_section(info)
-    assert warned == [] and "All models converged without warnings" in html
-    html, warned = _model_section(info.assign(converged=False))
-    assert len(warned) == len(info) and "not converged" in html
+    html, failed, warned = _model_section(info)
+    assert failed == warned == [] and "All models converged without warnings" in html
+    html, failed, warned = _model_section(info.assign(converged=False))
+    assert failed == [] and len(warned) == len(info) and "not converged" in html
+
+
+def test_an_outcome_not_fitted_is_counted_apart_from_warnings(results):
+    from prt_outcomes.report import _model_section
+
+    info = pd.read_csv(results / "tables/model_info.csv").assign(warnings="", converged=True)
+    info.loc[0, ["status", "message", "converged"]] = ["failed", "outcome 'x': constant", False]
+    html, failed, warned = _model_section(info)
+    assert failed == [f"{info.loc[0, 'outcome']}: outcome 'x': constant"] and warned == []
+    assert "Outcomes not analysed" in html and "Model warnings" not in html
 
 
 def test_report_is_byte_identical_on_rerun(report, results, cfg):

@@ -402,9 +402,10 @@ def _validation_section(results_dir: Path, known_ids: set[str]) -> str:
     return "\n".join(parts)
 
 
-def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
+def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], list[str]]:
+    """The models section, the outcomes not fitted and the outcomes whose models warned."""
     if model_info is None or model_info.empty:
-        return "<p>No model information was found.</p>", []
+        return "<p>No model information was found.</p>", [], []
     warned, failed = [], []
     for _, r in model_info.iterrows():
         if r.get("status") == "failed":  # not fitted: analysis.analyse_outcome recorded why
@@ -434,7 +435,7 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str]]:
         "df_method": "df method", "n_obs": "Observations", "n_subjects": "Participants",
         "loglik": "Log-likelihood", "aic": "AIC"})
     parts.append(_table_html(info, "Trial models"))
-    return "\n".join(parts), failed + warned
+    return "\n".join(parts), failed, warned
 
 
 def _shown_input_path(path) -> str:
@@ -587,15 +588,17 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
                 "Percentage of randomized participants without a value, by arm and visit.",
                 "Missing data heatmap")))
 
-    model_html, warned = _model_section(read["model_info"])
+    model_html, failed, warned = _model_section(read["model_info"])
     sections.append(("models", "Models", model_html))
     sections.append(("provenance", "Provenance", _provenance_section(results_dir)))
 
     nav = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t, _ in sections)
     alert = ""
-    if warned:
+    problems = ([f"{len(failed)} outcome(s) could not be analysed"] if failed else []) + (
+        [f"{len(warned)} model(s) reported warnings"] if warned else [])
+    if problems:
         alert = ('<div class="warning"><strong>Attention:</strong> '
-                 f"{len(warned)} model(s) reported warnings; see "
+                 f"{'; '.join(problems)}; see "
                  '<a href="#models">Models</a>.</div>')
     body = "\n".join(f'<section id="{a}"><h2>{_esc(t)}</h2>\n{h}\n</section>'
                      for a, t, h in sections)

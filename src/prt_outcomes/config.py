@@ -41,6 +41,7 @@ __all__ = [
     "StudyConfig",
     "load_config",
     "config_schema",
+    "schema_defaults",
 ]
 
 SUBJECT, ARM, VISIT = "participant_id", "arm", "visit"
@@ -134,14 +135,43 @@ class DataFile:
     filter: Mapping[str, Any] = field(default_factory=dict)
 
 
+def config_schema() -> dict:
+    """The JSON schema of the study configuration, as a dict."""
+    text = resources.files("prt_outcomes").joinpath("data/config.schema.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def schema_defaults(section: str) -> dict[str, Any]:
+    """The schema's ``default`` of every key of a top-level ``section`` that declares one.
+
+    The schema is the one place a default is written; :class:`ModelSettings` takes its defaults
+    from here, and tests/test_registries.py checks ``fit_trial_model``'s keyword defaults
+    against them.
+
+    >>> schema_defaults("models")["covariance"]
+    'unstructured'
+    """
+    properties = config_schema()["properties"][section]["properties"]
+    return {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
+
+
+_MODEL_DEFAULTS = schema_defaults("models")
+
+
 @dataclass(frozen=True)
 class ModelSettings:
-    covariance: str = "unstructured"
+    """The ``models:`` section; every default is the schema's (see :func:`schema_defaults`).
+
+    >>> ModelSettings().covariance, ModelSettings().method, ModelSettings().df_method
+    ('unstructured', 'reml', 'satterthwaite')
+    """
+
+    covariance: str = _MODEL_DEFAULTS["covariance"]
     covariates: tuple[str, ...] = ()
-    method: str = "reml"
-    df_method: str = "satterthwaite"
-    baseline_adjusted: bool = False
-    effect_size_standardizer: str = "baseline_sd"
+    method: str = _MODEL_DEFAULTS["method"]
+    df_method: str = _MODEL_DEFAULTS["df_method"]
+    baseline_adjusted: bool = _MODEL_DEFAULTS["baseline_adjusted"]
+    effect_size_standardizer: str = _MODEL_DEFAULTS["effect_size_standardizer"]
     visits: tuple[str, ...] = ()  # visits the model analyses (models.visits); empty: every visit
 
 
@@ -255,12 +285,6 @@ def normalise_code(value) -> str:
     """
     text = str(value).strip().lower()
     return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
-
-
-def config_schema() -> dict:
-    """The JSON schema of the study configuration, as a dict."""
-    text = resources.files("prt_outcomes").joinpath("data/config.schema.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
 
 
 def _validate_schema(raw: dict) -> None:
@@ -392,14 +416,15 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         thresholds.append(Threshold(rule=t["rule"], label=t.get("label", t["rule"]), outcomes=outs))
 
     models = raw.get("models") or {}
+    default = ModelSettings()  # the schema's defaults, for a config without a 'models:' section
     model = ModelSettings(
-        covariance=models.get("covariance", "unstructured"),
-        covariates=tuple(models.get("covariates", ())),
-        method=models.get("method", "reml"),
-        df_method=models.get("df_method", "satterthwaite"),
-        baseline_adjusted=bool(models.get("baseline_adjusted", False)),
-        effect_size_standardizer=models.get("effect_size_standardizer", "baseline_sd"),
-        visits=tuple(models.get("visits", ())),
+        covariance=models.get("covariance", default.covariance),
+        covariates=tuple(models.get("covariates", default.covariates)),
+        method=models.get("method", default.method),
+        df_method=models.get("df_method", default.df_method),
+        baseline_adjusted=bool(models.get("baseline_adjusted", default.baseline_adjusted)),
+        effect_size_standardizer=models.get("effect_size_standardizer", default.effect_size_standardizer),
+        visits=tuple(models.get("visits", default.visits)),
     )
     unknown = [name for name in model.visits if name not in {visit.name for visit in visits}]
     if unknown:

@@ -40,7 +40,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,18 +58,12 @@ __all__ = [
     "read_raw_table",
     "find_identifier_columns",
     "normalise_codes",
+    "INPUT_FORMATS",
+    "InputFormat",
 ]
 
 ISSUE_COLUMNS = ["file", "row", "column", "rule", "value", "message"]
 
-_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".xlsx": "xlsx",
-    ".xlsm": "xlsx",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 _NUMERIC_PAT = r"^(-?\d+)\.0+$"
 _NUMERIC_RE = re.compile(_NUMERIC_PAT)
 
@@ -310,11 +304,12 @@ class _RawTable:
 
 
 def _read_raw(path: Path, spec: DataFile) -> _RawTable:
-    fmt = spec.format or _FORMATS.get(path.suffix.lower())
+    fmt = spec.format or _FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if fmt is None:
+        readable = [f"{f.label} ({f.suffixes[0]})" for f in INPUT_FORMATS.values()]
         raise InputError(
             f"data file '{path}' has the extension '{path.suffix or '(none)'}', which prt-outcomes "
-            "cannot read. Export the data as CSV (.csv), Excel (.xlsx) or Parquet (.parquet), or "
+            f"cannot read. Export the data as {', '.join(readable[:-1])} or {readable[-1]}, or "
             "set 'format:' for this file in the config's data.files entry."
         )
     if not path.exists():
@@ -330,13 +325,7 @@ def _read_raw(path: Path, spec: DataFile) -> _RawTable:
             f"data file '{path}' is empty (0 bytes). Re-export the data with a header line and "
             "one line per participant and visit."
         )
-    if fmt == "csv":
-        raw = _read_csv(path, spec)
-    elif fmt == "xlsx":
-        raw = _read_xlsx(path, spec)
-    else:
-        table, lines = _read_parquet(path)
-        raw = _RawTable(table, lines, encoding="parquet")
+    raw = INPUT_FORMATS[fmt].reader(path, spec)
     if len(raw.table) == 0:
         raise InputError(
             f"data file '{path}' has a header but no data rows. Re-export it with the data, or "
@@ -724,6 +713,40 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     table.columns = [_clean_name(c) for c in table.columns]
     lines = np.arange(2, len(table) + 2, dtype=np.int64)
     return table, lines
+
+
+def _read_parquet_table(path: Path, spec: DataFile) -> _RawTable:
+    table, lines = _read_parquet(path)
+    return _RawTable(table, lines, encoding="parquet")
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """One row of :data:`INPUT_FORMATS`: a data-file format the readers understand.
+
+    ``name`` is the value of ``data.files[].format`` in a config, ``label`` how messages name
+    it, ``suffixes`` the file extensions that select it (the first is the one messages
+    suggest), ``reader`` the function ``(path, spec) -> _RawTable`` that reads a file.
+    """
+
+    name: str
+    label: str
+    suffixes: tuple[str, ...]
+    reader: Callable[[Path, DataFile], _RawTable]
+
+
+#: The input formats, by name: the one table that suffix detection, the reader dispatch and the
+#: unreadable-extension message read, and that the config schema's ``data.files[].format`` enum
+#: and config/README.md are checked against (tests/test_registries.py).
+INPUT_FORMATS: dict[str, InputFormat] = {
+    fmt.name: fmt
+    for fmt in (
+        InputFormat("csv", "CSV", (".csv", ".tsv"), _read_csv),
+        InputFormat("xlsx", "Excel", (".xlsx", ".xlsm"), _read_xlsx),
+        InputFormat("parquet", "Parquet", (".parquet", ".pq"), _read_parquet_table),
+    )
+}
+_FORMAT_OF_SUFFIX = {suffix: fmt.name for fmt in INPUT_FORMATS.values() for suffix in fmt.suffixes}
 
 
 def _clean_name(name) -> str:

@@ -12,8 +12,10 @@ True
 
 from __future__ import annotations
 
+import importlib
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +23,8 @@ from .config import StudyConfig
 from .errors import OutputError
 
 __all__ = [
+    "RESULT_TABLE_REGISTRY",
+    "ResultTable",
     "RESULT_TABLES",
     "TABLE_FORMATS",
     "VALIDATION_FILES",
@@ -35,18 +39,71 @@ __all__ = [
     "results_lock",
 ]
 
+@dataclass(frozen=True)
+class ResultTable:
+    """One row of :data:`RESULT_TABLE_REGISTRY`: a tidy result table of a run.
+
+    Attributes
+    ----------
+    name : str
+        File stem: ``tables/<name>.csv`` (and ``.md``, ``.html``, ``.tex``).
+    stage : str
+        The workflow stage that writes it (``describe`` or ``analyse``).
+    title : str
+        Caption of the rendered table and of the report.
+    columns_from : str
+        ``"module:ATTRIBUTE"`` of the producer's column list, the one place the columns are
+        written; read it with :meth:`columns`.
+    """
+
+    name: str
+    stage: str
+    title: str
+    columns_from: str
+
+    def columns(self) -> tuple[str, ...]:
+        """The table's columns, read from its producer (imported on demand: producers are heavy).
+
+        >>> RESULT_TABLE_REGISTRY["flow"].columns()
+        ('arm', 'visit', 'randomized', 'assessed', 'analysed')
+        """
+        module, attribute = self.columns_from.split(":")
+        return tuple(getattr(importlib.import_module(module), attribute))
+
+
+#: The tidy result tables (CSV, each also rendered as Markdown, HTML and LaTeX), in the order
+#: the report and the README list them: the one table that :data:`RESULT_TABLES`, the workflow's
+#: file lists, the report's captions and the per-outcome model tables derive from, and that the
+#: README's output table is checked against (tests/test_registries.py).
+RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
+    table.name: table
+    for table in (
+        ResultTable("flow", "describe", "Participant flow per arm and visit",
+                    "prt_outcomes.describe:FLOW_COLUMNS"),
+        ResultTable("baseline", "describe", "Baseline characteristics by arm (tidy)",
+                    "prt_outcomes.describe:BASELINE_COLUMNS"),
+        ResultTable("observed_summary", "describe",
+                    "Observed outcomes per arm and visit, and change from baseline",
+                    "prt_outcomes.describe:OBSERVED_COLUMNS"),
+        ResultTable("missingness", "describe", "Missing outcome values per arm and visit",
+                    "prt_outcomes.describe:MISSINGNESS_COLUMNS"),
+        ResultTable("marginal_means", "analyse", "Model-estimated means per arm and visit (95% CI)",
+                    "prt_outcomes.analysis:MARGINAL_MEANS_COLUMNS"),
+        ResultTable("contrasts", "analyse",
+                    "Differences between arms per visit (arm minus reference, 95% CI)",
+                    "prt_outcomes.analysis:CONTRAST_COLUMNS"),
+        ResultTable("change_contrasts", "analyse",
+                    "Differences between arms in change from baseline (95% CI)",
+                    "prt_outcomes.analysis:CONTRAST_COLUMNS"),
+        ResultTable("model_info", "analyse",
+                    "Trial models: formula, covariance structure, fit and warnings",
+                    "prt_outcomes.analysis:MODEL_INFO_COLUMNS"),
+        ResultTable("responders", "analyse", "Responder analyses per threshold, visit and arm",
+                    "prt_outcomes.responders:RESPONDER_COLUMNS"),
+    )
+}
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.
-RESULT_TABLES = (
-    "flow",
-    "baseline",
-    "observed_summary",
-    "missingness",
-    "marginal_means",
-    "contrasts",
-    "change_contrasts",
-    "model_info",
-    "responders",
-)
+RESULT_TABLES = tuple(RESULT_TABLE_REGISTRY)
 TABLE_FORMATS = ("csv", "md", "html", "tex")
 VALIDATION_FILES = ("summary.csv", "failures.csv", "rule_counts.csv", "filtered.csv", "report.md")
 #: Held (``flock``) by the run writing ``results/<study>/``; not part of the output contract.

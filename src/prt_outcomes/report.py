@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Iterable
 import pandas as pd
 
 from . import figures as F
+from .outputs import RESULT_TABLE_REGISTRY
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
@@ -54,18 +55,8 @@ __all__ = [
     "redact_failures",
 ]
 
-#: Result tables rendered by :func:`render_tables`, with their captions.
-RESULT_TABLE_TITLES = {
-    "flow": "Participant flow per arm and visit",
-    "baseline": "Baseline characteristics by arm (tidy)",
-    "observed_summary": "Observed outcomes per arm and visit, and change from baseline",
-    "missingness": "Missing outcome values per arm and visit",
-    "marginal_means": "Model-estimated means per arm and visit (95% CI)",
-    "contrasts": "Differences between arms per visit (arm minus reference, 95% CI)",
-    "change_contrasts": "Differences between arms in change from baseline (95% CI)",
-    "model_info": "Trial models: formula, covariance structure, fit and warnings",
-    "responders": "Responder analyses per threshold, visit and arm",
-}
+#: Result tables rendered by :func:`render_tables`, with their captions (from the outputs registry).
+RESULT_TABLE_TITLES = {table.name: table.title for table in RESULT_TABLE_REGISTRY.values()}
 
 log = logging.getLogger(__name__)
 _FORMATS = ("md", "html", "tex")

@@ -91,6 +91,8 @@ __all__ = [
     "RESPONDER_COLUMNS",
     "RESPONDER_EXTRA_COLUMNS",
     "KINDS",
+    "THRESHOLD_KINDS",
+    "ThresholdKind",
 ]
 
 #: Output contract of ``tables/responders.csv`` (order matters).
@@ -126,16 +128,43 @@ RESPONDER_EXTRA_COLUMNS = (
     "n_undefined",
 )
 
-KINDS = (
-    "value",
-    "reduction",
-    "percent_reduction",
-    "change",
-    "percent_change",
-    "improvement",
-    "percent_improvement",
-)
-_PERCENT_KINDS = {"percent_reduction", "percent_change", "percent_improvement"}
+
+
+@dataclass(frozen=True)
+class ThresholdKind:
+    """One row of :data:`THRESHOLD_KINDS`: a quantity a threshold rule compares.
+
+    ``definition`` is what the module docstring's table shows; ``needs_baseline`` says whether
+    the quantity reads the participant's baseline value; ``percent`` whether it is a percent of
+    the baseline (undefined for a baseline of 0, and the only kinds a ``%`` may follow).
+    """
+
+    name: str
+    definition: str
+    needs_baseline: bool
+    percent: bool
+
+
+#: The quantities of the threshold language, by name: the one table that the parser, the error
+#: message's list (``_ALLOWED``) and the module docstring's table read or are checked against
+#: (tests/test_registries.py).
+THRESHOLD_KINDS: dict[str, ThresholdKind] = {
+    kind.name: kind
+    for kind in (
+        ThresholdKind("value", "the score at the visit", False, False),
+        ThresholdKind("reduction", "``baseline - value``", True, False),
+        ThresholdKind("percent_reduction", "``100 * (baseline - value) / |baseline|``", True, True),
+        ThresholdKind("change", "``value - baseline``", True, False),
+        ThresholdKind("percent_change", "``100 * (value - baseline) / |baseline|``", True, True),
+        ThresholdKind(
+            "improvement", "``baseline - value``, or ``value - baseline`` where higher is better",
+            True, False,
+        ),
+        ThresholdKind("percent_improvement", "``100 * improvement / |baseline|``", True, True),
+    )
+}
+KINDS = tuple(THRESHOLD_KINDS)
+_PERCENT_KINDS = {name for name, kind in THRESHOLD_KINDS.items() if kind.percent}
 _OPERATORS = ("<=", ">=", "==", "<", ">")
 _BASELINE_SUFFIX = "_baseline"
 
@@ -436,7 +465,7 @@ class Threshold:
     def inputs_present(self, frame: pd.DataFrame, baseline: pd.DataFrame | None = None) -> pd.Series:
         """True where every value (and baseline, if needed) the rule reads is present."""
         present = pd.Series(True, index=frame.index)
-        needs = {c.outcome for c in _comparisons(self._tree) if c.kind != "value"}
+        needs = {c.outcome for c in _comparisons(self._tree) if THRESHOLD_KINDS[c.kind].needs_baseline}
         for name in self.outcomes:
             present &= self._column(frame, name, "outcome").notna()
             if name in needs:
@@ -506,7 +535,7 @@ def parse_threshold(
     return Threshold(
         text=" ".join(text.split()),
         outcomes=outcomes,
-        needs_baseline=any(c.kind != "value" for c in comps),
+        needs_baseline=any(THRESHOLD_KINDS[c.kind].needs_baseline for c in comps),
         higher_is_better=direction,
         _tree=tree,
     )

@@ -22,21 +22,17 @@ array([[1.  , 0.5 , 0.25],
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-__all__ = ["COVARIANCE_STRUCTURES", "CovarianceStructure", "make_structure"]
-
-COVARIANCE_STRUCTURES = (
-    "random_intercept",
-    "compound_symmetry",
-    "heterogeneous_compound_symmetry",
-    "unstructured",
-    "ar1",
-    "heterogeneous_ar1",
-    "toeplitz",
-    "heterogeneous_toeplitz",
-)
+__all__ = [
+    "COVARIANCE_REGISTRY",
+    "COVARIANCE_STRUCTURES",
+    "CovarianceSpec",
+    "CovarianceStructure",
+    "make_structure",
+]
 
 # Correlation parameters are kept strictly inside their open interval; a value on the bound
 # would make R singular and the deviance infinite.
@@ -492,6 +488,80 @@ class Heterogeneous(CovarianceStructure):
         return [np.concatenate((eta, start)) for start in self.base.interior_starts(rest)]
 
 
+@dataclass(frozen=True)
+class CovarianceSpec:
+    """One row of :data:`COVARIANCE_REGISTRY`: a structure's name, meaning and equivalents.
+
+    Attributes
+    ----------
+    name : str
+        The value of ``models.covariance`` in a config and of ``fit_trial_model(covariance=)``.
+    description : str
+        What the structure assumes, in a few words (the docs list it).
+    parameters : str
+        Number of covariance parameters (``sigma2`` included) over ``k`` visits, as text.
+    n_parameters : callable
+        The same number as a function of ``k`` (for ``k >= 2``).
+    sas : str
+        SAS PROC MIXED equivalent (``REPEATED / TYPE=...`` or ``RANDOM``).
+    r : str
+        R equivalent (mmrm, nlme::gls or lme4), as the reference tests fit it.
+    heterogeneous : bool
+        Whether the variance differs between visits.
+    build : callable
+        ``k -> CovarianceStructure``, the engine's class over ``k`` visits.
+    """
+
+    name: str
+    description: str
+    parameters: str
+    n_parameters: Callable[[int], int]
+    sas: str
+    r: str
+    heterogeneous: bool
+    build: Callable[[int], CovarianceStructure]
+
+
+def _spec_rows() -> tuple[CovarianceSpec, ...]:
+    def het(base):
+        return lambda k: Heterogeneous(base(k))
+
+    return (
+        CovarianceSpec("random_intercept", "participant intercept plus independent residuals",
+                       "2", lambda k: 2, "RANDOM intercept / SUBJECT=id", "lme4 (1 | id)", False,
+                       RandomIntercept),
+        CovarianceSpec("compound_symmetry", "one variance, one correlation between any two visits",
+                       "2", lambda k: 2, "TYPE=CS", "mmrm cs; nlme corCompSymm", False, CompoundSymmetry),
+        CovarianceSpec("heterogeneous_compound_symmetry",
+                       "a variance per visit, one correlation between any two visits",
+                       "k + 1", lambda k: k + 1, "TYPE=CSH", "mmrm csh; nlme corCompSymm + varIdent",
+                       True, het(CompoundSymmetry)),
+        CovarianceSpec("unstructured", "any variances and covariances (the MMRM)",
+                       "k (k + 1) / 2", lambda k: k * (k + 1) // 2, "TYPE=UN",
+                       "mmrm us; nlme corSymm + varIdent", True, Unstructured),
+        CovarianceSpec("ar1", "one variance, correlation rho^lag (equally spaced visits)",
+                       "2", lambda k: 2, "TYPE=AR(1)", "mmrm ar1; nlme corAR1", False, AR1),
+        CovarianceSpec("heterogeneous_ar1", "a variance per visit, correlation rho^lag",
+                       "k + 1", lambda k: k + 1, "TYPE=ARH(1)", "mmrm ar1h; nlme corAR1 + varIdent",
+                       True, het(AR1)),
+        CovarianceSpec("toeplitz", "one variance, a correlation per lag",
+                       "k", lambda k: k, "TYPE=TOEP", "mmrm toep; nlme corARMA(p = k - 1)", False,
+                       Toeplitz),
+        CovarianceSpec("heterogeneous_toeplitz", "a variance per visit, a correlation per lag",
+                       "2 k - 1", lambda k: 2 * k - 1, "TYPE=TOEPH", "mmrm toeph", True,
+                       het(Toeplitz)),
+    )
+
+
+#: Every covariance structure the engine fits, by name: the one table that the config schema's
+#: ``models.covariance`` enum, ``config/README.md`` and ``fit_trial_model``'s docstring are
+#: checked against (tests/test_registries.py). Add a structure here and nowhere else in the
+#: engine; the tests then name every document that has to list it.
+COVARIANCE_REGISTRY: dict[str, CovarianceSpec] = {spec.name: spec for spec in _spec_rows()}
+#: The structure names, in the registry's order.
+COVARIANCE_STRUCTURES = tuple(COVARIANCE_REGISTRY)
+
+
 def make_structure(name: str, k: int) -> CovarianceStructure:
     """Build the covariance structure ``name`` over ``k`` visits.
 
@@ -500,19 +570,8 @@ def make_structure(name: str, k: int) -> CovarianceStructure:
     ValueError
         If ``name`` is not one of :data:`COVARIANCE_STRUCTURES`.
     """
-    simple = {
-        "random_intercept": RandomIntercept,
-        "compound_symmetry": CompoundSymmetry,
-        "unstructured": Unstructured,
-        "ar1": AR1,
-        "toeplitz": Toeplitz,
-    }
-    if name in simple:
-        return simple[name](k)
-    if name.startswith("heterogeneous_") and name[len("heterogeneous_") :] in simple:
-        base = name[len("heterogeneous_") :]
-        if base in ("compound_symmetry", "ar1", "toeplitz"):
-            return Heterogeneous(simple[base](k))
+    if name in COVARIANCE_REGISTRY:
+        return COVARIANCE_REGISTRY[name].build(k)
     raise ValueError(
         f"covariance={name!r} is not a known structure; use one of {list(COVARIANCE_STRUCTURES)}."
     )

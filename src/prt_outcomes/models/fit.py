@@ -8,7 +8,7 @@ from scipy import optimize, stats
 
 from ..effects import hedges_g, pooled_sd
 from ..errors import ModelError
-from .covariance import COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
+from .covariance import COVARIANCE_REGISTRY, COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
 from .kenward_roger import kenward_roger_pieces
 from .likelihood import PatternData
@@ -349,7 +349,7 @@ def _refuse_unidentifiable(mf: ModelFrame, pdata: PatternData, structure, reml, 
             "copy of a covariate or of the arm/visit coding?)."
         )
     k = pdata.k
-    visit_specific = covariance == "unstructured" or covariance.startswith("heterogeneous_")
+    visit_specific = COVARIANCE_REGISTRY[covariance].heterogeneous  # a variance per visit
     if not visit_specific or k < 2:
         return
     visit_names = [str(v) for v in mf.visit_levels]

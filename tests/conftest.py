@@ -60,3 +60,19 @@ def example_config():
     from prt_outcomes.config import load_config
 
     return load_config(EXAMPLE_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    """The example config, loaded once per module (the figure, table and report tests)."""
+    from report_fakes import load_example_config
+
+    return load_example_config()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, cfg):
+    """A results directory filled with the fake tables of ``report_fakes`` for ``cfg``."""
+    from report_fakes import write_fake_results
+
+    return write_fake_results(tmp_path_factory.mktemp("results"), cfg)

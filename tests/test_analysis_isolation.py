@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import yaml
-from conftest import EXAMPLE_CONFIG, REPO_ROOT
 
+from conftest import EXAMPLE_CONFIG, REPO_ROOT
 from prt_outcomes import analysis
 from prt_outcomes.analysis import MODEL_INFO_COLUMNS, analyse_outcome
 from prt_outcomes.config import StudyConfig, load_config

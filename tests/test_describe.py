@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from prt_outcomes.config import StudyConfig
 from prt_outcomes.describe import (

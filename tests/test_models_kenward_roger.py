@@ -14,7 +14,6 @@ import pytest
 from prt_outcomes.models import COVARIANCE_STRUCTURES, fit_trial_model
 from prt_outcomes.models.design import build_model_frame
 from prt_outcomes.models.kenward_roger import _derivatives, natural_parametrisation
-
 from test_models_engine import ARGS, simulate
 
 

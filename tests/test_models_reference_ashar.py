@@ -26,8 +26,8 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+
 from conftest import load_refcompare
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,6 @@ and a property test that corrupts random cells and rows without ever breaking th
 from __future__ import annotations
 
 import csv
-
 import io
 from pathlib import Path
 

@@ -16,6 +16,10 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# pytest runs with --doctest-modules (pyproject.toml), which imports every .py file it collects;
+# these folders hold generator scripts for the reference data, not tests or examples.
+collect_ignore = ["references", "malformed"]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 EXAMPLE_CONFIG = REPO_ROOT / "config" / "config.yaml"
 

@@ -66,7 +66,8 @@ def simulate(n: int, seed: int = 1) -> "pd.DataFrame":  # noqa: F821
     sd = np.array([1.8, 1.6, 1.5, 1.7, 2.0])
     cov = 0.7 ** (np.abs(idx[:, None] - idx[None, :]) ** 0.6) * sd[:, None] * sd[None, :]
     err = rng.standard_normal((n, k)) @ np.linalg.cholesky(cov).T
-    slope = {"control": [0, -0.2, -0.3, -0.3, -0.4], "placebo": [0, -0.6, -0.8, -0.9, -0.9], "prt": [0, -1.2, -1.9, -2.2, -2.4]}
+    slope = {"control": [0, -0.2, -0.3, -0.3, -0.4], "placebo": [0, -0.6, -0.8, -0.9, -0.9],
+             "prt": [0, -1.2, -1.9, -2.2, -2.4]}
     mu = 5 + 0.025 * (age - 45)[:, None] + 0.35 * (sex == "male")[:, None] + np.array([slope[a] for a in arm])
     y = np.round(mu + err, 3)
     # monotone dropout, hazard growing over visits
@@ -147,7 +148,8 @@ def run_child(cmd: list[str]) -> dict:
         err.seek(0)
         text = out.read().strip().splitlines()
         if proc.returncode != 0 or not text:
-            return {"status": f"failed ({err.read().strip().splitlines()[-1:]})", "peak_mb": usage.ru_maxrss / 1024}
+            return {"status": f"failed ({err.read().strip().splitlines()[-1:]})",
+                    "peak_mb": usage.ru_maxrss / 1024}
         res = json.loads(text[-1])
         res.update(status="ok", peak_mb=usage.ru_maxrss / 1024, process_seconds=wall)
         return res
@@ -171,7 +173,8 @@ def main(argv=None) -> int:
         print("Rscript not found: lme4 skipped")
         methods.remove("lme4")
     load = os.getloadavg()
-    print(f"bench_models: sizes {sizes}, methods {methods}, {os.cpu_count()} cpus, load average {load[0]:.1f}")
+    print(f"bench_models: sizes {sizes}, methods {methods}, {os.cpu_count()} cpus, "
+          f"load average {load[0]:.1f}")
     results: dict[tuple[int, str], dict] = {}
     nrows: dict[int, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +200,8 @@ def main(argv=None) -> int:
                 res = run_child(cmd)
                 results[(n, method)] = res
                 secs = f"{res['seconds']:.3f} s" if "seconds" in res else res["status"]
-                print(f"  n={n:>6} x 5  {method:<11} {secs:>14}  peak {res.get('peak_mb', float('nan')):8.0f} MB", flush=True)
+                peak = res.get("peak_mb", float("nan"))
+                print(f"  n={n:>6} x 5  {method:<11} {secs:>14}  peak {peak:8.0f} MB", flush=True)
 
     # ------------------------------------------------------------------ table
     print()
@@ -228,7 +232,8 @@ def main(argv=None) -> int:
     un = results.get((10000, "ours_un"), {}).get("seconds")
     if ri is not None and sm is not None:
         verdict = "PASS" if sm / ri >= 10 else "FAIL"
-        print(f"target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: {sm / ri:.1f}x  {verdict}")
+        print("target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: "
+              f"{sm / ri:.1f}x  {verdict}")
     else:
         print("target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: not measured")
     if un is not None:

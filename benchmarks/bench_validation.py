@@ -12,9 +12,9 @@ Run:  .venv/bin/python benchmarks/bench_validation.py [--rows N] [--no-csv]
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
-import resource
 from pathlib import Path
 
 import numpy as np

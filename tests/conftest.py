@@ -16,6 +16,10 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# pytest runs with --doctest-modules (pyproject.toml), which imports every .py file it collects;
+# these folders hold generator scripts for the reference data, not tests or examples.
+collect_ignore = ["references", "malformed"]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 EXAMPLE_CONFIG = REPO_ROOT / "config" / "config.yaml"
 
@@ -60,3 +64,19 @@ def example_config():
     from prt_outcomes.config import load_config
 
     return load_config(EXAMPLE_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    """The example config, loaded once per module (the figure, table and report tests)."""
+    from report_fakes import load_example_config
+
+    return load_example_config()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, cfg):
+    """A results directory filled with the fake tables of ``report_fakes`` for ``cfg``."""
+    from report_fakes import write_fake_results
+
+    return write_fake_results(tmp_path_factory.mktemp("results"), cfg)

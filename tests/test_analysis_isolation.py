@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import yaml
-from conftest import EXAMPLE_CONFIG, REPO_ROOT
 
+from conftest import EXAMPLE_CONFIG, REPO_ROOT
 from prt_outcomes import analysis
 from prt_outcomes.analysis import MODEL_INFO_COLUMNS, analyse_outcome
 from prt_outcomes.config import StudyConfig, load_config
@@ -156,7 +156,8 @@ def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):
     for outcome in (FINE, BASELINE_ONLY):
         out = {n: str(tmp_path / outcome / f"{n}.csv") for n in names}
         job = SimpleNamespace(
-            config={"config_path": str(tmp_path / "study.yaml")}, input=SimpleNamespace(data=str(tmp_path / "data.parquet")),
+            config={"config_path": str(tmp_path / "study.yaml")},
+            input=SimpleNamespace(data=str(tmp_path / "data.parquet")),
             output=SimpleNamespace(**out), log=[str(tmp_path / f"{outcome}.log")],
             wildcards=SimpleNamespace(outcome=outcome),
         )

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG, REPO_ROOT
 
+from conftest import EXAMPLE_CONFIG, REPO_ROOT
 from prt_outcomes.cli import main
 from prt_outcomes.config import load_config
 from prt_outcomes.outputs import results_dir, results_lock

@@ -49,7 +49,8 @@ def toy():
 
 
 def test_rci_formula(toy):
-    out = reliable_change(toy, outcome="score", subject="id", pre="pre", post="post", reliability=0.8, cutoff="a")
+    out = reliable_change(toy, outcome="score", subject="id", pre="pre", post="post", reliability=0.8,
+                          cutoff="a")
     sd = np.std([30, 36, 40, 16], ddof=1)
     s_diff = math.sqrt(2 * (sd * math.sqrt(0.2)) ** 2)
     assert_allclose(out["s_diff"].iloc[0], s_diff, rtol=1e-14)
@@ -165,7 +166,8 @@ def test_non_numeric_scores_are_explained(toy):
     bad = toy.astype({"score": object})
     bad.loc[0, "score"] = "n/a"
     with pytest.raises(ClinicalSignificanceError, match="non-numeric"):
-        reliable_change(bad, outcome="score", subject="id", pre="pre", post="post", reliability=0.8, cutoff="a")
+        reliable_change(bad, outcome="score", subject="id", pre="pre", post="post", reliability=0.8,
+                        cutoff="a")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,9 +7,8 @@ import copy
 import pytest
 import yaml
 
-from prt_outcomes.config import ConfigError, StudyConfig, load_config
-
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
+from prt_outcomes.config import ConfigError, StudyConfig, load_config
 
 
 def _raw() -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from prt_outcomes.config import StudyConfig
 from prt_outcomes.describe import (
@@ -41,7 +40,8 @@ def data():
         {
             "participant_id": ["p1", "p1", "p2", "p2", "p3", "u1", "u1", "u2", "u2"],
             "arm": ["prt", "prt", "prt", "prt", "prt", "uc", "uc", "uc", "uc"],
-            "visit": ["baseline", "post", "baseline", "post", "baseline", "baseline", "post", "baseline", "post"],
+            "visit": ["baseline", "post", "baseline", "post", "baseline",
+                      "baseline", "post", "baseline", "post"],
             "pain": [4.0, 1.0, 6.0, np.nan, 5.0, 3.0, 3.0, 5.0, 4.0],
             "age": [30.0, 30.0, 50.0, 50.0, 40.0, 20.0, 20.0, np.nan, np.nan],
             "sex": ["female", "female", "male", "male", "female", "male", "male", "female", "female"],

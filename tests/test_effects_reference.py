@@ -11,7 +11,6 @@ baseline must equal pingouin's g on the baseline values.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pingouin as pg
 import pytest
 

@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
 from prt_outcomes import figures as F  # noqa: E402
 from prt_outcomes.outputs import figure_stems  # noqa: E402
-from test_report_fakes import FAKE_IDS, cfg, example_config, read, results, write_fake_results  # noqa: E402, F401 (fixtures)
+from report_fakes import FAKE_IDS, read, write_fake_results  # noqa: E402
 
 
 def new_ax():

@@ -45,7 +45,8 @@ def test_long_csv_canonical_columns_lines_and_codes(cfg):
     assert ingest.issues.empty
 
 
-@pytest.mark.parametrize("name", ["ok.xlsx", "ok.parquet", "ok_bom_crlf.csv", "ok_semicolon_decimal_comma.csv"])
+@pytest.mark.parametrize(
+    "name", ["ok.xlsx", "ok.parquet", "ok_bom_crlf.csv", "ok_semicolon_decimal_comma.csv"])
 def test_other_formats_read_the_same_data(cfg, name):
     ref = read_study_data(cfg, [MALFORMED / "ok.csv"]).data.drop(columns="source_file")
     got = read_study_data(cfg, [MALFORMED / name]).data.drop(columns="source_file")
@@ -76,7 +77,8 @@ def test_wide_file_becomes_long_with_participant_lines():
 def test_unparseable_number_is_an_issue_with_its_raw_text(cfg):
     ingest = read_study_data(cfg, [MALFORMED / "text_in_score.csv"])
     issue = ingest.issues.iloc[0]
-    assert (issue["rule"], issue["column"], issue["row"], issue["value"]) == ("not_numeric", "pain_avg", 7, "five")
+    assert (issue["rule"], issue["column"], issue["row"], issue["value"]) == (
+        "not_numeric", "pain_avg", 7, "five")
     assert np.isnan(ingest.data.loc[ingest.issue_index[0], "pain_avg"])
 
 
@@ -107,12 +109,14 @@ def test_numeric_ids_lose_a_trailing_point_zero(tmp_path):
 def test_filter_counts_and_reports_left_out_rows(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("participant_id,arm,visit,pain,is_patient\n1,1,1,3,1\n2,,1,4,0\n3,2,1,5,1.0\n")
-    cfg = StudyConfig.from_dict({**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
+    cfg = StudyConfig.from_dict(
+        {**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
     ingest = read_study_data(cfg, [path])
     assert ingest.data["participant_id"].tolist() == ["1", "3"]
     assert ingest.rows_in == {"x.csv": 3} and ingest.rows_filtered == {"x.csv": 1}
     issue = ingest.issues.iloc[0]
-    assert (issue["rule"], issue["row"], issue["column"], issue["value"]) == ("filtered_by_config", 3, "is_patient", "0")
+    assert (issue["rule"], issue["row"], issue["column"], issue["value"]) == (
+        "filtered_by_config", 3, "is_patient", "0")
     bad = StudyConfig.from_dict({**cfg.raw, "data": {"files": [{"path": "x.csv", "filter": {"site": 1}}]}})
     with pytest.raises(InputError, match="no column 'site'"):
         read_study_data(bad, [path])
@@ -149,7 +153,8 @@ def test_identifier_columns_refused_unless_allowed(tmp_path):
     path.write_text("participant_id,arm,visit,pain,email\n1,1,1,3,a@b.org\n")
     with pytest.raises(InputError, match=r"x\.csv.*'email'.*allow_identifiers"):
         read_study_data(_config(), [path])
-    allowed = StudyConfig.from_dict({**_config().raw, "data": {**_config().raw["data"], "allow_identifiers": ["email"]}})
+    allowed = StudyConfig.from_dict(
+        {**_config().raw, "data": {**_config().raw["data"], "allow_identifiers": ["email"]}})
     assert len(read_study_data(allowed, [path]).data) == 1
 
 
@@ -184,7 +189,8 @@ def test_typed_parquet_maps_integer_codes_and_numeric_missing_codes(cfg, tmp_pat
 def test_filter_that_leaves_nothing_is_an_input_error(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("participant_id,arm,visit,pain,is_patient\n1,1,1,3,0\n")
-    cfg = StudyConfig.from_dict({**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
+    cfg = StudyConfig.from_dict(
+        {**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
     with pytest.raises(InputError, match="no rows left after the config filter"):
         read_study_data(cfg, [path])
 
@@ -196,7 +202,8 @@ def test_wide_pattern_without_outcome_placeholder(tmp_path):
     cfg = StudyConfig.from_dict({**raw, "data": {"files": [{"path": "w.csv", "layout": "wide",
                                                             "wide_pattern": "BPI_Time{visit}"}]}})
     data = read_study_data(cfg, [path]).data
-    assert data[["participant_id", "visit"]].values.tolist() == [["A", "v1"], ["A", "v2"], ["B", "v1"], ["B", "v2"]]
+    assert data[["participant_id", "visit"]].values.tolist() == [
+        ["A", "v1"], ["A", "v2"], ["B", "v1"], ["B", "v2"]]
     assert data["pain"].tolist()[:3] == [4.0, 2.0, 5.0] and np.isnan(data["pain"].iloc[3])
     assert data["source_row"].tolist() == [2, 2, 3, 3]
 
@@ -227,7 +234,8 @@ def test_filter_present_token_keeps_rows_with_a_value(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("participant_id,arm,visit,pain\n1,1,1,3\n2,-99,1,4\n3,,1,5\n4,2,1,5\n")
     raw = _config().raw
-    cfg = StudyConfig.from_dict({**raw, "data": {**raw["data"], "files": [{"path": "x.csv", "filter": {"arm": "<present>"}}]}})
+    files = [{"path": "x.csv", "filter": {"arm": "<present>"}}]
+    cfg = StudyConfig.from_dict({**raw, "data": {**raw["data"], "files": files}})
     ingest = read_study_data(cfg, [path])
     assert ingest.data["participant_id"].tolist() == ["1", "4"]
     assert ingest.issues["row"].tolist() == [3, 4]

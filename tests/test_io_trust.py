@@ -203,16 +203,6 @@ def test_identifier_scan_reads_every_row(tmp_path):
         read_study_data(StudyConfig.from_dict(raw), [tmp_path / "x.csv"])
 
 
-def test_io_docstring_examples(monkeypatch):
-    import doctest
-
-    import prt_outcomes.io as module
-
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # examples read tests/malformed/...
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted >= 5
-
-
 def test_a_participant_id_in_a_failing_cell_is_not_shown(cfg, tmp_path):
     # an id pasted into the arm cell of line 7
     path = tmp_path / "x.csv"

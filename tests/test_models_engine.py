@@ -11,38 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model_sims import ARGS, simulate
 from prt_outcomes.models import COVARIANCE_STRUCTURES, TrialModelResult, fit_trial_model
 from prt_outcomes.models.covariance import make_structure
 from prt_outcomes.models.design import build_model_frame
 from prt_outcomes.models.fit import _profiled
 from prt_outcomes.models.likelihood import PatternData
 from prt_outcomes.models.result import CONTRAST_COLUMNS, MEANS_COLUMNS
-
-ARGS = dict(outcome="y", arm="arm", visit="visit", subject="id")
-
-
-def simulate(n_per_arm=(12, 14), k=3, seed=1, rho=0.5, missing=0.15, arms=("control", "prt")):
-    """Small trial with an AR-ish correlation, intermittent missing values and covariates."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    pid = 0
-    idx = np.arange(k)
-    corr = rho ** np.abs(idx[:, None] - idx[None, :])
-    sd = np.linspace(1.0, 1.6, k)
-    chol = np.linalg.cholesky(corr * np.outer(sd, sd))
-    for a, n in zip(arms, n_per_arm):
-        for _ in range(n):
-            pid += 1
-            age = rng.normal(45, 10)
-            sex = rng.choice(["female", "male"])
-            e = chol @ rng.standard_normal(k)
-            for j in range(k):
-                effect = -0.8 * j if a == arms[-1] else -0.2 * j
-                y = 5 + effect + 0.02 * (age - 45) + (0.3 if sex == "male" else 0) + e[j]
-                if j > 0 and rng.random() < missing:
-                    y = np.nan
-                rows.append((f"P{pid:03d}", a, f"v{j}", y, age, sex))
-    return pd.DataFrame(rows, columns=["id", "arm", "visit", "y", "age", "sex"])
 
 
 def dense_deviance(y, X, V_blocks, reml):
@@ -142,7 +117,8 @@ def test_profiled_gradient_matches_finite_differences(covariance):
     phi = rng.uniform(0.05, 0.4, structure.n_params)
     f0, grad = objective(phi)
     h = 1e-6
-    numeric = np.array([(objective(phi + e)[0] - objective(phi - e)[0]) / (2 * h) for e in np.eye(phi.size) * h])
+    numeric = np.array([(objective(phi + e)[0] - objective(phi - e)[0]) / (2 * h)
+                        for e in np.eye(phi.size) * h])
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
 
 
@@ -190,12 +166,14 @@ def test_saturated_structures_agree_for_two_visits():
     data = simulate(k=2, seed=4)
     fits = {
         c: fit_trial_model(data, **ARGS, covariance=c)
-        for c in ["unstructured", "heterogeneous_compound_symmetry", "heterogeneous_ar1", "heterogeneous_toeplitz"]
+        for c in ["unstructured", "heterogeneous_compound_symmetry", "heterogeneous_ar1",
+                  "heterogeneous_toeplitz"]
     }
     ll = [f.loglik for f in fits.values()]
     np.testing.assert_allclose(ll, ll[0], rtol=1e-9)
     # homogeneous two-visit structures are all compound symmetry
-    homo = [fit_trial_model(data, **ARGS, covariance=c).loglik for c in ["compound_symmetry", "ar1", "toeplitz"]]
+    homo = [fit_trial_model(data, **ARGS, covariance=c).loglik
+            for c in ["compound_symmetry", "ar1", "toeplitz"]]
     np.testing.assert_allclose(homo, homo[0], rtol=1e-9)
 
 
@@ -270,7 +248,8 @@ def test_marginal_means_use_emmeans_reference_grid():
     fit = fit_trial_model(data, **ARGS, covariates=["age", "sex"])
     b = fit.coefficients.set_index("term")["estimate"]
     age_mean = data.loc[data["y"].notna(), "age"].mean()
-    expected = b["(Intercept)"] + b["arm[prt]"] + b["visit[v2]"] + b["arm[prt]:visit[v2]"] + b["age"] * age_mean + 0.5 * b["sex[male]"]
+    expected = (b["(Intercept)"] + b["arm[prt]"] + b["visit[v2]"] + b["arm[prt]:visit[v2]"]
+                + b["age"] * age_mean + 0.5 * b["sex[male]"])
     mm = fit.marginal_means.set_index(["arm", "visit"])
     assert mm.loc[("prt", "v2"), "estimate"] == pytest.approx(expected, rel=1e-12)
     observed = data.dropna(subset=["y"]).groupby(["arm", "visit"]).size()
@@ -328,10 +307,10 @@ def test_satterthwaite_df_matches_dense_computation_in_another_parametrisation()
         dC.append((dev_and_C(t0 + e)[1] - dev_and_C(t0 - e)[1]) / (2 * h[j]))
     terms = list(fit.coefficients["term"])
     for term in ["arm[prt]", "arm[prt]:visit[v2]"]:
-        l = np.zeros(len(terms))
-        l[terms.index(term)] = 1
-        g = np.array([l @ d @ l for d in dC])
-        df = 2 * (l @ C0 @ l) ** 2 / (g @ A @ g)
+        weights = np.zeros(len(terms))
+        weights[terms.index(term)] = 1
+        g = np.array([weights @ d @ weights for d in dC])
+        df = 2 * (weights @ C0 @ weights) ** 2 / (g @ A @ g)
         got = fit.coefficients.set_index("term").loc[term, "df"]
         assert got == pytest.approx(df, rel=1e-3)
     assert L == 3
@@ -467,7 +446,8 @@ def test_affine_transformation_of_the_outcome(covariance):
     # (the Jacobian of the transformation of the N - p error contrasts).
     data = simulate(seed=21)
     base = fit_trial_model(data, **ARGS, covariates=["age"], covariance=covariance)
-    moved = fit_trial_model(data.assign(y=10 - 3 * data["y"]), **ARGS, covariates=["age"], covariance=covariance)
+    moved = fit_trial_model(data.assign(y=10 - 3 * data["y"]), **ARGS, covariates=["age"],
+                            covariance=covariance)
     np.testing.assert_allclose(moved.contrasts["estimate"], -3 * base.contrasts["estimate"], rtol=1e-6)
     np.testing.assert_allclose(moved.contrasts["se"], 3 * base.contrasts["se"], rtol=1e-6)
     np.testing.assert_allclose(moved.contrasts["df"], base.contrasts["df"], rtol=1e-5)
@@ -531,7 +511,8 @@ def test_df_do_not_depend_on_the_outcome_units(df_method, factor):
     data = simulate(seed=25)
     for covariance in ["random_intercept", "unstructured"]:
         base = fit_trial_model(data, **ARGS, covariance=covariance, df_method=df_method)
-        scaled = fit_trial_model(data.assign(y=factor * data["y"]), **ARGS, covariance=covariance, df_method=df_method)
+        scaled = fit_trial_model(data.assign(y=factor * data["y"]), **ARGS, covariance=covariance,
+                                 df_method=df_method)
         np.testing.assert_allclose(scaled.contrasts["df"], base.contrasts["df"], rtol=1e-5)
         np.testing.assert_allclose(scaled.contrasts["se"], factor * base.contrasts["se"], rtol=1e-6)
         assert scaled.warnings == base.warnings
@@ -590,7 +571,8 @@ def test_moment_and_row_evaluations_agree(monkeypatch):
 def test_participant_in_two_arms_is_reported():
     data = simulate(seed=30)
     first = data["id"] == data["id"].iloc[0]
-    data.loc[first & (data["visit"] == "v2"), "arm"] = "prt" if data.loc[first, "arm"].iloc[0] == "control" else "control"
+    other_arm = "prt" if data.loc[first, "arm"].iloc[0] == "control" else "control"
+    data.loc[first & (data["visit"] == "v2"), "arm"] = other_arm
     fit = fit_trial_model(data, **ARGS)
     assert any("more than one arm" in w for w in fit.warnings)
 
@@ -607,6 +589,7 @@ def test_shuffled_rows_give_bit_identical_results(covariance, df_method):
     fit = fit_trial_model(data, **kwargs)
     for seed in range(3):
         other = fit_trial_model(data.sample(frac=1, random_state=seed), **kwargs)
-        for table in ("coefficients", "marginal_means", "contrasts", "change_contrasts", "covariance", "vcov"):
+        for table in ("coefficients", "marginal_means", "contrasts", "change_contrasts", "covariance",
+                      "vcov"):
             pd.testing.assert_frame_equal(getattr(other, table), getattr(fit, table), check_exact=True)
         assert other.loglik == fit.loglik

@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model_sims import ARGS, simulate
 from prt_outcomes.models import COVARIANCE_STRUCTURES, fit_trial_model
 from prt_outcomes.models.design import build_model_frame
 from prt_outcomes.models.kenward_roger import _derivatives, natural_parametrisation
-
-from test_models_engine import ARGS, simulate
 
 
 @pytest.mark.parametrize("structure", COVARIANCE_STRUCTURES)
@@ -79,10 +78,10 @@ def test_engine_matches_dense_kenward_roger(structure):
     np.testing.assert_allclose(fit.vcov.to_numpy(), PhiA, rtol=1e-7, atol=1e-12)
     terms = list(fit.coefficients["term"])
     for term in ["arm[prt]", "arm[prt]:visit[v2]", "age"]:
-        l = np.zeros(len(terms))
-        l[terms.index(term)] = 1.0
-        g = np.array([l @ Phi @ Pi @ Phi @ l for Pi in P])
-        df = 2 * (l @ Phi @ l) ** 2 / (g @ W @ g)
+        weights = np.zeros(len(terms))
+        weights[terms.index(term)] = 1.0
+        g = np.array([weights @ Phi @ Pi @ Phi @ weights for Pi in P])
+        df = 2 * (weights @ Phi @ weights) ** 2 / (g @ W @ g)
         row = fit.coefficients.set_index("term").loc[term]
-        assert row["se"] == pytest.approx(np.sqrt(l @ PhiA @ l), rel=1e-7)
+        assert row["se"] == pytest.approx(np.sqrt(weights @ PhiA @ weights), rel=1e-7)
         assert row["df"] == pytest.approx(df, rel=1e-6)

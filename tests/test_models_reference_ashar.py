@@ -26,13 +26,14 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+
 from conftest import load_refcompare
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REF_DIR = REPO_ROOT / "tests" / "references" / "models"
-ASHAR = REPO_ROOT.parent / "shared" / "data" / "ashar2022_prt_backpain" / "Ashar2022_outcomes_demographics.csv"
+ASHAR = (REPO_ROOT.parent / "shared" / "data" / "ashar2022_prt_backpain"
+         / "Ashar2022_outcomes_demographics.csv")
 
 pytestmark = [
     pytest.mark.shared,
@@ -76,7 +77,8 @@ def _pain(covariance="random_intercept", gender_numeric=False):
 def test_analysis_rows():
     d = rc.ashar_frame("pain_avg")
     assert len(d) == 286 and d["participant_id"].nunique() == 151
-    assert d.groupby("arm")["participant_id"].nunique().to_dict() == {"placebo": 51, "prt": 50, "usual_care": 50}
+    assert d.groupby("arm")["participant_id"].nunique().to_dict() == {
+        "placebo": 51, "prt": 50, "usual_care": 50}
     post = d[d["visit"] == "post"].groupby("arm")["pain_avg"].mean().round(2).to_dict()
     assert post == {"prt": 1.18, "placebo": 2.84, "usual_care": 3.13}  # paper Table 2
 
@@ -116,7 +118,8 @@ def test_bpi_intensity_vs_r_fixture():
 # ------------------------------------------------------------------ pain_avg vs lme4 (tight)
 
 
-@pytest.mark.parametrize("model,covariance", [("lmer_ri_reml", "random_intercept"), ("gls_un_reml", "unstructured")])
+@pytest.mark.parametrize(
+    "model,covariance", [("lmer_ri_reml", "random_intercept"), ("gls_un_reml", "unstructured")])
 def test_pain_avg_vs_r_fixture(model, covariance):
     fit = _pain(covariance)
     ref = rc.reference("ashar_pain_avg")
@@ -147,8 +150,10 @@ def test_gender_coding_changes_means_not_contrasts():
         a, b = getattr(as_factor, attr), getattr(as_numeric, attr)
         np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(a["se"], b["se"], rtol=1e-6)
-    diff = np.abs(as_factor.marginal_means["estimate"].to_numpy() - as_numeric.marginal_means["estimate"].to_numpy())
-    assert diff.max() > 1e-4  # the means do move: factor = equal weights, numeric = mean code (53.1 % female rows)
+    diff = np.abs(as_factor.marginal_means["estimate"].to_numpy()
+                  - as_numeric.marginal_means["estimate"].to_numpy())
+    # the means do move: factor = equal weights, numeric = mean code (53.1 % female rows)
+    assert diff.max() > 1e-4
 
 
 # ------------------------------------------------------------------ pain_avg vs the paper
@@ -182,12 +187,14 @@ def test_pain_avg_vs_paper(capsys):
     cc = fit.change_contrasts.assign(arm=lambda t: t["arm"].astype(str)).set_index("arm")
     post = fit.contrasts.assign(arm=lambda t: t["arm"].astype(str), visit=lambda t: t["visit"].astype(str))
     post = post[post["visit"] == "post"].set_index("arm")
-    lines = ["arm          paper(est, t, df)          change contrast (est, t, df)      post contrast (est, t)"]
+    lines = ["arm          paper(est, t, df)          change contrast (est, t, df)"
+             "      post contrast (est, t)"]
     for arm, (est, tol, t, df) in PAPER.items():
         row = cc.loc[arm]
         t_ours = row["estimate"] / row["se"]
         lines.append(
-            f"{arm:11s}  {est:5.2f} {t:5.2f} {df:7.2f}        {row['estimate']:7.4f} {t_ours:6.3f} {row['df']:8.3f}"
+            f"{arm:11s}  {est:5.2f} {t:5.2f} {df:7.2f}        "
+            f"{row['estimate']:7.4f} {t_ours:6.3f} {row['df']:8.3f}"
             f"        {post.loc[arm, 'estimate']:7.4f} {post.loc[arm, 'estimate'] / post.loc[arm, 'se']:6.3f}"
         )
         assert abs(row["estimate"] - est) <= tol, (arm, row["estimate"], est)

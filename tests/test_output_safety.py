@@ -19,13 +19,13 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from test_report_fakes import example_config, write_fake_results  # noqa: E402
 
 from prt_outcomes import figures as F  # noqa: E402
 from prt_outcomes.errors import OutputError  # noqa: E402
 from prt_outcomes.outputs import write_csv  # noqa: E402
 from prt_outcomes.report import build_report, redact_failures, render_tables  # noqa: E402
 from prt_outcomes.tables import to_html, to_latex, to_markdown, write_table  # noqa: E402
+from report_fakes import load_example_config, write_fake_results  # noqa: E402
 
 #: Spreadsheet formulas (OWASP "CSV Injection" examples) and Markdown/HTML payloads.
 FORMULAS = [
@@ -64,7 +64,7 @@ def _one_outcome(config):
 
 @pytest.fixture(scope="module")
 def small():
-    return _one_outcome(example_config())
+    return _one_outcome(load_example_config())
 
 
 def _raw_csv_rows(path: Path) -> list[list[str]]:
@@ -182,7 +182,7 @@ def _hostile_config(base):
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    config = _hostile_config(_one_outcome(example_config()))
+    config = _hostile_config(_one_outcome(load_example_config()))
     results = write_fake_results(tmp_path_factory.mktemp("hostile"), config)
     # A data value that looks like a formula, in a table the describe stage writes.
     baseline = pd.read_csv(results / "tables/baseline.csv")

@@ -7,7 +7,6 @@ import pytest
 import yaml
 
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
-
 from prt_outcomes.config import load_config
 from prt_outcomes.outputs import expected_outputs, figure_stems, results_dir
 from prt_outcomes.pipeline import run

@@ -62,7 +62,8 @@ def test_matches_r_reference(row):
     )
     assert res.or_corrected == bool(row.or_corrected)
     # 1/RD amplifies rounding near RD = 0 (equal arms): compare reciprocals back on the RD scale.
-    for ours, ref in [(res.nnt, row.nnt), (res.nnt_ci_low, row.nnt_ci_low), (res.nnt_ci_high, row.nnt_ci_high)]:
+    for ours, ref in [(res.nnt, row.nnt), (res.nnt_ci_low, row.nnt_ci_low),
+                      (res.nnt_ci_high, row.nnt_ci_high)]:
         if math.isinf(ref):
             assert math.isinf(ours) or abs(1 / ours) < 1e-12
         else:
@@ -83,7 +84,8 @@ def test_both_p_values_match_r(row):
 
 @pytest.mark.parametrize("row", CASES, ids=IDS)
 def test_matches_statsmodels(row):
-    """Identical formulas, so agreement to 1e-10 (the OR uses 'logit' or, with a zero cell, 'logit-adjusted')."""
+    """Identical formulas, so agreement to 1e-10 (the OR uses 'logit' or, with a zero cell,
+    'logit-adjusted')."""
     x1, n1, x0, n0 = int(row.x1), int(row.n1), int(row.x0), int(row.n0)
     low, high = proportion_confint(x1, n1, method="wilson")
     assert_allclose(wilson_interval(x1, n1), (low, high), atol=1e-10)

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 
 from prt_outcomes.outputs import RESULT_TABLES, journal_table_stems  # noqa: E402
 from prt_outcomes.report import build_report, redact_failures, render_tables  # noqa: E402
-from test_report_fakes import FAKE_IDS, QUARANTINED_ID, cfg, example_config, results, write_fake_results  # noqa: E402, F401 (fixtures)
+from report_fakes import FAKE_IDS, QUARANTINED_ID  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ Tolerances are half a unit of the last published digit.
 from __future__ import annotations
 
 import pytest
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from prt_outcomes.config import load_config
 from prt_outcomes.pipeline import analyse, derive, describe
 from prt_outcomes.validation import load_and_validate

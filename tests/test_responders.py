@@ -55,7 +55,8 @@ ASHAR = SHARED / "ashar2022_prt_backpain" / "Ashar2022_outcomes_demographics.csv
             "(value(pain) <= 1 or reduction(pain) >= 3) and value(odi) < 20",
             True,
         ),
-        ("value <= 1 or value >= 9 and odi > 5", "value(pain) <= 1 or (value(pain) >= 9 and value(odi) > 5)", False),
+        ("value <= 1 or value >= 9 and odi > 5",
+         "value(pain) <= 1 or (value(pain) >= 9 and value(odi) > 5)", False),
     ],
 )
 def test_parse_valid_rules(text, canonical, needs_baseline):
@@ -160,7 +161,8 @@ def test_improvement_follows_direction():
     pct = parse_threshold("percent_improvement >= 20", outcome="who", higher_is_better={"who": True})
     assert pct.evaluate(data).tolist() == [True, False]
     # reduction and change ignore the direction: they are about the numbers
-    assert parse_threshold("reduction >= 5", outcome="who", higher_is_better=True).evaluate(data).tolist() == [False, True]
+    rule = parse_threshold("reduction >= 5", outcome="who", higher_is_better=True)
+    assert rule.evaluate(data).tolist() == [False, True]
 
 
 def test_percent_boundary_survives_binary_rounding():

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from prt_outcomes.simulate import EXAMPLE_SEED, simulate_trial, write_example
-
 from conftest import REPO_ROOT
+from prt_outcomes.simulate import EXAMPLE_SEED, simulate_trial, write_example
 
 
 def test_committed_example_regenerates_byte_identically(tmp_path):

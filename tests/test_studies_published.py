@@ -16,9 +16,9 @@ import functools
 
 import pytest
 import yaml
-from conftest import EXAMPLE_CONFIG, REPO_ROOT
 from scipy import stats
 
+from conftest import EXAMPLE_CONFIG, REPO_ROOT
 from prt_outcomes.config import load_config
 from prt_outcomes.pipeline import analyse, derive, describe
 from prt_outcomes.validation import load_and_validate

@@ -16,8 +16,8 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from prt_outcomes.config import config_schema
 from prt_outcomes.outputs import expected_outputs, results_dir
 

@@ -28,7 +28,7 @@ from prt_outcomes.tables import (
     to_markdown,
     write_table,
 )
-from test_report_fakes import cfg, example_config, read, results, write_fake_results  # noqa: F401 (fixtures)
+from report_fakes import read
 
 
 # ---------------------------------------------------------------- P values (JAMA style)

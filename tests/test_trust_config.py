@@ -10,8 +10,8 @@ import os
 
 import pytest
 import yaml
-from conftest import EXAMPLE_CONFIG, REPO_ROOT
 
+from conftest import EXAMPLE_CONFIG, REPO_ROOT
 from prt_outcomes.config import ConfigError, StudyConfig, config_schema, load_config
 from prt_outcomes.provenance import build_manifest, sha256_file, write_stamps
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from prt_outcomes.config import load_config
 from prt_outcomes.logs import FAILURE_MARKER, failure_from_log
 

@@ -4,7 +4,6 @@ and a property test that corrupts random cells and rows without ever breaking th
 from __future__ import annotations
 
 import csv
-
 import io
 from pathlib import Path
 
@@ -75,7 +74,8 @@ def test_row_rule_quarantines_only_that_row(cfg):
     frame = _example_frame()
     frame.loc[1, "odi"] = 102.0  # not the baseline row of the first participant
     result = validate_study_data(frame, cfg)
-    assert result.failures[["row", "column", "rule", "value"]].values.tolist() == [[3, "odi", "out_of_range", "102"]]
+    assert result.failures[["row", "column", "rule", "value"]].values.tolist() == [
+        [3, "odi", "out_of_range", "102"]]
     assert result.quarantined["source_row"].tolist() == [3]
     assert result.quarantined["rules"].tolist() == ["out_of_range"]
     _reconciles(result, len(frame))
@@ -269,7 +269,8 @@ def test_benchmark_frame_generator_still_validates(cfg):
     """Keeps benchmarks/bench_validation.py from rotting (no timing here)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_validation", REPO / "benchmarks" / "bench_validation.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_validation", REPO / "benchmarks" / "bench_validation.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     frame = bench.make_frame(2_000, defect_rate=0.05)

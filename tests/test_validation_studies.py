@@ -128,6 +128,6 @@ def test_ashar_teaching_wide_file_matches_the_long_file():
     long = _validate("ashar2022").clean
     cols = ["participant_id", "arm", "visit", "bpi_intensity", "sex"]
     w = wide.clean.dropna(subset=["bpi_intensity"])[cols].sort_values(cols[:3]).reset_index(drop=True)
-    l = long.dropna(subset=["bpi_intensity"])[cols].sort_values(cols[:3]).reset_index(drop=True)
+    long_rows = long.dropna(subset=["bpi_intensity"])[cols].sort_values(cols[:3]).reset_index(drop=True)
     assert len(w) == 286  # 151 baseline + 135 post
-    pd.testing.assert_frame_equal(w, l)
+    pd.testing.assert_frame_equal(w, long_rows)

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from conftest import REPO_ROOT
-
 from prt_outcomes.config import load_config
 from prt_outcomes.outputs import RESULT_TABLES, expected_outputs, results_dir
 

@@ -365,8 +365,10 @@ def clinical_significance_summary(
     [['recovered', 1, 50.0], ['improved', 0, 0.0], ['unchanged', 1, 50.0], ['deteriorated', 0, 0.0]]
     """
     if "category" not in result.columns:
-        raise ClinicalSignificanceError("the result has no 'category' column; pass reliable_change()'s output.")
-    groups: Sequence = [(None, result)] if arm is None else list(result.groupby(arm, sort=False, dropna=False))
+        raise ClinicalSignificanceError(
+            "the result has no 'category' column; pass reliable_change()'s output.")
+    groups: Sequence = (
+        [(None, result)] if arm is None else list(result.groupby(arm, sort=False, dropna=False)))
     rows = []
     for key, frame in groups:
         used = frame["category"].notna()

@@ -430,7 +430,8 @@ def catalogue_table():
     >>> table.loc[table["name"] == "roland_morris", ["min", "max", "mic", "recovery"]].values.tolist()
     [[0.0, 24.0, 5.0, 'value <= 2']]
     """
-    import pandas as pd
     from dataclasses import asdict
+
+    import pandas as pd
 
     return pd.DataFrame([asdict(inst) for inst in INSTRUMENTS.values()])

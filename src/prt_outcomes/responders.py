@@ -755,7 +755,8 @@ def responder_analysis(
             )
     counts = pd.DataFrame(
         counts,
-        columns=["outcome", "threshold", "visit", "arm", "responders", "denominator", "n_missing", "n_undefined"],
+        columns=["outcome", "threshold", "visit", "arm", "responders", "denominator", "n_missing",
+                 "n_undefined"],
     )
     table = proportion_statistics(counts, reference_arm=reference_arm, by=["visit"], alpha=alpha)
     table["denominator_type"] = denominator

@@ -1,4 +1,5 @@
-"""Gaussian (RE)ML for the linear model ``y_i ~ N(X_i beta, V[obs_i, obs_i])``, vectorised by missingness pattern.
+"""Gaussian (RE)ML for the linear model ``y_i ~ N(X_i beta, V[obs_i, obs_i])``, vectorised by
+missingness pattern.
 
 Participants who were observed at the same set of visits share the same covariance submatrix,
 so each pattern needs one Cholesky factor and the per-participant work becomes stacked

@@ -71,8 +71,9 @@ def sim_fit_kwargs(name: str, model: str) -> dict:
 
 def reference(name: str, directory: Path | None = None) -> pd.DataFrame:
     path = (directory or REF_DIR) / f"ref_{name}.csv"
-    ref = pd.read_csv(path, dtype={c: str for c in ("dataset", "model", "quantity", "arm", "reference", "visit", "term")},
-                      keep_default_na=False, na_values={"estimate": [""], "se": [""], "df": [""]})
+    text_columns = ("dataset", "model", "quantity", "arm", "reference", "visit", "term")
+    ref = pd.read_csv(path, dtype={c: str for c in text_columns}, keep_default_na=False,
+                      na_values={"estimate": [""], "se": [""], "df": [""]})
     return ref
 
 
@@ -108,7 +109,8 @@ def r_term_to_engine(term: str, factors: dict[str, list[str]]) -> str:
 
 
 def _as_str(s: pd.Series) -> pd.Series:
-    return s.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return s.astype(object).map(
+        lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
 
 
 def align(engine: pd.DataFrame, ref: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -56,8 +56,8 @@ ANALYSIS_KEYS: Mapping[str, tuple[str, ...] | None] = {
 STAMP_STAGES = ("data", "analysis", "full")
 
 PACKAGES = (
-    "prt-outcomes", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "pandera",
-    "matplotlib", "snakemake", "pyyaml", "jsonschema",
+    "prt-outcomes", "numpy", "scipy", "pandas", "statsmodels", "pandera",
+    "matplotlib", "snakemake", "pyyaml", "jsonschema", "pyarrow", "openpyxl", "threadpoolctl",
 )
 
 

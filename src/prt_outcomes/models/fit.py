@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+from threadpoolctl import threadpool_limits
 
 from ..effects import hedges_g, pooled_sd
 from ..errors import ModelError
@@ -20,11 +21,6 @@ from .result import (
 )
 
 __all__ = ["fit_trial_model"]
-
-try:  # a dependency of scikit-learn (pingouin); optional here
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
 
 _LOG_2PI = np.log(2 * np.pi)
 _GRADIENT_TOLERANCE = 1e-3  # max |projected gradient| of the deviance accepted as converged
@@ -152,10 +148,8 @@ def fit_trial_model(
     """
     # The engine's matrix products are small (k x k, p x p, stacked rows); BLAS threads only add
     # synchronisation, and on a loaded 2-core machine they made a fit 20x slower.
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=1, user_api="blas"):
-            return _fit(**locals())
-    return _fit(**locals())
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit(**locals())
 
 
 def _fit(

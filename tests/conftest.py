@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,12 @@ def results(tmp_path_factory, cfg):
     from report_fakes import write_fake_results
 
     return write_fake_results(tmp_path_factory.mktemp("results"), cfg)
+
+
+#: Environment of a ``prt-outcomes`` subprocess: this checkout's package, wherever pytest runs.
+CLI_ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+
+
+def cli_run_command(config, *options: str) -> list[str]:
+    """``prt-outcomes run --config CONFIG OPTIONS...`` as a subprocess command of this Python."""
+    return [sys.executable, "-m", "prt_outcomes.cli", "run", "--config", str(config), *map(str, options)]

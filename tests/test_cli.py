@@ -3,7 +3,6 @@ and launcher settings reach Snakemake as strings."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE_CONFIG, REPO_ROOT
+from conftest import CLI_ENV, EXAMPLE_CONFIG, cli_run_command
 from prt_outcomes.cli import main
 from prt_outcomes.config import load_config
 from prt_outcomes.outputs import results_dir, results_lock
 
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+ENV = CLI_ENV
 
 
 def _wait_for(path: Path, process: subprocess.Popen, limit: float = 120.0) -> None:
@@ -80,20 +79,9 @@ def test_ctrl_c_during_a_run_leaves_nothing_to_unlock(tmp_path):
                 "[ -f go.flag ] || sleep 60; echo done >> {output}"
     """)
     )
-    command = [
-        sys.executable,
-        "-m",
-        "prt_outcomes.cli",
-        "run",
-        "--config",
-        str(EXAMPLE_CONFIG),
-        "--snakefile",
-        str(snakefile),
-        "--results",
-        str(tmp_path / "results"),
-        "--cores",
-        "1",
-    ]
+    command = cli_run_command(
+        EXAMPLE_CONFIG, "--snakefile", snakefile, "--results", tmp_path / "results", "--cores", 1
+    )
     process = subprocess.Popen(
         command, cwd=tmp_path, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -131,17 +119,7 @@ def test_a_second_run_on_the_same_results_folder_is_refused(tmp_path, capsys):
 
 def test_results_folder_that_looks_like_a_number_is_a_folder(tmp_path):
     """`--results 2024` used to reach the schema as the integer 2024."""
-    command = [
-        sys.executable,
-        "-m",
-        "prt_outcomes.cli",
-        "run",
-        "--config",
-        str(EXAMPLE_CONFIG),
-        "--results",
-        "2024",
-        "-n",
-    ]
+    command = cli_run_command(EXAMPLE_CONFIG, "--results", "2024", "-n")
     done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "not of type" not in done.stderr

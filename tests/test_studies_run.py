@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import CLI_ENV, REPO_ROOT, cli_run_command
 from prt_outcomes.config import config_schema
 from prt_outcomes.outputs import expected_outputs, results_dir
 
 STUDIES = sorted((REPO_ROOT / "config" / "studies").glob("*.yaml"))
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+ENV = CLI_ENV
 
 
 def _resolve(schema: dict, node: dict) -> dict:
@@ -74,8 +73,7 @@ def test_study_runs_from_outside_the_project_exactly_as_configured(config, share
     from prt_outcomes.config import load_config
 
     results = tmp_path / "results"
-    command = [sys.executable, "-m", "prt_outcomes.cli", "run", "--config", str(config),
-               "--results", str(results), "--cores", "2"]
+    command = cli_run_command(config, "--results", results, "--cores", 2)
     done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     study = load_config(config)

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import CLI_ENV, REPO_ROOT, cli_run_command
 from prt_outcomes.config import load_config
 from prt_outcomes.logs import FAILURE_MARKER, failure_from_log
 
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+ENV = CLI_ENV
 EXAMPLE_DATA = REPO_ROOT / "data" / "example" / "outcomes_long.csv"
 SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 # fit_model.py and collect_models.py belong to the analysis stage's owner; they are to follow.
@@ -63,18 +63,7 @@ def _write_study(folder: Path, study: dict, data: pd.DataFrame) -> Path:
 
 
 def _run(config: Path, results: Path, cwd: Path) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "prt_outcomes.cli",
-        "run",
-        "--config",
-        str(config),
-        "--results",
-        str(results),
-        "--cores",
-        "2",
-    ]
+    command = cli_run_command(config, "--results", results, "--cores", 2)
     return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=1200)
 
 

@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, cli_run_command
 from prt_outcomes.config import load_config
 from prt_outcomes.outputs import RESULT_TABLES, expected_outputs, results_dir
 
@@ -39,10 +39,7 @@ pytestmark = pytest.mark.slow
 def workflow_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     config_path = REPO_ROOT / "config" / "config.yaml"
-    command = [
-        sys.executable, "-m", "prt_outcomes.cli", "run", "--config", str(config_path),
-        "--cores", "2", "--results", str(root),
-    ]
+    command = cli_run_command(config_path, "--cores", 2, "--results", root)
     first = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     second = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)

@@ -140,3 +140,33 @@ def test_engine_baseline_covariate_is_derives_baseline(monkeypatch):
     column = frame.term_names.index("baseline_y")
     # the engine orders rows canonically; the covariate holds each participant's baseline
     np.testing.assert_array_equal(np.sort(frame.X[:, column]), np.sort(later["id"].map(base).to_numpy()))
+
+
+# --------------------------------------------------------------------------------------------
+# Wilson intervals: prt_outcomes.proportions
+# --------------------------------------------------------------------------------------------
+def test_responder_figure_intervals_come_from_proportions(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from prt_outcomes import figures, proportions
+
+    calls = []
+    real = proportions.compare_proportions
+
+    def spy(*args, **kwargs):
+        calls.append(args[:2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(proportions, "compare_proportions", spy)
+    r = pd.DataFrame({"outcome": "pain", "threshold": "value <= 1", "visit": ["pre", "post"] * 2,
+                      "arm": ["a", "a", "b", "b"], "responders": [0, 33, 5, 50], "denominator": 50})
+    ax = figures.plot_responders(r, threshold="value <= 1", ax=Figure().subplots())
+    assert sorted(calls) == [(0, 50), (5, 50), (33, 50), (50, 50)]
+    # the error bars span the table's interval: (low, high) of 33 / 50 in percent
+    low, high = proportions.wilson_interval(33, 50)
+    segments = [seg for coll in ax.collections for seg in coll.get_segments()]
+    spans = {(round(seg[0][1], 9), round(seg[1][1], 9)) for seg in segments}
+    assert (round(100 * low, 9), round(100 * high, 9)) in spans

@@ -130,7 +130,11 @@ def arm_colors(arm_names: Iterable[str]) -> dict[str, str]:
 
 
 def wilson_interval(successes, total, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for binomial proportions (returned as proportions, 0-1).
+    """Wilson score intervals (proportions, 0-1) of arrays of counts: kept for old imports.
+
+    The interval is computed by :func:`prt_outcomes.proportions.wilson_interval` (statsmodels),
+    the one producer; this wrapper only applies it element-wise. The figures do not call it: they
+    read the ``percent_ci_low`` / ``percent_ci_high`` columns of the responders table.
 
     Examples
     --------
@@ -138,18 +142,33 @@ def wilson_interval(successes, total, level: float = 0.95) -> tuple[np.ndarray, 
     >>> round(float(lo), 4), round(float(hi), 4)
     (0.5215, 0.7756)
     """
-    x = np.asarray(successes, dtype=float)
-    n = np.asarray(total, dtype=float)
-    z = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = x / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    # At x = 0 (x = n) the bound is exactly 0 (1); rounding would leave it a hair off.
-    low = np.where(x == 0, 0.0, np.clip(centre - half, 0, 1))
-    high = np.where(x == n, 1.0, np.clip(centre + half, 0, 1))
+    from .proportions import wilson_interval as one_interval
+
+    # 1 - 0.95 is 0.050000000000000044 in binary; rounding gives the alpha the table used
+    alpha = round(1.0 - level, 12)
+    x, n = np.broadcast_arrays(np.asarray(successes, dtype=float), np.asarray(total, dtype=float))
+    bounds = [one_interval(int(a), int(b), alpha=alpha) for a, b in zip(x.ravel(), n.ravel())]
+    low = np.array([b[0] for b in bounds], dtype=float).reshape(x.shape)
+    high = np.array([b[1] for b in bounds], dtype=float).reshape(x.shape)
     return low, high
+
+
+def _responder_rates(r: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Rate and Wilson interval (percent) of each row of a responders table.
+
+    They come from :func:`prt_outcomes.proportions.compare_proportions`, the function that
+    wrote the table's ``percent`` / ``percent_ci_low`` / ``percent_ci_high`` columns, applied
+    to the row's counts: the same numbers at full precision (the CSV keeps 10 significant
+    digits, which would move the vector figures' coordinates in their last digits), and a
+    hand-made frame of counts gets them too.
+    """
+    from .proportions import compare_proportions
+
+    results = [compare_proportions(int(x), int(n), 0, 0)
+               for x, n in zip(r["responders"], r["denominator"])]
+    columns = ("percent", "percent_ci_low", "percent_ci_high")
+    return tuple(pd.Series([getattr(res, c) for res in results], index=r.index, dtype=float)
+                 for c in columns)
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -579,9 +598,7 @@ def plot_responders(
     arms = _arms(r, config)
     colors = _colors_for(arms, config)
     r = r.copy()
-    low, high = wilson_interval(r["responders"], r["denominator"])
-    r["rate"] = 100.0 * r["responders"].astype(float) / r["denominator"].astype(float)
-    r["low"], r["high"] = 100.0 * low, 100.0 * high
+    r["rate"], r["low"], r["high"] = _responder_rates(r)
 
     if threshold is not None:
         r = r[r["threshold"] == threshold]

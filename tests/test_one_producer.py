@@ -170,3 +170,43 @@ def test_responder_figure_intervals_come_from_proportions(monkeypatch):
     segments = [seg for coll in ax.collections for seg in coll.get_segments()]
     spans = {(round(seg[0][1], 9), round(seg[1][1], 9)) for seg in segments}
     assert (round(100 * low, 9), round(100 * high, 9)) in spans
+
+
+# --------------------------------------------------------------------------------------------
+# model_info: typed columns, nothing formatted parsed back
+# --------------------------------------------------------------------------------------------
+def test_model_warnings_travel_as_a_list_and_converged_as_a_bool(tmp_path):
+    from prt_outcomes.analysis import MODEL_INFO_COLUMNS, OutcomeAnalysis, encode_warnings, read_model_info
+    from prt_outcomes.outputs import write_csv
+
+    # a warning may hold the old separator " | " and start like a spreadsheet formula
+    warnings = ["covariance a | b at the boundary", "=1+1 is text"]
+    row = dict.fromkeys(MODEL_INFO_COLUMNS, "")
+    row.update(outcome="pain", status="fitted", n_obs=10, n_subjects=5, loglik=-1.0, aic=4.0,
+               converged=False, warnings=encode_warnings(warnings))
+    info = pd.DataFrame([row], columns=MODEL_INFO_COLUMNS)
+    empty = pd.DataFrame()
+    assert OutcomeAnalysis(empty, empty, empty, info).warnings == warnings
+    path = write_csv(info, tmp_path / "model_info.csv")
+    back = read_model_info(path)
+    assert back.loc[0, "warnings"] == warnings
+    assert back["converged"].dtype == bool and not back.loc[0, "converged"]
+
+
+def test_report_lists_each_warning_as_written():
+    from prt_outcomes.report import _model_section
+
+    info = pd.DataFrame({"outcome": ["pain", "odi"], "status": ["fitted", "fitted"],
+                         "converged": [True, False],
+                         "warnings": [["a | b"], []]})
+    html, failed, warned = _model_section(info)
+    assert failed == [] and warned == ["pain: a | b", "odi: did not converge (not converged)"]
+
+
+def test_a_stale_warnings_cell_is_refused_with_a_message():
+    from prt_outcomes.analysis import decode_warnings
+    from prt_outcomes.errors import PrtOutcomesError
+
+    with pytest.raises(PrtOutcomesError, match="JSON list"):
+        decode_warnings("Hessian not positive definite | fell back")
+

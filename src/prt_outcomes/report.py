@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Iterable
 import pandas as pd
 
 from . import figures as F
+from .analysis import read_model_info
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
@@ -82,8 +83,20 @@ def _read_csv(path: Path, *, required: bool = True) -> pd.DataFrame | None:
             )
         return None
     # write_csv quoted text cells a spreadsheet would run as formulas; the renderers escape
-    # text their own way, so they get the text as the user wrote it.
+    # text their own way, so they get the text as the user wrote it. model_info is read with
+    # its types (converged bool, warnings a list: see prt_outcomes.analysis), not parsed here.
+    if path.name == "model_info.csv":
+        return restore_formula_frame(read_model_info(path))
     return restore_formula_frame(pd.read_csv(path))
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as displayed: a cell holding a list (model warnings) as its items joined."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, list)).any():
+            out[column] = out[column].map(lambda v: " | ".join(v) if isinstance(v, list) else v)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,7 +152,7 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
     for name, title in RESULT_TABLE_TITLES.items():
         frame = _read_csv(tables_dir / f"{name}.csv")
         frames[name] = frame
-        written += write_table(frame, tables_dir / name, _FORMATS, caption=title)
+        written += write_table(_shown(frame), tables_dir / name, _FORMATS, caption=title)
 
     reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "reference")
     for outcome in config.outcome_names:
@@ -411,8 +424,9 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], lis
         if r.get("status") == "failed":  # not fitted: analysis.analyse_outcome recorded why
             failed.append(f"{r['outcome']}: {r.get('message')}")
             continue
-        text = "" if pd.isna(r.get("warnings")) else str(r.get("warnings")).strip()
-        converged = str(r.get("converged")).strip().lower() in ("true", "1", "1.0", "yes")
+        # typed columns (prt_outcomes.analysis.read_model_info): a list and a bool
+        text = " | ".join(r["warnings"])
+        converged = bool(r["converged"])
         if text or not converged:
             why = text or "did not converge"
             warned.append(f"{r['outcome']}: {why}" + ("" if converged else " (not converged)"))
@@ -431,7 +445,7 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], lis
     for col in ("loglik", "aic"):
         if col in model_info.columns:
             model_info[col] = model_info[col].map(lambda x: format_number(x, 1))
-    info = _humanize(model_info, {
+    info = _humanize(_shown(model_info), {
         "df_method": "df method", "n_obs": "Observations", "n_subjects": "Participants",
         "loglik": "Log-likelihood", "aic": "AIC"})
     parts.append(_table_html(info, "Trial models"))

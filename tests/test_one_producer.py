@@ -210,3 +210,16 @@ def test_a_stale_warnings_cell_is_refused_with_a_message():
     with pytest.raises(PrtOutcomesError, match="JSON list"):
         decode_warnings("Hessian not positive definite | fell back")
 
+
+# --------------------------------------------------------------------------------------------
+# figures: built (and sized) once, in figures.py, for render_figures and the report
+# --------------------------------------------------------------------------------------------
+def test_report_uses_no_private_helper_of_figures():
+    import inspect
+    import re
+
+    from prt_outcomes import report
+
+    source = inspect.getsource(report)
+    assert not re.findall(r"\bF\._\w+", source)
+    assert "figsize" not in source

@@ -51,6 +51,12 @@ __all__ = [
     "plot_individual_trajectories",
     "responders_figure",
     "individual_figure",
+    "trajectory_figure",
+    "change_figure",
+    "forest_figure",
+    "flow_figure",
+    "missingness_figure",
+    "figure_style",
     "render_figures",
     "save_figure",
     "StudyFigures",
@@ -1362,6 +1368,68 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
+# The figures of a run, each built once here (size included) for render_figures and the
+# report alike: the report used to redraw them with its own copies of the sizes.
+def figure_style():
+    """The matplotlib settings every figure of a run is drawn and saved under (a context).
+
+    >>> with figure_style():
+    ...     pass
+    """
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+def trajectory_figure(marginal_means: pd.DataFrame, observed_summary: pd.DataFrame, *, outcome: str,
+                      config: "StudyConfig | None" = None):
+    """:func:`plot_trajectory` of one outcome as the run's Figure (6.5 x 3.4 in)."""
+    fig = _figure((6.5, 3.4))
+    plot_trajectory(marginal_means, observed_summary, outcome=outcome, config=config, ax=fig.subplots())
+    return fig
+
+
+def change_figure(observed_summary: pd.DataFrame, *, outcome: str, config: "StudyConfig | None" = None):
+    """:func:`plot_change` of one outcome as the run's Figure (6.5 x 3.6 in)."""
+    fig = _figure((6.5, 3.6))
+    plot_change(observed_summary, outcome=outcome, config=config, ax=fig.subplots())
+    return fig
+
+
+def forest_figure(contrasts: pd.DataFrame, config: "StudyConfig | None" = None):
+    """:func:`plot_forest` as the run's Figure, :func:`forest_height` tall."""
+    fig = _figure((6.5, forest_height(contrasts, config)))
+    plot_forest(contrasts, config=config, ax=fig.subplots())
+    return fig
+
+
+def flow_figure(flow: pd.DataFrame, config: "StudyConfig | None" = None):
+    """:func:`plot_flow` as the run's Figure, sized by the numbers of arms and visits.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> flow = pd.DataFrame({"arm": ["a", "a", "b", "b"], "visit": ["pre", "post"] * 2,
+    ...                      "randomized": 10, "assessed": [10, 9, 10, 8], "analysed": [10, 9, 10, 8]})
+    >>> [round(float(x), 2) for x in flow_figure(flow).get_size_inches()]
+    [4.6, 3.08]
+    """
+    n_arms, n_visits = flow["arm"].nunique(), flow["visit"].nunique()
+    fig = _figure((max(2.3 * n_arms, 4.5), 0.62 * (n_visits + 2) + 0.6))
+    plot_flow(flow, config=config, ax=fig.subplots())
+    return fig
+
+
+def missingness_figure(missingness: pd.DataFrame, config: "StudyConfig | None" = None):
+    """:func:`plot_missingness` as the run's Figure, one row of cells per outcome x arm."""
+    miss = _select(missingness, None, "missingness")
+    _, n_keys, _ = _missingness_grid(miss, _ordered(miss["outcome"], None),
+                                     _ordered(miss["arm"], None), _ordered(miss["visit"], None))
+    fig = _figure((6.5, 0.26 * len(n_keys) + 1.6))
+    plot_missingness(miss, config=config, ax=fig.subplots())
+    return fig
+
+
 def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
     """Write every figure of a run to ``results_dir/figures`` from the result tables.
 
@@ -1388,49 +1456,35 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
     ...                "results/boulder_example")[:2]                      # doctest: +SKIP
     [PosixPath('results/boulder_example/figures/trajectory_pain_avg.png'), ...]
     """
-    import matplotlib
-
     results_dir = Path(results_dir)
     out = results_dir / "figures"
     formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
     written: list[Path] = []
-    with matplotlib.rc_context(_RC):
+    with figure_style():
         mm = _read(results_dir, "tables/marginal_means.csv")
         obs = _read(results_dir, "tables/observed_summary.csv")
         fitted = set(mm["outcome"].astype(str))
         for outcome in config.outcome_names:
-            fig = _figure((6.5, 3.4))
             if outcome in fitted:
-                plot_trajectory(mm, obs, outcome=outcome, config=config, ax=fig.subplots())
+                fig = trajectory_figure(mm, obs, outcome=outcome, config=config)
             else:  # the model could not be fitted: tables/model_info.csv gives the reason
+                fig = _figure((6.5, 3.4))
                 ax = fig.subplots()
                 ax.set_axis_off()
                 ax.text(0.5, 0.5, f"{_outcome_label(config, outcome, axis=False)}: the trial model could "
                         "not be fitted\n(see tables/model_info.csv)", ha="center", va="center")
             written += save_figure(fig, out / f"trajectory_{outcome}", formats, dpi)
-            fig = _figure((6.5, 3.6))
-            plot_change(obs, outcome=outcome, config=config, ax=fig.subplots())
+            fig = change_figure(obs, outcome=outcome, config=config)
             written += save_figure(fig, out / f"change_{outcome}", formats, dpi)
         if config.thresholds:
             fig = responders_figure(_read(results_dir, "tables/responders.csv"), config)
             written += save_figure(fig, out / "responders", formats, dpi)
         if len(config.arms) > 1:
-            contrasts = _read(results_dir, "tables/contrasts.csv")
-            fig = _figure((6.5, forest_height(contrasts, config)))
-            plot_forest(contrasts, config=config, ax=fig.subplots())
+            fig = forest_figure(_read(results_dir, "tables/contrasts.csv"), config)
             written += save_figure(fig, out / "forest", formats, dpi)
-        flow = _read(results_dir, "tables/flow.csv")
-        n_arms, n_visits = flow["arm"].nunique(), flow["visit"].nunique()
-        fig = _figure((max(2.3 * n_arms, 4.5), 0.62 * (n_visits + 2) + 0.6))
-        plot_flow(flow, config=config, ax=fig.subplots())
+        fig = flow_figure(_read(results_dir, "tables/flow.csv"), config)
         written += save_figure(fig, out / "flow", formats, dpi)
-        miss = _select(_read(results_dir, "tables/missingness.csv"), None, "missingness")
-        _, n_keys, _ = _missingness_grid(miss, _ordered(miss["outcome"], None),
-                                         _ordered(miss["arm"], None),
-                                         _ordered(miss["visit"], None))
-        n_rows = len(n_keys)
-        fig = _figure((6.5, 0.26 * n_rows + 1.6))
-        plot_missingness(miss, config=config, ax=fig.subplots())
+        fig = missingness_figure(_read(results_dir, "tables/missingness.csv"), config)
         written += save_figure(fig, out / "missingness", formats, dpi)
         if config.individual_trajectories:
             data = _read(results_dir, "intermediate/analysis_data.csv")

@@ -325,23 +325,13 @@ def _esc(text) -> str:
 
 
 def _figure_html(fig, caption: str, alt: str) -> str:
-    import matplotlib
-
     buffer = io.BytesIO()
-    with matplotlib.rc_context(F._RC):
+    with F.figure_style():
         fig.savefig(buffer, format="png", dpi=150, metadata={"Software": None},
                     facecolor="white")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
-
-
-def _draw(plot, figsize, **kwargs):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    plot(ax=fig.subplots(), **kwargs)
-    return fig
 
 
 def _table_html(df: pd.DataFrame, caption: str | None = None, notes: str | None = None) -> str:
@@ -522,8 +512,6 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     >>> build_report(load_config("config/config.yaml"), "results/boulder_example")  # doctest: +SKIP
     PosixPath('results/boulder_example/report.html')
     """
-    import matplotlib
-
     results_dir = Path(results_dir)
     tables_dir = results_dir / "tables"
     read = {name: _read_csv(tables_dir / f"{name}.csv", required=name in (
@@ -536,13 +524,10 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     sections.append(("study", "Study", _study_summary(config, read["flow"])))
     sections.append(("validation", "Data validation", _validation_section(results_dir,
                                                                            known_ids)))
-    with matplotlib.rc_context(F._RC):
+    with F.figure_style():
         flow = read["flow"]
-        n_visits = flow["visit"].nunique()
         flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + \
-            _figure_html(_draw(F.plot_flow, (max(2.3 * flow["arm"].nunique(), 4.5),
-                                             0.62 * (n_visits + 2) + 0.6),
-                               flow=flow, config=config),
+            _figure_html(F.flow_figure(flow, config),
                          "Participant flow: randomized, then assessed at each visit.",
                          "Participant flow diagram")
         sections.append(("flow", "Participant flow", flow_html))
@@ -563,14 +548,12 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
                          'so it has no model estimates; see <a href="#models">Models</a>.</p>')
             else:
                 body += _figure_html(
-                    _draw(F.plot_trajectory, (6.5, 3.4), marginal_means=read["marginal_means"],
-                          observed_summary=read["observed_summary"], outcome=outcome,
-                          config=config),
+                    F.trajectory_figure(read["marginal_means"], read["observed_summary"],
+                                        outcome=outcome, config=config),
                     f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
                     "by arm over nominal time.", f"Trajectory of {label}")
             body += _figure_html(
-                _draw(F.plot_change, (6.5, 3.6), observed_summary=read["observed_summary"],
-                      outcome=outcome, config=config),
+                F.change_figure(read["observed_summary"], outcome=outcome, config=config),
                 f"{label}: observed change from baseline, mean and 95% CI.",
                 f"Change from baseline in {label}")
             sections.append((f"outcome-{outcome}", label, body))
@@ -586,19 +569,13 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
         if len(config.arms) > 1 and len(read["contrasts"]):
             c = read["contrasts"]
             sections.append(("forest", "Effects across outcomes", _figure_html(
-                _draw(F.plot_forest, (6.5, F.forest_height(c, config)), contrasts=c,
-                      config=config),
+                F.forest_figure(c, config),
                 f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
                 "Forest plot of standardized differences")))
 
         if read["missingness"] is not None and len(read["missingness"]):
-            m = F._select(read["missingness"], None, "missingness")
-            n_rows = len(F._missingness_grid(m, F._ordered(m["outcome"], None),
-                                             F._ordered(m["arm"], None),
-                                             F._ordered(m["visit"], None))[1])
             sections.append(("missingness", "Missing data", _figure_html(
-                _draw(F.plot_missingness, (6.5, 0.26 * n_rows + 1.6), missingness=m,
-                      config=config),
+                F.missingness_figure(read["missingness"], config),
                 "Percentage of randomized participants without a value, by arm and visit.",
                 "Missing data heatmap")))
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from prt_outcomes.analysis import encode_warnings
 from prt_outcomes.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,8 +141,9 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                          covariance=cfg.model.covariance, method=cfg.model.method,
                          df_method=cfg.model.df_method, n_obs=900 + k, n_subjects=153,
                          loglik=-1500.5 - k, aic=3100.2 + k, converged=not (warnings and k == 2),
-                         warnings=("Hessian not positive definite | fell back to compound "
-                                   "symmetry") if warnings and k == 2 else ""))
+                         warnings=encode_warnings(
+                             ["Hessian not positive definite", "fell back to compound symmetry"]
+                             if warnings and k == 2 else [])))
     frames = {"observed_summary": obs, "marginal_means": mm, "contrasts": con,
               "change_contrasts": chg, "missingness": miss, "model_info": info}
     for name, rows in frames.items():

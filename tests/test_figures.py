@@ -44,6 +44,10 @@ def test_wilson_interval_matches_statsmodels():
     np.testing.assert_allclose(lo, ref_lo, atol=1e-12)
     np.testing.assert_allclose(hi, ref_hi, atol=1e-12)
     assert lo[0] == 0.0 and F.wilson_interval(50, 50)[1] == 1.0  # exact at the edges
+    # the old import path applies the one producer, prt_outcomes.proportions, element-wise
+    from prt_outcomes.proportions import wilson_interval as one_interval
+
+    assert [(a, b) for a, b in zip(lo, hi)] == [one_interval(int(a), int(b)) for a, b in zip(x, n)]
 
 
 def test_responders_with_zero_or_all_responders_draw(cfg):

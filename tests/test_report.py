@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from prt_outcomes.analysis import read_model_info  # noqa: E402
 from prt_outcomes.outputs import RESULT_TABLES, journal_table_stems  # noqa: E402
 from prt_outcomes.report import build_report, redact_failures, render_tables  # noqa: E402
 from report_fakes import FAKE_IDS, QUARANTINED_ID  # noqa: E402
@@ -116,7 +117,8 @@ def test_report_shows_model_warnings_prominently(report):
 def test_model_section_without_warnings_says_so(results):
     from prt_outcomes.report import _model_section
 
-    info = pd.read_csv(results / "tables/model_info.csv").assign(warnings="", converged=True)
+    info = read_model_info(results / "tables/model_info.csv").assign(converged=True)
+    info["warnings"] = [[] for _ in range(len(info))]
     html, failed, warned = _model_section(info)
     assert failed == warned == [] and "All models converged without warnings" in html
     html, failed, warned = _model_section(info.assign(converged=False))
@@ -126,7 +128,8 @@ def test_model_section_without_warnings_says_so(results):
 def test_an_outcome_not_fitted_is_counted_apart_from_warnings(results):
     from prt_outcomes.report import _model_section
 
-    info = pd.read_csv(results / "tables/model_info.csv").assign(warnings="", converged=True)
+    info = read_model_info(results / "tables/model_info.csv").assign(converged=True)
+    info["warnings"] = [[] for _ in range(len(info))]
     info.loc[0, ["status", "message", "converged"]] = ["failed", "outcome 'x': constant", False]
     html, failed, warned = _model_section(info)
     assert failed == [f"{info.loc[0, 'outcome']}: outcome 'x': constant"] and warned == []

@@ -11,6 +11,24 @@ Each outcome is analysed on its own: when the data of one outcome cannot support
 (``model_info.status == "failed"`` with the reason in ``message``; no rows in the estimate tables)
 and the other outcomes are still analysed.
 
+The ``model_info`` table
+------------------------
+One row per outcome, columns :data:`MODEL_INFO_COLUMNS`, written as ``tables/model_info.csv``.
+Every value is written so that it reads back as the value, never as text to be parsed:
+
+* ``status``: ``fitted`` or ``failed``; ``message``: why a failed outcome was not fitted
+  (empty when fitted);
+* ``converged``: a bool, written ``True`` / ``False``;
+* ``warnings``: the engine's warnings as a JSON list of strings, ``[]`` when there are none,
+  e.g. ``["2 row(s) with an observed outcome were dropped because ..."]``. A warning may
+  contain any character (``|`` and ``,`` included); :func:`encode_warnings` writes the cell and
+  :func:`decode_warnings` reads it;
+* ``visits``: the visits whose values are the model's responses, separated by spaces (for
+  reading only; the config's visits are the typed source).
+
+Read the CSV with :func:`read_model_info`, which applies :data:`MODEL_INFO_DTYPES`
+(``converged`` as bool, ``warnings`` as a list) instead of parsing cells.
+
 Examples
 --------
 >>> from prt_outcomes.config import load_config            # doctest: +SKIP
@@ -23,14 +41,16 @@ Examples
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .config import ARM, SUBJECT, VISIT, StudyConfig
-from .errors import ModelError, PrtOutcomesError
+from .errors import ModelError, OutputError, PrtOutcomesError
 from .models import fit_trial_model
 from .models.result import CONTRAST_COLUMNS as ENGINE_CONTRAST_COLUMNS
 from .models.result import MEANS_COLUMNS
@@ -45,7 +65,11 @@ __all__ = [
     "MARGINAL_MEANS_COLUMNS",
     "CONTRAST_COLUMNS",
     "MODEL_INFO_COLUMNS",
+    "MODEL_INFO_DTYPES",
     "RESPONDER_COLUMNS",
+    "encode_warnings",
+    "decode_warnings",
+    "read_model_info",
 ]
 
 # The engine's and the responder module's tables, each with the outcome in front.
@@ -58,6 +82,54 @@ MODEL_INFO_COLUMNS = [
     "n_obs", "n_subjects", "loglik", "aic", "converged", "warnings",
 ]
 FITTED, FAILED = "fitted", "failed"
+#: How :func:`read_model_info` reads the typed columns of ``model_info.csv``.
+MODEL_INFO_DTYPES = {"converged": "bool"}
+
+
+def encode_warnings(warnings: Iterable[str]) -> str:
+    """The ``warnings`` cell of ``model_info``: a JSON list of strings.
+
+    >>> encode_warnings(["a | b", "c"]), encode_warnings([])
+    ('["a | b", "c"]', '[]')
+    """
+    return json.dumps([str(w) for w in warnings], ensure_ascii=False)
+
+
+def decode_warnings(cell) -> list[str]:
+    """The list of warnings :func:`encode_warnings` wrote into a ``model_info`` cell.
+
+    Raises
+    ------
+    OutputError
+        When the cell is not a JSON list of strings (a ``model_info.csv`` from an older
+        version, or edited by hand); the message says to fit the models again.
+
+    >>> decode_warnings('["a | b", "c"]'), decode_warnings("[]")
+    (['a | b', 'c'], [])
+    """
+    try:
+        value = json.loads(cell) if isinstance(cell, str) else None
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+        raise OutputError(
+            f"model_info: the warnings cell {cell!r} is not a JSON list of strings such as "
+            '["a warning"] or [] (a model_info.csv written by an older prt-outcomes, or edited); '
+            "run the analysis again so the table is rewritten."
+        )
+    return value
+
+
+def read_model_info(path: str | Path) -> pd.DataFrame:
+    """Read ``tables/model_info.csv`` with its types: ``converged`` bool, ``warnings`` lists.
+
+    Examples
+    --------
+    >>> info = read_model_info("results/boulder_example/tables/model_info.csv")  # doctest: +SKIP
+    >>> info["warnings"].iloc[0], info["converged"].dtype                        # doctest: +SKIP
+    ([], dtype('bool'))
+    """
+    return pd.read_csv(path, dtype=MODEL_INFO_DTYPES, converters={"warnings": decode_warnings})
 
 
 @dataclass(frozen=True)
@@ -76,6 +148,11 @@ class OutcomeAnalysis:
     @property
     def fitted(self) -> bool:
         return bool((self.model_info["status"] == FITTED).all())
+
+    @property
+    def warnings(self) -> list[str]:
+        """The engine's warnings for this outcome (empty for a failed one)."""
+        return [w for cell in self.model_info["warnings"] for w in decode_warnings(cell)]
 
 
 # The per-outcome tables and their columns, in the order the workflow writes them.
@@ -197,7 +274,7 @@ def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> Ou
         fit = _fit(data, config, outcome)
     except PrtOutcomesError as error:
         failed = {**info, "status": FAILED, "message": str(error), "formula": "", "visits": "",
-                  "converged": False, "warnings": ""}
+                  "converged": False, "warnings": encode_warnings([])}
         empty = {name: pd.DataFrame(columns=columns) for name, columns in MODEL_TABLES.items()}
         empty["model_info"] = pd.DataFrame([failed], columns=MODEL_INFO_COLUMNS)
         return OutcomeAnalysis(**empty)
@@ -212,7 +289,7 @@ def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> Ou
         "loglik": fit.loglik,
         "aic": fit.aic,
         "converged": bool(fit.converged),
-        "warnings": " | ".join(fit.warnings),
+        "warnings": encode_warnings(fit.warnings),
     }
     return OutcomeAnalysis(
         marginal_means=_with_outcome(fit.marginal_means, outcome, MARGINAL_MEANS_COLUMNS, config),

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ARM, SUBJECT, VISIT, StudyConfig
+from .derive import add_change_scores, change_column
 
 __all__ = [
     "participant_flow",
@@ -151,17 +152,18 @@ def baseline_table(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
 def observed_summary(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     """Observed mean (SD, SE), median (IQR) per outcome x arm x visit, and change from baseline.
 
-    The change columns summarise ``value - baseline`` among participants observed at both the
-    baseline visit and that visit.
+    The change columns summarise the derive stage's ``<outcome>_change`` (``value - baseline``,
+    :mod:`prt_outcomes.derive`) among participants observed at both the baseline visit and that
+    visit. Data without those columns (not passed through the derive stage) get them from
+    :func:`prt_outcomes.derive.add_change_scores` first, so the definition is the same.
     """
     baseline = config.baseline_visit
+    if baseline:
+        absent = [o for o in config.outcome_names if change_column(o) not in data.columns]
+        if absent:
+            data = add_change_scores(data, absent, baseline_visit=baseline)
     rows = []
     for outcome in config.outcome_names:
-        base = (
-            data.loc[data[VISIT] == baseline].drop_duplicates(SUBJECT).set_index(SUBJECT)[outcome]
-            if baseline
-            else None
-        )
         for arm in config.arm_names:
             for visit in config.visit_names:
                 g = data[(data[ARM] == arm) & (data[VISIT] == visit)]
@@ -174,8 +176,8 @@ def observed_summary(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
                            q1=v.quantile(0.25) if n else np.nan,
                            q3=v.quantile(0.75) if n else np.nan)
                 row["se"] = row["sd"] / np.sqrt(n) if n > 1 else np.nan
-                if base is not None:
-                    change = (g.set_index(SUBJECT)[outcome] - base.reindex(g[SUBJECT]).values).dropna()
+                if baseline:
+                    change = g[change_column(outcome)].dropna().astype("float64")
                     cn = int(change.size)
                     row.update(change_n=cn,
                                change_mean=change.mean() if cn else np.nan,

@@ -51,6 +51,12 @@ __all__ = [
     "plot_individual_trajectories",
     "responders_figure",
     "individual_figure",
+    "trajectory_figure",
+    "change_figure",
+    "forest_figure",
+    "flow_figure",
+    "missingness_figure",
+    "figure_style",
     "render_figures",
     "save_figure",
     "StudyFigures",
@@ -130,7 +136,11 @@ def arm_colors(arm_names: Iterable[str]) -> dict[str, str]:
 
 
 def wilson_interval(successes, total, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for binomial proportions (returned as proportions, 0-1).
+    """Wilson score intervals (proportions, 0-1) of arrays of counts: kept for old imports.
+
+    The interval is computed by :func:`prt_outcomes.proportions.wilson_interval` (statsmodels),
+    the one producer; this wrapper only applies it element-wise. The figures do not call it: they
+    read the ``percent_ci_low`` / ``percent_ci_high`` columns of the responders table.
 
     Examples
     --------
@@ -138,18 +148,33 @@ def wilson_interval(successes, total, level: float = 0.95) -> tuple[np.ndarray, 
     >>> round(float(lo), 4), round(float(hi), 4)
     (0.5215, 0.7756)
     """
-    x = np.asarray(successes, dtype=float)
-    n = np.asarray(total, dtype=float)
-    z = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = x / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    # At x = 0 (x = n) the bound is exactly 0 (1); rounding would leave it a hair off.
-    low = np.where(x == 0, 0.0, np.clip(centre - half, 0, 1))
-    high = np.where(x == n, 1.0, np.clip(centre + half, 0, 1))
+    from .proportions import wilson_interval as one_interval
+
+    # 1 - 0.95 is 0.050000000000000044 in binary; rounding gives the alpha the table used
+    alpha = round(1.0 - level, 12)
+    x, n = np.broadcast_arrays(np.asarray(successes, dtype=float), np.asarray(total, dtype=float))
+    bounds = [one_interval(int(a), int(b), alpha=alpha) for a, b in zip(x.ravel(), n.ravel())]
+    low = np.array([b[0] for b in bounds], dtype=float).reshape(x.shape)
+    high = np.array([b[1] for b in bounds], dtype=float).reshape(x.shape)
     return low, high
+
+
+def _responder_rates(r: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Rate and Wilson interval (percent) of each row of a responders table.
+
+    They come from :func:`prt_outcomes.proportions.compare_proportions`, the function that
+    wrote the table's ``percent`` / ``percent_ci_low`` / ``percent_ci_high`` columns, applied
+    to the row's counts: the same numbers at full precision (the CSV keeps 10 significant
+    digits, which would move the vector figures' coordinates in their last digits), and a
+    hand-made frame of counts gets them too.
+    """
+    from .proportions import compare_proportions
+
+    results = [compare_proportions(int(x), int(n), 0, 0)
+               for x, n in zip(r["responders"], r["denominator"])]
+    columns = ("percent", "percent_ci_low", "percent_ci_high")
+    return tuple(pd.Series([getattr(res, c) for res in results], index=r.index, dtype=float)
+                 for c in columns)
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -579,9 +604,7 @@ def plot_responders(
     arms = _arms(r, config)
     colors = _colors_for(arms, config)
     r = r.copy()
-    low, high = wilson_interval(r["responders"], r["denominator"])
-    r["rate"] = 100.0 * r["responders"].astype(float) / r["denominator"].astype(float)
-    r["low"], r["high"] = 100.0 * low, 100.0 * high
+    r["rate"], r["low"], r["high"] = _responder_rates(r)
 
     if threshold is not None:
         r = r[r["threshold"] == threshold]
@@ -1345,6 +1368,68 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
+# The figures of a run, each built once here (size included) for render_figures and the
+# report alike: the report used to redraw them with its own copies of the sizes.
+def figure_style():
+    """The matplotlib settings every figure of a run is drawn and saved under (a context).
+
+    >>> with figure_style():
+    ...     pass
+    """
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+def trajectory_figure(marginal_means: pd.DataFrame, observed_summary: pd.DataFrame, *, outcome: str,
+                      config: "StudyConfig | None" = None):
+    """:func:`plot_trajectory` of one outcome as the run's Figure (6.5 x 3.4 in)."""
+    fig = _figure((6.5, 3.4))
+    plot_trajectory(marginal_means, observed_summary, outcome=outcome, config=config, ax=fig.subplots())
+    return fig
+
+
+def change_figure(observed_summary: pd.DataFrame, *, outcome: str, config: "StudyConfig | None" = None):
+    """:func:`plot_change` of one outcome as the run's Figure (6.5 x 3.6 in)."""
+    fig = _figure((6.5, 3.6))
+    plot_change(observed_summary, outcome=outcome, config=config, ax=fig.subplots())
+    return fig
+
+
+def forest_figure(contrasts: pd.DataFrame, config: "StudyConfig | None" = None):
+    """:func:`plot_forest` as the run's Figure, :func:`forest_height` tall."""
+    fig = _figure((6.5, forest_height(contrasts, config)))
+    plot_forest(contrasts, config=config, ax=fig.subplots())
+    return fig
+
+
+def flow_figure(flow: pd.DataFrame, config: "StudyConfig | None" = None):
+    """:func:`plot_flow` as the run's Figure, sized by the numbers of arms and visits.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> flow = pd.DataFrame({"arm": ["a", "a", "b", "b"], "visit": ["pre", "post"] * 2,
+    ...                      "randomized": 10, "assessed": [10, 9, 10, 8], "analysed": [10, 9, 10, 8]})
+    >>> [round(float(x), 2) for x in flow_figure(flow).get_size_inches()]
+    [4.6, 3.08]
+    """
+    n_arms, n_visits = flow["arm"].nunique(), flow["visit"].nunique()
+    fig = _figure((max(2.3 * n_arms, 4.5), 0.62 * (n_visits + 2) + 0.6))
+    plot_flow(flow, config=config, ax=fig.subplots())
+    return fig
+
+
+def missingness_figure(missingness: pd.DataFrame, config: "StudyConfig | None" = None):
+    """:func:`plot_missingness` as the run's Figure, one row of cells per outcome x arm."""
+    miss = _select(missingness, None, "missingness")
+    _, n_keys, _ = _missingness_grid(miss, _ordered(miss["outcome"], None),
+                                     _ordered(miss["arm"], None), _ordered(miss["visit"], None))
+    fig = _figure((6.5, 0.26 * len(n_keys) + 1.6))
+    plot_missingness(miss, config=config, ax=fig.subplots())
+    return fig
+
+
 def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
     """Write every figure of a run to ``results_dir/figures`` from the result tables.
 
@@ -1371,49 +1456,35 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
     ...                "results/boulder_example")[:2]                      # doctest: +SKIP
     [PosixPath('results/boulder_example/figures/trajectory_pain_avg.png'), ...]
     """
-    import matplotlib
-
     results_dir = Path(results_dir)
     out = results_dir / "figures"
     formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
     written: list[Path] = []
-    with matplotlib.rc_context(_RC):
+    with figure_style():
         mm = _read(results_dir, "tables/marginal_means.csv")
         obs = _read(results_dir, "tables/observed_summary.csv")
         fitted = set(mm["outcome"].astype(str))
         for outcome in config.outcome_names:
-            fig = _figure((6.5, 3.4))
             if outcome in fitted:
-                plot_trajectory(mm, obs, outcome=outcome, config=config, ax=fig.subplots())
+                fig = trajectory_figure(mm, obs, outcome=outcome, config=config)
             else:  # the model could not be fitted: tables/model_info.csv gives the reason
+                fig = _figure((6.5, 3.4))
                 ax = fig.subplots()
                 ax.set_axis_off()
                 ax.text(0.5, 0.5, f"{_outcome_label(config, outcome, axis=False)}: the trial model could "
                         "not be fitted\n(see tables/model_info.csv)", ha="center", va="center")
             written += save_figure(fig, out / f"trajectory_{outcome}", formats, dpi)
-            fig = _figure((6.5, 3.6))
-            plot_change(obs, outcome=outcome, config=config, ax=fig.subplots())
+            fig = change_figure(obs, outcome=outcome, config=config)
             written += save_figure(fig, out / f"change_{outcome}", formats, dpi)
         if config.thresholds:
             fig = responders_figure(_read(results_dir, "tables/responders.csv"), config)
             written += save_figure(fig, out / "responders", formats, dpi)
         if len(config.arms) > 1:
-            contrasts = _read(results_dir, "tables/contrasts.csv")
-            fig = _figure((6.5, forest_height(contrasts, config)))
-            plot_forest(contrasts, config=config, ax=fig.subplots())
+            fig = forest_figure(_read(results_dir, "tables/contrasts.csv"), config)
             written += save_figure(fig, out / "forest", formats, dpi)
-        flow = _read(results_dir, "tables/flow.csv")
-        n_arms, n_visits = flow["arm"].nunique(), flow["visit"].nunique()
-        fig = _figure((max(2.3 * n_arms, 4.5), 0.62 * (n_visits + 2) + 0.6))
-        plot_flow(flow, config=config, ax=fig.subplots())
+        fig = flow_figure(_read(results_dir, "tables/flow.csv"), config)
         written += save_figure(fig, out / "flow", formats, dpi)
-        miss = _select(_read(results_dir, "tables/missingness.csv"), None, "missingness")
-        _, n_keys, _ = _missingness_grid(miss, _ordered(miss["outcome"], None),
-                                         _ordered(miss["arm"], None),
-                                         _ordered(miss["visit"], None))
-        n_rows = len(n_keys)
-        fig = _figure((6.5, 0.26 * n_rows + 1.6))
-        plot_missingness(miss, config=config, ax=fig.subplots())
+        fig = missingness_figure(_read(results_dir, "tables/missingness.csv"), config)
         written += save_figure(fig, out / "missingness", formats, dpi)
         if config.individual_trajectories:
             data = _read(results_dir, "intermediate/analysis_data.csv")

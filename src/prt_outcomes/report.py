@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Iterable
 import pandas as pd
 
 from . import figures as F
+from .analysis import read_model_info
 from .outputs import RESULT_TABLE_REGISTRY
 from .tables import (
     baseline_journal_table,
@@ -73,8 +74,20 @@ def _read_csv(path: Path, *, required: bool = True) -> pd.DataFrame | None:
             )
         return None
     # write_csv quoted text cells a spreadsheet would run as formulas; the renderers escape
-    # text their own way, so they get the text as the user wrote it.
+    # text their own way, so they get the text as the user wrote it. model_info is read with
+    # its types (converged bool, warnings a list: see prt_outcomes.analysis), not parsed here.
+    if path.name == "model_info.csv":
+        return restore_formula_frame(read_model_info(path))
     return restore_formula_frame(pd.read_csv(path))
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as displayed: a cell holding a list (model warnings) as its items joined."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, list)).any():
+            out[column] = out[column].map(lambda v: " | ".join(v) if isinstance(v, list) else v)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,7 +143,7 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
     for name, title in RESULT_TABLE_TITLES.items():
         frame = _read_csv(tables_dir / f"{name}.csv")
         frames[name] = frame
-        written += write_table(frame, tables_dir / name, _FORMATS, caption=title)
+        written += write_table(_shown(frame), tables_dir / name, _FORMATS, caption=title)
 
     reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "reference")
     for outcome in config.outcome_names:
@@ -303,23 +316,13 @@ def _esc(text) -> str:
 
 
 def _figure_html(fig, caption: str, alt: str) -> str:
-    import matplotlib
-
     buffer = io.BytesIO()
-    with matplotlib.rc_context(F._RC):
+    with F.figure_style():
         fig.savefig(buffer, format="png", dpi=150, metadata={"Software": None},
                     facecolor="white")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
-
-
-def _draw(plot, figsize, **kwargs):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    plot(ax=fig.subplots(), **kwargs)
-    return fig
 
 
 def _table_html(df: pd.DataFrame, caption: str | None = None, notes: str | None = None) -> str:
@@ -402,8 +405,9 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], lis
         if r.get("status") == "failed":  # not fitted: analysis.analyse_outcome recorded why
             failed.append(f"{r['outcome']}: {r.get('message')}")
             continue
-        text = "" if pd.isna(r.get("warnings")) else str(r.get("warnings")).strip()
-        converged = str(r.get("converged")).strip().lower() in ("true", "1", "1.0", "yes")
+        # typed columns (prt_outcomes.analysis.read_model_info): a list and a bool
+        text = " | ".join(r["warnings"])
+        converged = bool(r["converged"])
         if text or not converged:
             why = text or "did not converge"
             warned.append(f"{r['outcome']}: {why}" + ("" if converged else " (not converged)"))
@@ -422,7 +426,7 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], lis
     for col in ("loglik", "aic"):
         if col in model_info.columns:
             model_info[col] = model_info[col].map(lambda x: format_number(x, 1))
-    info = _humanize(model_info, {
+    info = _humanize(_shown(model_info), {
         "df_method": "df method", "n_obs": "Observations", "n_subjects": "Participants",
         "loglik": "Log-likelihood", "aic": "AIC"})
     parts.append(_table_html(info, "Trial models"))
@@ -499,8 +503,6 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     >>> build_report(load_config("config/config.yaml"), "results/boulder_example")  # doctest: +SKIP
     PosixPath('results/boulder_example/report.html')
     """
-    import matplotlib
-
     results_dir = Path(results_dir)
     tables_dir = results_dir / "tables"
     read = {name: _read_csv(tables_dir / f"{name}.csv", required=name in (
@@ -513,13 +515,10 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     sections.append(("study", "Study", _study_summary(config, read["flow"])))
     sections.append(("validation", "Data validation", _validation_section(results_dir,
                                                                            known_ids)))
-    with matplotlib.rc_context(F._RC):
+    with F.figure_style():
         flow = read["flow"]
-        n_visits = flow["visit"].nunique()
         flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + \
-            _figure_html(_draw(F.plot_flow, (max(2.3 * flow["arm"].nunique(), 4.5),
-                                             0.62 * (n_visits + 2) + 0.6),
-                               flow=flow, config=config),
+            _figure_html(F.flow_figure(flow, config),
                          "Participant flow: randomized, then assessed at each visit.",
                          "Participant flow diagram")
         sections.append(("flow", "Participant flow", flow_html))
@@ -540,14 +539,12 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
                          'so it has no model estimates; see <a href="#models">Models</a>.</p>')
             else:
                 body += _figure_html(
-                    _draw(F.plot_trajectory, (6.5, 3.4), marginal_means=read["marginal_means"],
-                          observed_summary=read["observed_summary"], outcome=outcome,
-                          config=config),
+                    F.trajectory_figure(read["marginal_means"], read["observed_summary"],
+                                        outcome=outcome, config=config),
                     f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
                     "by arm over nominal time.", f"Trajectory of {label}")
             body += _figure_html(
-                _draw(F.plot_change, (6.5, 3.6), observed_summary=read["observed_summary"],
-                      outcome=outcome, config=config),
+                F.change_figure(read["observed_summary"], outcome=outcome, config=config),
                 f"{label}: observed change from baseline, mean and 95% CI.",
                 f"Change from baseline in {label}")
             sections.append((f"outcome-{outcome}", label, body))
@@ -563,19 +560,13 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
         if len(config.arms) > 1 and len(read["contrasts"]):
             c = read["contrasts"]
             sections.append(("forest", "Effects across outcomes", _figure_html(
-                _draw(F.plot_forest, (6.5, F.forest_height(c, config)), contrasts=c,
-                      config=config),
+                F.forest_figure(c, config),
                 f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
                 "Forest plot of standardized differences")))
 
         if read["missingness"] is not None and len(read["missingness"]):
-            m = F._select(read["missingness"], None, "missingness")
-            n_rows = len(F._missingness_grid(m, F._ordered(m["outcome"], None),
-                                             F._ordered(m["arm"], None),
-                                             F._ordered(m["visit"], None))[1])
             sections.append(("missingness", "Missing data", _figure_html(
-                _draw(F.plot_missingness, (6.5, 0.26 * n_rows + 1.6), missingness=m,
-                      config=config),
+                F.missingness_figure(read["missingness"], config),
                 "Percentage of randomized participants without a value, by arm and visit.",
                 "Missing data heatmap")))
 

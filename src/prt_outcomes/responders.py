@@ -78,6 +78,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .derive import change_from_baseline, percent_change
 from .errors import PrtOutcomesError
 from .levels import ordered_levels
 from .proportions import proportion_statistics
@@ -423,19 +424,17 @@ class Threshold:
         else:
             base = self._column(baseline, comp.outcome, "baseline").reindex(frame.index)
         higher = bool(self.higher_is_better.get(comp.outcome, False))
-        change = value - base
-        if comp.kind == "change":
-            return change
-        if comp.kind == "reduction":
-            return -change
-        if comp.kind == "improvement":
-            return change if higher else -change
-        numerator = {"percent_change": change, "percent_reduction": -change}.get(
-            comp.kind, change if higher else -change
-        )
-        # Percent change from a zero baseline is undefined: NaN makes the comparison NA.
-        denominator = base.abs().where(base != 0)
-        return 100.0 * numerator / denominator
+        # change and percent change have one definition (prt_outcomes.derive); the kinds only
+        # choose a sign. A zero baseline makes the percent NaN, so the comparison is NA.
+        if comp.kind in _PERCENT_KINDS:
+            quantity = percent_change(value, base)
+            kind = comp.kind[len("percent_"):]
+        else:
+            quantity = change_from_baseline(value, base)
+            kind = comp.kind
+        improvement_sign = 1.0 if higher else -1.0
+        sign = {"change": 1.0, "reduction": -1.0, "improvement": improvement_sign}[kind]
+        return quantity if sign > 0 else -quantity
 
     def _eval(self, node, frame, baseline) -> pd.Series:
         if isinstance(node, _Comparison):

@@ -19,8 +19,7 @@ with WorkflowStep(snakemake) as step:
     info = result.model_info.iloc[0]
     if not result.fitted:
         step.log.error("%s: not fitted: %s", outcome, info["message"])
-    for warning in info["warnings"].split(" | "):
-        if warning:
-            step.log.warning("%s: %s", outcome, warning)
+    for warning in result.warnings:
+        step.log.warning("%s: %s", outcome, warning)
     for name in ("marginal_means", "contrasts", "change_contrasts", "model_info"):
         write_csv(getattr(result, name), getattr(snakemake.output, name))

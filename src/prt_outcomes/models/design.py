@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..derive import baseline_values
 from ..errors import ModelError
 from ..levels import ordered_levels
 
@@ -259,8 +260,10 @@ def build_model_frame(
                 f"outcome {outcome!r}: baseline_adjusted=True adds a covariate {baseline_col!r}, but "
                 "the data already have a column with that name; rename it."
             )
-        base_rows = frame[frame[visit] == baseline_visit]
-        base_map = dict(zip(base_rows[subject], base_rows[outcome]))
+        # the participant's observed baseline: the one definition of prt_outcomes.derive
+        base_map = baseline_values(
+            frame, outcome, baseline_visit=baseline_visit, subject=subject, visit=visit
+        )
         visits_model = visits[visits.index(baseline_visit) + 1 :]
         before = frame[visit].isin(visits[: visits.index(baseline_visit)])
         if before.any():

@@ -10,6 +10,7 @@ that run. ``.ci/run`` runs the linters through ``make lint`` before ``make test`
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -127,4 +128,9 @@ def test_snakemake_report_of_the_test_study_run(test_study_run):
     done = _snakemake(f"--report={report}", config=TEST_STUDY, results_root=test_study_run["root"])
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     html = report.read_text(encoding="utf-8")
-    assert "prt_test" in html  # the workflow description's caption names the study
+    # the workflow description (workflow/report/workflow.rst) names the study, and every figure,
+    # the validation summary and the study report are among the results it shows
+    assert re.search(r"prt-outcomes run of study\W.{0,60}prt_test", html)
+    outputs = expected_outputs(test_study_run["config"], test_study_run["root"])
+    shown = [p.name for p in outputs if p.parent.name == "figures"] + ["summary.csv", "report.html"]
+    assert [name for name in shown if name not in html] == []

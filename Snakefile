@@ -21,6 +21,6 @@ include: "workflow/rules/render.smk"
 
 
 rule all:
+    default_target: True
     input:
         ALL_OUTPUTS,
-    default_target: True

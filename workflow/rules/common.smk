@@ -20,7 +20,8 @@ LAUNCHER_SETTINGS = ("config_path", "results_root")
 
 
 def _launcher_settings():
-    given = dict(workflow.config_settings.config or {})  # the --config KEY=VALUE entries
+    # the --config KEY=VALUE entries
+    given = dict(workflow.config_settings.config or {})
     unknown = sorted(set(given) - set(LAUNCHER_SETTINGS))
     if unknown:
         raise ConfigError(
@@ -30,9 +31,13 @@ def _launcher_settings():
     files = [str(f) for f in (workflow.overwrite_configfiles or ())]
     path = given.get("config_path")
     if path is not None and files:
-        raise ConfigError("give the study config once: --config config_path=FILE or --configfile FILE.")
+        raise ConfigError(
+            "give the study config once: --config config_path=FILE or --configfile FILE."
+        )
     if path is None and len(files) > 1:
-        raise ConfigError(f"give one study config, not {len(files)} (--configfile {' '.join(files)}).")
+        raise ConfigError(
+            f"give one study config, not {len(files)} (--configfile {' '.join(files)})."
+        )
     if path is None:  # the bundled example, beside this Snakefile
         path = files[0] if files else Path(workflow.basedir) / "config" / "config.yaml"
     return Path(str(path)).resolve(), given.get("results_root")
@@ -41,22 +46,39 @@ def _launcher_settings():
 CONFIG_PATH, _GIVEN_ROOT = _launcher_settings()
 STUDY = load_config(CONFIG_PATH)
 # Snakemake's --config parses values as YAML: `results_root=2024` arrives as a number.
-RESULTS_ROOT = str(_GIVEN_ROOT) if _GIVEN_ROOT is not None else STUDY.raw["results_root"]
+RESULTS_ROOT = STUDY.raw["results_root"] if _GIVEN_ROOT is None else str(_GIVEN_ROOT)
 # Every job sees only the launcher settings (and the study's name, for the report caption);
 # the scripts load the study itself from config_path.
 config.clear()
-config.update({"config_path": str(CONFIG_PATH), "results_root": RESULTS_ROOT, "study_name": STUDY.name})
+config.update(
+    {
+        "config_path": str(CONFIG_PATH),
+        "results_root": RESULTS_ROOT,
+        "study_name": STUDY.name,
+    }
+)
 
 R = str(results_dir(STUDY, RESULTS_ROOT))
 OUTCOMES = list(STUDY.outcome_names)
 DATA_FILES = [str(p) for p in STUDY.data_paths()]
 ALL_OUTPUTS = [str(p) for p in expected_outputs(STUDY, RESULTS_ROOT)]
 FIGURES = [
-    f"{R}/figures/{stem}.{ext}" for stem in figure_stems(STUDY) for ext in STUDY.figure_formats
+    f"{R}/figures/{stem}.{ext}"
+    for stem in figure_stems(STUDY)
+    for ext in STUDY.figure_formats
 ]
 # Content stamps, rewritten only when their content changes: a changed config value or a
 # replaced data file (whatever its timestamp) rebuilds the outputs that read it.
-STAMPS = {name: str(path) for name, path in write_stamps(STUDY, f"{R}/intermediate/stamps").items()}
+STAMPS = {
+    name: str(path)
+    for name, path in write_stamps(STUDY, f"{R}/intermediate/stamps").items()
+}
+
+# The software of every rule (used with --software-deployment-method conda; normal runs use
+# the Python that started them). Rule files live in workflow/rules/, so the path is relative
+# to that folder, as Snakemake reads it.
+SOFTWARE = "../envs/prt-outcomes.yaml"
+
 
 wildcard_constraints:
     outcome="|".join(OUTCOMES),

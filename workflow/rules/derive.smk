@@ -9,5 +9,7 @@ rule derive:
         csv=f"{R}/intermediate/analysis_data.csv",
     log:
         f"{R}/logs/derive.log",
+    conda:
+        SOFTWARE
     script:
         "../scripts/derive.py"

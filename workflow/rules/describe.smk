@@ -10,5 +10,7 @@ rule describe:
         missingness=f"{R}/tables/missingness.csv",
     log:
         f"{R}/logs/describe.log",
+    conda:
+        SOFTWARE
     script:
         "../scripts/describe.py"

@@ -10,5 +10,7 @@ rule ingest:
         meta=f"{R}/intermediate/ingest_meta.json",
     log:
         f"{R}/logs/ingest.log",
+    conda:
+        SOFTWARE
     script:
         "../scripts/ingest.py"

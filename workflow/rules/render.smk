@@ -11,6 +11,8 @@ rule manifest:
         f"{R}/manifest.json",
     log:
         f"{R}/logs/manifest.log",
+    conda:
+        SOFTWARE
     script:
         "../scripts/manifest.py"
 
@@ -21,10 +23,16 @@ rule render_tables:
         TABLE_CSVS,
         config_stamp=STAMPS["config_full"],
     output:
-        [f"{R}/tables/{t}.{ext}" for t in RESULT_TABLES for ext in ("md", "html", "tex")]
+        [
+            f"{R}/tables/{t}.{ext}"
+            for t in RESULT_TABLES
+            for ext in ("md", "html", "tex")
+        ]
         + [f"{R}/tables/{name}" for name in journal_table_files(STUDY)],
     log:
         f"{R}/logs/render_tables.log",
+    conda:
+        SOFTWARE
     script:
         "../scripts/render_tables.py"
 
@@ -36,9 +44,20 @@ rule render_figures:
         rules.derive.output.csv,
         config_stamp=STAMPS["config_full"],
     output:
-        [report(path, caption="../report/figure.rst", category="Figures") for path in FIGURES],
+        [
+            report(path, caption="../report/figure.rst", category="Figures")
+            for path in FIGURES
+        ],
     log:
         f"{R}/logs/render_figures.log",
+    conda:
+        SOFTWARE
+    # One thread: matplotlib draws on one. Resources as explained at fit_model (analyse.smk):
+    # the example's figures peak at 290 MB resident and take about a minute.
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
     script:
         "../scripts/render_figures.py"
 
@@ -61,5 +80,13 @@ rule report:
         report(f"{R}/report.html", caption="../report/report.rst", category="Report"),
     log:
         f"{R}/logs/report.log",
+    conda:
+        SOFTWARE
+    # One thread: the report's tables and figures are drawn on one. Resources as explained at
+    # fit_model (analyse.smk): the example's report peaks at 263 MB resident.
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
     script:
         "../scripts/report.py"

@@ -19,5 +19,7 @@ rule validate:
         report=f"{R}/validation/report.md",
     log:
         f"{R}/logs/validate.log",
+    conda:
+        SOFTWARE
     script:
         "../scripts/validate.py"

@@ -11,7 +11,7 @@ CORES  ?= 2
 help:
 	@echo "make run    - install into .venv (first time) and run the workflow on the bundled example"
 	@echo "make test   - install into .venv (first time) and run the test suite"
-	@echo "make lint   - the workflow's format and lint checks (snakefmt --check, snakemake --lint)"
+	@echo "make lint   - format and lint checks (snakefmt --check, snakemake --lint, ruff check)"
 	@echo "make bench  - benchmarks of the model engine (150 to 50,000 participants) and validation (1M rows), printed as tables"
 
 # Creates .venv when missing and (re)installs the package when pyproject.toml changes.
@@ -27,12 +27,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(CORES) --dist loadfile -q
 
-# The checks .ci/run runs before `make test`; snakefmt comes with the test extra.
+# The checks .ci/run runs before `make test`; snakefmt and ruff come with the test extra.
 # snakemake --lint reads the bundled example (config/config.yaml) and writes only its stamps.
 lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/python -m snakemake --lint --cores 1
-	@# ---- ruff check and ruff format --check go here (with the ruff configuration) ----
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py

@@ -19,8 +19,8 @@ import tomllib
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from prt_outcomes.config import load_config
 from prt_outcomes.outputs import expected_outputs, results_dir
 

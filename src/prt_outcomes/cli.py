@@ -78,6 +78,9 @@ def snakemake_command(snakefile: Path, config_path: Path, results_root: Path | N
         # Snakemake marks the outputs of jobs stopped by Ctrl-C as incomplete: build them again
         # instead of asking the user for this flag.
         "--rerun-incomplete",
+        # named explicitly: Snakemake would otherwise prefer a profiles/default folder in the
+        # user's current folder over the project's
+        "--workflow-profile", str(snakefile.parent / "profiles" / "default"),
         *extra,
     ]
 

@@ -32,9 +32,7 @@ rule collect_models:
     input:
         marginal_means=expand(rules.fit_model.output.marginal_means, outcome=OUTCOMES),
         contrasts=expand(rules.fit_model.output.contrasts, outcome=OUTCOMES),
-        change_contrasts=expand(
-            rules.fit_model.output.change_contrasts, outcome=OUTCOMES
-        ),
+        change_contrasts=expand(rules.fit_model.output.change_contrasts, outcome=OUTCOMES),
         model_info=expand(rules.fit_model.output.model_info, outcome=OUTCOMES),
     output:
         marginal_means=f"{R}/tables/marginal_means.csv",

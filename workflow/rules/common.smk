@@ -31,13 +31,9 @@ def _launcher_settings():
     files = [str(f) for f in (workflow.overwrite_configfiles or ())]
     path = given.get("config_path")
     if path is not None and files:
-        raise ConfigError(
-            "give the study config once: --config config_path=FILE or --configfile FILE."
-        )
+        raise ConfigError("give the study config once: --config config_path=FILE or --configfile FILE.")
     if path is None and len(files) > 1:
-        raise ConfigError(
-            f"give one study config, not {len(files)} (--configfile {' '.join(files)})."
-        )
+        raise ConfigError(f"give one study config, not {len(files)} (--configfile {' '.join(files)}).")
     if path is None:  # the bundled example, beside this Snakefile
         path = files[0] if files else Path(workflow.basedir) / "config" / "config.yaml"
     return Path(str(path)).resolve(), given.get("results_root")
@@ -62,17 +58,10 @@ R = str(results_dir(STUDY, RESULTS_ROOT))
 OUTCOMES = list(STUDY.outcome_names)
 DATA_FILES = [str(p) for p in STUDY.data_paths()]
 ALL_OUTPUTS = [str(p) for p in expected_outputs(STUDY, RESULTS_ROOT)]
-FIGURES = [
-    f"{R}/figures/{stem}.{ext}"
-    for stem in figure_stems(STUDY)
-    for ext in STUDY.figure_formats
-]
+FIGURES = [f"{R}/figures/{stem}.{ext}" for stem in figure_stems(STUDY) for ext in STUDY.figure_formats]
 # Content stamps, rewritten only when their content changes: a changed config value or a
 # replaced data file (whatever its timestamp) rebuilds the outputs that read it.
-STAMPS = {
-    name: str(path)
-    for name, path in write_stamps(STUDY, f"{R}/intermediate/stamps").items()
-}
+STAMPS = {name: str(path) for name, path in write_stamps(STUDY, f"{R}/intermediate/stamps").items()}
 
 # The software of every rule (used with --software-deployment-method conda; normal runs use
 # the Python that started them). Rule files live in workflow/rules/, so the path is relative

@@ -23,11 +23,7 @@ rule render_tables:
         TABLE_CSVS,
         config_stamp=STAMPS["config_full"],
     output:
-        [
-            f"{R}/tables/{t}.{ext}"
-            for t in RESULT_TABLES
-            for ext in ("md", "html", "tex")
-        ]
+        [f"{R}/tables/{t}.{ext}" for t in RESULT_TABLES for ext in ("md", "html", "tex")]
         + [f"{R}/tables/{name}" for name in journal_table_files(STUDY)],
     log:
         f"{R}/logs/render_tables.log",
@@ -44,10 +40,7 @@ rule render_figures:
         rules.derive.output.csv,
         config_stamp=STAMPS["config_full"],
     output:
-        [
-            report(path, caption="../report/figure.rst", category="Figures")
-            for path in FIGURES
-        ],
+        [report(path, caption="../report/figure.rst", category="Figures") for path in FIGURES],
     log:
         f"{R}/logs/render_figures.log",
     conda:

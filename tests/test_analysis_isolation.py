@@ -87,9 +87,7 @@ def test_baseline_only_outcome_is_refused_with_its_reason(tables):
 
 
 def test_constant_outcome_fails_with_a_message_naming_it(tables):
-    # Today the engine's AR(1) fit of a zero-variance outcome stops in numpy
-    # (LinAlgError); analysis translates it. When the engine raises ModelError itself, the
-    # message is the engine's: either way it names the outcome, in one paragraph.
+    # The engine refuses a zero-variance outcome with a ModelError naming it, in one paragraph.
     message = _info(tables).loc[CONSTANT, "message"]
     assert f"{CONSTANT!r}" in message and "\n" not in message
     assert pd.isna(_info(tables).loc[CONSTANT, "n_obs"])

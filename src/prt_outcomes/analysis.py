@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .config import ARM, SUBJECT, VISIT, StudyConfig
@@ -222,37 +221,23 @@ def _fit(data: pd.DataFrame, config: StudyConfig, outcome: str):
     rows = data[data[VISIT].isin(_model_visits(config))]
     present = _check_analysable(rows, config, outcome)
     covariates = [c for c in settings.covariates if c in rows.columns]
-    try:
-        return fit_trial_model(
-            rows,
-            outcome=outcome,
-            arm=ARM,
-            visit=VISIT,
-            subject=SUBJECT,
-            covariates=tuple(covariates),
-            covariance=settings.covariance,
-            reference_arm=config.reference_arm,
-            method=settings.method,
-            df_method=settings.df_method,
-            arm_levels=[a for a in config.arm_names if a in set(rows[ARM])],
-            visit_levels=present,
-            baseline_visit=config.baseline_visit,
-            baseline_adjusted=settings.baseline_adjusted,
-            standardizer=settings.effect_size_standardizer,
-        )
-    except np.linalg.LinAlgError as error:
-        # The engine lets numpy's LinAlgError escape when a matrix built from this outcome's data
-        # is singular (for example a constant outcome under compound symmetry). That is a
-        # property of the data of this one outcome, not of the program, so it becomes a
-        # ModelError naming the outcome, and the other outcomes are still analysed. (Bare
-        # Exception is not caught: anything else is a bug and must surface.)
-        raise ModelError(
-            f"outcome {outcome!r}: the {settings.covariance} trial model cannot be fitted to these "
-            f"data (numerical failure: {error}). This happens when the outcome is (nearly) "
-            "constant, or a covariate or visit leaves the model without information; check this "
-            "outcome's values per arm and visit, or choose a simpler covariance structure under "
-            "models.covariance."
-        ) from error
+    return fit_trial_model(
+        rows,
+        outcome=outcome,
+        arm=ARM,
+        visit=VISIT,
+        subject=SUBJECT,
+        covariates=tuple(covariates),
+        covariance=settings.covariance,
+        reference_arm=config.reference_arm,
+        method=settings.method,
+        df_method=settings.df_method,
+        arm_levels=[a for a in config.arm_names if a in set(rows[ARM])],
+        visit_levels=present,
+        baseline_visit=config.baseline_visit,
+        baseline_adjusted=settings.baseline_adjusted,
+        standardizer=settings.effect_size_standardizer,
+    )
 
 
 def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> OutcomeAnalysis:

@@ -149,7 +149,18 @@ def fit_trial_model(
     # The engine's matrix products are small (k x k, p x p, stacked rows); BLAS threads only add
     # synchronisation, and on a loaded 2-core machine they made a fit 20x slower.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(**locals())
+        try:
+            return _fit(**locals())
+        except np.linalg.LinAlgError as error:
+            # The data checks before the fit refuse what they can name (constant, collinear,
+            # unidentifiable); a matrix that is still singular is a property of this outcome's
+            # data too, not a bug, so the caller gets the same kind of error, naming the outcome.
+            raise ModelError(
+                f"outcome {outcome!r}: the {covariance} model cannot be fitted to these data "
+                f"(numerical failure: {error}). This happens when the outcome is (nearly) constant, "
+                "or a covariate or visit leaves the model without information; check this "
+                "outcome's values per arm and visit, or choose a simpler covariance structure."
+            ) from error
 
 
 def _fit(

@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import PrtOutcomesError
+from .errors import PrtOutcomesError, os_problem
 
 __all__ = [
     "configure_logging",
@@ -75,20 +75,6 @@ def configure_logging(log_file: str | Path | None = None, level: int = logging.I
     return logger
 
 
-_OS_ADVICE = {
-    errno.ENOSPC: "the disk is full: free some space, or write the results elsewhere with "
-    "prt-outcomes run --results DIR, then run again.",
-    errno.EDQUOT: "the disk quota is used up: free some space, or write the results elsewhere "
-    "with prt-outcomes run --results DIR, then run again.",
-    errno.EACCES: "check that you may read and write this file and its folder, then run again.",
-    errno.EPERM: "check that you may read and write this file and its folder, then run again.",
-    errno.EROFS: "the file system is read-only: write the results elsewhere with "
-    "prt-outcomes run --results DIR.",
-    errno.ENOENT: "a file or folder this step needs does not exist; run the whole workflow "
-    "again (prt-outcomes run) so that earlier steps recreate it.",
-}
-
-
 def failure_message(exc: BaseException, step: str = "step", where: str = "") -> str:
     """One paragraph saying which step failed, on what, and what to do.
 
@@ -102,8 +88,10 @@ some space, or write the results elsewhere with prt-outcomes run --results DIR, 
         if exc.filename:
             what += f": {str(exc.filename)!r}"
         code = errno.errorcode.get(exc.errno or 0)
-        advice = _OS_ADVICE.get(exc.errno, "check the file and folder named here, then run again.")
-        return head + what + (f" [{code}]" if code else "") + "; " + advice
+        problem = os_problem(exc)
+        what_to_do = ("{}: {}.".format(*problem) if problem
+                      else "check the file and folder named here, then run again.")
+        return head + what + (f" [{code}]" if code else "") + "; " + what_to_do
     return head + str(exc)
 
 

@@ -26,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import errno
 import html
 import math
 import re
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import OutputError, PrtOutcomesError
+from .errors import OutputError, PrtOutcomesError, os_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import StudyConfig
@@ -782,20 +781,6 @@ def restore_formula_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return _map_text(frame, restore_formula)
 
 
-_WRITE_PROBLEMS = {
-    errno.ENOSPC: ("the disk is full", "free space on that disk, or write the results to "
-                   "another disk (--results), and run again"),
-    errno.EDQUOT: ("the disk quota is exhausted", "free space in your quota, or write the "
-                   "results elsewhere (--results), and run again"),
-    errno.EROFS: ("the folder is on a read-only file system", "write the results to a "
-                  "writable folder (--results) and run again"),
-    errno.EACCES: ("permission denied", "make the folder writable for you, or write the "
-                   "results to another folder (--results), and run again"),
-    errno.EPERM: ("the operation is not permitted", "make the folder writable for you, or "
-                  "write the results to another folder (--results), and run again"),
-}
-
-
 def write_error(path: str | Path, error: OSError) -> OutputError:
     """The one-paragraph :class:`~prt_outcomes.errors.OutputError` for a failed write.
 
@@ -805,9 +790,8 @@ def write_error(path: str | Path, error: OSError) -> OutputError:
     >>> str(write_error("results/s/report.html", OSError(errno.ENOSPC, "No space left")))[:52]
     'cannot write results/s/report.html: the disk is full'
     """
-    what, todo = _WRITE_PROBLEMS.get(
-        error.errno, ("the file could not be written",
-                      "check that the folder exists and is writable, and run again"))
+    what, todo = os_problem(error) or (
+        "the file could not be written", "check that the folder exists and is writable, then run again")
     detail = error.strerror or str(error) or type(error).__name__
     return OutputError(f"cannot write {path}: {what} ({detail}). The incomplete file was "
                        f"removed; {todo}.")

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import OutputError, PrtOutcomesError
-from .tables import output_file, restore_formula_frame
+from .tables import output_file, read_result_csv
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -1350,16 +1350,7 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: i
 
 
 def _read(results_dir: Path, rel: str, required: bool = True) -> pd.DataFrame | None:
-    path = results_dir / rel
-    if not path.exists():
-        if required:
-            raise FileNotFoundError(
-                f"{path} does not exist; run the analysis stages first "
-                "(snakemake or prt-outcomes run) so that the result tables exist."
-            )
-        return None
-    # Text as the user wrote it, without the quote write_csv puts before formula-like cells.
-    return restore_formula_frame(pd.read_csv(path, keep_default_na=True))
+    return read_result_csv(results_dir / rel, required=required)
 
 
 def _figure(figsize):

@@ -38,6 +38,7 @@ from .tables import (
     format_number,
     is_number_text,
     outcome_journal_table,
+    read_result_csv,
     responder_journal_table,
     restore_formula,
     restore_formula_frame,
@@ -66,19 +67,11 @@ _REDACTED = "[participant id removed]"
 
 
 def _read_csv(path: Path, *, required: bool = True) -> pd.DataFrame | None:
-    if not path.exists():
-        if required:
-            raise FileNotFoundError(
-                f"{path} does not exist; run the earlier workflow stages first "
-                "(snakemake, or prt-outcomes run) so the result tables exist."
-            )
-        return None
-    # write_csv quoted text cells a spreadsheet would run as formulas; the renderers escape
-    # text their own way, so they get the text as the user wrote it. model_info is read with
-    # its types (converged bool, warnings a list: see prt_outcomes.analysis), not parsed here.
-    if path.name == "model_info.csv":
+    # model_info is read with its types (converged bool, warnings a list: see
+    # prt_outcomes.analysis), not parsed here; every other table as the renderers read them.
+    if path.name == "model_info.csv" and path.exists():
         return restore_formula_frame(read_model_info(path))
-    return restore_formula_frame(pd.read_csv(path))
+    return read_result_csv(path, required=required)
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:

@@ -64,6 +64,7 @@ __all__ = [
     "restore_formula",
     "csv_safe_frame",
     "restore_formula_frame",
+    "read_result_csv",
     "output_file",
     "write_text_file",
     "write_error",
@@ -779,6 +780,29 @@ def restore_formula_frame(frame: pd.DataFrame) -> pd.DataFrame:
     {'=x': ['@y', 'z']}
     """
     return _map_text(frame, restore_formula)
+
+
+def read_result_csv(path: str | Path, *, required: bool = True) -> pd.DataFrame | None:
+    """A CSV the run wrote, read back for rendering, with its text as the user wrote it.
+
+    :func:`restore_formula_frame` undoes the spreadsheet guard of ``write_csv``; the renderers
+    escape text their own way. A missing file is ``None``, or with ``required`` a
+    ``FileNotFoundError`` that says to run the earlier stages.
+
+    Examples
+    --------
+    >>> read_result_csv("no/such/table.csv", required=False) is None
+    True
+    """
+    path = Path(path)
+    if not path.exists():
+        if required:
+            raise FileNotFoundError(
+                f"{path} does not exist; run the analysis stages first (prt-outcomes run, or "
+                "snakemake) so that the result tables exist."
+            )
+        return None
+    return restore_formula_frame(pd.read_csv(path))
 
 
 def write_error(path: str | Path, error: OSError) -> OutputError:

@@ -520,6 +520,9 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
             "Baseline characteristics by arm",
             "Mean (SD), median (IQR) or No. (%) of participants with a known value.")))
 
+        info, not_fitted = read["model_info"], set()
+        if info is not None and "status" in info:
+            not_fitted = set(info.loc[info["status"] == "failed", "outcome"])
         for outcome in config.outcome_names:
             label = config.outcome(outcome).label
             table = outcome_journal_table(outcome, read["observed_summary"],
@@ -527,7 +530,7 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
                                           change_contrasts=read["change_contrasts"])
             body = _table_html(table, f"{label} by arm and visit",
                                _outcome_notes(config, outcome, reference))
-            if outcome not in set(read["marginal_means"]["outcome"].astype(str)):  # not fitted
+            if outcome in not_fitted:  # analysis.analyse_outcome recorded why
                 body += ('<p class="warning">The trial model could not be fitted to this outcome, '
                          'so it has no model estimates; see <a href="#models">Models</a>.</p>')
             else:

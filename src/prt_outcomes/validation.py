@@ -250,8 +250,7 @@ class ValidationResult:
                     f"'{report_dir}', which must stay free of participant ids. Give a path "
                     "outside it."
                 )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return write_csv(self.quarantined, path)
+        return write_csv(self.quarantined, path)  # creates the folder
 
 
 # --------------------------------------------------------------------------------------------

@@ -277,6 +277,11 @@ def resolve_path(base_dir: Path, path: str | Path) -> Path:
     return p if p.is_absolute() else Path(os.path.normpath(Path(base_dir) / p))
 
 
+#: A whole number written with a decimal part of zeros (``"1.0"``, ``"-2.00"``): read as the
+#: whole number when codes are compared (``\1`` is the number without the zeros).
+WHOLE_NUMBER_WITH_ZEROS = r"^(-?\d+)\.0+$"
+
+
 def normalise_code(value) -> str:
     """A data value as the readers compare it: stripped, case-blind, ``"1.0"`` equal to ``"1"``.
 
@@ -284,7 +289,7 @@ def normalise_code(value) -> str:
     ('usual care', '1', '-2')
     """
     text = str(value).strip().lower()
-    return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
+    return re.sub(WHOLE_NUMBER_WITH_ZEROS, r"\1", text)
 
 
 def _validate_schema(raw: dict) -> None:

@@ -47,7 +47,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .config import ARM, DATE, SOURCE_FILE, SOURCE_ROW, SUBJECT, VISIT, DataFile, StudyConfig, resolve_path
+from .config import (
+    ARM,
+    DATE,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    SUBJECT,
+    VISIT,
+    WHOLE_NUMBER_WITH_ZEROS,
+    DataFile,
+    StudyConfig,
+    normalise_code,
+    resolve_path,
+)
 from .errors import PrtOutcomesError
 
 __all__ = [
@@ -64,8 +76,7 @@ __all__ = [
 
 ISSUE_COLUMNS = ["file", "row", "column", "rule", "value", "message"]
 
-_NUMERIC_PAT = r"^(-?\d+)\.0+$"
-_NUMERIC_RE = re.compile(_NUMERIC_PAT)
+_NUMERIC_RE = re.compile(WHOLE_NUMBER_WITH_ZEROS)
 
 
 class InputError(PrtOutcomesError):
@@ -793,11 +804,7 @@ def normalise_codes(values: pd.Series) -> pd.Series:
     ['prt', '1', 'usual care']
     """
     s = values.astype("string").str.strip().str.lower()
-    return s.str.replace(_NUMERIC_PAT, r"\1", regex=True)
-
-
-def _norm_code(value) -> str:
-    return normalise_codes(pd.Series([str(value)])).iloc[0]
+    return s.str.replace(WHOLE_NUMBER_WITH_ZEROS, r"\1", regex=True)
 
 
 def _map_codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
@@ -819,7 +826,7 @@ def _code_map(names_labels_codes: Iterable[tuple[str, str, Iterable]]) -> dict[s
     mapping: dict[str, str] = {}
     for name, label, codes in names_labels_codes:
         for raw in (name, label, *codes):
-            mapping.setdefault(_norm_code(raw), name)
+            mapping.setdefault(normalise_code(raw), name)
     return mapping
 
 
@@ -1035,7 +1042,7 @@ def _apply_filter(config, spec, path, table, lines, missing, label):
             absent = _missing_mask(table[file_col], missing)
             ok = ~absent if wanted == FILTER_PRESENT else absent
         else:
-            ok = (normalise_codes(table[file_col].astype("string")) == _norm_code(wanted)).fillna(False)
+            ok = (normalise_codes(table[file_col].astype("string")) == normalise_code(wanted)).fillna(False)
             ok = ok.to_numpy(dtype=bool)
         col_of_row[keep & ~ok] = file_col
         keep &= ok
@@ -1075,7 +1082,7 @@ def _wide_to_long(config, spec, path, table, lines):
     if not visit_map:
         for v in config.visits:
             for code in (v.name, *v.codes):
-                visit_map.setdefault(_norm_code(code), v.name)
+                visit_map.setdefault(normalise_code(code), v.name)
     visit_alt = "|".join(sorted((re.escape(k) for k in visit_map), key=len, reverse=True))
     visit_alt = f"(?i:{visit_alt})"
     parts = re.split(r"(\{outcome\}|\{visit\})", pattern)
@@ -1168,7 +1175,7 @@ def _canonical(config, path, table, lines, missing, decimal=None, label=None, li
 
     ids = table[SUBJECT]
     ids_text = ids.astype("string").str.strip()
-    ids_text = ids_text.str.replace(_NUMERIC_PAT, r"\1", regex=True)
+    ids_text = ids_text.str.replace(WHOLE_NUMBER_WITH_ZEROS, r"\1", regex=True)
     ids_text = ids_text.mask(pd.Series(_missing_mask(ids, missing), index=ids.index))
     out[SUBJECT] = ids_text
     # An unmatched quote makes a CSV parser read several lines as one record, the swallowed lines
@@ -1226,9 +1233,9 @@ def _canonical(config, path, table, lines, missing, decimal=None, label=None, li
             out[cov.name], problems = _to_float(raw, missing, decimal)
             issues.extend(_number_issues(name, lines, cov.name, raw, problems))
         else:
-            level_map = {_norm_code(k): v for k, v in cov.codes.items()}
+            level_map = {normalise_code(k): v for k, v in cov.codes.items()}
             for lvl in cov.levels:
-                level_map.setdefault(_norm_code(lvl), lvl)
+                level_map.setdefault(normalise_code(lvl), lvl)
             masked = raw.mask(pd.Series(_missing_mask(raw, missing), index=raw.index))
             out[cov.name] = _map_codes(masked, level_map)
 

@@ -140,7 +140,8 @@ def wilson_interval(successes, total, level: float = 0.95) -> tuple[np.ndarray, 
 
     The interval is computed by :func:`prt_outcomes.proportions.wilson_interval` (statsmodels),
     the one producer; this wrapper only applies it element-wise. The figures do not call it: they
-    read the ``percent_ci_low`` / ``percent_ci_high`` columns of the responders table.
+    take each rate and interval from :func:`prt_outcomes.proportions.compare_proportions`, the
+    function that wrote the responders table's columns (see ``_responder_rates``).
 
     Examples
     --------

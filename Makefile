@@ -11,7 +11,7 @@ CORES  ?= 2
 help:
 	@echo "make run    - install into .venv (first time) and run the workflow on the bundled example"
 	@echo "make test   - install into .venv (first time) and run the test suite"
-	@echo "make lint   - format and lint checks (snakefmt --check, snakemake --lint, ruff check)"
+	@echo "make lint   - format and lint checks (snakefmt --check, snakemake --lint, ruff check, ruff format --check)"
 	@echo "make bench  - benchmarks of the model engine (150 to 50,000 participants) and validation (1M rows), printed as tables"
 
 # Creates .venv when missing and (re)installs the package when pyproject.toml changes.
@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/python -m snakemake --lint --cores 1
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py

@@ -66,8 +66,11 @@ def simulate(n: int, seed: int = 1) -> "pd.DataFrame":  # noqa: F821
     sd = np.array([1.8, 1.6, 1.5, 1.7, 2.0])
     cov = 0.7 ** (np.abs(idx[:, None] - idx[None, :]) ** 0.6) * sd[:, None] * sd[None, :]
     err = rng.standard_normal((n, k)) @ np.linalg.cholesky(cov).T
-    slope = {"control": [0, -0.2, -0.3, -0.3, -0.4], "placebo": [0, -0.6, -0.8, -0.9, -0.9],
-             "prt": [0, -1.2, -1.9, -2.2, -2.4]}
+    slope = {
+        "control": [0, -0.2, -0.3, -0.3, -0.4],
+        "placebo": [0, -0.6, -0.8, -0.9, -0.9],
+        "prt": [0, -1.2, -1.9, -2.2, -2.4],
+    }
     mu = 5 + 0.025 * (age - 45)[:, None] + 0.35 * (sex == "male")[:, None] + np.array([slope[a] for a in arm])
     y = np.round(mu + err, 3)
     # monotone dropout, hazard growing over visits
@@ -148,8 +151,10 @@ def run_child(cmd: list[str]) -> dict:
         err.seek(0)
         text = out.read().strip().splitlines()
         if proc.returncode != 0 or not text:
-            return {"status": f"failed ({err.read().strip().splitlines()[-1:]})",
-                    "peak_mb": usage.ru_maxrss / 1024}
+            return {
+                "status": f"failed ({err.read().strip().splitlines()[-1:]})",
+                "peak_mb": usage.ru_maxrss / 1024,
+            }
         res = json.loads(text[-1])
         res.update(status="ok", peak_mb=usage.ru_maxrss / 1024, process_seconds=wall)
         return res
@@ -173,8 +178,9 @@ def main(argv=None) -> int:
         print("Rscript not found: lme4 skipped")
         methods.remove("lme4")
     load = os.getloadavg()
-    print(f"bench_models: sizes {sizes}, methods {methods}, {os.cpu_count()} cpus, "
-          f"load average {load[0]:.1f}")
+    print(
+        f"bench_models: sizes {sizes}, methods {methods}, {os.cpu_count()} cpus, load average {load[0]:.1f}"
+    )
     results: dict[tuple[int, str], dict] = {}
     nrows: dict[int, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -232,8 +238,10 @@ def main(argv=None) -> int:
     un = results.get((10000, "ours_un"), {}).get("seconds")
     if ri is not None and sm is not None:
         verdict = "PASS" if sm / ri >= 10 else "FAIL"
-        print("target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: "
-              f"{sm / ri:.1f}x  {verdict}")
+        print(
+            "target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: "
+            f"{sm / ri:.1f}x  {verdict}"
+        )
     else:
         print("target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: not measured")
     if un is not None:

@@ -27,17 +27,25 @@ from prt_outcomes.validation import validate_study_data
 CONFIG = {
     "study": {"name": "bench"},
     "data": {"files": [{"path": "bench.csv"}], "missing_codes": ["", "NA", "-99"]},
-    "arms": {"levels": [{"name": "prt", "codes": [1]}, {"name": "placebo", "codes": [2]},
-                        {"name": "usual_care", "codes": [3]}]},
-    "visits": [{"name": "baseline", "baseline": True}, {"name": "post"}, {"name": "m1"},
-               {"name": "m3"}],
-    "covariates": [{"name": "age", "type": "numeric", "min": 18, "max": 100},
-                   {"name": "sex", "type": "categorical", "levels": ["female", "male"]},
-                   {"name": "pain_duration_years", "type": "numeric", "min": 0, "max": 80}],
-    "outcomes": [{"name": "pain_avg", "instrument": "bpi_average_pain"},
-                 {"name": "bpi_interference", "instrument": "bpi_interference"},
-                 {"name": "odi", "instrument": "oswestry"},
-                 {"name": "promis_dep", "instrument": "promis_tscore"}],
+    "arms": {
+        "levels": [
+            {"name": "prt", "codes": [1]},
+            {"name": "placebo", "codes": [2]},
+            {"name": "usual_care", "codes": [3]},
+        ]
+    },
+    "visits": [{"name": "baseline", "baseline": True}, {"name": "post"}, {"name": "m1"}, {"name": "m3"}],
+    "covariates": [
+        {"name": "age", "type": "numeric", "min": 18, "max": 100},
+        {"name": "sex", "type": "categorical", "levels": ["female", "male"]},
+        {"name": "pain_duration_years", "type": "numeric", "min": 0, "max": 80},
+    ],
+    "outcomes": [
+        {"name": "pain_avg", "instrument": "bpi_average_pain"},
+        {"name": "bpi_interference", "instrument": "bpi_interference"},
+        {"name": "odi", "instrument": "oswestry"},
+        {"name": "promis_dep", "instrument": "promis_tscore"},
+    ],
 }
 
 
@@ -48,24 +56,26 @@ def make_frame(n_rows: int, seed: int = 1, defect_rate: float = 0.01) -> pd.Data
     pid = np.repeat(np.arange(n_part), 4)
     visits = np.tile(np.array(["baseline", "post", "m1", "m3"]), n_part)
     arm = np.repeat(rng.choice(np.array(["prt", "placebo", "usual_care"]), n_part), 4)
-    frame = pd.DataFrame({
-        "participant_id": pd.Series(pid.astype(str), dtype="str"),
-        "arm": pd.Series(arm, dtype="str"),
-        "visit": pd.Series(visits, dtype="str"),
-        "pain_avg": rng.integers(0, 21, n_rows) / 2.0,
-        "bpi_interference": np.round(rng.uniform(0, 10, n_rows), 3),
-        "odi": rng.integers(0, 51, n_rows) * 2.0,
-        "promis_dep": np.round(rng.uniform(30, 70, n_rows), 1),
-        "age": np.repeat(rng.integers(18, 80, n_part), 4).astype(float),
-        "sex": pd.Series(np.repeat(rng.choice(np.array(["female", "male"]), n_part), 4), dtype="str"),
-        "pain_duration_years": np.repeat(np.round(rng.uniform(0.5, 30, n_part), 1), 4),
-    })
+    frame = pd.DataFrame(
+        {
+            "participant_id": pd.Series(pid.astype(str), dtype="str"),
+            "arm": pd.Series(arm, dtype="str"),
+            "visit": pd.Series(visits, dtype="str"),
+            "pain_avg": rng.integers(0, 21, n_rows) / 2.0,
+            "bpi_interference": np.round(rng.uniform(0, 10, n_rows), 3),
+            "odi": rng.integers(0, 51, n_rows) * 2.0,
+            "promis_dep": np.round(rng.uniform(30, 70, n_rows), 1),
+            "age": np.repeat(rng.integers(18, 80, n_part), 4).astype(float),
+            "sex": pd.Series(np.repeat(rng.choice(np.array(["female", "male"]), n_part), 4), dtype="str"),
+            "pain_duration_years": np.repeat(np.round(rng.uniform(0.5, 30, n_part), 1), 4),
+        }
+    )
     k = int(n_rows * defect_rate)
     rows = rng.choice(n_rows, k, replace=False)
     frame.loc[rows[: k // 3], "pain_avg"] = 11.0
-    frame.loc[rows[k // 3: 2 * k // 3], "odi"] = 33.0
+    frame.loc[rows[k // 3 : 2 * k // 3], "odi"] = 33.0
     arms = frame["arm"].to_numpy(dtype=object)
-    arms[rows[2 * k // 3:]] = "PRTT"
+    arms[rows[2 * k // 3 :]] = "PRTT"
     frame["arm"] = pd.Series(arms, dtype="str")
     frame["source_file"] = pd.Series(["bench.csv"] * n_rows, dtype="str")
     frame["source_row"] = np.arange(2, n_rows + 2, dtype=np.int64)
@@ -89,6 +99,7 @@ def main() -> None:
     frame = make_frame(args.rows)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+
         def validate_and_write():
             result = validate_study_data(frame, config)
             result.write(Path(tmp) / "report")

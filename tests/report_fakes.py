@@ -31,27 +31,119 @@ CONTRACT = {
     "validation/failures.csv": ["file", "row", "column", "rule", "value", "message"],
     "validation/rule_counts.csv": ["rule", "column", "n"],
     "tables/flow.csv": ["arm", "visit", "randomized", "assessed", "analysed"],
-    "tables/baseline.csv": ["variable", "label", "level", "arm", "n", "mean", "sd", "median",
-                            "q1", "q3", "count", "percent", "display"],
-    "tables/observed_summary.csv": ["outcome", "arm", "visit", "n", "mean", "sd", "se", "median",
-                                    "q1", "q3", "change_n", "change_mean", "change_sd",
-                                    "change_se"],
-    "tables/missingness.csv": ["outcome", "arm", "visit", "expected", "observed", "missing",
-                               "percent_missing"],
-    "tables/marginal_means.csv": ["outcome", "arm", "visit", "estimate", "se", "df", "ci_low",
-                                  "ci_high", "n_observed"],
-    "tables/contrasts.csv": ["outcome", "visit", "arm", "reference", "estimate", "se", "df", "t",
-                             "p", "ci_low", "ci_high", "hedges_g", "hedges_g_ci_low",
-                             "hedges_g_ci_high"],
-    "tables/change_contrasts.csv": ["outcome", "visit", "arm", "reference", "estimate", "se",
-                                    "df", "t", "p", "ci_low", "ci_high", "hedges_g",
-                                    "hedges_g_ci_low", "hedges_g_ci_high"],
-    "tables/model_info.csv": ["outcome", "formula", "covariance", "method", "df_method", "n_obs",
-                              "n_subjects", "loglik", "aic", "converged", "warnings"],
-    "tables/responders.csv": ["outcome", "threshold", "visit", "arm", "responders",
-                              "denominator", "percent", "reference", "risk_difference",
-                              "rd_ci_low", "rd_ci_high", "odds_ratio", "or_ci_low",
-                              "or_ci_high", "p"],
+    "tables/baseline.csv": [
+        "variable",
+        "label",
+        "level",
+        "arm",
+        "n",
+        "mean",
+        "sd",
+        "median",
+        "q1",
+        "q3",
+        "count",
+        "percent",
+        "display",
+    ],
+    "tables/observed_summary.csv": [
+        "outcome",
+        "arm",
+        "visit",
+        "n",
+        "mean",
+        "sd",
+        "se",
+        "median",
+        "q1",
+        "q3",
+        "change_n",
+        "change_mean",
+        "change_sd",
+        "change_se",
+    ],
+    "tables/missingness.csv": [
+        "outcome",
+        "arm",
+        "visit",
+        "expected",
+        "observed",
+        "missing",
+        "percent_missing",
+    ],
+    "tables/marginal_means.csv": [
+        "outcome",
+        "arm",
+        "visit",
+        "estimate",
+        "se",
+        "df",
+        "ci_low",
+        "ci_high",
+        "n_observed",
+    ],
+    "tables/contrasts.csv": [
+        "outcome",
+        "visit",
+        "arm",
+        "reference",
+        "estimate",
+        "se",
+        "df",
+        "t",
+        "p",
+        "ci_low",
+        "ci_high",
+        "hedges_g",
+        "hedges_g_ci_low",
+        "hedges_g_ci_high",
+    ],
+    "tables/change_contrasts.csv": [
+        "outcome",
+        "visit",
+        "arm",
+        "reference",
+        "estimate",
+        "se",
+        "df",
+        "t",
+        "p",
+        "ci_low",
+        "ci_high",
+        "hedges_g",
+        "hedges_g_ci_low",
+        "hedges_g_ci_high",
+    ],
+    "tables/model_info.csv": [
+        "outcome",
+        "formula",
+        "covariance",
+        "method",
+        "df_method",
+        "n_obs",
+        "n_subjects",
+        "loglik",
+        "aic",
+        "converged",
+        "warnings",
+    ],
+    "tables/responders.csv": [
+        "outcome",
+        "threshold",
+        "visit",
+        "arm",
+        "responders",
+        "denominator",
+        "percent",
+        "reference",
+        "risk_difference",
+        "rd_ci_low",
+        "rd_ci_high",
+        "odds_ratio",
+        "or_ci_low",
+        "or_ci_high",
+        "p",
+    ],
 }
 
 # Fraction of the baseline mean left at follow-up, per arm (PRT large, placebo moderate).
@@ -87,10 +179,17 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
     n_rand = {a: 50 + i for i, a in enumerate(arms)}
     retention = {v: 1.0 - 0.025 * i for i, v in enumerate(visits)}
 
-    flow = [dict(arm=a, visit=v, randomized=n_rand[a],
-                 assessed=int(round(n_rand[a] * retention[v])),
-                 analysed=int(round(n_rand[a] * retention[v])) - (1 if v == "post" else 0))
-            for a in arms for v in visits]
+    flow = [
+        dict(
+            arm=a,
+            visit=v,
+            randomized=n_rand[a],
+            assessed=int(round(n_rand[a] * retention[v])),
+            analysed=int(round(n_rand[a] * retention[v])) - (1 if v == "post" else 0),
+        )
+        for a in arms
+        for v in visits
+    ]
     pd.DataFrame(flow).to_csv(results_dir / "tables/flow.csv", index=False)
 
     obs, mm, con, chg, miss, info = [], [], [], [], [], []
@@ -106,74 +205,182 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                 s = sd * (1.0 if j == 0 else 1.1)
                 cn = 0 if j == 0 else n
                 cm = m - means[a, visits[0]]
-                obs.append(dict(outcome=outcome.name, arm=a, visit=v, n=n, mean=m, sd=s,
-                                se=s / np.sqrt(n), median=m, q1=m - 0.67 * s, q3=m + 0.67 * s,
-                                change_n=cn, change_mean=cm if j else np.nan,
-                                change_sd=0.9 * sd if j else np.nan,
-                                change_se=0.9 * sd / np.sqrt(n) if j else np.nan))
+                obs.append(
+                    dict(
+                        outcome=outcome.name,
+                        arm=a,
+                        visit=v,
+                        n=n,
+                        mean=m,
+                        sd=s,
+                        se=s / np.sqrt(n),
+                        median=m,
+                        q1=m - 0.67 * s,
+                        q3=m + 0.67 * s,
+                        change_n=cn,
+                        change_mean=cm if j else np.nan,
+                        change_sd=0.9 * sd if j else np.nan,
+                        change_se=0.9 * sd / np.sqrt(n) if j else np.nan,
+                    )
+                )
                 se, df = s / np.sqrt(n) * 0.95, 140.0 + j
                 q = stats.t.ppf(0.975, df)
-                mm.append(dict(outcome=outcome.name, arm=a, visit=v, estimate=m + 0.01 * sd,
-                               se=se, df=df, ci_low=m - q * se, ci_high=m + q * se, n_observed=n))
-                miss.append(dict(outcome=outcome.name, arm=a, visit=v, expected=n_rand[a],
-                                 observed=n, missing=n_rand[a] - n,
-                                 percent_missing=100.0 * (n_rand[a] - n) / n_rand[a]))
+                mm.append(
+                    dict(
+                        outcome=outcome.name,
+                        arm=a,
+                        visit=v,
+                        estimate=m + 0.01 * sd,
+                        se=se,
+                        df=df,
+                        ci_low=m - q * se,
+                        ci_high=m + q * se,
+                        n_observed=n,
+                    )
+                )
+                miss.append(
+                    dict(
+                        outcome=outcome.name,
+                        arm=a,
+                        visit=v,
+                        expected=n_rand[a],
+                        observed=n,
+                        missing=n_rand[a] - n,
+                        percent_missing=100.0 * (n_rand[a] - n) / n_rand[a],
+                    )
+                )
         for j, v in enumerate(visits):
             for a in arms:
                 if a == ref:
                     continue
-                for table, delta in ((con, means[a, v] - means[ref, v]),
-                                     (chg, (means[a, v] - means[a, visits[0]])
-                                      - (means[ref, v] - means[ref, visits[0]]))):
+                for table, delta in (
+                    (con, means[a, v] - means[ref, v]),
+                    (chg, (means[a, v] - means[a, visits[0]]) - (means[ref, v] - means[ref, visits[0]])),
+                ):
                     if table is chg and j == 0:
                         continue
                     se, df = 0.2 * sd, 145.0
                     t = delta / se
                     q = stats.t.ppf(0.975, df)
                     g = delta / sd
-                    table.append(dict(outcome=outcome.name, visit=v, arm=a, reference=ref,
-                                      estimate=delta, se=se, df=df, t=t,
-                                      p=float(2 * stats.t.sf(abs(t), df)),
-                                      ci_low=delta - q * se, ci_high=delta + q * se, hedges_g=g,
-                                      hedges_g_ci_low=g - 0.4, hedges_g_ci_high=g + 0.4))
-        info.append(dict(outcome=outcome.name,
-                         formula=f"{outcome.name} ~ arm * visit + age + sex",
-                         covariance=cfg.model.covariance, method=cfg.model.method,
-                         df_method=cfg.model.df_method, n_obs=900 + k, n_subjects=153,
-                         loglik=-1500.5 - k, aic=3100.2 + k, converged=not (warnings and k == 2),
-                         warnings=encode_warnings(
-                             ["Hessian not positive definite", "fell back to compound symmetry"]
-                             if warnings and k == 2 else [])))
-    frames = {"observed_summary": obs, "marginal_means": mm, "contrasts": con,
-              "change_contrasts": chg, "missingness": miss, "model_info": info}
+                    table.append(
+                        dict(
+                            outcome=outcome.name,
+                            visit=v,
+                            arm=a,
+                            reference=ref,
+                            estimate=delta,
+                            se=se,
+                            df=df,
+                            t=t,
+                            p=float(2 * stats.t.sf(abs(t), df)),
+                            ci_low=delta - q * se,
+                            ci_high=delta + q * se,
+                            hedges_g=g,
+                            hedges_g_ci_low=g - 0.4,
+                            hedges_g_ci_high=g + 0.4,
+                        )
+                    )
+        info.append(
+            dict(
+                outcome=outcome.name,
+                formula=f"{outcome.name} ~ arm * visit + age + sex",
+                covariance=cfg.model.covariance,
+                method=cfg.model.method,
+                df_method=cfg.model.df_method,
+                n_obs=900 + k,
+                n_subjects=153,
+                loglik=-1500.5 - k,
+                aic=3100.2 + k,
+                converged=not (warnings and k == 2),
+                warnings=encode_warnings(
+                    ["Hessian not positive definite", "fell back to compound symmetry"]
+                    if warnings and k == 2
+                    else []
+                ),
+            )
+        )
+    frames = {
+        "observed_summary": obs,
+        "marginal_means": mm,
+        "contrasts": con,
+        "change_contrasts": chg,
+        "missingness": miss,
+        "model_info": info,
+    }
     for name, rows in frames.items():
         pd.DataFrame(rows, columns=CONTRACT[f"tables/{name}.csv"]).to_csv(
-            results_dir / f"tables/{name}.csv", index=False)
+            results_dir / f"tables/{name}.csv", index=False
+        )
 
     base = []
     for arm in [*arms, "Total"]:
         n = sum(n_rand.values()) if arm == "Total" else n_rand[arm]
-        base.append(dict(variable="n", label="Participants, No.", level="", arm=arm, n=n,
-                         count=n, display=str(n)))
-        base.append(dict(variable="age", label="Age, y, mean (SD)", level="", arm=arm, n=n,
-                         mean=41.1, sd=15.6, median=39.0, q1=29.0, q3=52.0,
-                         display="41.1 (15.6)"))
-        base.append(dict(variable="pain_duration_years", label="Pain duration, y, median (IQR)",
-                         level="", arm=arm, n=n, mean=10.2, sd=9.0, median=8.0, q1=4.0,
-                         q3=15.0, display="8.0 (4.0-15.0)"))
+        base.append(
+            dict(variable="n", label="Participants, No.", level="", arm=arm, n=n, count=n, display=str(n))
+        )
+        base.append(
+            dict(
+                variable="age",
+                label="Age, y, mean (SD)",
+                level="",
+                arm=arm,
+                n=n,
+                mean=41.1,
+                sd=15.6,
+                median=39.0,
+                q1=29.0,
+                q3=52.0,
+                display="41.1 (15.6)",
+            )
+        )
+        base.append(
+            dict(
+                variable="pain_duration_years",
+                label="Pain duration, y, median (IQR)",
+                level="",
+                arm=arm,
+                n=n,
+                mean=10.2,
+                sd=9.0,
+                median=8.0,
+                q1=4.0,
+                q3=15.0,
+                display="8.0 (4.0-15.0)",
+            )
+        )
         for level, share in (("female", 0.52), ("male", 0.48)):
             count = int(round(share * n))
-            base.append(dict(variable="sex", label="Sex, No. (%)", level=level, arm=arm, n=n,
-                             count=count, percent=100.0 * count / n,
-                             display=f"{count} ({100.0 * count / n:.1f})"))
+            base.append(
+                dict(
+                    variable="sex",
+                    label="Sex, No. (%)",
+                    level=level,
+                    arm=arm,
+                    n=n,
+                    count=count,
+                    percent=100.0 * count / n,
+                    display=f"{count} ({100.0 * count / n:.1f})",
+                )
+            )
         for outcome in cfg.outcomes:
             m, sd, _ = _outcome_scale(outcome)
             d = outcome.instrument.decimals
-            base.append(dict(variable=outcome.name, label=f"{outcome.axis_label}, mean (SD)",
-                             level="", arm=arm, n=n, mean=m, sd=sd,
-                             display=f"{m:.{d}f} ({sd:.{d}f})"))
+            base.append(
+                dict(
+                    variable=outcome.name,
+                    label=f"{outcome.axis_label}, mean (SD)",
+                    level="",
+                    arm=arm,
+                    n=n,
+                    mean=m,
+                    sd=sd,
+                    display=f"{m:.{d}f} ({sd:.{d}f})",
+                )
+            )
     pd.DataFrame(base, columns=CONTRACT["tables/baseline.csv"]).to_csv(
-        results_dir / "tables/baseline.csv", index=False)
+        results_dir / "tables/baseline.csv", index=False
+    )
 
     resp = []
     for t in cfg.thresholds:
@@ -184,47 +391,100 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                     den = n_rand[a]
                     r = int(round(rates[a] * den))
                     rd = r / den - rates[ref]
-                    resp.append(dict(
-                        outcome=o, threshold=t.rule, visit=v, arm=a, responders=r,
-                        denominator=den, percent=100.0 * r / den, reference=ref,
-                        risk_difference=np.nan if a == ref else rd,
-                        rd_ci_low=np.nan if a == ref else rd - 0.17,
-                        rd_ci_high=np.nan if a == ref else rd + 0.17,
-                        odds_ratio=np.nan if a == ref else 1.0 + 8 * rd,
-                        or_ci_low=np.nan if a == ref else 0.8 + 3 * rd,
-                        or_ci_high=np.nan if a == ref else 2.0 + 20 * rd,
-                        p=np.nan if a == ref else 0.0004 if rd > 0.3 else 0.03,
-                        denominator_type="randomized", percent_ci_low=100 * r / den - 12,
-                        percent_ci_high=100 * r / den + 12,
-                        nnt=np.nan if a == ref else 1 / rd, nnt_ci_low=np.nan,
-                        nnt_ci_high=np.nan, test="fisher", n_missing=den - r // 2))
+                    resp.append(
+                        dict(
+                            outcome=o,
+                            threshold=t.rule,
+                            visit=v,
+                            arm=a,
+                            responders=r,
+                            denominator=den,
+                            percent=100.0 * r / den,
+                            reference=ref,
+                            risk_difference=np.nan if a == ref else rd,
+                            rd_ci_low=np.nan if a == ref else rd - 0.17,
+                            rd_ci_high=np.nan if a == ref else rd + 0.17,
+                            odds_ratio=np.nan if a == ref else 1.0 + 8 * rd,
+                            or_ci_low=np.nan if a == ref else 0.8 + 3 * rd,
+                            or_ci_high=np.nan if a == ref else 2.0 + 20 * rd,
+                            p=np.nan if a == ref else 0.0004 if rd > 0.3 else 0.03,
+                            denominator_type="randomized",
+                            percent_ci_low=100 * r / den - 12,
+                            percent_ci_high=100 * r / den + 12,
+                            nnt=np.nan if a == ref else 1 / rd,
+                            nnt_ci_low=np.nan,
+                            nnt_ci_high=np.nan,
+                            test="fisher",
+                            n_missing=den - r // 2,
+                        )
+                    )
     pd.DataFrame(resp).to_csv(results_dir / "tables/responders.csv", index=False)
 
-    pd.DataFrame([dict(file="outcomes_long.csv", rows_in=1060, rows_analysed=1050,
-                       rows_quarantined=10),
-                  dict(file="total", rows_in=1060, rows_analysed=1050, rows_quarantined=10)]
-                 ).to_csv(results_dir / "validation/summary.csv", index=False)
-    failures = [dict(file="outcomes_long.csv", row=12 + i, column="pain_avg",
-                     rule="in_range(0, 10)", value="11", message="pain_avg 11 out of range 0-10")
-                for i in range(8)]
-    failures.append(dict(file="outcomes_long.csv", row=400, column="participant_id",
-                         rule="unique(participant_id, visit)", value=FAKE_IDS[41],
-                         message=f"participant {FAKE_IDS[41]} has visit 'post' twice"))
-    failures.append(dict(file="outcomes_long.csv", row=402, column="arm", rule="missing_value",
-                         value="", message=f"arm of {QUARANTINED_ID} is empty"))
-    failures.append(dict(file="outcomes_long.csv", row=401, column="visit", rule="isin(visits)",
-                         value="week 9", message=f"visit 'week 9' of {FAKE_IDS[7]} unknown"))
+    pd.DataFrame(
+        [
+            dict(file="outcomes_long.csv", rows_in=1060, rows_analysed=1050, rows_quarantined=10),
+            dict(file="total", rows_in=1060, rows_analysed=1050, rows_quarantined=10),
+        ]
+    ).to_csv(results_dir / "validation/summary.csv", index=False)
+    failures = [
+        dict(
+            file="outcomes_long.csv",
+            row=12 + i,
+            column="pain_avg",
+            rule="in_range(0, 10)",
+            value="11",
+            message="pain_avg 11 out of range 0-10",
+        )
+        for i in range(8)
+    ]
+    failures.append(
+        dict(
+            file="outcomes_long.csv",
+            row=400,
+            column="participant_id",
+            rule="unique(participant_id, visit)",
+            value=FAKE_IDS[41],
+            message=f"participant {FAKE_IDS[41]} has visit 'post' twice",
+        )
+    )
+    failures.append(
+        dict(
+            file="outcomes_long.csv",
+            row=402,
+            column="arm",
+            rule="missing_value",
+            value="",
+            message=f"arm of {QUARANTINED_ID} is empty",
+        )
+    )
+    failures.append(
+        dict(
+            file="outcomes_long.csv",
+            row=401,
+            column="visit",
+            rule="isin(visits)",
+            value="week 9",
+            message=f"visit 'week 9' of {FAKE_IDS[7]} unknown",
+        )
+    )
     pd.DataFrame(failures).to_csv(results_dir / "validation/failures.csv", index=False)
-    pd.DataFrame([dict(rule="in_range(0, 10)", column="pain_avg", n=8),
-                  dict(rule="unique(participant_id, visit)", column="participant_id", n=1),
-                  dict(rule="isin(visits)", column="visit", n=1)]).to_csv(
-        results_dir / "validation/rule_counts.csv", index=False)
+    pd.DataFrame(
+        [
+            dict(rule="in_range(0, 10)", column="pain_avg", n=8),
+            dict(rule="unique(participant_id, visit)", column="participant_id", n=1),
+            dict(rule="isin(visits)", column="visit", n=1),
+        ]
+    ).to_csv(results_dir / "validation/rule_counts.csv", index=False)
 
     manifest = {
-        "study": cfg.name, "created_by": "prt-outcomes 0.1.0", "config": {"study": {"name": cfg.name}},
+        "study": cfg.name,
+        "created_by": "prt-outcomes 0.1.0",
+        "config": {"study": {"name": cfg.name}},
         "inputs": [{"path": "data/example/outcomes_long.csv", "sha256": "ab" * 32, "bytes": 51234}],
         "packages": {"numpy": "2.4.0", "pandas": "3.1.1", "matplotlib": "3.11.2"},
-        "python": "3.11.9", "platform": "Linux-x86_64", "seed": 20221,
+        "python": "3.11.9",
+        "platform": "Linux-x86_64",
+        "seed": 20221,
     }
     (results_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 

@@ -156,14 +156,16 @@ def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):
         job = SimpleNamespace(
             config={"config_path": str(tmp_path / "study.yaml")},
             input=SimpleNamespace(data=str(tmp_path / "data.parquet")),
-            output=SimpleNamespace(**out), log=[str(tmp_path / f"{outcome}.log")],
+            output=SimpleNamespace(**out),
+            log=[str(tmp_path / f"{outcome}.log")],
             wildcards=SimpleNamespace(outcome=outcome),
         )
         runpy.run_path(str(SCRIPTS / "fit_model.py"), init_globals={"snakemake": job})
     assert "not fitted" in (tmp_path / f"{BASELINE_ONLY}.log").read_text()
     job = SimpleNamespace(
         input={n: [str(tmp_path / o / f"{n}.csv") for o in (FINE, BASELINE_ONLY)] for n in names},
-        output={n: str(tmp_path / f"{n}.csv") for n in names}, log=[str(tmp_path / "collect.log")],
+        output={n: str(tmp_path / f"{n}.csv") for n in names},
+        log=[str(tmp_path / "collect.log")],
         config={"config_path": str(tmp_path / "study.yaml")},
     )
     runpy.run_path(str(SCRIPTS / "collect_models.py"), init_globals={"snakemake": job})

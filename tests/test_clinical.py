@@ -49,8 +49,9 @@ def toy():
 
 
 def test_rci_formula(toy):
-    out = reliable_change(toy, outcome="score", subject="id", pre="pre", post="post", reliability=0.8,
-                          cutoff="a")
+    out = reliable_change(
+        toy, outcome="score", subject="id", pre="pre", post="post", reliability=0.8, cutoff="a"
+    )
     sd = np.std([30, 36, 40, 16], ddof=1)
     s_diff = math.sqrt(2 * (sd * math.sqrt(0.2)) ** 2)
     assert_allclose(out["s_diff"].iloc[0], s_diff, rtol=1e-14)
@@ -62,8 +63,15 @@ def test_rci_formula(toy):
 
 def test_categories(toy):
     out = reliable_change(
-        toy, outcome="score", subject="id", pre="pre", post="post", reliability=0.8,
-        normative_mean=8, normative_sd=8, cutoff="c",
+        toy,
+        outcome="score",
+        subject="id",
+        pre="pre",
+        post="post",
+        reliability=0.8,
+        normative_mean=8,
+        normative_sd=8,
+        cutoff="c",
     )
     # s_diff = 6.653; cut-off c = (10.52*8 + 8*30.5)/18.52 = 17.72
     # 1: 30->10 (RCI -3.0) crosses -> recovered; 2: 36->22 (RCI -2.1) stays above -> improved;
@@ -77,8 +85,14 @@ def test_categories(toy):
 def test_recovery_requires_dysfunctional_start():
     data = pd.DataFrame({"id": [1, 2, 3], "pre": [12.0, 40.0, 50.0], "post": [0.0, 30.0, 48.0]})
     out = reliable_change(
-        data, outcome="bdi", subject="id", pre="pre", post="post", reliability=0.97,
-        normative_mean=7.69, normative_sd=7.52,
+        data,
+        outcome="bdi",
+        subject="id",
+        pre="pre",
+        post="post",
+        reliability=0.97,
+        normative_mean=7.69,
+        normative_sd=7.52,
     )
     # participant 1 starts below the cut-off (14.96): reliable improvement (RCI -2.5) but not "recovered"
     assert out.loc[0, "rci"] < -1.96 and out.loc[0, "cutoff"] > 12
@@ -120,8 +134,15 @@ def test_wide_input_equals_long_input(toy):
 
 def test_summary_per_arm(toy):
     per, summary = clinical_significance(
-        toy, outcome="score", subject="id", pre="pre", post="post", reliability=0.8,
-        normative_mean=8, normative_sd=8, arm="arm",
+        toy,
+        outcome="score",
+        subject="id",
+        pre="pre",
+        post="post",
+        reliability=0.8,
+        normative_mean=8,
+        normative_sd=8,
+        arm="arm",
     )
     assert summary.columns.tolist() == ["arm", "category", "n", "percent", "n_used", "n_missing"]
     b = summary[summary["arm"] == "b"].set_index("category")
@@ -134,7 +155,12 @@ def test_summary_per_arm(toy):
 
 def test_instrument_supplies_parameters(toy):
     out = reliable_change(
-        toy, outcome="score", subject="id", pre="pre", post="post", instrument="promis_tscore",
+        toy,
+        outcome="score",
+        subject="id",
+        pre="pre",
+        post="post",
+        instrument="promis_tscore",
         reliability=0.9,
     )
     # PROMIS T-score norms 50 (10) come from the catalogue; the caller's reliability wins
@@ -155,8 +181,15 @@ def test_instrument_supplies_parameters(toy):
     ],
 )
 def test_bad_inputs(toy, kwargs, fragment):
-    args = dict(outcome="score", subject="id", pre="pre", post="post", reliability=0.8,
-                normative_mean=8, normative_sd=8)
+    args = dict(
+        outcome="score",
+        subject="id",
+        pre="pre",
+        post="post",
+        reliability=0.8,
+        normative_mean=8,
+        normative_sd=8,
+    )
     args.update(kwargs)
     with pytest.raises(ClinicalSignificanceError, match=fragment):
         reliable_change(toy, **args)
@@ -166,8 +199,9 @@ def test_non_numeric_scores_are_explained(toy):
     bad = toy.astype({"score": object})
     bad.loc[0, "score"] = "n/a"
     with pytest.raises(ClinicalSignificanceError, match="non-numeric"):
-        reliable_change(bad, outcome="score", subject="id", pre="pre", post="post", reliability=0.8,
-                        cutoff="a")
+        reliable_change(
+            bad, outcome="score", subject="id", pre="pre", post="post", reliability=0.8, cutoff="a"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,8 +216,15 @@ def claus():
 
 def claus_result(data, cutoff):
     return reliable_change(
-        data, outcome="bdi", subject="id", visit="time", pre=1, post=4, cutoff=cutoff,
-        arm="treatment", **README_PARAMS,
+        data,
+        outcome="bdi",
+        subject="id",
+        visit="time",
+        pre=1,
+        post=4,
+        cutoff=cutoff,
+        arm="treatment",
+        **README_PARAMS,
     )
 
 
@@ -224,9 +265,7 @@ def test_claus_per_arm_summary(claus):
     ref = pd.read_csv(REF_DIR / "clinical_reference_claus2020.csv")
     out = claus_result(claus, "c")
     summary = clinical_significance_summary(out, arm="treatment")
-    expected = (
-        ref.dropna(subset=["category_c"]).groupby(["treatment", "category_c"]).size().to_dict()
-    )
+    expected = ref.dropna(subset=["category_c"]).groupby(["treatment", "category_c"]).size().to_dict()
     got = {(r.treatment, r.category): r.n for r in summary.itertuples() if r.n}
     assert got == expected
 

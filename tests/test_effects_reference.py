@@ -31,8 +31,13 @@ def test_hedges_g_from_samples_matches_pingouin(seed):
 def test_model_g_at_baseline_equals_pingouin_on_baseline_values():
     data = simulate_trial(20221)
     fit = fit_trial_model(
-        data, outcome="pain_avg", arm="arm", visit="visit", subject="participant_id",
-        covariance="unstructured", reference_arm="usual_care",
+        data,
+        outcome="pain_avg",
+        arm="arm",
+        visit="visit",
+        subject="participant_id",
+        covariance="unstructured",
+        reference_arm="usual_care",
         arm_levels=["prt", "placebo", "usual_care"],
         visit_levels=["baseline", "post", "m1", "m2", "m3", "m6", "m12"],
     )

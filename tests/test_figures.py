@@ -51,18 +51,29 @@ def test_wilson_interval_matches_statsmodels():
 
 
 def test_responders_with_zero_or_all_responders_draw(cfg):
-    r = pd.DataFrame({"outcome": "pain_avg", "threshold": "value <= 1",
-                      "visit": ["baseline", "post"] * 2, "arm": ["prt", "prt", "usual_care",
-                                                                 "usual_care"],
-                      "responders": [0, 50, 3, 50], "denominator": 50})
+    r = pd.DataFrame(
+        {
+            "outcome": "pain_avg",
+            "threshold": "value <= 1",
+            "visit": ["baseline", "post"] * 2,
+            "arm": ["prt", "prt", "usual_care", "usual_care"],
+            "responders": [0, 50, 3, 50],
+            "denominator": 50,
+        }
+    )
     ax = F.plot_responders(r, threshold="value <= 1", config=cfg, ax=new_ax())
     assert ax.get_ylim() == (0, 100)
 
 
 def test_trajectory_draws_on_given_axes_at_nominal_days(results, cfg):
     ax = new_ax()
-    out = F.plot_trajectory(read(results, "marginal_means"), read(results, "observed_summary"),
-                            outcome="pain_avg", config=cfg, ax=ax)
+    out = F.plot_trajectory(
+        read(results, "marginal_means"),
+        read(results, "observed_summary"),
+        outcome="pain_avg",
+        config=cfg,
+        ax=ax,
+    )
     assert out is ax
     np.testing.assert_allclose(ax.get_xticks(), [0, 30, 60, 90, 120, 210, 390])
     assert [t.get_text() for t in ax.get_xticklabels()] == list(cfg.visit_labels.values())
@@ -75,8 +86,7 @@ def test_trajectory_draws_on_given_axes_at_nominal_days(results, cfg):
     # the model means are drawn where the table says (first arm, first visit, dodged in x)
     mm = read(results, "marginal_means")
     expected = mm[(mm.outcome == "pain_avg") & (mm.arm == "prt")].estimate.to_numpy()
-    drawn = [ln for ln in ax.lines if to_hex(ln.get_color()) == "#0072b2"
-             and ln.get_linestyle() == "-"][0]
+    drawn = [ln for ln in ax.lines if to_hex(ln.get_color()) == "#0072b2" and ln.get_linestyle() == "-"][0]
     np.testing.assert_allclose(drawn.get_ydata(), expected)
     lo, hi = ax.get_ylim()
     assert lo >= 0 and hi <= 10
@@ -88,8 +98,7 @@ def test_trajectory_without_config_uses_ordinal_visits(results):
 
 
 def test_change_includes_baseline_zero_and_improvement_direction(results, cfg):
-    ax = F.plot_change(read(results, "observed_summary"), outcome="pain_avg", config=cfg,
-                       ax=new_ax())
+    ax = F.plot_change(read(results, "observed_summary"), outcome="pain_avg", config=cfg, ax=new_ax())
     assert "negative = improvement" in ax.get_ylabel()
     assert "BPI average pain (0-10)" in ax.get_ylabel().replace("\n", " ")
     first = [ln for ln in ax.lines if ln.get_linestyle() == "-"][0]
@@ -98,8 +107,7 @@ def test_change_includes_baseline_zero_and_improvement_direction(results, cfg):
 
 def test_responders_over_visits_and_grouped(results, cfg):
     resp = read(results, "responders")
-    ax = F.plot_responders(resp, threshold="value <= 1", outcome="pain_avg", config=cfg,
-                           ax=new_ax())
+    ax = F.plot_responders(resp, threshold="value <= 1", outcome="pain_avg", config=cfg, ax=new_ax())
     assert ax.get_ylim() == (0, 100)
     assert "Pain-free" in ax.get_title(loc="left")
     ax2 = F.plot_responders(resp, config=cfg, ax=new_ax())
@@ -139,8 +147,7 @@ def test_flow_diagram_boxes(results, cfg):
 
 
 def test_missingness_heatmap_annotated(results, cfg):
-    ax = F.plot_missingness(read(results, "missingness"), outcome="pain_avg", config=cfg,
-                            ax=new_ax())
+    ax = F.plot_missingness(read(results, "missingness"), outcome="pain_avg", config=cfg, ax=new_ax())
     assert len(ax.images) == 1
     assert len(ax.texts) == 3 * 7
     assert [t.get_text() for t in ax.get_yticklabels()] == ["PRT", "Placebo", "Usual care"]
@@ -149,8 +156,11 @@ def test_missingness_heatmap_annotated(results, cfg):
 def test_individual_trajectories_never_show_ids(results, cfg):
     data = pd.read_csv(results / "intermediate/analysis_data.csv")
     ax = F.plot_individual_trajectories(data, outcome="pain_avg", config=cfg, ax=new_ax())
-    strings = [t.get_text() for t in ax.texts] + [t.get_text() for t in ax.get_yticklabels()] \
+    strings = (
+        [t.get_text() for t in ax.texts]
+        + [t.get_text() for t in ax.get_yticklabels()]
         + [ln.get_label() for ln in ax.lines]
+    )
     assert not any(pid in s for s in strings for pid in FAKE_IDS[:5])
     assert len(ax.lines) == 2 * len(cfg.arm_names)  # one polyline per arm + its mean
 
@@ -182,9 +192,14 @@ def _digest(paths):
 def test_render_figures_writes_every_file_and_reruns_identically(tmp_path, cfg):
     # One outcome keeps the test quick (PDF font subsetting dominates); the code path per
     # outcome is the same.
-    small = replace(cfg, figure_formats=("png", "pdf", "svg"), dpi=60,
-                    individual_trajectories=True, outcomes=cfg.outcomes[:1],
-                    thresholds=tuple(t for t in cfg.thresholds if t.outcomes == ("pain_avg",)))
+    small = replace(
+        cfg,
+        figure_formats=("png", "pdf", "svg"),
+        dpi=60,
+        individual_trajectories=True,
+        outcomes=cfg.outcomes[:1],
+        thresholds=tuple(t for t in cfg.thresholds if t.outcomes == ("pain_avg",)),
+    )
     results = write_fake_results(tmp_path, small)
     # PNG and SVG rendered twice must match byte for byte. PDF is rendered once (its font
     # subsetting is the slow part) and its determinism checked on one figure below.
@@ -203,8 +218,9 @@ def test_render_figures_writes_every_file_and_reruns_identically(tmp_path, cfg):
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
     svg = (results / "figures" / "flow.svg").read_text()
     assert "<dc:date>" not in svg and b"CreationDate" not in pdf.read_bytes()
-    ids_in_svg = [pid for pid in FAKE_IDS if pid in
-                  (results / "figures" / "individual_pain_avg.svg").read_text()]
+    ids_in_svg = [
+        pid for pid in FAKE_IDS if pid in (results / "figures" / "individual_pain_avg.svg").read_text()
+    ]
     assert ids_in_svg == []
 
 
@@ -219,8 +235,9 @@ def test_tables_of_a_single_fit_without_outcome_column_draw(results, cfg):
     ax = F.plot_trajectory(one, outcome="odi", config=cfg, ax=new_ax())
     assert ax.get_ylabel() == "Oswestry Disability Index (0-100)"
     con = read(results, "contrasts")
-    ax = F.plot_forest(con[con.outcome == "odi"].drop(columns="outcome"), outcomes=["odi"],
-                       config=cfg, ax=new_ax())
+    ax = F.plot_forest(
+        con[con.outcome == "odi"].drop(columns="outcome"), outcomes=["odi"], config=cfg, ax=new_ax()
+    )
     assert ax.get_yticklabels()[0].get_text() == "Oswestry Disability Index"
 
 
@@ -246,16 +263,22 @@ def test_forest_with_one_visit_has_one_row_per_outcome(results, cfg):
 
 
 def _overlaps(boxes):
-    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
-            if boxes[i].overlaps(boxes[j])]
+    return [
+        (i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])
+    ]
 
 
 @pytest.mark.parametrize("width", [3.3, 4.5, 6.5])
 def test_visit_tick_labels_never_overlap(results, cfg, width):
     # JAMA widths: one column (3.3 in) to two columns (6.5-7 in).
     fig = Figure(figsize=(width, 3.2), layout="constrained")
-    ax = F.plot_trajectory(read(results, "marginal_means"), read(results, "observed_summary"),
-                           outcome="pain_avg", config=cfg, ax=fig.subplots())
+    ax = F.plot_trajectory(
+        read(results, "marginal_means"),
+        read(results, "observed_summary"),
+        outcome="pain_avg",
+        config=cfg,
+        ax=fig.subplots(),
+    )
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)
@@ -270,15 +293,13 @@ def test_visit_tick_labels_never_overlap(results, cfg, width):
         # Slanted labels are parallel strips: neighbours must be a line height apart,
         # measured perpendicular to the text.
         line_px = shown[0].get_fontsize() * fig.dpi / 72
-        anchors = [ax.transData.transform((x, 0))[0] for x in
-                   [t.get_position()[0] for t in shown]]
+        anchors = [ax.transData.transform((x, 0))[0] for x in [t.get_position()[0] for t in shown]]
         gaps = np.diff(anchors) * np.sin(np.radians(rotation))
         assert gaps.min() >= 1.2 * line_px, (width, gaps.min(), line_px)
     # the legend stays outside the data area and clear of the title
     legend = ax.get_legend().get_window_extent(renderer)
     assert not legend.overlaps(ax.get_window_extent(renderer))
-    assert not legend.overlaps(ax.title.get_window_extent(renderer)) if ax.title.get_text() \
-        else True
+    assert not legend.overlaps(ax.title.get_window_extent(renderer)) if ax.title.get_text() else True
     assert not legend.overlaps(ax._left_title.get_window_extent(renderer))
 
 
@@ -287,10 +308,15 @@ def test_study_figures_reads_once_and_draws_each_figure(results, cfg):
     assert set(figs.tables) == set(F.StudyFigures.TABLES) and figs.data is not None
     fig = Figure(figsize=(13, 9), layout="constrained")
     axes = fig.subplots(3, 3).ravel()
-    drawn = [figs.trajectory("pain_avg", ax=axes[0]), figs.change("odi", ax=axes[1]),
-             figs.responders("pain_avg", "value <= 1", ax=axes[2]), figs.forest(ax=axes[3]),
-             figs.flow(ax=axes[4]), figs.missingness("pain_avg", ax=axes[5]),
-             figs.individual("pain_avg", arm="prt", ax=axes[6])]
+    drawn = [
+        figs.trajectory("pain_avg", ax=axes[0]),
+        figs.change("odi", ax=axes[1]),
+        figs.responders("pain_avg", "value <= 1", ax=axes[2]),
+        figs.forest(ax=axes[3]),
+        figs.flow(ax=axes[4]),
+        figs.missingness("pain_avg", ax=axes[5]),
+        figs.individual("pain_avg", arm="prt", ax=axes[6]),
+    ]
     assert drawn == list(axes[:7])
     assert len(figs.responders().axes) == 4
     with pytest.raises(F.FigureInputError, match="no 'contrasts' table"):

@@ -46,7 +46,8 @@ def test_long_csv_canonical_columns_lines_and_codes(cfg):
 
 
 @pytest.mark.parametrize(
-    "name", ["ok.xlsx", "ok.parquet", "ok_bom_crlf.csv", "ok_semicolon_decimal_comma.csv"])
+    "name", ["ok.xlsx", "ok.parquet", "ok_bom_crlf.csv", "ok_semicolon_decimal_comma.csv"]
+)
 def test_other_formats_read_the_same_data(cfg, name):
     ref = read_study_data(cfg, [MALFORMED / "ok.csv"]).data.drop(columns="source_file")
     got = read_study_data(cfg, [MALFORMED / name]).data.drop(columns="source_file")
@@ -78,7 +79,11 @@ def test_unparseable_number_is_an_issue_with_its_raw_text(cfg):
     ingest = read_study_data(cfg, [MALFORMED / "text_in_score.csv"])
     issue = ingest.issues.iloc[0]
     assert (issue["rule"], issue["column"], issue["row"], issue["value"]) == (
-        "not_numeric", "pain_avg", 7, "five")
+        "not_numeric",
+        "pain_avg",
+        7,
+        "five",
+    )
     assert np.isnan(ingest.data.loc[ingest.issue_index[0], "pain_avg"])
 
 
@@ -86,8 +91,9 @@ def test_decimal_point_config_refuses_decimal_commas(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text('participant_id,arm,visit,pain\n1,1,1,"1,5"\n1,1,2,2.5\n')
     strict = _config()
-    strict = StudyConfig.from_dict({**strict.raw, "data": {**strict.raw["data"],
-                                    "files": [{"path": "x.csv", "decimal": "."}]}})
+    strict = StudyConfig.from_dict(
+        {**strict.raw, "data": {**strict.raw["data"], "files": [{"path": "x.csv", "decimal": "."}]}}
+    )
     got = read_study_data(strict, [path])
     assert got.issues["value"].tolist() == ["1,5"]
     auto = read_study_data(_config(), [path])
@@ -110,13 +116,18 @@ def test_filter_counts_and_reports_left_out_rows(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("participant_id,arm,visit,pain,is_patient\n1,1,1,3,1\n2,,1,4,0\n3,2,1,5,1.0\n")
     cfg = StudyConfig.from_dict(
-        {**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
+        {**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}}
+    )
     ingest = read_study_data(cfg, [path])
     assert ingest.data["participant_id"].tolist() == ["1", "3"]
     assert ingest.rows_in == {"x.csv": 3} and ingest.rows_filtered == {"x.csv": 1}
     issue = ingest.issues.iloc[0]
     assert (issue["rule"], issue["row"], issue["column"], issue["value"]) == (
-        "filtered_by_config", 3, "is_patient", "0")
+        "filtered_by_config",
+        3,
+        "is_patient",
+        "0",
+    )
     bad = StudyConfig.from_dict({**cfg.raw, "data": {"files": [{"path": "x.csv", "filter": {"site": 1}}]}})
     with pytest.raises(InputError, match="no column 'site'"):
         read_study_data(bad, [path])
@@ -154,15 +165,22 @@ def test_identifier_columns_refused_unless_allowed(tmp_path):
     with pytest.raises(InputError, match=r"x\.csv.*'email'.*allow_identifiers"):
         read_study_data(_config(), [path])
     allowed = StudyConfig.from_dict(
-        {**_config().raw, "data": {**_config().raw["data"], "allow_identifiers": ["email"]}})
+        {**_config().raw, "data": {**_config().raw["data"], "allow_identifiers": ["email"]}}
+    )
     assert len(read_study_data(allowed, [path]).data) == 1
 
 
 @pytest.mark.parametrize(
     "name, match",
-    [("empty.csv", "empty"), ("header_only.csv", "no data rows"), ("wrong_type.txt", "extension"),
-     ("unreadable.xlsx", "Excel"), ("missing_column.csv", "lacks the required column"),
-     ("does_not_exist.csv", "does not exist"), ("ragged_line.csv", "well-formed")],
+    [
+        ("empty.csv", "empty"),
+        ("header_only.csv", "no data rows"),
+        ("wrong_type.txt", "extension"),
+        ("unreadable.xlsx", "Excel"),
+        ("missing_column.csv", "lacks the required column"),
+        ("does_not_exist.csv", "does not exist"),
+        ("ragged_line.csv", "well-formed"),
+    ],
 )
 def test_unusable_files_raise_input_error_naming_the_file(cfg, name, match):
     with pytest.raises(InputError, match=match) as info:
@@ -190,7 +208,8 @@ def test_filter_that_leaves_nothing_is_an_input_error(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("participant_id,arm,visit,pain,is_patient\n1,1,1,3,0\n")
     cfg = StudyConfig.from_dict(
-        {**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}})
+        {**_config().raw, "data": {"files": [{"path": "x.csv", "filter": {"is_patient": 1}}]}}
+    )
     with pytest.raises(InputError, match="no rows left after the config filter"):
         read_study_data(cfg, [path])
 
@@ -199,11 +218,16 @@ def test_wide_pattern_without_outcome_placeholder(tmp_path):
     path = tmp_path / "w.csv"
     path.write_text("participant_id,arm,BPI_Time1,BPI_Time2,BPI_change\nA,1,4,2,-2\nB,2,5,,\n")
     raw = _config().raw
-    cfg = StudyConfig.from_dict({**raw, "data": {"files": [{"path": "w.csv", "layout": "wide",
-                                                            "wide_pattern": "BPI_Time{visit}"}]}})
+    cfg = StudyConfig.from_dict(
+        {**raw, "data": {"files": [{"path": "w.csv", "layout": "wide", "wide_pattern": "BPI_Time{visit}"}]}}
+    )
     data = read_study_data(cfg, [path]).data
     assert data[["participant_id", "visit"]].values.tolist() == [
-        ["A", "v1"], ["A", "v2"], ["B", "v1"], ["B", "v2"]]
+        ["A", "v1"],
+        ["A", "v2"],
+        ["B", "v1"],
+        ["B", "v2"],
+    ]
     assert data["pain"].tolist()[:3] == [4.0, 2.0, 5.0] and np.isnan(data["pain"].iloc[3])
     assert data["source_row"].tolist() == [2, 2, 3, 3]
 
@@ -225,7 +249,8 @@ def test_config_with_several_files_and_a_sheet(tmp_path):
     assert data["arm"].tolist() == ["a", "a", "b", "b"]
     assert ingest.rows_in == {"site_a.csv": 2, "site_b.xlsx": 2}
     wrong_sheet = StudyConfig.from_dict(
-        {**raw, "data": {"files": [{"path": "site_b.xlsx", "sheet": "Sheet9"}]}}, base_dir=tmp_path)
+        {**raw, "data": {"files": [{"path": "site_b.xlsx", "sheet": "Sheet9"}]}}, base_dir=tmp_path
+    )
     with pytest.raises(InputError, match="site_b.xlsx.*sheet"):
         read_study_data(wrong_sheet)
 
@@ -334,14 +359,21 @@ def test_redcap_style_export_with_events_and_repeat_rows(tmp_path):
         "1002,baseline_arm_1,,,2,4\n"
     )
     raw = _config().raw
-    cfg = StudyConfig.from_dict({
-        **raw,
-        "data": {"files": [{"path": "redcap.csv", "filter": {"redcap_repeat_instrument": "<missing>"}}]},
-        "columns": {"record_id": "participant_id", "redcap_event_name": "visit", "group": "arm"},
-        "visits": [{"name": "v1", "baseline": True, "codes": ["baseline_arm_1"]},
-                   {"name": "v2", "codes": ["t2_arm_1"]}],
-    })
+    cfg = StudyConfig.from_dict(
+        {
+            **raw,
+            "data": {"files": [{"path": "redcap.csv", "filter": {"redcap_repeat_instrument": "<missing>"}}]},
+            "columns": {"record_id": "participant_id", "redcap_event_name": "visit", "group": "arm"},
+            "visits": [
+                {"name": "v1", "baseline": True, "codes": ["baseline_arm_1"]},
+                {"name": "v2", "codes": ["t2_arm_1"]},
+            ],
+        }
+    )
     ingest = read_study_data(cfg, [path])
     assert ingest.data[["participant_id", "visit", "arm", "pain"]].values.tolist() == [
-        ["1001", "v1", "a", 6.0], ["1001", "v2", "a", 2.0], ["1002", "v1", "b", 4.0]]
+        ["1001", "v1", "a", 6.0],
+        ["1001", "v2", "a", 2.0],
+        ["1002", "v1", "b", 4.0],
+    ]
     assert ingest.issues[["row", "rule"]].values.tolist() == [[4, "filtered_by_config"]]

@@ -33,8 +33,9 @@ def extra():
 
 
 def _with_files(config: StudyConfig, files: list[dict], base_dir: Path) -> StudyConfig:
-    return StudyConfig.from_dict({**config.raw, "data": {**config.raw["data"], "files": files}},
-                                 base_dir=base_dir)
+    return StudyConfig.from_dict(
+        {**config.raw, "data": {**config.raw["data"], "files": files}}, base_dir=base_dir
+    )
 
 
 def test_short_record_is_quarantined_not_read_as_missing(cfg):
@@ -47,7 +48,9 @@ def test_short_record_is_quarantined_not_read_as_missing(cfg):
 
 def test_quoted_short_record_is_found_too(tmp_path):
     path = tmp_path / "x.csv"
-    path.write_text('id,group,visit,pain_avg,odi,age,sex\nP01,1,baseline,5,30,45,"female"\nP01,1,post,"2.5"\n')
+    path.write_text(
+        'id,group,visit,pain_avg,odi,age,sex\nP01,1,baseline,5,30,45,"female"\nP01,1,post,"2.5"\n'
+    )
     ingest = read_study_data(load_config(MALFORMED / "config.yaml"), [path])
     assert ingest.issues[["row", "column", "rule"]].values.tolist() == [[3, "odi", "short_record"]]
 
@@ -79,7 +82,11 @@ def test_formula_without_saved_value_names_the_cell_and_what_to_do(cfg):
     ingest = read_study_data(cfg, [MALFORMED / "xlsx_formula_without_value.xlsx"])
     issue = ingest.issues.iloc[0]
     assert (issue["rule"], issue["column"], issue["row"], issue["value"]) == (
-        "formula_without_value", "odi", 5, "E5")
+        "formula_without_value",
+        "odi",
+        5,
+        "E5",
+    )
     assert "save it" in issue["message"] and "cell E5" in issue["message"]
 
 
@@ -87,11 +94,16 @@ def test_thousands_separator_decision(cfg, tmp_path):
     """Auto: '2,000' is ambiguous unless the column uses decimal commas; a declared decimal
     mark decides: ',' reads 2.0, '.' reports the cell as not a number."""
     path = tmp_path / "x.csv"
-    path.write_text('participant_id,arm,visit,pain\n1,1,1,"2,000"\n1,1,2,"1,5"\n2,1,1,"2,000"\n2,1,2,"1,000"\n')
-    raw = {"study": {"name": "t"}, "data": {"files": [{"path": "x.csv"}]},
-           "arms": {"levels": [{"name": "a", "codes": [1]}]},
-           "visits": [{"name": "v1", "baseline": True, "codes": [1]}, {"name": "v2", "codes": [2]}],
-           "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}]}
+    path.write_text(
+        'participant_id,arm,visit,pain\n1,1,1,"2,000"\n1,1,2,"1,5"\n2,1,1,"2,000"\n2,1,2,"1,000"\n'
+    )
+    raw = {
+        "study": {"name": "t"},
+        "data": {"files": [{"path": "x.csv"}]},
+        "arms": {"levels": [{"name": "a", "codes": [1]}]},
+        "visits": [{"name": "v1", "baseline": True, "codes": [1]}, {"name": "v2", "codes": [2]}],
+        "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}],
+    }
     # the column holds "1,5": its commas are decimal commas, so 2,000 is 2.0
     auto = read_study_data(StudyConfig.from_dict(raw), [path])
     assert auto.data["pain"].tolist() == [2.0, 1.5, 2.0, 1.0] and auto.issues.empty
@@ -108,8 +120,9 @@ def test_non_finite_numbers_are_refused_in_frames_and_parquet(extra, tmp_path):
     frame = read_study_data(extra, [MALFORMED / "ok.csv"]).data
     frame.loc[2, "age"] = np.inf
     result = validate_study_data(frame, extra)
-    assert ("not_finite", "age", 4) in set(zip(result.failures["rule"], result.failures["column"],
-                                               result.failures["row"]))
+    assert ("not_finite", "age", 4) in set(
+        zip(result.failures["rule"], result.failures["column"], result.failures["row"])
+    )
     assert np.isfinite(result.clean["age"]).all()
     typed = pd.read_csv(MALFORMED / "ok.csv")
     typed["age"] = typed["age"].astype(float)
@@ -158,8 +171,12 @@ def test_same_file_name_in_two_folders_keeps_two_summary_rows(cfg, tmp_path):
 
 def test_swallowed_lines_never_reach_failures_or_the_report(cfg, tmp_path):
     out = io.StringIO()
-    code = validate_command(MALFORMED / "config.yaml", [MALFORMED / "stray_quote_in_non_id_cell.csv"],
-                            report_dir=tmp_path, stream=out)
+    code = validate_command(
+        MALFORMED / "config.yaml",
+        [MALFORMED / "stray_quote_in_non_id_cell.csv"],
+        report_dir=tmp_path,
+        stream=out,
+    )
     assert code == 1
     failures = pd.read_csv(tmp_path / "failures.csv", dtype=str, keep_default_na=False)
     assert set(failures.loc[failures["row"] == "3", "value"]) == {"<record spanning lines 3-6>"}
@@ -173,17 +190,34 @@ def test_report_folder_is_id_free_and_the_quarantine_goes_elsewhere_on_request(t
     case = MALFORMED / "arm_typo.csv"  # P03 quarantined
     assert validate_command(MALFORMED / "config.yaml", [case], report_dir=report, stream=io.StringIO()) == 1
     assert sorted(p.name for p in report.iterdir()) == [
-        "failures.csv", "filtered.csv", "report.md", "rule_counts.csv", "summary.csv"]
+        "failures.csv",
+        "filtered.csv",
+        "report.md",
+        "rule_counts.csv",
+        "summary.csv",
+    ]
     for path in report.iterdir():
         text = path.read_text()
         assert not any(i in text for i in IDS), path.name
     private = tmp_path / "private" / "quarantined.csv"
-    assert validate_command(MALFORMED / "config.yaml", [case], report_dir=report, stream=io.StringIO(),
-                            quarantine_file=private) == 1
+    assert (
+        validate_command(
+            MALFORMED / "config.yaml",
+            [case],
+            report_dir=report,
+            stream=io.StringIO(),
+            quarantine_file=private,
+        )
+        == 1
+    )
     assert set(pd.read_csv(private)["participant_id"]) == {"P03"}
     out = io.StringIO()
-    assert validate_command(MALFORMED / "config.yaml", [case], report_dir=report, stream=out,
-                            quarantine_file=report / "q.csv") == 2
+    assert (
+        validate_command(
+            MALFORMED / "config.yaml", [case], report_dir=report, stream=out, quarantine_file=report / "q.csv"
+        )
+        == 2
+    )
     assert "id-free" in out.getvalue() or "free of participant ids" in out.getvalue()
     assert not (report / "q.csv").exists()
 
@@ -192,13 +226,23 @@ def test_identifier_scan_reads_every_row(tmp_path):
     n = 6000
     notes = ["ok"] * n
     notes[5500] = "call ann@example.org"
-    frame = pd.DataFrame({"participant_id": [f"P{i // 2}" for i in range(n)], "arm": 1,
-                          "visit": [1, 2] * (n // 2), "pain": 3, "notes": notes})
+    frame = pd.DataFrame(
+        {
+            "participant_id": [f"P{i // 2}" for i in range(n)],
+            "arm": 1,
+            "visit": [1, 2] * (n // 2),
+            "pain": 3,
+            "notes": notes,
+        }
+    )
     frame.to_csv(tmp_path / "x.csv", index=False)
-    raw = {"study": {"name": "t"}, "data": {"files": [{"path": "x.csv"}]},
-           "arms": {"levels": [{"name": "a", "codes": [1]}]},
-           "visits": [{"name": "v1", "baseline": True, "codes": [1]}, {"name": "v2", "codes": [2]}],
-           "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}]}
+    raw = {
+        "study": {"name": "t"},
+        "data": {"files": [{"path": "x.csv"}]},
+        "arms": {"levels": [{"name": "a", "codes": [1]}]},
+        "visits": [{"name": "v1", "baseline": True, "codes": [1]}, {"name": "v2", "codes": [2]}],
+        "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}],
+    }
     with pytest.raises(InputError, match="'notes' \\(its values look like e-mail"):
         read_study_data(StudyConfig.from_dict(raw), [tmp_path / "x.csv"])
 
@@ -217,8 +261,15 @@ def test_command_line_writes_the_quarantine_only_where_asked(tmp_path, capsys):
     from prt_outcomes.cli import main
 
     report, private = tmp_path / "report", tmp_path / "private" / "quarantined.csv"
-    args = ["validate", "--config", str(MALFORMED / "config.yaml"), "--data", str(MALFORMED / "arm_typo.csv"),
-            "--report", str(report)]
+    args = [
+        "validate",
+        "--config",
+        str(MALFORMED / "config.yaml"),
+        "--data",
+        str(MALFORMED / "arm_typo.csv"),
+        "--report",
+        str(report),
+    ]
     assert main([*args, "--quarantine", str(private)]) == 1
     assert set(pd.read_csv(private)["participant_id"]) == {"P03"}
     assert not any("P03" in path.read_text() for path in report.iterdir())
@@ -234,8 +285,9 @@ def test_validation_report_markdown_shows_data_values_as_text(tmp_path):
     row[header.index("group")] = f'"{payload}"'
     (tmp_path / "hostile.csv").write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
     report = tmp_path / "report"
-    validate_command(MALFORMED / "config.yaml", [tmp_path / "hostile.csv"], report_dir=report,
-                     stream=io.StringIO())
+    validate_command(
+        MALFORMED / "config.yaml", [tmp_path / "hostile.csv"], report_dir=report, stream=io.StringIO()
+    )
     markdown = (report / "report.md").read_text()
     assert "<img" not in markdown and "[x](javascript:" not in markdown
     assert "&lt;img src=x onerror=alert(1)&gt;" in markdown

@@ -91,7 +91,10 @@ def test_fev_data_random_intercept_reaches_the_interior_optimum(shared_data, mea
     if mean == "arm":
         X = np.column_stack([X, (d["ARMCD"] == "TRT").to_numpy(dtype=float)])
     pdata = PatternData.from_arrays(
-        d["FEV1"].to_numpy(), X, subject=pd.factorize(d["USUBJID"])[0], visit=d["VISITN"].to_numpy() - 1,
+        d["FEV1"].to_numpy(),
+        X,
+        subject=pd.factorize(d["USUBJID"])[0],
+        visit=d["VISITN"].to_numpy() - 1,
         n_visits=4,
     )
     fits = {}

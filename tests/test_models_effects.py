@@ -53,8 +53,9 @@ def test_contrast_hedges_g_uses_pooled_baseline_sd_and_model_ci():
         if i % 7:
             rows.append((i, arm, "post", base - (2 if arm == "prt" else 0.5) + rng.normal(0, 1)))
     data = pd.DataFrame(rows, columns=["id", "arm", "visit", "y"])
-    fit = fit_trial_model(data, outcome="y", arm="arm", visit="visit", subject="id",
-                          visit_levels=["pre", "post"])
+    fit = fit_trial_model(
+        data, outcome="y", arm="arm", visit="visit", subject="id", visit_levels=["pre", "post"]
+    )
     pre = data[data["visit"] == "pre"]
     a, b = pre.loc[pre["arm"] == "prt", "y"], pre.loc[pre["arm"] == "control", "y"]
     sd = pooled_sd(a.std(), len(a), b.std(), len(b))
@@ -62,7 +63,14 @@ def test_contrast_hedges_g_uses_pooled_baseline_sd_and_model_ci():
     row = fit.contrasts.set_index("visit").loc["post"]
     assert row["hedges_g"] == pytest.approx(j * row["estimate"] / sd, rel=1e-12)
     assert row["hedges_g_ci_low"] == pytest.approx(j * row["ci_low"] / sd, rel=1e-12)
-    resid = fit_trial_model(data, outcome="y", arm="arm", visit="visit", subject="id",
-                            visit_levels=["pre", "post"], standardizer="residual_sd")
+    resid = fit_trial_model(
+        data,
+        outcome="y",
+        arm="arm",
+        visit="visit",
+        subject="id",
+        visit_levels=["pre", "post"],
+        standardizer="residual_sd",
+    )
     r2 = resid.contrasts.set_index("visit").loc["post"]
     assert r2["hedges_g"] == pytest.approx(j * r2["estimate"] / np.sqrt(resid.covariance.loc["post", "post"]))

@@ -100,9 +100,7 @@ def test_unprofiled_gradient_matches_finite_differences(reml):
     t = np.concatenate((phi, [sigma]))
     dV = np.concatenate((sigma**2 * structure.d_relative(phi), [2 * sigma * structure.relative(phi)]))
     analytic = pdata.evaluate(sigma**2 * structure.relative(phi), reml=reml, gradient=True).gradient(dV)
-    numeric = np.array(
-        [(dev(t + h) - dev(t - h)) / 2e-6 for h in np.eye(t.size) * 1e-6]
-    )
+    numeric = np.array([(dev(t + h) - dev(t - h)) / 2e-6 for h in np.eye(t.size) * 1e-6])
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6)
 
 
@@ -117,8 +115,9 @@ def test_profiled_gradient_matches_finite_differences(covariance):
     phi = rng.uniform(0.05, 0.4, structure.n_params)
     f0, grad = objective(phi)
     h = 1e-6
-    numeric = np.array([(objective(phi + e)[0] - objective(phi - e)[0]) / (2 * h)
-                        for e in np.eye(phi.size) * h])
+    numeric = np.array(
+        [(objective(phi + e)[0] - objective(phi - e)[0]) / (2 * h) for e in np.eye(phi.size) * h]
+    )
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
 
 
@@ -166,14 +165,19 @@ def test_saturated_structures_agree_for_two_visits():
     data = simulate(k=2, seed=4)
     fits = {
         c: fit_trial_model(data, **ARGS, covariance=c)
-        for c in ["unstructured", "heterogeneous_compound_symmetry", "heterogeneous_ar1",
-                  "heterogeneous_toeplitz"]
+        for c in [
+            "unstructured",
+            "heterogeneous_compound_symmetry",
+            "heterogeneous_ar1",
+            "heterogeneous_toeplitz",
+        ]
     }
     ll = [f.loglik for f in fits.values()]
     np.testing.assert_allclose(ll, ll[0], rtol=1e-9)
     # homogeneous two-visit structures are all compound symmetry
-    homo = [fit_trial_model(data, **ARGS, covariance=c).loglik
-            for c in ["compound_symmetry", "ar1", "toeplitz"]]
+    homo = [
+        fit_trial_model(data, **ARGS, covariance=c).loglik for c in ["compound_symmetry", "ar1", "toeplitz"]
+    ]
     np.testing.assert_allclose(homo, homo[0], rtol=1e-9)
 
 
@@ -248,8 +252,14 @@ def test_marginal_means_use_emmeans_reference_grid():
     fit = fit_trial_model(data, **ARGS, covariates=["age", "sex"])
     b = fit.coefficients.set_index("term")["estimate"]
     age_mean = data.loc[data["y"].notna(), "age"].mean()
-    expected = (b["(Intercept)"] + b["arm[prt]"] + b["visit[v2]"] + b["arm[prt]:visit[v2]"]
-                + b["age"] * age_mean + 0.5 * b["sex[male]"])
+    expected = (
+        b["(Intercept)"]
+        + b["arm[prt]"]
+        + b["visit[v2]"]
+        + b["arm[prt]:visit[v2]"]
+        + b["age"] * age_mean
+        + 0.5 * b["sex[male]"]
+    )
     mm = fit.marginal_means.set_index(["arm", "visit"])
     assert mm.loc[("prt", "v2"), "estimate"] == pytest.approx(expected, rel=1e-12)
     observed = data.dropna(subset=["y"]).groupby(["arm", "visit"]).size()
@@ -291,11 +301,13 @@ def test_satterthwaite_df_matches_dense_computation_in_another_parametrisation()
     H = np.zeros((n, n))
     for i in range(n):
         for j in range(i, n):
+
             def f(a, b):
                 t = t0.copy()
                 t[i] += a * h[i]
                 t[j] += b * h[j]
                 return dev_and_C(t)[0]
+
             H[i, j] = H[j, i] = (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * h[i] * h[j])
     A = 2 * np.linalg.inv(H)
     C0 = dev_and_C(t0)[1]
@@ -357,8 +369,13 @@ def test_kenward_roger_needs_reml():
 # ----- tables and input handling -----------------------------------------------------------
 def test_tables_have_the_documented_columns_and_terms():
     data = simulate(arms=("usual_care", "placebo", "prt"), n_per_arm=(8, 9, 10))
-    fit = fit_trial_model(data, **ARGS, covariates=["age", "sex"], reference_arm="usual_care",
-                          arm_levels=["prt", "placebo", "usual_care"])
+    fit = fit_trial_model(
+        data,
+        **ARGS,
+        covariates=["age", "sex"],
+        reference_arm="usual_care",
+        arm_levels=["prt", "placebo", "usual_care"],
+    )
     assert isinstance(fit, TrialModelResult)
     assert list(fit.marginal_means.columns) == MEANS_COLUMNS
     assert list(fit.contrasts.columns) == CONTRAST_COLUMNS
@@ -446,8 +463,9 @@ def test_affine_transformation_of_the_outcome(covariance):
     # (the Jacobian of the transformation of the N - p error contrasts).
     data = simulate(seed=21)
     base = fit_trial_model(data, **ARGS, covariates=["age"], covariance=covariance)
-    moved = fit_trial_model(data.assign(y=10 - 3 * data["y"]), **ARGS, covariates=["age"],
-                            covariance=covariance)
+    moved = fit_trial_model(
+        data.assign(y=10 - 3 * data["y"]), **ARGS, covariates=["age"], covariance=covariance
+    )
     np.testing.assert_allclose(moved.contrasts["estimate"], -3 * base.contrasts["estimate"], rtol=1e-6)
     np.testing.assert_allclose(moved.contrasts["se"], 3 * base.contrasts["se"], rtol=1e-6)
     np.testing.assert_allclose(moved.contrasts["df"], base.contrasts["df"], rtol=1e-5)
@@ -511,8 +529,9 @@ def test_df_do_not_depend_on_the_outcome_units(df_method, factor):
     data = simulate(seed=25)
     for covariance in ["random_intercept", "unstructured"]:
         base = fit_trial_model(data, **ARGS, covariance=covariance, df_method=df_method)
-        scaled = fit_trial_model(data.assign(y=factor * data["y"]), **ARGS, covariance=covariance,
-                                 df_method=df_method)
+        scaled = fit_trial_model(
+            data.assign(y=factor * data["y"]), **ARGS, covariance=covariance, df_method=df_method
+        )
         np.testing.assert_allclose(scaled.contrasts["df"], base.contrasts["df"], rtol=1e-5)
         np.testing.assert_allclose(scaled.contrasts["se"], factor * base.contrasts["se"], rtol=1e-6)
         assert scaled.warnings == base.warnings
@@ -589,7 +608,13 @@ def test_shuffled_rows_give_bit_identical_results(covariance, df_method):
     fit = fit_trial_model(data, **kwargs)
     for seed in range(3):
         other = fit_trial_model(data.sample(frac=1, random_state=seed), **kwargs)
-        for table in ("coefficients", "marginal_means", "contrasts", "change_contrasts", "covariance",
-                      "vcov"):
+        for table in (
+            "coefficients",
+            "marginal_means",
+            "contrasts",
+            "change_contrasts",
+            "covariance",
+            "vcov",
+        ):
             pd.testing.assert_frame_equal(getattr(other, table), getattr(fit, table), check_exact=True)
         assert other.loglik == fit.loglik

@@ -32,8 +32,9 @@ from conftest import load_refcompare
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REF_DIR = REPO_ROOT / "tests" / "references" / "models"
-ASHAR = (REPO_ROOT.parent / "shared" / "data" / "ashar2022_prt_backpain"
-         / "Ashar2022_outcomes_demographics.csv")
+ASHAR = (
+    REPO_ROOT.parent / "shared" / "data" / "ashar2022_prt_backpain" / "Ashar2022_outcomes_demographics.csv"
+)
 
 pytestmark = [
     pytest.mark.shared,
@@ -78,7 +79,10 @@ def test_analysis_rows():
     d = rc.ashar_frame("pain_avg")
     assert len(d) == 286 and d["participant_id"].nunique() == 151
     assert d.groupby("arm")["participant_id"].nunique().to_dict() == {
-        "placebo": 51, "prt": 50, "usual_care": 50}
+        "placebo": 51,
+        "prt": 50,
+        "usual_care": 50,
+    }
     post = d[d["visit"] == "post"].groupby("arm")["pain_avg"].mean().round(2).to_dict()
     assert post == {"prt": 1.18, "placebo": 2.84, "usual_care": 3.13}  # paper Table 2
 
@@ -119,7 +123,8 @@ def test_bpi_intensity_vs_r_fixture():
 
 
 @pytest.mark.parametrize(
-    "model,covariance", [("lmer_ri_reml", "random_intercept"), ("gls_un_reml", "unstructured")])
+    "model,covariance", [("lmer_ri_reml", "random_intercept"), ("gls_un_reml", "unstructured")]
+)
 def test_pain_avg_vs_r_fixture(model, covariance):
     fit = _pain(covariance)
     ref = rc.reference("ashar_pain_avg")
@@ -150,8 +155,9 @@ def test_gender_coding_changes_means_not_contrasts():
         a, b = getattr(as_factor, attr), getattr(as_numeric, attr)
         np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(a["se"], b["se"], rtol=1e-6)
-    diff = np.abs(as_factor.marginal_means["estimate"].to_numpy()
-                  - as_numeric.marginal_means["estimate"].to_numpy())
+    diff = np.abs(
+        as_factor.marginal_means["estimate"].to_numpy() - as_numeric.marginal_means["estimate"].to_numpy()
+    )
     # the means do move: factor = equal weights, numeric = mean code (53.1 % female rows)
     assert diff.max() > 1e-4
 
@@ -187,8 +193,9 @@ def test_pain_avg_vs_paper(capsys):
     cc = fit.change_contrasts.assign(arm=lambda t: t["arm"].astype(str)).set_index("arm")
     post = fit.contrasts.assign(arm=lambda t: t["arm"].astype(str), visit=lambda t: t["visit"].astype(str))
     post = post[post["visit"] == "post"].set_index("arm")
-    lines = ["arm          paper(est, t, df)          change contrast (est, t, df)"
-             "      post contrast (est, t)"]
+    lines = [
+        "arm          paper(est, t, df)          change contrast (est, t, df)      post contrast (est, t)"
+    ]
     for arm, (est, tol, t, df) in PAPER.items():
         row = cc.loc[arm]
         t_ours = row["estimate"] / row["se"]

@@ -114,15 +114,19 @@ def test_marginal_means(name, model):
 @pytest.mark.parametrize("name,model", _cases("contrast"))
 def test_contrasts(name, model):
     ref = rc.ref_table(rc.reference(name), model, "contrast")
-    _compare(_fit(name, model).contrasts, ref, ["arm", "reference", "visit"], f"{name}/{model}",
-             _y_scale(name))
+    _compare(
+        _fit(name, model).contrasts, ref, ["arm", "reference", "visit"], f"{name}/{model}", _y_scale(name)
+    )
 
 
 @pytest.mark.parametrize("name,model", _cases("change_contrast"))
 def test_change_contrasts(name, model):
     ref = rc.ref_table(rc.reference(name), model, "change_contrast")
     _compare(
-        _fit(name, model).change_contrasts, ref, ["arm", "reference", "visit"], f"{name}/{model}",
+        _fit(name, model).change_contrasts,
+        ref,
+        ["arm", "reference", "visit"],
+        f"{name}/{model}",
         _y_scale(name),
     )
 
@@ -173,8 +177,9 @@ def test_fixture_boundary_cases_are_what_they_claim():
     r4 = rc.reference("sim4_singular")
     s2_3 = rc.ref_scalar(r3, "lmer_ri_reml", "sigma2_subject")
     assert 0 < s2_3 < 0.05 * rc.ref_scalar(r3, "lmer_ri_reml", "sigma2")
-    assert (rc.ref_scalar(r4, "lmer_ri_reml", "sigma2_subject")
-            <= 1e-12 * rc.ref_scalar(r4, "lmer_ri_reml", "sigma2"))
+    assert rc.ref_scalar(r4, "lmer_ri_reml", "sigma2_subject") <= 1e-12 * rc.ref_scalar(
+        r4, "lmer_ri_reml", "sigma2"
+    )
     assert rc.ref_scalar(r4, "lmer_ri_reml", "singular") == 1.0
 
 
@@ -214,8 +219,16 @@ def test_live_r_rerun_matches_fixture_and_engine(tmp_path):
     relative, so a stale fixture is caught) and the engine agrees with them at the tolerances
     above."""
     name = "sim5_small_hetero"
-    cmd = ["Rscript", str(REF_DIR / "make_r_reference.R"), "--outdir", str(tmp_path), "--datasets", name,
-           "--no-real", "--lmer-only"]
+    cmd = [
+        "Rscript",
+        str(REF_DIR / "make_r_reference.R"),
+        "--outdir",
+        str(tmp_path),
+        "--datasets",
+        name,
+        "--no-real",
+        "--lmer-only",
+    ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
     except subprocess.CalledProcessError as exc:  # missing R packages: report, do not hide
@@ -233,11 +246,24 @@ def test_live_r_rerun_matches_fixture_and_engine(tmp_path):
         assert np.all(rc.rel_err(a[ok], b[ok], 1e-3) <= 1e-6), col
     fit = _fit(name, "lmer_ri_reml")
     model = "lmer_ri_reml"
-    _compare(fit.marginal_means, rc.ref_table(fresh, model, "marginal_mean"), ["arm", "visit"], model,
-             _y_scale(name))
-    _compare(fit.contrasts, rc.ref_table(fresh, model, "contrast"), ["arm", "reference", "visit"], model,
-             _y_scale(name))
     _compare(
-        fit.change_contrasts, rc.ref_table(fresh, model, "change_contrast"), ["arm", "reference", "visit"],
-        model, _y_scale(name),
+        fit.marginal_means,
+        rc.ref_table(fresh, model, "marginal_mean"),
+        ["arm", "visit"],
+        model,
+        _y_scale(name),
+    )
+    _compare(
+        fit.contrasts,
+        rc.ref_table(fresh, model, "contrast"),
+        ["arm", "reference", "visit"],
+        model,
+        _y_scale(name),
+    )
+    _compare(
+        fit.change_contrasts,
+        rc.ref_table(fresh, model, "change_contrast"),
+        ["arm", "reference", "visit"],
+        model,
+        _y_scale(name),
     )

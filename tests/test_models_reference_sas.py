@@ -151,7 +151,10 @@ def test_trt_minus_pbo_by_visit(fit):
         assert abs(row["df"] - df) <= DF_ABS, (visit, row["df"], df)
         # CI = est +- t(df) SE: SAS's 4 decimals plus the 1e-3 SE and df-within-1 tolerances
         assert abs(row["ci_low"] - lo) <= 5e-3 and abs(row["ci_high"] - hi) <= 5e-3, (
-            visit, row["ci_low"], lo)
+            visit,
+            row["ci_low"],
+            lo,
+        )
     # printed to 4 decimals (5e-5) plus what the SE tolerance can move it (dp/dSE * 1e-3 SE ~ 7e-5)
     assert abs(c.loc["VIS4", "p"] - SAS_VIS4_P) <= 1.2e-4, c.loc["VIS4", "p"]
 

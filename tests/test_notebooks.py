@@ -40,7 +40,9 @@ def _run(name: str) -> nbformat.NotebookNode:
         install(prefix=sys.prefix)
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(
-        nb, kernel_name="python3", timeout=600,
+        nb,
+        kernel_name="python3",
+        timeout=600,
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     client.execute()

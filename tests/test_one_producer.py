@@ -161,8 +161,16 @@ def test_responder_figure_intervals_come_from_proportions(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(proportions, "compare_proportions", spy)
-    r = pd.DataFrame({"outcome": "pain", "threshold": "value <= 1", "visit": ["pre", "post"] * 2,
-                      "arm": ["a", "a", "b", "b"], "responders": [0, 33, 5, 50], "denominator": 50})
+    r = pd.DataFrame(
+        {
+            "outcome": "pain",
+            "threshold": "value <= 1",
+            "visit": ["pre", "post"] * 2,
+            "arm": ["a", "a", "b", "b"],
+            "responders": [0, 33, 5, 50],
+            "denominator": 50,
+        }
+    )
     ax = figures.plot_responders(r, threshold="value <= 1", ax=Figure().subplots())
     assert sorted(calls) == [(0, 50), (5, 50), (33, 50), (50, 50)]
     # the error bars span the table's interval: (low, high) of 33 / 50 in percent
@@ -182,8 +190,16 @@ def test_model_warnings_travel_as_a_list_and_converged_as_a_bool(tmp_path):
     # a warning may hold the old separator " | " and start like a spreadsheet formula
     warnings = ["covariance a | b at the boundary", "=1+1 is text"]
     row = dict.fromkeys(MODEL_INFO_COLUMNS, "")
-    row.update(outcome="pain", status="fitted", n_obs=10, n_subjects=5, loglik=-1.0, aic=4.0,
-               converged=False, warnings=encode_warnings(warnings))
+    row.update(
+        outcome="pain",
+        status="fitted",
+        n_obs=10,
+        n_subjects=5,
+        loglik=-1.0,
+        aic=4.0,
+        converged=False,
+        warnings=encode_warnings(warnings),
+    )
     info = pd.DataFrame([row], columns=MODEL_INFO_COLUMNS)
     empty = pd.DataFrame()
     assert OutcomeAnalysis(empty, empty, empty, info).warnings == warnings
@@ -196,9 +212,14 @@ def test_model_warnings_travel_as_a_list_and_converged_as_a_bool(tmp_path):
 def test_report_lists_each_warning_as_written():
     from prt_outcomes.report import _model_section
 
-    info = pd.DataFrame({"outcome": ["pain", "odi"], "status": ["fitted", "fitted"],
-                         "converged": [True, False],
-                         "warnings": [["a | b"], []]})
+    info = pd.DataFrame(
+        {
+            "outcome": ["pain", "odi"],
+            "status": ["fitted", "fitted"],
+            "converged": [True, False],
+            "warnings": [["a | b"], []],
+        }
+    )
     html, failed, warned = _model_section(info)
     assert failed == [] and warned == ["pain: a | b", "odi: did not converge (not converged)"]
 

@@ -58,8 +58,11 @@ def _one_outcome(config):
     """The config with its first outcome only: the report draws per outcome, the code path is
     the same, and the tests stay quick."""
     first = config.outcomes[0].name
-    return replace(config, outcomes=config.outcomes[:1],
-                   thresholds=tuple(t for t in config.thresholds if t.outcomes == (first,)))
+    return replace(
+        config,
+        outcomes=config.outcomes[:1],
+        thresholds=tuple(t for t in config.thresholds if t.outcomes == (first,)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +94,14 @@ def _live_formula(cell: str) -> bool:
 # ---------------------------------------------------------------- CSV
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_write_csv_neutralises_formulas_in_text_cells_and_header(tmp_path, payload):
-    frame = pd.DataFrame({"label": [payload, "prt"], payload: ["x", payload],
-                          "estimate": [-1.5, 2.0], "as_text": ["-1.5", "+2"]})
+    frame = pd.DataFrame(
+        {
+            "label": [payload, "prt"],
+            payload: ["x", payload],
+            "estimate": [-1.5, 2.0],
+            "as_text": ["-1.5", "+2"],
+        }
+    )
     path = write_csv(frame, tmp_path / "t.csv")
     rows = _raw_csv_rows(path)
     assert [len(r) for r in rows] == [4, 4, 4]  # a carriage return never ends a row early
@@ -108,9 +117,15 @@ def test_write_csv_neutralises_formulas_in_text_cells_and_header(tmp_path, paylo
 
 
 def test_write_csv_keeps_numbers_and_ordinary_text_byte_for_byte(tmp_path):
-    frame = pd.DataFrame({"arm": ["prt", "usual_care"], "visit": ["post", "1-month"],
-                          "estimate": [-0.25, 1 / 3], "n": [50, 51],
-                          "display": ["1.20 (-2.00 to 0.40)", "Pain-free"]})
+    frame = pd.DataFrame(
+        {
+            "arm": ["prt", "usual_care"],
+            "visit": ["post", "1-month"],
+            "estimate": [-0.25, 1 / 3],
+            "n": [50, 51],
+            "display": ["1.20 (-2.00 to 0.40)", "Pain-free"],
+        }
+    )
     path = write_csv(frame, tmp_path / "t.csv")
     expected = tmp_path / "expected.csv"
     frame.to_csv(expected, index=False, float_format="%.10g", lineterminator="\n")
@@ -139,9 +154,9 @@ def test_journal_csv_goes_through_write_csv(tmp_path):
 # ---------------------------------------------------------------- Markdown, HTML, LaTeX
 def _markdown_is_inert(md: str) -> bool:
     """No raw HTML tag or entity, no link or image syntax, no unescaped pipe inside a cell."""
-    if re.search(r"<[A-Za-z/!?]", md) or re.search(r"&#?\w+;", md.replace("&amp;", "")
-                                                    .replace("&lt;", "").replace("&gt;", "")
-                                                    .replace("&#92;", "")):
+    if re.search(r"<[A-Za-z/!?]", md) or re.search(
+        r"&#?\w+;", md.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "").replace("&#92;", "")
+    ):
         return False
     if re.search(r"(?<!\\)\[[^\]]*(?<!\\)\]\(", md):
         return False
@@ -164,19 +179,26 @@ def test_markdown_html_and_latex_hold_every_payload(payload):
 
 
 def test_markdown_keeps_journal_text_readable():
-    md = to_markdown(pd.DataFrame({"P": ["<.001"], "Threshold": ["\u226530% reduction"],
-                                   "Diff": ["-1.20 (-2.00 to -0.40)"]}))
+    md = to_markdown(
+        pd.DataFrame(
+            {"P": ["<.001"], "Threshold": ["\u226530% reduction"], "Diff": ["-1.20 (-2.00 to -0.40)"]}
+        )
+    )
     assert "&lt;.001" in md and "\u226530% reduction" in md and "\u22121.20" in md
 
 
 def _hostile_config(base):
-    arms = tuple(replace(a, label=label) for a, label in zip(
-        base.arms, ["=HYPERLINK(\"http://evil\",\"x\")", "<img src=x onerror=alert(1)>",
-                    "[x](javascript:alert(1))"]))
-    visits = tuple(replace(v, label=f"@SUM({v.name})" if i == 1 else v.label)
-                   for i, v in enumerate(base.visits))
-    outcomes = (replace(base.outcomes[0], label="+cmd|' /C calc'!A0 $x$ (\u00a3)"),
-                *base.outcomes[1:])
+    arms = tuple(
+        replace(a, label=label)
+        for a, label in zip(
+            base.arms,
+            ['=HYPERLINK("http://evil","x")', "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))"],
+        )
+    )
+    visits = tuple(
+        replace(v, label=f"@SUM({v.name})" if i == 1 else v.label) for i, v in enumerate(base.visits)
+    )
+    outcomes = (replace(base.outcomes[0], label="+cmd|' /C calc'!A0 $x$ (\u00a3)"), *base.outcomes[1:])
     return replace(base, arms=arms, visits=visits, outcomes=outcomes)
 
 
@@ -219,16 +241,24 @@ def test_report_holds_hostile_labels(hostile):
 
 
 # ---------------------------------------------------------------- figures: labels, dpi
-@pytest.mark.parametrize("label", [r"$\frac{a$ x", "a $^$ b", "50% $_$", "$x$ unbalanced",
-                                   "Cost ($) and ($)"])
+@pytest.mark.parametrize(
+    "label", [r"$\frac{a$ x", "a $^$ b", "50% $_$", "$x$ unbalanced", "Cost ($) and ($)"]
+)
 def test_figure_labels_with_dollars_render_literally(tmp_path, small, label):
-    config = replace(small, arms=(replace(small.arms[0], label=label), *small.arms[1:]),
-                     outcomes=(replace(small.outcomes[0], label=label),))
+    config = replace(
+        small,
+        arms=(replace(small.arms[0], label=label), *small.arms[1:]),
+        outcomes=(replace(small.outcomes[0], label=label),),
+    )
     results = write_fake_results(tmp_path, config)
     fig = Figure(figsize=(6.5, 3.4), layout="constrained")
-    ax = F.plot_trajectory(pd.read_csv(results / "tables/marginal_means.csv"),
-                           pd.read_csv(results / "tables/observed_summary.csv"),
-                           outcome="pain_avg", config=config, ax=fig.subplots())
+    ax = F.plot_trajectory(
+        pd.read_csv(results / "tables/marginal_means.csv"),
+        pd.read_csv(results / "tables/observed_summary.csv"),
+        outcome="pain_avg",
+        config=config,
+        ax=fig.subplots(),
+    )
     F.save_figure(fig, tmp_path / "t", ("png",), dpi=40)  # old code: mathtext ValueError
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert label in legend
@@ -327,14 +357,20 @@ NUMERIC_IDS = ["7", "12", "103"]
 
 
 def test_ordinary_numbers_equal_to_a_numeric_id_survive():
-    failures = pd.DataFrame({
-        "file": ["a.csv"] * 3, "row": [12, 13, 14],
-        "column": ["pain_avg", "pain_avg", "age"],
-        "rule": ["out_of_range"] * 3,
-        "value": ["12", "103", "7"],
-        "message": ["pain_avg = 12 is outside its range [0, 10]",
-                    "pain_avg = 103 is outside its range [0, 10]",
-                    "age = 7 is outside its range [18, 90]"]})
+    failures = pd.DataFrame(
+        {
+            "file": ["a.csv"] * 3,
+            "row": [12, 13, 14],
+            "column": ["pain_avg", "pain_avg", "age"],
+            "rule": ["out_of_range"] * 3,
+            "value": ["12", "103", "7"],
+            "message": [
+                "pain_avg = 12 is outside its range [0, 10]",
+                "pain_avg = 103 is outside its range [0, 10]",
+                "age = 7 is outside its range [18, 90]",
+            ],
+        }
+    )
     out = redact_failures(failures, known_ids=NUMERIC_IDS)
     assert out["value"].tolist() == ["12", "103", "7"]
     assert out["message"].tolist() == failures["message"].tolist()
@@ -342,15 +378,22 @@ def test_ordinary_numbers_equal_to_a_numeric_id_survive():
 
 
 def test_ids_still_never_appear():
-    failures = pd.DataFrame({
-        "file": ["a.csv"] * 4, "row": [2, 3, 4, 5],
-        "column": ["participant_id", "sex", "visit", "participant_id"],
-        "rule": ["duplicate_visit", "unknown_level", "unknown_visit", "duplicate_visit"],
-        # a stray quote in the sex cell swallowed the next two records (ids 12 and P-33)
-        "value": ["103", 'f"\n12,prt,baseline,5\nP-33,uc,baseline,4', "week 9", "P-33"],
-        "message": ["the participant has the same visit more than once",
-                    "sex 'f\"\n12,prt,baseline,5\nP-33,uc,baseline,4' is not one of its levels",
-                    "visit 'week 9' of P-33 is unknown", "P-33 twice"]})
+    failures = pd.DataFrame(
+        {
+            "file": ["a.csv"] * 4,
+            "row": [2, 3, 4, 5],
+            "column": ["participant_id", "sex", "visit", "participant_id"],
+            "rule": ["duplicate_visit", "unknown_level", "unknown_visit", "duplicate_visit"],
+            # a stray quote in the sex cell swallowed the next two records (ids 12 and P-33)
+            "value": ["103", 'f"\n12,prt,baseline,5\nP-33,uc,baseline,4', "week 9", "P-33"],
+            "message": [
+                "the participant has the same visit more than once",
+                "sex 'f\"\n12,prt,baseline,5\nP-33,uc,baseline,4' is not one of its levels",
+                "visit 'week 9' of P-33 is unknown",
+                "P-33 twice",
+            ],
+        }
+    )
     out = redact_failures(failures, known_ids=NUMERIC_IDS + ["P-33"])
     text = " ".join(out["value"].tolist() + out["message"].tolist())
     assert out.loc[[0, 3], "value"].tolist() == ["[participant id removed]"] * 2
@@ -372,8 +415,14 @@ def private_report(tmp_path_factory, small):
     (results / "intermediate/ingested.parquet").unlink()
     failures = pd.read_csv(results / "validation/failures.csv")
     failures.loc[0, ["value", "message"]] = ["11", "pain_avg = 11 is outside its range [0, 10]"]
-    failures.loc[len(failures)] = ["outcomes_long.csv", 500, "participant_id", "duplicate_visit",
-                                   "42", "the participant has the same visit more than once"]
+    failures.loc[len(failures)] = [
+        "outcomes_long.csv",
+        500,
+        "participant_id",
+        "duplicate_visit",
+        "42",
+        "the participant has the same visit more than once",
+    ]
     write_csv(failures, results / "validation/failures.csv")
     manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
     manifest["inputs"] = [
@@ -387,13 +436,14 @@ def private_report(tmp_path_factory, small):
 
 def test_report_keeps_numbers_equal_to_numeric_ids(private_report):
     assert "pain_avg = 11 is outside its range [0, 10]" in private_report  # old: "= [id removed]"
-    assert ("<td>500</td><td>participant_id</td><td>duplicate_visit</td>"
-            "<td>[participant id removed]</td>") in private_report
+    assert (
+        "<td>500</td><td>participant_id</td><td>duplicate_visit</td><td>[participant id removed]</td>"
+    ) in private_report
 
 
 # ---------------------------------------------------------------- provenance paths (item 11)
 def test_report_shows_no_absolute_input_path(private_report):
-    provenance = private_report[private_report.index('id="provenance"'):]
+    provenance = private_report[private_report.index('id="provenance"') :]
     assert "alice" not in provenance and "/home" not in provenance
     for shown in ("outcomes_long.csv", "baseline.xlsx", "data/example/visits.csv", "cd" * 32):
         assert shown in provenance

@@ -62,8 +62,11 @@ def test_matches_r_reference(row):
     )
     assert res.or_corrected == bool(row.or_corrected)
     # 1/RD amplifies rounding near RD = 0 (equal arms): compare reciprocals back on the RD scale.
-    for ours, ref in [(res.nnt, row.nnt), (res.nnt_ci_low, row.nnt_ci_low),
-                      (res.nnt_ci_high, row.nnt_ci_high)]:
+    for ours, ref in [
+        (res.nnt, row.nnt),
+        (res.nnt_ci_low, row.nnt_ci_low),
+        (res.nnt_ci_high, row.nnt_ci_high),
+    ]:
         if math.isinf(ref):
             assert math.isinf(ours) or abs(1 / ours) < 1e-12
         else:
@@ -77,9 +80,7 @@ def test_both_p_values_match_r(row):
     table = np.array([[row.x1, row.n1 - row.x1], [row.x0, row.n0 - row.x0]])
     assert_allclose(stats.fisher_exact(table).pvalue, row.p_fisher, rtol=1e-9)
     if not math.isnan(row.p_chi2):
-        assert_allclose(
-            stats.chi2_contingency(table, correction=False).pvalue, row.p_chi2, rtol=1e-9
-        )
+        assert_allclose(stats.chi2_contingency(table, correction=False).pvalue, row.p_chi2, rtol=1e-9)
 
 
 @pytest.mark.parametrize("row", CASES, ids=IDS)

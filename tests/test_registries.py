@@ -36,7 +36,7 @@ def _readme_row(path: Path, key: str) -> str:
     """The cell after ``| `key` |`` in a Markdown table of ``path``."""
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith(f"| `{key}` |"):
-            return line[len(f"| `{key}` |"):]
+            return line[len(f"| `{key}` |") :]
     raise AssertionError(f"{path.name} has no table row for `{key}`")
 
 
@@ -74,7 +74,7 @@ def covariance_mismatches() -> dict[str, object]:
     if block not in CONFIG_README.read_text(encoding="utf-8"):
         out["config/README.md structure table (paste this)"] = block
     doc = inspect.getdoc(fit_trial_model)
-    section = doc[doc.index("covariance : str"): doc.index("reference_arm :")]
+    section = doc[doc.index("covariance : str") : doc.index("reference_arm :")]
     documented = [n for n in _backticked(section) if re.fullmatch(r"[a-z0-9_]+", n)]
     if sorted(documented) != sorted(names):
         out["models/fit.py fit_trial_model docstring, parameter covariance"] = documented
@@ -102,8 +102,14 @@ def test_covariance_registry_row_describes_its_engine_class(name):
 
 def test_a_structure_added_in_one_place_only_fails_the_pins(monkeypatch):
     extra = covariance.CovarianceSpec(
-        "ante_dependence", "a correlation per adjacent pair", "k", lambda k: k, "TYPE=ANTE(1)",
-        "mmrm ad", False, covariance.Toeplitz,
+        "ante_dependence",
+        "a correlation per adjacent pair",
+        "k",
+        lambda k: k,
+        "TYPE=ANTE(1)",
+        "mmrm ad",
+        False,
+        covariance.Toeplitz,
     )
     monkeypatch.setitem(covariance.COVARIANCE_REGISTRY, extra.name, extra)
     places = covariance_mismatches()
@@ -135,7 +141,11 @@ def model_default_mismatches() -> dict[str, object]:
 
 def test_model_defaults_are_the_schema_defaults_everywhere():
     assert set(schema_defaults("models")) == {
-        "covariance", "method", "df_method", "baseline_adjusted", "effect_size_standardizer",
+        "covariance",
+        "method",
+        "df_method",
+        "baseline_adjusted",
+        "effect_size_standardizer",
     }
     assert model_default_mismatches() == {}
 
@@ -181,7 +191,8 @@ def result_table_mismatches() -> dict[str, object]:
         out["report.RESULT_TABLE_TITLES"] = RESULT_TABLE_TITLES
     # the per-outcome model tables are the registry's tables whose columns analysis.py writes
     model_tables = {
-        t.name: list(t.columns()) for t in registry.values()
+        t.name: list(t.columns())
+        for t in registry.values()
         if t.columns_from.startswith("prt_outcomes.analysis:")
     }
     if {name: list(cols) for name, cols in MODEL_TABLES.items()} != model_tables:
@@ -221,8 +232,9 @@ def test_every_result_table_is_an_expected_output(example_config):
 
 
 def test_a_table_added_in_one_place_only_fails_the_pins(monkeypatch):
-    extra = outputs.ResultTable("reliable_change", "analyse", "Reliable change per arm",
-                                "prt_outcomes.describe:FLOW_COLUMNS")
+    extra = outputs.ResultTable(
+        "reliable_change", "analyse", "Reliable change per arm", "prt_outcomes.describe:FLOW_COLUMNS"
+    )
     monkeypatch.setitem(outputs.RESULT_TABLE_REGISTRY, extra.name, extra)
     places = result_table_mismatches()
     assert "outputs.RESULT_TABLES" in places
@@ -240,7 +252,7 @@ def test_a_column_changed_in_the_producer_only_fails_the_readme_pin(monkeypatch)
 # ----- threshold kinds ----------------------------------------------------------------------
 def _docstring_kind_table() -> dict[str, str]:
     doc = responders.__doc__
-    table = doc[doc.index("=" * 23): doc.index("``kind(outcome)``")]
+    table = doc[doc.index("=" * 23) : doc.index("``kind(outcome)``")]
     rows = {}
     for line in table.splitlines():
         match = re.match(r"``([a-z_]+)``\s+(.*\S)\s*$", line)
@@ -258,7 +270,9 @@ def threshold_kind_mismatches() -> dict[str, object]:
     if _docstring_kind_table() != documented:
         out["responders.py module docstring, table of quantities"] = _docstring_kind_table()
     text = CONFIG_README.read_text(encoding="utf-8")
-    sentence = text[text.index("The quantities a rule compares are"): text.index("(`prt_outcomes.responders")]
+    sentence = text[
+        text.index("The quantities a rule compares are") : text.index("(`prt_outcomes.responders")
+    ]
     if _backticked(sentence) != list(kinds):
         out["config/README.md thresholds: the quantities"] = _backticked(sentence)
     with pytest.raises(responders.ThresholdError) as raised:

@@ -94,8 +94,17 @@ def test_report_has_no_participant_ids(report):
 
 def test_report_sections_and_content(report, cfg):
     _, text = report
-    for anchor in ("study", "validation", "flow", "baseline", "responders", "forest",
-                   "missingness", "models", "provenance"):
+    for anchor in (
+        "study",
+        "validation",
+        "flow",
+        "baseline",
+        "responders",
+        "forest",
+        "missingness",
+        "models",
+        "provenance",
+    ):
         assert f'id="{anchor}"' in text
     for outcome in cfg.outcome_names:
         assert f'id="outcome-{outcome}"' in text
@@ -142,14 +151,20 @@ def test_report_is_byte_identical_on_rerun(report, results, cfg):
 
 
 def test_redact_failures_handles_ids_in_values_and_messages():
-    failures = pd.DataFrame({
-        "file": ["a.csv", "a.csv", "a.csv"], "row": [2, 3, 4],
-        "column": ["participant_id", "visit", "pain"],
-        "rule": ["unique", "isin", "range"],
-        "value": ["P10", "week 9", "11"],
-        "message": ["P10 twice", "visit of P1 unknown", "11 out of range 0-10"]})
+    failures = pd.DataFrame(
+        {
+            "file": ["a.csv", "a.csv", "a.csv"],
+            "row": [2, 3, 4],
+            "column": ["participant_id", "visit", "pain"],
+            "rule": ["unique", "isin", "range"],
+            "value": ["P10", "week 9", "11"],
+            "message": ["P10 twice", "visit of P1 unknown", "11 out of range 0-10"],
+        }
+    )
     out = redact_failures(failures, known_ids=["P1", "P10"])
     assert out["value"].tolist() == ["[participant id removed]", "week 9", "11"]
-    assert out["message"].tolist() == ["[participant id removed] twice",
-                                       "visit of [participant id removed] unknown",
-                                       "11 out of range 0-10"]
+    assert out["message"].tolist() == [
+        "[participant id removed] twice",
+        "visit of [participant id removed] unknown",
+        "11 out of range 0-10",
+    ]

@@ -18,4 +18,3 @@ def test_fake_results_follow_the_output_contract(tmp_path):
     flow = pd.read_csv(out / "tables/flow.csv")
     assert len(flow) == len(cfg.arm_names) * len(cfg.visit_names)
     assert set(pd.read_csv(out / "tables/contrasts.csv")["arm"]) == {"prt", "placebo"}
-

@@ -55,8 +55,11 @@ ASHAR = SHARED / "ashar2022_prt_backpain" / "Ashar2022_outcomes_demographics.csv
             "(value(pain) <= 1 or reduction(pain) >= 3) and value(odi) < 20",
             True,
         ),
-        ("value <= 1 or value >= 9 and odi > 5",
-         "value(pain) <= 1 or (value(pain) >= 9 and value(odi) > 5)", False),
+        (
+            "value <= 1 or value >= 9 and odi > 5",
+            "value(pain) <= 1 or (value(pain) >= 9 and value(odi) > 5)",
+            False,
+        ),
     ],
 )
 def test_parse_valid_rules(text, canonical, needs_baseline):
@@ -173,9 +176,7 @@ def test_percent_boundary_survives_binary_rounding():
 
 
 def test_kleene_logic_for_missing_parts():
-    data = pd.DataFrame(
-        {"pain": [0.0, 5.0, np.nan, 0.0], "pain_baseline": [np.nan, np.nan, 6.0, 6.0]}
-    )
+    data = pd.DataFrame({"pain": [0.0, 5.0, np.nan, 0.0], "pain_baseline": [np.nan, np.nan, 6.0, 6.0]})
     either = parse_threshold("percent_reduction(pain) >= 30 or pain <= 1")
     both = parse_threshold("percent_reduction(pain) >= 30 and pain <= 1")
     assert [None if pd.isna(v) else bool(v) for v in either.evaluate(data)] == [True, None, None, True]
@@ -206,13 +207,25 @@ def trial():
     """Two arms, three visits; hand-checked responder counts below."""
     rows = [
         # id, arm, visit, pain, odi
-        (1, "prt", "base", 6, 40), (1, "prt", "post", 1, 10), (1, "prt", "fu", 0, 8),
-        (2, "prt", "base", 5, 30), (2, "prt", "post", 2, 20), (2, "prt", "fu", 1, 30),
-        (3, "prt", "base", 4, 20), (3, "prt", "post", np.nan, 20),
-        (4, "prt", "base", 0, 10), (4, "prt", "post", 0, 12), (4, "prt", "fu", 3, 12),
-        (5, "uc", "base", 6, 44), (5, "uc", "post", 5, 40), (5, "uc", "fu", 6, 40),
-        (6, "uc", "base", 5, 30), (6, "uc", "post", 1, 12), (6, "uc", "fu", 4, 30),
-        (7, "uc", "base", np.nan, 30), (7, "uc", "post", 1, 30),
+        (1, "prt", "base", 6, 40),
+        (1, "prt", "post", 1, 10),
+        (1, "prt", "fu", 0, 8),
+        (2, "prt", "base", 5, 30),
+        (2, "prt", "post", 2, 20),
+        (2, "prt", "fu", 1, 30),
+        (3, "prt", "base", 4, 20),
+        (3, "prt", "post", np.nan, 20),
+        (4, "prt", "base", 0, 10),
+        (4, "prt", "post", 0, 12),
+        (4, "prt", "fu", 3, 12),
+        (5, "uc", "base", 6, 44),
+        (5, "uc", "post", 5, 40),
+        (5, "uc", "fu", 6, 40),
+        (6, "uc", "base", 5, 30),
+        (6, "uc", "post", 1, 12),
+        (6, "uc", "fu", 4, 30),
+        (7, "uc", "base", np.nan, 30),
+        (7, "uc", "post", 1, 30),
     ]
     return pd.DataFrame(rows, columns=["participant_id", "arm", "visit", "pain", "odi"])
 
@@ -236,9 +249,12 @@ def test_columns_and_order(trial):
 def test_value_rule_observed_and_randomized(trial):
     observed = responder_analysis(trial, outcome="pain", threshold="value <= 1", visit_levels=VISITS)
     assert counts(observed) == [
-        ["base", "prt", 1, 4, 0, 0], ["base", "uc", 0, 2, 1, 0],
-        ["post", "prt", 2, 3, 1, 0], ["post", "uc", 2, 3, 0, 0],
-        ["fu", "prt", 2, 3, 1, 0], ["fu", "uc", 0, 2, 1, 0],
+        ["base", "prt", 1, 4, 0, 0],
+        ["base", "uc", 0, 2, 1, 0],
+        ["post", "prt", 2, 3, 1, 0],
+        ["post", "uc", 2, 3, 0, 0],
+        ["fu", "prt", 2, 3, 1, 0],
+        ["fu", "uc", 0, 2, 1, 0],
     ]
     randomized = responder_analysis(
         trial, outcome="pain", threshold="value <= 1", visit_levels=VISITS, denominator="randomized"
@@ -260,11 +276,16 @@ def test_baseline_rule_skips_baseline_visit_and_counts_undefined(trial):
     )
     # post: 1 (6->1 yes), 2 (5->2 yes), 3 missing, 4 (0->0 undefined); 5 no, 6 yes, 7 no baseline
     assert counts(table) == [
-        ["post", "prt", 2, 2, 2, 1], ["post", "uc", 1, 2, 1, 0],
-        ["fu", "prt", 2, 2, 2, 1], ["fu", "uc", 0, 2, 1, 0],
+        ["post", "prt", 2, 2, 2, 1],
+        ["post", "uc", 1, 2, 1, 0],
+        ["fu", "prt", 2, 2, 2, 1],
+        ["fu", "uc", 0, 2, 1, 0],
     ]
     rand = responder_analysis(
-        trial, outcome="pain", threshold="percent_reduction >= 50", visit_levels=VISITS,
+        trial,
+        outcome="pain",
+        threshold="percent_reduction >= 50",
+        visit_levels=VISITS,
         denominator="randomized",
     )
     assert rand["denominator"].tolist() == [4, 3, 4, 3]
@@ -286,23 +307,35 @@ def test_outcome_list_for_rule_naming_outcomes(trial):
 def test_randomized_list_adds_never_assessed_participants(trial):
     randomized = pd.Series(["prt"] * 4 + ["uc"] * 4, index=[1, 2, 3, 4, 5, 6, 7, 8])
     table = responder_analysis(
-        trial, outcome="pain", threshold="value <= 1", visit_levels=VISITS,
-        denominator="randomized", randomized=randomized,
+        trial,
+        outcome="pain",
+        threshold="value <= 1",
+        visit_levels=VISITS,
+        denominator="randomized",
+        randomized=randomized,
     )
     assert table["denominator"].tolist() == [4, 4] * 3
     assert table.loc[table["arm"] == "uc", "n_missing"].tolist() == [2, 1, 2]
     as_frame = randomized.rename("arm").rename_axis("participant_id").reset_index()
     again = responder_analysis(
-        trial, outcome="pain", threshold="value <= 1", visit_levels=VISITS,
-        denominator="randomized", randomized=as_frame,
+        trial,
+        outcome="pain",
+        threshold="value <= 1",
+        visit_levels=VISITS,
+        denominator="randomized",
+        randomized=as_frame,
     )
     pd.testing.assert_frame_equal(table, again)
 
 
 def test_reference_arm_and_levels(trial):
     table = responder_analysis(
-        trial, outcome="pain", threshold="value <= 1", visit_levels=VISITS,
-        reference_arm="prt", arm_levels=["uc", "prt"],
+        trial,
+        outcome="pain",
+        threshold="value <= 1",
+        visit_levels=VISITS,
+        reference_arm="prt",
+        arm_levels=["uc", "prt"],
     )
     assert table["arm"].tolist()[:2] == ["uc", "prt"]
     assert table["reference"].tolist()[:2] == ["prt", ""]
@@ -310,7 +343,10 @@ def test_reference_arm_and_levels(trial):
 
 def test_unobserved_visit_levels_are_left_out(trial):
     table = responder_analysis(
-        trial, outcome="pain", threshold="value <= 1", visit_levels=[*VISITS, "m12"],
+        trial,
+        outcome="pain",
+        threshold="value <= 1",
+        visit_levels=[*VISITS, "m12"],
         denominator="randomized",
     )
     assert "m12" not in set(table["visit"])
@@ -420,8 +456,14 @@ def ashar():
 
 def ashar_table(data, rule):
     return responder_analysis(
-        data, outcome="pain_avg", threshold=rule, arm="arm", visit="time", subject="id",
-        denominator="randomized", arm_levels=["prt", "placebo", "usual_care"],
+        data,
+        outcome="pain_avg",
+        threshold=rule,
+        arm="arm",
+        visit="time",
+        subject="id",
+        denominator="randomized",
+        arm_levels=["prt", "placebo", "usual_care"],
         reference_arm="usual_care",
     ).query("visit == 2")
 
@@ -431,7 +473,9 @@ def test_ashar_pain_free_or_nearly(ashar):
     """Ashar 2022 (JAMA Psychiatry) Fig 2C: 33/50 (66%), 10/51 (20%), 5/50 (10%) of all randomized."""
     post = ashar_table(ashar, "value <= 1")
     assert post[["arm", "responders", "denominator"]].values.tolist() == [
-        ["prt", 33, 50], ["placebo", 10, 51], ["usual_care", 5, 50],
+        ["prt", 33, 50],
+        ["placebo", 10, 51],
+        ["usual_care", 5, 50],
     ]
     assert post["n_missing"].tolist() == [6, 7, 3]  # no post-treatment pain score: non-responders
 

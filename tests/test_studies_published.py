@@ -51,8 +51,13 @@ def _run(name: str) -> dict:
     config = load_config(STUDIES / f"{name}.yaml")
     checked = load_and_validate(config)
     data = derive(checked.clean, config)
-    return {"config": config, "checked": checked, "data": data, **describe(data, config),
-            **analyse(data, config)}
+    return {
+        "config": config,
+        "checked": checked,
+        "data": data,
+        **describe(data, config),
+        **analyse(data, config),
+    }
 
 
 @pytest.fixture
@@ -175,8 +180,17 @@ def test_claus2020_jacobson_truax_as_the_package_readme(run):
 
     tables = run("claus2020")
     out = reliable_change(
-        tables["data"], outcome="bdi", subject="participant_id", visit="visit", pre="t1", post="t4",
-        reliability=0.801, normative_mean=7.69, normative_sd=7.52, cutoff="c", arm="arm",
+        tables["data"],
+        outcome="bdi",
+        subject="participant_id",
+        visit="visit",
+        pre="t1",
+        post="t4",
+        reliability=0.801,
+        normative_mean=7.69,
+        normative_sd=7.52,
+        cutoff="c",
+        arm="arm",
     )
     summary = clinical_significance_summary(out).set_index("category")
     assert summary["n"].to_dict() == {"recovered": 10, "improved": 8, "unchanged": 22, "deteriorated": 0}

@@ -74,7 +74,7 @@ def test_format_p_never_claims_significance_it_does_not_have(p):
     if text.startswith("."):
         shown = float("0" + text)
         decimals = len(text) - 1
-        assert abs(shown - p) <= 0.5 * 10 ** -decimals + 1e-12
+        assert abs(shown - p) <= 0.5 * 10**-decimals + 1e-12
         # A P value below .05 is never displayed as .05 or above.
         if p < 0.05:
             assert shown < 0.05 or text == ".050"
@@ -96,8 +96,9 @@ def test_number_ci_and_summary_strings():
 
 
 def test_writers_use_a_true_minus_only_for_negative_numbers():
-    df = pd.DataFrame({"Label": ["Pain-free (0-10)", "12-month"],
-                       "Value": ["-1.20 (-2.00 to -0.40)", "1e-05"]})
+    df = pd.DataFrame(
+        {"Label": ["Pain-free (0-10)", "12-month"], "Value": ["-1.20 (-2.00 to -0.40)", "1e-05"]}
+    )
     md, page, tex = to_markdown(df), to_html(df), to_latex(df)
     assert f"{MINUS}1.20 ({MINUS}2.00 to {MINUS}0.40)" in md
     assert "Pain-free (0-10)" in md and "12-month" in md and "1e-05" in md
@@ -145,8 +146,13 @@ def test_write_table_writes_each_format_deterministically(tmp_path):
 # ---------------------------------------------------------------- journal tables
 def test_baseline_table_is_wide_with_counts_in_headers(results, cfg):
     table = baseline_journal_table(read(results, "baseline"), cfg, flow=read(results, "flow"))
-    assert list(table.columns) == ["Characteristic", "PRT (n = 50)", "Placebo (n = 51)",
-                                   "Usual care (n = 52)", "Total (n = 153)"]
+    assert list(table.columns) == [
+        "Characteristic",
+        "PRT (n = 50)",
+        "Placebo (n = 51)",
+        "Usual care (n = 52)",
+        "Total (n = 153)",
+    ]
     chars = table["Characteristic"].tolist()
     assert "Age, y, mean (SD)" in chars
     assert "Pain duration, y, median (IQR)" in chars
@@ -176,9 +182,16 @@ def test_outcome_table_columns_decimals_and_reference(results, cfg):
     con, chg = read(results, "contrasts"), read(results, "change_contrasts")
     pain = outcome_journal_table("pain_avg", obs, mm, con, cfg, change_contrasts=chg)
     assert list(pain.columns) == [
-        "Visit", "Arm", "No.", "Observed mean (SD)", "Model mean (95% CI)",
-        "Difference vs Usual care (95% CI)", "P", "Hedges g (95% CI)",
-        "Difference in change (95% CI)"]
+        "Visit",
+        "Arm",
+        "No.",
+        "Observed mean (SD)",
+        "Model mean (95% CI)",
+        "Difference vs Usual care (95% CI)",
+        "P",
+        "Hedges g (95% CI)",
+        "Difference in change (95% CI)",
+    ]
     assert len(pain) == len(cfg.visit_names) * len(cfg.arm_names)
     assert pain["Visit"].iloc[0] == "Baseline" and pain["Arm"].iloc[0] == "PRT"
     ref = pain[pain["Arm"] == "Usual care"]
@@ -187,12 +200,12 @@ def test_outcome_table_columns_decimals_and_reference(results, cfg):
     # BPI: 2 decimals; ODI: 1 decimal (Instrument.decimals)
     post_prt = pain[(pain["Visit"] == "Post-treatment") & (pain["Arm"] == "PRT")].iloc[0]
     assert re.fullmatch(r"\d+\.\d{2} \(\d+\.\d{2}\)", post_prt["Observed mean (SD)"])
-    assert re.fullmatch(r"-\d+\.\d{2} \(-\d+\.\d{2} to -\d+\.\d{2}\)",
-                        post_prt["Difference vs Usual care (95% CI)"])
+    assert re.fullmatch(
+        r"-\d+\.\d{2} \(-\d+\.\d{2} to -\d+\.\d{2}\)", post_prt["Difference vs Usual care (95% CI)"]
+    )
     assert post_prt["P"] == "<.001"
     expected = con[(con.outcome == "pain_avg") & (con.visit == "post") & (con.arm == "prt")]
-    assert post_prt["Difference vs Usual care (95% CI)"].startswith(
-        f"{expected['estimate'].iloc[0]:.2f}")
+    assert post_prt["Difference vs Usual care (95% CI)"].startswith(f"{expected['estimate'].iloc[0]:.2f}")
     odi = outcome_journal_table("odi", obs, mm, con, cfg)
     first = odi[(odi["Visit"] == "Post-treatment") & (odi["Arm"] == "PRT")].iloc[0]
     assert re.fullmatch(r"\d+\.\d \(\d+\.\d\)", first["Observed mean (SD)"])
@@ -203,8 +216,7 @@ def test_outcome_table_columns_decimals_and_reference(results, cfg):
 
 
 def test_outcome_table_errors_name_the_problem(results, cfg):
-    obs, mm, con = (read(results, n) for n in ("observed_summary", "marginal_means",
-                                                "contrasts"))
+    obs, mm, con = (read(results, n) for n in ("observed_summary", "marginal_means", "contrasts"))
     with pytest.raises(TableFormatError, match="no rows for outcome 'nope'"):
         outcome_journal_table("nope", obs, mm, con, cfg)
     with pytest.raises(TableFormatError, match=r"lacks the column\(s\) \['hedges_g'"):
@@ -214,15 +226,23 @@ def test_outcome_table_errors_name_the_problem(results, cfg):
 def test_responder_table_shows_percentage_points_and_reference(results, cfg):
     resp = read(results, "responders")
     table = responder_journal_table(resp, cfg)
-    assert {"Outcome", "Threshold", "Visit", "Arm", "Responders, No./total (%)",
-            "Risk difference, % points (95% CI)", "Odds ratio (95% CI)", "P"} <= set(table.columns)
+    assert {
+        "Outcome",
+        "Threshold",
+        "Visit",
+        "Arm",
+        "Responders, No./total (%)",
+        "Risk difference, % points (95% CI)",
+        "Odds ratio (95% CI)",
+        "P",
+    } <= set(table.columns)
     assert table["Threshold"].iloc[0] == "Pain-free or nearly pain-free (0-1)"
     row = table.iloc[0]
     src = resp.iloc[0]
-    assert row["Responders, No./total (%)"] == \
-        f"{src['responders']}/{src['denominator']} ({src['percent']:.1f})"
-    assert row["Risk difference, % points (95% CI)"].startswith(
-        f"{100 * src['risk_difference']:.1f} (")
+    assert (
+        row["Responders, No./total (%)"] == f"{src['responders']}/{src['denominator']} ({src['percent']:.1f})"
+    )
+    assert row["Risk difference, % points (95% CI)"].startswith(f"{100 * src['risk_difference']:.1f} (")
     ref_rows = table[table["Arm"] == "Usual care"]
     assert (ref_rows["Risk difference, % points (95% CI)"] == "[Reference]").all()
     assert len(table) == len(resp)
@@ -230,26 +250,27 @@ def test_responder_table_shows_percentage_points_and_reference(results, cfg):
 
 def test_responder_table_prefers_labels_and_nnt_label_from_the_responders_module(results, cfg):
     resp = read(results, "responders").assign(
-        threshold_label="Custom label", nnt_label="NNTB 1.8 (1.5 to 2.6)")
+        threshold_label="Custom label", nnt_label="NNTB 1.8 (1.5 to 2.6)"
+    )
     table = responder_journal_table(resp, None)
     assert set(table["Threshold"]) == {"Custom label"}
     assert "NNTB 1.8 (1.5 to 2.6)" in set(table["NNT"])
 
 
 def test_outcome_table_of_a_single_arm_study_has_no_comparison_columns(results, cfg):
-    obs, mm, con = (read(results, n) for n in ("observed_summary", "marginal_means",
-                                                "contrasts"))
+    obs, mm, con = (read(results, n) for n in ("observed_summary", "marginal_means", "contrasts"))
     keep = lambda df: df[df["arm"] == "prt"]  # noqa: E731
     table = outcome_journal_table("pain_avg", keep(obs), keep(mm), con.iloc[0:0], cfg)
-    assert list(table.columns) == ["Visit", "Arm", "No.", "Observed mean (SD)",
-                                   "Model mean (95% CI)"]
+    assert list(table.columns) == ["Visit", "Arm", "No.", "Observed mean (SD)", "Model mean (95% CI)"]
     assert len(table) == len(cfg.visit_names)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
-       st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
-       st.integers(min_value=0, max_value=3))
+@given(
+    st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
+    st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
+    st.integers(min_value=0, max_value=3),
+)
 def test_every_negative_number_and_only_those_gets_a_minus_sign(low, high, decimals):
     text = format_ci(low, high, decimals)
     negatives = sum(part.startswith("-") for part in text.split(" to "))

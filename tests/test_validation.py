@@ -24,8 +24,18 @@ from prt_outcomes.validation import (
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "data" / "example" / "outcomes_long.csv"
-EXAMPLE_COLUMNS = ["participant_id", "arm", "visit", "pain_avg", "bpi_interference", "odi",
-                   "promis_dep", "age", "sex", "pain_duration_years"]
+EXAMPLE_COLUMNS = [
+    "participant_id",
+    "arm",
+    "visit",
+    "pain_avg",
+    "bpi_interference",
+    "odi",
+    "promis_dep",
+    "age",
+    "sex",
+    "pain_duration_years",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +53,20 @@ def _example_frame(n_participants: int = 8) -> pd.DataFrame:
     for i in range(n_participants):
         arm = ["prt", "placebo", "usual_care"][i % 3]
         for j, visit in enumerate(["baseline", "post", "m1"]):
-            rows.append((f"X{i:03d}", arm, visit, 5.0 - j, 3.0, 20.0, 50.0, 40.0 + i,
-                         "female" if i % 2 else "male", 5.0))
+            rows.append(
+                (
+                    f"X{i:03d}",
+                    arm,
+                    visit,
+                    5.0 - j,
+                    3.0,
+                    20.0,
+                    50.0,
+                    40.0 + i,
+                    "female" if i % 2 else "male",
+                    5.0,
+                )
+            )
     return pd.DataFrame(rows, columns=EXAMPLE_COLUMNS)
 
 
@@ -75,7 +97,8 @@ def test_row_rule_quarantines_only_that_row(cfg):
     frame.loc[1, "odi"] = 102.0  # not the baseline row of the first participant
     result = validate_study_data(frame, cfg)
     assert result.failures[["row", "column", "rule", "value"]].values.tolist() == [
-        [3, "odi", "out_of_range", "102"]]
+        [3, "odi", "out_of_range", "102"]
+    ]
     assert result.quarantined["source_row"].tolist() == [3]
     assert result.quarantined["rules"].tolist() == ["out_of_range"]
     _reconciles(result, len(frame))
@@ -137,8 +160,13 @@ def test_participant_ids_never_appear_in_failures_or_aggregates(cfg):
     frame = pd.concat([frame, dup], ignore_index=True)
     result = validate_study_data(frame, cfg)
     assert not result.ok
-    texts = [result.failures.to_csv(), result.summary.to_csv(), result.rule_counts.to_csv(),
-             result.to_markdown(), result.headline()]
+    texts = [
+        result.failures.to_csv(),
+        result.summary.to_csv(),
+        result.rule_counts.to_csv(),
+        result.to_markdown(),
+        result.headline(),
+    ]
     assert not any("SECRET" in t for t in texts)
     assert (result.failures.loc[result.failures["column"] == "participant_id", "value"] == "").all()
 
@@ -226,10 +254,32 @@ def test_corruption_never_crashes_and_counts_reconcile(cfg, cells, row_ops):
 # ---------------------------------------------------------------------------------------------
 MALFORMED = Path(__file__).resolve().parent / "malformed"
 _CELL_TEXT = st.one_of(
-    st.sampled_from(["", "NA", "-99", "<undefined>", "1,5", "1.234,5", "12", "0.25", "abc",
-                     "prt", "PRTT", "post", "t9", "female", "F", "\u00e9", "\"", "a;b", "  3 "]),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00,\""),
-            max_size=6),
+    st.sampled_from(
+        [
+            "",
+            "NA",
+            "-99",
+            "<undefined>",
+            "1,5",
+            "1.234,5",
+            "12",
+            "0.25",
+            "abc",
+            "prt",
+            "PRTT",
+            "post",
+            "t9",
+            "female",
+            "F",
+            "\u00e9",
+            '"',
+            "a;b",
+            "  3 ",
+        ]
+    ),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters='\r\n\x00,"'), max_size=6
+    ),
 )
 
 
@@ -270,7 +320,8 @@ def test_benchmark_frame_generator_still_validates(cfg):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "bench_validation", REPO / "benchmarks" / "bench_validation.py")
+        "bench_validation", REPO / "benchmarks" / "bench_validation.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     frame = bench.make_frame(2_000, defect_rate=0.05)

@@ -57,7 +57,10 @@ def test_ashar2022_filters_controls_and_the_patient_without_group_and_reports_th
     assert filtered.loc[filtered["column"] == "group", "row"].tolist() == [212]
     clean = result.clean
     assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {
-        "prt": 50, "placebo": 51, "usual_care": 50}
+        "prt": 50,
+        "placebo": 51,
+        "usual_care": 50,
+    }
     post = clean[clean["visit"] == "post"].groupby("arm")["pain_avg"]
     np.testing.assert_allclose(post.mean()[["prt", "placebo", "usual_care"]], [1.18, 2.84, 3.13], atol=0.005)
     np.testing.assert_allclose(post.std()[["prt", "placebo", "usual_care"]], [1.24, 1.64, 1.45], atol=0.005)
@@ -111,10 +114,15 @@ def test_vickers_wide_file_reshapes_with_visit_codes():
     assert (total.rows_read, total.rows_in) == (401, 3 * 401)
     clean = result.clean
     assert clean.groupby("arm")["participant_id"].nunique().to_dict() == {
-        "acupuncture": 205, "usual_care": 196}
+        "acupuncture": 205,
+        "usual_care": 196,
+    }
     # PROVENANCE: pk2 missing for 75, pk5 for 100 participants
     assert clean.groupby("visit")["headache_score"].count().to_dict() == {
-        "baseline": 401, "m3": 326, "m12": 301}
+        "baseline": 401,
+        "m3": 326,
+        "m12": 301,
+    }
     # every long row points at its participant's line in the wide file (header = line 1)
     assert clean["source_row"].between(2, 402).all()
     assert (clean.groupby("participant_id")["source_row"].nunique() == 1).all()

@@ -22,13 +22,37 @@ CONTRACT_COLUMNS = {
     "flow": ["arm", "visit", "randomized", "assessed", "analysed"],
     "marginal_means": ["outcome", "arm", "visit", "estimate", "se", "df", "ci_low", "ci_high", "n_observed"],
     "contrasts": [
-        "outcome", "visit", "arm", "reference", "estimate", "se", "df", "t", "p", "ci_low",
-        "ci_high", "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high",
+        "outcome",
+        "visit",
+        "arm",
+        "reference",
+        "estimate",
+        "se",
+        "df",
+        "t",
+        "p",
+        "ci_low",
+        "ci_high",
+        "hedges_g",
+        "hedges_g_ci_low",
+        "hedges_g_ci_high",
     ],
     "responders": [
-        "outcome", "threshold", "visit", "arm", "responders", "denominator", "percent",
-        "reference", "risk_difference", "rd_ci_low", "rd_ci_high", "odds_ratio", "or_ci_low",
-        "or_ci_high", "p",
+        "outcome",
+        "threshold",
+        "visit",
+        "arm",
+        "responders",
+        "denominator",
+        "percent",
+        "reference",
+        "risk_difference",
+        "rd_ci_low",
+        "rd_ci_high",
+        "odds_ratio",
+        "or_ci_low",
+        "or_ci_high",
+        "p",
     ],
 }
 
@@ -94,7 +118,7 @@ def test_report_is_self_contained_and_free_of_ids(workflow_run):
     base = results_dir(workflow_run["config"], workflow_run["root"])
     html = (base / "report.html").read_text(encoding="utf-8")
     assert "BBP-1" not in html
-    assert 'src="http' not in html and "href=\"http" not in html
+    assert 'src="http' not in html and 'href="http' not in html
     for table in RESULT_TABLES:
         text = (base / "tables" / f"{table}.csv").read_text()
         assert "BBP-1" not in text, table
@@ -119,8 +143,15 @@ def test_snakemake_report_builds(workflow_run, tmp_path):
     """Outputs flagged with report() and their captions make `snakemake --report` work."""
     out = tmp_path / "snakemake_report.html"
     command = [
-        sys.executable, "-m", "snakemake", "--configfile", str(REPO_ROOT / "config" / "config.yaml"),
-        "--config", f"results_root={workflow_run['root']}", "--report", str(out),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",
+        str(REPO_ROOT / "config" / "config.yaml"),
+        "--config",
+        f"results_root={workflow_run['root']}",
+        "--report",
+        str(out),
     ]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

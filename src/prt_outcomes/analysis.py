@@ -77,8 +77,20 @@ CONTRAST_COLUMNS = ["outcome", *ENGINE_CONTRAST_COLUMNS]
 # status: "fitted" or "failed"; message: why a failed outcome could not be fitted (empty when
 # fitted); visits: the visits whose values are the model's responses.
 MODEL_INFO_COLUMNS = [
-    "outcome", "status", "message", "formula", "covariance", "method", "df_method", "visits",
-    "n_obs", "n_subjects", "loglik", "aic", "converged", "warnings",
+    "outcome",
+    "status",
+    "message",
+    "formula",
+    "covariance",
+    "method",
+    "df_method",
+    "visits",
+    "n_obs",
+    "n_subjects",
+    "loglik",
+    "aic",
+    "converged",
+    "warnings",
 ]
 FITTED, FAILED = "fitted", "failed"
 #: How :func:`read_model_info` reads the typed columns of ``model_info.csv``.
@@ -163,9 +175,7 @@ MODEL_TABLES = {
 }
 
 
-def _with_outcome(
-    frame: pd.DataFrame, outcome: str, columns: list[str], config: StudyConfig
-) -> pd.DataFrame:
+def _with_outcome(frame: pd.DataFrame, outcome: str, columns: list[str], config: StudyConfig) -> pd.DataFrame:
     """Prefix the outcome and order rows as the config lists arms and visits."""
     out = frame.copy()
     out.insert(0, "outcome", outcome)
@@ -196,7 +206,8 @@ def _check_analysable(data: pd.DataFrame, config: StudyConfig, outcome: str) -> 
     present = [v for v in _model_visits(config) if v in set(observed)]
     where = (
         f" at the visits the model analyses ({', '.join(_model_visits(config))}; models.visits)"
-        if config.model.visits else ""
+        if config.model.visits
+        else ""
     )
     if not present:
         raise ModelError(
@@ -252,14 +263,23 @@ def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> Ou
     """
     settings = config.model
     info = {
-        "outcome": outcome, "covariance": settings.covariance, "method": settings.method,
+        "outcome": outcome,
+        "covariance": settings.covariance,
+        "method": settings.method,
         "df_method": settings.df_method,
     }
     try:
         fit = _fit(data, config, outcome)
     except PrtOutcomesError as error:
-        failed = {**info, "status": FAILED, "message": str(error), "formula": "", "visits": "",
-                  "converged": False, "warnings": encode_warnings([])}
+        failed = {
+            **info,
+            "status": FAILED,
+            "message": str(error),
+            "formula": "",
+            "visits": "",
+            "converged": False,
+            "warnings": encode_warnings([]),
+        }
         empty = {name: pd.DataFrame(columns=columns) for name, columns in MODEL_TABLES.items()}
         empty["model_info"] = pd.DataFrame([failed], columns=MODEL_INFO_COLUMNS)
         return OutcomeAnalysis(**empty)

@@ -51,8 +51,9 @@ def _yaml_quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def snakemake_command(snakefile: Path, config_path: Path, results_root: Path | None, cores: int,
-                      extra: list[str]) -> list[str]:
+def snakemake_command(
+    snakefile: Path, config_path: Path, results_root: Path | None, cores: int, extra: list[str]
+) -> list[str]:
     """The Snakemake command line ``prt-outcomes run`` starts.
 
     Only launcher settings travel through ``--config``: the study itself is read by the workflow
@@ -69,18 +70,25 @@ def snakemake_command(snakefile: Path, config_path: Path, results_root: Path | N
     if results_root is not None:
         settings.append(f"results_root={_yaml_quoted(str(results_root))}")
     return [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(snakefile),
-        "--directory", str(snakefile.parent),
-        "--config", *settings,
-        "--cores", str(cores),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(snakefile.parent),
+        "--config",
+        *settings,
+        "--cores",
+        str(cores),
         "--printshellcmds",
         # Snakemake marks the outputs of jobs stopped by Ctrl-C as incomplete: build them again
         # instead of asking the user for this flag.
         "--rerun-incomplete",
         # named explicitly: Snakemake would otherwise prefer a profiles/default folder in the
         # user's current folder over the project's
-        "--workflow-profile", str(snakefile.parent / "profiles" / "default"),
+        "--workflow-profile",
+        str(snakefile.parent / "profiles" / "default"),
         *extra,
     ]
 
@@ -207,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default="config/config.yaml", help="study config (YAML)")
     run.add_argument("--cores", type=int, default=2, help="cores Snakemake may use (default 2)")
     run.add_argument(
-        "--results", default=None,
+        "--results",
+        default=None,
         help="folder to write <study>/ under, anywhere (default: the config's results_root, "
         "inside the project)",
     )

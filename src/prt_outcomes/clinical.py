@@ -338,9 +338,7 @@ def reliable_change(
     return out.reset_index()
 
 
-def clinical_significance_summary(
-    result: pd.DataFrame, *, arm: str | None = None
-) -> pd.DataFrame:
+def clinical_significance_summary(result: pd.DataFrame, *, arm: str | None = None) -> pd.DataFrame:
     """Counts and percentages per Jacobson-Truax category (and per arm).
 
     Parameters
@@ -366,9 +364,11 @@ def clinical_significance_summary(
     """
     if "category" not in result.columns:
         raise ClinicalSignificanceError(
-            "the result has no 'category' column; pass reliable_change()'s output.")
+            "the result has no 'category' column; pass reliable_change()'s output."
+        )
     groups: Sequence = (
-        [(None, result)] if arm is None else list(result.groupby(arm, sort=False, dropna=False)))
+        [(None, result)] if arm is None else list(result.groupby(arm, sort=False, dropna=False))
+    )
     rows = []
     for key, frame in groups:
         used = frame["category"].notna()

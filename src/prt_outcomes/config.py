@@ -258,9 +258,7 @@ class StudyConfig:
 
     # ----- construction -----------------------------------------------------
     @classmethod
-    def from_dict(
-        cls, mapping: Mapping[str, Any], *, base_dir: str | Path = "."
-    ) -> "StudyConfig":
+    def from_dict(cls, mapping: Mapping[str, Any], *, base_dir: str | Path = ".") -> "StudyConfig":
         """Validate ``mapping`` against the schema and build the typed config."""
         raw = copy.deepcopy(dict(mapping))
         _validate_schema(raw)
@@ -325,9 +323,7 @@ def _extend_with_defaults(validator_cls):
 
 def _build(raw: dict, base_dir: Path) -> StudyConfig:
     study = raw["study"]
-    custom = {
-        name: instrument_from_dict(name, spec) for name, spec in (raw.get("instruments") or {}).items()
-    }
+    custom = {name: instrument_from_dict(name, spec) for name, spec in (raw.get("instruments") or {}).items()}
 
     arms_raw = raw["arms"]
     arms = tuple(
@@ -437,9 +433,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
     cov_names = [c.name for c in covariates]
     unknown = [c for c in model.covariates if c not in cov_names]
     if unknown:
-        raise ConfigError(
-            f"models.covariates lists {unknown}, which are not declared under 'covariates:'."
-        )
+        raise ConfigError(f"models.covariates lists {unknown}, which are not declared under 'covariates:'.")
     if model.df_method == "kenward_roger" and model.method == "ml":
         raise ConfigError(
             "models: df_method 'kenward_roger' needs method 'reml' (the Kenward-Roger adjustment "
@@ -466,8 +460,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
     for f in files:
         if f.layout == "wide" and not f.wide_pattern:
             raise ConfigError(
-                f"data file {f.path!r} is wide, so it needs 'wide_pattern' "
-                "(e.g. '{outcome}_{visit}')."
+                f"data file {f.path!r} is wide, so it needs 'wide_pattern' (e.g. '{{outcome}}_{{visit}}')."
             )
 
     _check_results_root(raw.get("results_root", "results"))

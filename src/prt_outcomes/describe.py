@@ -33,12 +33,35 @@ __all__ = [
 
 FLOW_COLUMNS = ["arm", "visit", "randomized", "assessed", "analysed"]
 BASELINE_COLUMNS = [
-    "variable", "label", "level", "arm", "n", "mean", "sd", "median", "q1", "q3",
-    "count", "percent", "display",
+    "variable",
+    "label",
+    "level",
+    "arm",
+    "n",
+    "mean",
+    "sd",
+    "median",
+    "q1",
+    "q3",
+    "count",
+    "percent",
+    "display",
 ]
 OBSERVED_COLUMNS = [
-    "outcome", "arm", "visit", "n", "mean", "sd", "se", "median", "q1", "q3",
-    "change_n", "change_mean", "change_sd", "change_se",
+    "outcome",
+    "arm",
+    "visit",
+    "n",
+    "mean",
+    "sd",
+    "se",
+    "median",
+    "q1",
+    "q3",
+    "change_n",
+    "change_mean",
+    "change_sd",
+    "change_se",
 ]
 MISSINGNESS_COLUMNS = ["outcome", "arm", "visit", "expected", "observed", "missing", "percent_missing"]
 
@@ -99,8 +122,17 @@ def _numeric_row(values: pd.Series, decimals: int, skewed: bool) -> dict:
         display = f"{_fmt(median, decimals)} ({_fmt(q1, decimals)}-{_fmt(q3, decimals)})"
     else:
         display = f"{_fmt(mean, decimals)} ({_fmt(sd, decimals)})"
-    return dict(n=n, mean=mean, sd=sd, median=median, q1=q1, q3=q3, count=np.nan, percent=np.nan,
-                display=display if n else "")
+    return dict(
+        n=n,
+        mean=mean,
+        sd=sd,
+        median=median,
+        q1=q1,
+        q3=q3,
+        count=np.nan,
+        percent=np.nan,
+        display=display if n else "",
+    )
 
 
 def baseline_table(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
@@ -117,9 +149,23 @@ def baseline_table(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     groups = [(arm, base[base[ARM] == arm]) for arm in config.arm_names] + [(TOTAL, base)]
     rows = []
     for arm, g in groups:
-        rows.append(dict(variable="n", label="Participants, No.", level="", arm=arm, n=len(g),
-                         mean=np.nan, sd=np.nan, median=np.nan, q1=np.nan, q3=np.nan,
-                         count=len(g), percent=np.nan, display=str(len(g))))
+        rows.append(
+            dict(
+                variable="n",
+                label="Participants, No.",
+                level="",
+                arm=arm,
+                n=len(g),
+                mean=np.nan,
+                sd=np.nan,
+                median=np.nan,
+                q1=np.nan,
+                q3=np.nan,
+                count=len(g),
+                percent=np.nan,
+                display=str(len(g)),
+            )
+        )
     for cov in config.covariates:
         if cov.name not in base.columns:
             continue
@@ -128,8 +174,15 @@ def baseline_table(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
             skewed = bool(abs(col.dropna().skew()) > 1) if col.notna().sum() > 2 else False
             label = cov.label + (", median (IQR)" if skewed else ", mean (SD)")
             for arm, g in groups:
-                rows.append(dict(variable=cov.name, label=label, level="", arm=arm,
-                                 **_numeric_row(g[cov.name], 1, skewed)))
+                rows.append(
+                    dict(
+                        variable=cov.name,
+                        label=label,
+                        level="",
+                        arm=arm,
+                        **_numeric_row(g[cov.name], 1, skewed),
+                    )
+                )
         else:
             levels = list(cov.levels) or sorted(base[cov.name].dropna().astype(str).unique())
             for level in levels:
@@ -137,15 +190,35 @@ def baseline_table(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
                     known = g[cov.name].dropna().astype(str)
                     count = int((known == level).sum())
                     pct = 100.0 * count / len(known) if len(known) else np.nan
-                    rows.append(dict(variable=cov.name, label=f"{cov.label}, No. (%)", level=level,
-                                     arm=arm, n=int(len(known)), mean=np.nan, sd=np.nan,
-                                     median=np.nan, q1=np.nan, q3=np.nan, count=count,
-                                     percent=pct, display=f"{count} ({_fmt(pct, 1)})"))
+                    rows.append(
+                        dict(
+                            variable=cov.name,
+                            label=f"{cov.label}, No. (%)",
+                            level=level,
+                            arm=arm,
+                            n=int(len(known)),
+                            mean=np.nan,
+                            sd=np.nan,
+                            median=np.nan,
+                            q1=np.nan,
+                            q3=np.nan,
+                            count=count,
+                            percent=pct,
+                            display=f"{count} ({_fmt(pct, 1)})",
+                        )
+                    )
     for outcome in config.outcomes:
         decimals = outcome.instrument.decimals
         for arm, g in groups:
-            rows.append(dict(variable=outcome.name, label=f"{outcome.axis_label}, mean (SD)",
-                             level="", arm=arm, **_numeric_row(g[outcome.name], decimals, False)))
+            rows.append(
+                dict(
+                    variable=outcome.name,
+                    label=f"{outcome.axis_label}, mean (SD)",
+                    level="",
+                    arm=arm,
+                    **_numeric_row(g[outcome.name], decimals, False),
+                )
+            )
     return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
 
 
@@ -169,19 +242,26 @@ def observed_summary(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
                 g = data[(data[ARM] == arm) & (data[VISIT] == visit)]
                 v = g[outcome].dropna().astype("float64")
                 n = int(v.size)
-                row = dict(outcome=outcome, arm=arm, visit=visit, n=n,
-                           mean=v.mean() if n else np.nan,
-                           sd=v.std(ddof=1) if n > 1 else np.nan,
-                           median=v.median() if n else np.nan,
-                           q1=v.quantile(0.25) if n else np.nan,
-                           q3=v.quantile(0.75) if n else np.nan)
+                row = dict(
+                    outcome=outcome,
+                    arm=arm,
+                    visit=visit,
+                    n=n,
+                    mean=v.mean() if n else np.nan,
+                    sd=v.std(ddof=1) if n > 1 else np.nan,
+                    median=v.median() if n else np.nan,
+                    q1=v.quantile(0.25) if n else np.nan,
+                    q3=v.quantile(0.75) if n else np.nan,
+                )
                 row["se"] = row["sd"] / np.sqrt(n) if n > 1 else np.nan
                 if baseline:
                     change = g[change_column(outcome)].dropna().astype("float64")
                     cn = int(change.size)
-                    row.update(change_n=cn,
-                               change_mean=change.mean() if cn else np.nan,
-                               change_sd=change.std(ddof=1) if cn > 1 else np.nan)
+                    row.update(
+                        change_n=cn,
+                        change_mean=change.mean() if cn else np.nan,
+                        change_sd=change.std(ddof=1) if cn > 1 else np.nan,
+                    )
                     row["change_se"] = row["change_sd"] / np.sqrt(cn) if cn > 1 else np.nan
                 rows.append(row)
     return pd.DataFrame(rows, columns=OBSERVED_COLUMNS)
@@ -196,14 +276,20 @@ def missingness(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     randomized = _participants_by_arm(data)
     rows = []
     for outcome in config.outcome_names:
-        observed = (
-            data[data[outcome].notna()].groupby([ARM, VISIT], observed=True)[SUBJECT].nunique()
-        )
+        observed = data[data[outcome].notna()].groupby([ARM, VISIT], observed=True)[SUBJECT].nunique()
         for arm in config.arm_names:
             expected = int(randomized.get(arm, 0))
             for visit in config.visit_names:
                 obs = int(observed.get((arm, visit), 0))
-                rows.append(dict(outcome=outcome, arm=arm, visit=visit, expected=expected,
-                                 observed=obs, missing=expected - obs,
-                                 percent_missing=100.0 * (expected - obs) / expected if expected else np.nan))
+                rows.append(
+                    dict(
+                        outcome=outcome,
+                        arm=arm,
+                        visit=visit,
+                        expected=expected,
+                        observed=obs,
+                        missing=expected - obs,
+                        percent_missing=100.0 * (expected - obs) / expected if expected else np.nan,
+                    )
+                )
     return pd.DataFrame(rows, columns=MISSINGNESS_COLUMNS)

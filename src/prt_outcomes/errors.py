@@ -21,6 +21,7 @@ import errno
 
 __all__ = ["PrtOutcomesError", "ModelError", "OutputError", "OS_PROBLEMS", "os_problem"]
 
+
 class PrtOutcomesError(ValueError):
     """Base of every error caused by the user's input, config or environment.
 
@@ -75,4 +76,3 @@ def os_problem(error: OSError) -> tuple[str, str] | None:
     'the disk is full'
     """
     return OS_PROBLEMS.get(error.errno)
-

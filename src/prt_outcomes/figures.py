@@ -171,11 +171,9 @@ def _responder_rates(r: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     """
     from .proportions import compare_proportions
 
-    results = [compare_proportions(int(x), int(n), 0, 0)
-               for x, n in zip(r["responders"], r["denominator"])]
+    results = [compare_proportions(int(x), int(n), 0, 0) for x, n in zip(r["responders"], r["denominator"])]
     columns = ("percent", "percent_ci_low", "percent_ci_high")
-    return tuple(pd.Series([getattr(res, c) for res in results], index=r.index, dtype=float)
-                 for c in columns)
+    return tuple(pd.Series([getattr(res, c) for res in results], index=r.index, dtype=float) for c in columns)
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -311,16 +309,32 @@ def _legend_outside(ax, handles=None, labels=None, title=None) -> None:
         handles, labels = ax.get_legend_handles_labels()
     common = dict(frameon=False, fontsize=_FONT_SIZE, title_fontsize=_FONT_SIZE)
     if _legend_on_right(ax):
-        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  borderaxespad=0.0, **common)
+        ax.legend(
+            handles,
+            labels,
+            title=title,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            **common,
+        )
         return
     ncol = 2 if len(labels) > 1 else 1
     rows = math.ceil(len(labels) / ncol)
-    ax.legend(handles, labels, title=title, loc="lower left", bbox_to_anchor=(0.0, 1.01),
-              ncol=ncol, borderaxespad=0.0, columnspacing=1.0, handlelength=1.6, **common)
+    ax.legend(
+        handles,
+        labels,
+        title=title,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncol=ncol,
+        borderaxespad=0.0,
+        columnspacing=1.0,
+        handlelength=1.6,
+        **common,
+    )
     chars = max(int(_axes_width_in(ax) * 72 / (0.62 * (_FONT_SIZE + 2))), 20)
-    ax.set_title(_wrap(ax.get_title(loc="left"), chars), loc="left",
-                 pad=10 + rows * _FONT_SIZE * 1.75)
+    ax.set_title(_wrap(ax.get_title(loc="left"), chars), loc="left", pad=10 + rows * _FONT_SIZE * 1.75)
 
 
 def _dodge(n_arms: int, span: float, fraction: float = 0.012) -> list[float]:
@@ -338,15 +352,33 @@ def _colors_for(arms: list[str], config) -> dict[str, str]:
     return colors
 
 
-def _arm_series(ax, part: pd.DataFrame, pos: dict, offset: float, columns: tuple[str, str, str],
-                *, color, marker: str, zorder: float | None = None) -> None:
+def _arm_series(
+    ax,
+    part: pd.DataFrame,
+    pos: dict,
+    offset: float,
+    columns: tuple[str, str, str],
+    *,
+    color,
+    marker: str,
+    zorder: float | None = None,
+) -> None:
     """One arm's estimates with their interval over visits (dodged by ``offset``)."""
     part = part.assign(x=part["visit"].map(pos) + offset).sort_values("x")
     centre, low, high = columns
     y = part[centre].to_numpy(float)
-    ax.errorbar(part["x"], y, yerr=_error_bars(y, part[low], part[high]), color=color,
-                marker=marker, markersize=4.5, linewidth=1.4, capsize=2.5, elinewidth=0.9,
-                zorder=zorder)
+    ax.errorbar(
+        part["x"],
+        y,
+        yerr=_error_bars(y, part[low], part[high]),
+        color=color,
+        marker=marker,
+        markersize=4.5,
+        linewidth=1.4,
+        capsize=2.5,
+        elinewidth=0.9,
+        zorder=zorder,
+    )
 
 
 def _error_bars(centre, low, high) -> np.ndarray:
@@ -411,8 +443,7 @@ def plot_trajectory(
     """
     marginal_means = _one_outcome(marginal_means, outcome)
     observed_summary = _one_outcome(observed_summary, outcome)
-    _require(marginal_means, ["outcome", "arm", "visit", "estimate", "ci_low", "ci_high"],
-             "marginal_means")
+    _require(marginal_means, ["outcome", "arm", "visit", "estimate", "ci_low", "ci_high"], "marginal_means")
     mm = _select(marginal_means, outcome, "marginal_means")
     obs = None
     if observed_summary is not None:
@@ -438,27 +469,46 @@ def plot_trajectory(
     handles, labels = [], []
     for i, arm in enumerate(arms):
         marker = _MARKERS[i % len(_MARKERS)]
-        _arm_series(ax, mm[mm["arm"] == arm], pos, offsets[arm], ("estimate", "ci_low", "ci_high"),
-                    color=colors[arm], marker=marker, zorder=3)
+        _arm_series(
+            ax,
+            mm[mm["arm"] == arm],
+            pos,
+            offsets[arm],
+            ("estimate", "ci_low", "ci_high"),
+            color=colors[arm],
+            marker=marker,
+            zorder=3,
+        )
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         labels.append(_arm_label(config, arm))
         if obs is not None and len(obs):
             o = obs[obs["arm"] == arm]
-            ax.plot(o["visit"].map(pos) + obs_offsets[arm], o["mean"], linestyle="none",
-                    marker=marker, markersize=4.5, markerfacecolor="white",
-                    markeredgecolor=colors[arm], markeredgewidth=0.9, zorder=4, alpha=0.9)
+            ax.plot(
+                o["visit"].map(pos) + obs_offsets[arm],
+                o["mean"],
+                linestyle="none",
+                marker=marker,
+                markersize=4.5,
+                markerfacecolor="white",
+                markeredgecolor=colors[arm],
+                markeredgewidth=0.9,
+                zorder=4,
+                alpha=0.9,
+            )
     handles.append(Line2D([], [], color="0.3", marker="o", markersize=4.5, linewidth=1.4))
     labels.append("Model mean (95% CI)")
     if obs is not None and len(obs):
-        handles.append(Line2D([], [], color="0.3", marker="o", markersize=4.5,
-                              markerfacecolor="white", linestyle="none"))
+        handles.append(
+            Line2D([], [], color="0.3", marker="o", markersize=4.5, markerfacecolor="white", linestyle="none")
+        )
         labels.append("Observed mean")
     _set_visit_ticks(ax, pos, config)
     ax.set_xlim(min(pos.values()) - 0.05 * span, max(pos.values()) + 0.05 * span)
     ax.set_ylabel(_outcome_label(config, outcome))
     ax.set_xlabel("Visit (nominal time)" if config is not None else "Visit")
-    ax.set_title(title or f"{_outcome_label(config, outcome, axis=False)}: estimated means by arm",
-                 loc="left")
+    ax.set_title(
+        title or f"{_outcome_label(config, outcome, axis=False)}: estimated means by arm", loc="left"
+    )
     _clip_to_range(ax, config, outcome)
     _legend_outside(ax, handles, labels)
     _style_axes(ax)
@@ -499,8 +549,11 @@ def plot_change(
     'Change in pain'
     """
     observed_summary = _one_outcome(observed_summary, outcome)
-    _require(observed_summary, ["outcome", "arm", "visit", "change_n", "change_mean",
-                                "change_se"], "observed_summary")
+    _require(
+        observed_summary,
+        ["outcome", "arm", "visit", "change_n", "change_mean", "change_se"],
+        "observed_summary",
+    )
     obs = _select(observed_summary, outcome, "observed_summary")
     ax = _new_axes(ax)
     from matplotlib.lines import Line2D
@@ -529,8 +582,18 @@ def plot_change(
         order = np.argsort(x)
         x, y, low, high = x[order] + offsets[arm], y[order], low[order], high[order]
         marker = _MARKERS[i % len(_MARKERS)]
-        ax.errorbar(x, y, yerr=_error_bars(y, low, high), color=colors[arm], marker=marker,
-                    markersize=4.5, linewidth=1.4, capsize=2.5, elinewidth=0.9, zorder=3)
+        ax.errorbar(
+            x,
+            y,
+            yerr=_error_bars(y, low, high),
+            color=colors[arm],
+            marker=marker,
+            markersize=4.5,
+            linewidth=1.4,
+            capsize=2.5,
+            elinewidth=0.9,
+            zorder=3,
+        )
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         labels.append(_arm_label(config, arm))
     ax.axhline(0, color="0.4", linewidth=0.8, linestyle="--", zorder=1)
@@ -542,8 +605,9 @@ def plot_change(
         label += f"\n({'positive' if higher else 'negative'} = improvement)"
     ax.set_ylabel(label)
     ax.set_xlabel("Visit (nominal time)" if config is not None else "Visit")
-    ax.set_title(title or f"{_outcome_label(config, outcome, axis=False)}: observed change "
-                 "(mean, 95% CI)", loc="left")
+    ax.set_title(
+        title or f"{_outcome_label(config, outcome, axis=False)}: observed change (mean, 95% CI)", loc="left"
+    )
     _legend_outside(ax, handles, labels)
     _style_axes(ax)
     return ax
@@ -590,8 +654,7 @@ def plot_responders(
     'Responders, % (95% CI)'
     """
     responders = _one_outcome(responders, outcome)
-    _require(responders, ["outcome", "threshold", "visit", "arm", "responders", "denominator"],
-             "responders")
+    _require(responders, ["outcome", "threshold", "visit", "arm", "responders", "denominator"], "responders")
     r = _select(responders, outcome, "responders")
     ax = _new_axes(ax)
     from matplotlib.lines import Line2D
@@ -610,31 +673,42 @@ def plot_responders(
     if threshold is not None:
         r = r[r["threshold"] == threshold]
         if r.empty:
-            raise FigureInputError(f"responders has no rows for threshold {threshold!r}; "
-                                   f"thresholds: {sorted(set(responders['threshold']))}.")
+            raise FigureInputError(
+                f"responders has no rows for threshold {threshold!r}; "
+                f"thresholds: {sorted(set(responders['threshold']))}."
+            )
         if r["outcome"].nunique() > 1:
-            raise FigureInputError(f"threshold {threshold!r} is used for several outcomes "
-                                   f"{sorted(set(r['outcome']))}; pass outcome= as well.")
+            raise FigureInputError(
+                f"threshold {threshold!r} is used for several outcomes "
+                f"{sorted(set(r['outcome']))}; pass outcome= as well."
+            )
         visits = _ordered(r["visit"], visit_order)
         pos = {v: float(i) for i, v in enumerate(visits)}
         offsets = dict(zip(arms, _dodge(len(arms), max(len(visits) - 1, 1), 0.05)))
         handles = []
         for i, arm in enumerate(arms):
             marker = _MARKERS[i % len(_MARKERS)]
-            _arm_series(ax, r[r["arm"] == arm], pos, offsets[arm], ("rate", "low", "high"),
-                        color=colors[arm], marker=marker)
+            _arm_series(
+                ax,
+                r[r["arm"] == arm],
+                pos,
+                offsets[arm],
+                ("rate", "low", "high"),
+                color=colors[arm],
+                marker=marker,
+            )
             handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         _set_visit_ticks(ax, pos, config)
         ax.set_xlim(-0.4, len(visits) - 0.6)
         ax.set_xlabel("Visit")
         default_title = _pretty_rule(labels_by_rule.get(threshold, threshold))
         if config is not None and r["outcome"].iloc[0] in config.outcome_names:
-            default_title = f"{_outcome_label(config, r['outcome'].iloc[0], False)}: " \
-                            f"{default_title}"
+            default_title = f"{_outcome_label(config, r['outcome'].iloc[0], False)}: {default_title}"
     else:
         if visit is None:
-            later = [v for v in _ordered(r["visit"], visit_order)
-                     if config is None or v != config.baseline_visit]
+            later = [
+                v for v in _ordered(r["visit"], visit_order) if config is None or v != config.baseline_visit
+            ]
             visit = later[0]
         r = r[r["visit"] == visit]
         if r.empty:
@@ -650,11 +724,16 @@ def plot_responders(
                 c = cell.iloc[0]
                 x = g + (i - (len(arms) - 1) / 2) * width
                 ax.bar(x, c["rate"], width=width * 0.92, color=colors[arm], zorder=2)
-                ax.errorbar(x, c["rate"], yerr=[[max(c["rate"] - c["low"], 0.0)],
-                                                [max(c["high"] - c["rate"], 0.0)]],
-                            color="0.15", capsize=2, elinewidth=0.8, zorder=3)
-            handles.append(Line2D([], [], color=colors[arm], marker="s", linestyle="none",
-                                  markersize=6))
+                ax.errorbar(
+                    x,
+                    c["rate"],
+                    yerr=[[max(c["rate"] - c["low"], 0.0)], [max(c["high"] - c["rate"], 0.0)]],
+                    color="0.15",
+                    capsize=2,
+                    elinewidth=0.8,
+                    zorder=3,
+                )
+            handles.append(Line2D([], [], color=colors[arm], marker="s", linestyle="none", markersize=6))
         group_labels = [_wrap(_pretty_rule(labels_by_rule.get(t, t)), 18) for _, t in groups]
         ax.set_xticks(range(len(groups)), group_labels)
         ax.set_xlabel(f"Threshold ({_visit_label(config, visit)})")
@@ -719,22 +798,28 @@ def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = N
         if ax.get_legend() is not None:
             ax.get_legend().remove()  # one legend for the figure, below the panels
         title_text = ax.get_title(loc="left").replace("\n", " ")
-        ax.set_title(_wrap(title_text, 40 if ncol == 2 else 60), loc="left",
-                     fontsize=_FONT_SIZE + 1, pad=6)
+        ax.set_title(_wrap(title_text, 40 if ncol == 2 else 60), loc="left", fontsize=_FONT_SIZE + 1, pad=6)
         if k % ncol:
             ax.set_ylabel("")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     arms = _arms(r, config)
     colors = _colors_for(arms, config)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=colors[a], marker=_MARKERS[i % len(_MARKERS)],
-                      markersize=4.5) for i, a in enumerate(arms)]
-    fig.legend(handles, [_arm_label(config, a) for a in arms], loc="outside lower center",
-               ncol=len(arms), frameon=False, fontsize=_FONT_SIZE)
-    fig.suptitle("Responder rates by arm (Wilson 95% CI)", fontsize=_FONT_SIZE + 3, x=0.01,
-                 ha="left")
+    handles = [
+        Line2D([], [], color=colors[a], marker=_MARKERS[i % len(_MARKERS)], markersize=4.5)
+        for i, a in enumerate(arms)
+    ]
+    fig.legend(
+        handles,
+        [_arm_label(config, a) for a in arms],
+        loc="outside lower center",
+        ncol=len(arms),
+        frameon=False,
+        fontsize=_FONT_SIZE,
+    )
+    fig.suptitle("Responder rates by arm (Wilson 95% CI)", fontsize=_FONT_SIZE + 3, x=0.01, ha="left")
     return fig
 
 
@@ -790,8 +875,11 @@ def plot_forest(
     >>> [t.get_text() for t in plot_forest(c).get_yticklabels()]
     ['pain', 'v1', 'v2']
     """
-    cols = ["hedges_g", "hedges_g_ci_low", "hedges_g_ci_high"] if standardized else \
-        ["estimate", "ci_low", "ci_high"]
+    cols = (
+        ["hedges_g", "hedges_g_ci_low", "hedges_g_ci_high"]
+        if standardized
+        else ["estimate", "ci_low", "ci_high"]
+    )
     if "outcome" not in contrasts.columns:
         contrasts = contrasts.assign(outcome=outcomes[0] if outcomes else "Outcome")
     _require(contrasts, ["outcome", "visit", "arm", "reference", *cols], "contrasts")
@@ -805,13 +893,15 @@ def plot_forest(
         c = c[c["visit"] != config.baseline_visit]
     c = c.dropna(subset=[cols[0]])
     if c.empty:
-        raise FigureInputError("contrasts has no rows with an estimate to draw for the chosen "
-                               "outcomes and visits.")
+        raise FigureInputError(
+            "contrasts has no rows with an estimate to draw for the chosen outcomes and visits."
+        )
     if not standardized and c["outcome"].nunique() > 1:
-        raise FigureInputError("raw differences of several outcomes are on different scales; "
-                               "pass standardized=True or a single outcome in outcomes=.")
-    ax = _new_axes(ax, figsize=(6.5, 0.22 * c[["outcome", "visit"]].drop_duplicates().shape[0]
-                                + 1.4))
+        raise FigureInputError(
+            "raw differences of several outcomes are on different scales; "
+            "pass standardized=True or a single outcome in outcomes=."
+        )
+    ax = _new_axes(ax, figsize=(6.5, 0.22 * c[["outcome", "visit"]].drop_duplicates().shape[0] + 1.4))
     from matplotlib.lines import Line2D
 
     outcome_order = list(config.outcome_names) if config is not None else None
@@ -855,8 +945,18 @@ def plot_forest(
         est = part[cols[0]].to_numpy(float)
         err = _error_bars(est, part[cols[1]], part[cols[2]])
         marker = _MARKERS[i % len(_MARKERS)]
-        ax.errorbar(est, yy, xerr=err, color=colors[arm], marker=marker, markersize=4,
-                    linestyle="none", elinewidth=1.0, capsize=0, zorder=3)
+        ax.errorbar(
+            est,
+            yy,
+            xerr=err,
+            color=colors[arm],
+            marker=marker,
+            markersize=4,
+            linestyle="none",
+            elinewidth=1.0,
+            capsize=0,
+            zorder=3,
+        )
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4))
     ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
     lo, hi = ax.get_xlim()
@@ -873,8 +973,9 @@ def plot_forest(
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(y - 0.5, -0.5)
     ref_label = _arm_label(config, reference)
-    ax.set_xlabel(("Hedges g" if standardized else "Difference in score points")
-                  + f", arm minus {ref_label} (95% CI)")
+    ax.set_xlabel(
+        ("Hedges g" if standardized else "Difference in score points") + f", arm minus {ref_label} (95% CI)"
+    )
     default = ("Standardized differences vs " if standardized else "Differences vs ") + ref_label
     if one_visit:
         default += f" at {_visit_label(config, visits_shown[0])}"
@@ -886,18 +987,36 @@ def plot_forest(
                 directions.add(config.outcome(o).higher_is_better)
     if len(directions) == 1:
         higher = directions.pop()
-        left, right = ("Favours " + ref_label, "Favours comparison arm") if higher else \
-            ("Favours comparison arm", "Favours " + ref_label)
+        left, right = (
+            ("Favours " + ref_label, "Favours comparison arm")
+            if higher
+            else ("Favours comparison arm", "Favours " + ref_label)
+        )
         # Offsets in points, not axes fractions: the labels sit just under the tick labels
         # and above the axis label whatever the figure's height.
         for x, text, ha in ((0.0, "\u2190 " + left, "left"), (1.0, right + " \u2192", "right")):
-            ax.annotate(text, xy=(x, 0), xycoords="axes fraction", xytext=(0, -17),
-                        textcoords="offset points", ha=ha, va="top",
-                        fontsize=_FONT_SIZE - 1, color="0.3")
+            ax.annotate(
+                text,
+                xy=(x, 0),
+                xycoords="axes fraction",
+                xytext=(0, -17),
+                textcoords="offset points",
+                ha=ha,
+                va="top",
+                fontsize=_FONT_SIZE - 1,
+                color="0.3",
+            )
         ax.xaxis.labelpad = 15
-    ax.legend(handles, [_arm_label(config, a) for a in arms], loc="lower right",
-              bbox_to_anchor=(1.0, 1.0), ncol=len(arms), frameon=False, fontsize=_FONT_SIZE,
-              borderaxespad=0.2)
+    ax.legend(
+        handles,
+        [_arm_label(config, a) for a in arms],
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=len(arms),
+        frameon=False,
+        fontsize=_FONT_SIZE,
+        borderaxespad=0.2,
+    )
     _style_axes(ax)
     return ax
 
@@ -943,17 +1062,34 @@ def plot_flow(
     box = dict(boxstyle="round,pad=0.35", facecolor="white", linewidth=0.9)
     total = int(sum(int(f.loc[f["arm"] == a, "randomized"].max()) for a in arms))
     centre = (len(arms) - 1) / 2
-    top = ax.text(centre, 0, f"Randomized\n(n = {total})", ha="center", va="center",
-                  fontsize=_FONT_SIZE, bbox={**box, "edgecolor": "0.2"}, fontweight="bold")
+    top = ax.text(
+        centre,
+        0,
+        f"Randomized\n(n = {total})",
+        ha="center",
+        va="center",
+        fontsize=_FONT_SIZE,
+        bbox={**box, "edgecolor": "0.2"},
+        fontweight="bold",
+    )
     # Boxes first, arrows after: each arrow is clipped to the box patches it joins, so it
     # starts and ends at the box edges whatever the number of text lines.
     columns = []
     for j, arm in enumerate(arms):
         part = f[f["arm"] == arm]
         randomized = int(part["randomized"].max())
-        column = [ax.text(j, 1, f"{_arm_label(config, arm)}\nrandomized n = {randomized}",
-                          ha="center", va="center", fontsize=_FONT_SIZE, fontweight="bold",
-                          bbox={**box, "edgecolor": colors[arm], "linewidth": 1.6})]
+        column = [
+            ax.text(
+                j,
+                1,
+                f"{_arm_label(config, arm)}\nrandomized n = {randomized}",
+                ha="center",
+                va="center",
+                fontsize=_FONT_SIZE,
+                fontweight="bold",
+                bbox={**box, "edgecolor": colors[arm], "linewidth": 1.6},
+            )
+        ]
         for i, visit in enumerate(visits):
             row = part[part["visit"] == visit]
             if row.empty:
@@ -961,29 +1097,50 @@ def plot_flow(
             else:
                 r = row.iloc[0]
                 pct = 100.0 * r["assessed"] / randomized if randomized else float("nan")
-                text = f"{_visit_label(config, visit)}\nassessed {int(r['assessed'])} " \
-                       f"({pct:.0f}%)"
+                text = f"{_visit_label(config, visit)}\nassessed {int(r['assessed'])} ({pct:.0f}%)"
                 if int(r["analysed"]) != int(r["assessed"]):
                     text += f"\nanalysed {int(r['analysed'])}"
-            column.append(ax.text(j, i + 2, text, ha="center", va="center",
-                                  fontsize=_FONT_SIZE - 0.5,
-                                  bbox={**box, "edgecolor": colors[arm]}))
+            column.append(
+                ax.text(
+                    j,
+                    i + 2,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=_FONT_SIZE - 0.5,
+                    bbox={**box, "edgecolor": colors[arm]},
+                )
+            )
         columns.append(column)
     line = dict(color="0.35", linewidth=0.8, shrinkA=0, shrinkB=0)
     split = 0.55
-    ax.annotate("", xy=(centre, split), xytext=(centre, 0),
-                arrowprops={**line, "arrowstyle": "-", "patchA": top.get_bbox_patch()})
+    ax.annotate(
+        "",
+        xy=(centre, split),
+        xytext=(centre, 0),
+        arrowprops={**line, "arrowstyle": "-", "patchA": top.get_bbox_patch()},
+    )
     if len(arms) > 1:
         ax.plot([0, len(arms) - 1], [split, split], color="0.35", linewidth=0.8)
     for j, column in enumerate(columns):
-        ax.annotate("", xy=(j, 1), xytext=(j, split),
-                    arrowprops={**line, "arrowstyle": "-|>",
-                                "patchB": column[0].get_bbox_patch()})
+        ax.annotate(
+            "",
+            xy=(j, 1),
+            xytext=(j, split),
+            arrowprops={**line, "arrowstyle": "-|>", "patchB": column[0].get_bbox_patch()},
+        )
         for k in range(1, len(column)):
-            ax.annotate("", xy=(j, k + 1), xytext=(j, k),
-                        arrowprops={**line, "arrowstyle": "-|>",
-                                    "patchA": column[k - 1].get_bbox_patch(),
-                                    "patchB": column[k].get_bbox_patch()})
+            ax.annotate(
+                "",
+                xy=(j, k + 1),
+                xytext=(j, k),
+                arrowprops={
+                    **line,
+                    "arrowstyle": "-|>",
+                    "patchA": column[k - 1].get_bbox_patch(),
+                    "patchB": column[k].get_bbox_patch(),
+                },
+            )
     ax.set_title(title or "Participant flow", loc="left", fontsize=_FONT_SIZE + 2)
     return ax
 
@@ -993,14 +1150,14 @@ def _missingness_grid(m: pd.DataFrame, outcomes, arms, visits):
     has the same pattern (usual when whole visits are missed), flagged by ``shared``."""
     row_keys = [(o, a) for o in outcomes for a in arms]
     grid = np.full((len(row_keys), len(visits)), np.nan)
-    lookup = {(o, a, v): float(x) for o, a, v, x in
-              zip(m["outcome"], m["arm"], m["visit"], m["percent_missing"])}
+    lookup = {
+        (o, a, v): float(x) for o, a, v, x in zip(m["outcome"], m["arm"], m["visit"], m["percent_missing"])
+    }
     for r, (o, a) in enumerate(row_keys):
         for c, v in enumerate(visits):
             grid[r, c] = lookup.get((o, a, v), np.nan)
     blocks = grid.reshape(len(outcomes), len(arms), len(visits)) if len(outcomes) else grid
-    shared = len(outcomes) > 1 and all(
-        np.array_equal(blocks[0], b, equal_nan=True) for b in blocks[1:])
+    shared = len(outcomes) > 1 and all(np.array_equal(blocks[0], b, equal_nan=True) for b in blocks[1:])
     if shared:
         return blocks[0], row_keys[: len(arms)], True
     return grid, row_keys, False
@@ -1047,12 +1204,18 @@ def plot_missingness(
             if not np.isfinite(value):
                 continue
             dark = value / vmax > 0.55
-            ax.text(c, r, f"{value:.0f}", ha="center", va="center", fontsize=_FONT_SIZE - 1,
-                    color="white" if dark else "black")
+            ax.text(
+                c,
+                r,
+                f"{value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=_FONT_SIZE - 1,
+                color="white" if dark else "black",
+            )
     ax.set_xticks(range(len(visits)), [_visit_label(config, v) for v in visits])
     if len(outcomes) > 1 and not shared:
-        labels = [f"{_outcome_label(config, o, False)}: {_arm_label(config, a)}"
-                  for o, a in row_keys]
+        labels = [f"{_outcome_label(config, o, False)}: {_arm_label(config, a)}" for o, a in row_keys]
     else:
         labels = [_arm_label(config, a) for _, a in row_keys]
     ax.set_yticks(range(len(row_keys)), labels)
@@ -1138,8 +1301,16 @@ def plot_individual_trajectories(
             ys += [*g[outcome], np.nan]
         ax.plot(xs, ys, color=colors[a], linewidth=0.5, alpha=0.25, zorder=1)
         mean = part.groupby("x")[outcome].mean()
-        ax.plot(mean.index, mean.to_numpy(), color=colors[a], linewidth=2.2, marker="o",
-                markersize=4, zorder=3, label=f"{_arm_label(config, a)} mean")
+        ax.plot(
+            mean.index,
+            mean.to_numpy(),
+            color=colors[a],
+            linewidth=2.2,
+            marker="o",
+            markersize=4,
+            zorder=3,
+            label=f"{_arm_label(config, a)} mean",
+        )
     _set_visit_ticks(ax, pos, config)
     ax.set_ylabel(_outcome_label(config, outcome))
     ax.set_xlabel("Visit (nominal time)" if config is not None else "Visit")
@@ -1148,8 +1319,9 @@ def plot_individual_trajectories(
         pad = 0.03 * (o.max - o.min)
         ax.set_ylim(o.min - pad, o.max + pad)
     what = _arm_label(config, arm) if arm else "all arms"
-    ax.set_title(title or f"{_outcome_label(config, outcome, False)}: individual trajectories "
-                 f"({what})", loc="left")
+    ax.set_title(
+        title or f"{_outcome_label(config, outcome, False)}: individual trajectories ({what})", loc="left"
+    )
     if arm is None:
         _legend_outside(ax)
     _style_axes(ax)
@@ -1176,13 +1348,18 @@ def individual_figure(data: pd.DataFrame, *, outcome: str, config: "StudyConfig 
     fig = Figure(figsize=(6.5, 1.9 * len(arms) + 0.9), layout="constrained")
     axes = fig.subplots(len(arms), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     for k, (ax, a) in enumerate(zip(axes, arms)):
-        plot_individual_trajectories(data, outcome=outcome, arm=a, config=config, ax=ax,
-                                     title=_arm_label(config, a))
+        plot_individual_trajectories(
+            data, outcome=outcome, arm=a, config=config, ax=ax, title=_arm_label(config, a)
+        )
         if k < len(axes) - 1:
             ax.set_xlabel("")
             ax.tick_params(axis="x", labelbottom=False)
-    fig.suptitle(f"{_outcome_label(config, outcome, False)}: individual trajectories "
-                 "(thin lines) and arm mean (bold)", fontsize=_FONT_SIZE + 2, x=0.01, ha="left")
+    fig.suptitle(
+        f"{_outcome_label(config, outcome, False)}: individual trajectories (thin lines) and arm mean (bold)",
+        fontsize=_FONT_SIZE + 2,
+        x=0.01,
+        ha="left",
+    )
     return fig
 
 
@@ -1214,8 +1391,7 @@ class StudyFigures:
     >>> figs.trajectory("pain_avg", ax=a); figs.change("pain_avg", ax=b)      # doctest: +SKIP
     """
 
-    TABLES = ("marginal_means", "observed_summary", "contrasts", "responders", "flow",
-              "missingness")
+    TABLES = ("marginal_means", "observed_summary", "contrasts", "responders", "flow", "missingness")
 
     def __init__(self, config: "StudyConfig", tables: dict, data: pd.DataFrame | None = None):
         self.config = config
@@ -1226,39 +1402,46 @@ class StudyFigures:
     def from_results_dir(cls, config: "StudyConfig", results_dir: str | Path) -> "StudyFigures":
         """Read the result tables (and the analysis data, when present) of a run."""
         results_dir = Path(results_dir)
-        tables = {name: _read(results_dir, f"tables/{name}.csv", required=False)
-                  for name in cls.TABLES}
+        tables = {name: _read(results_dir, f"tables/{name}.csv", required=False) for name in cls.TABLES}
         tables = {k: v for k, v in tables.items() if v is not None}
         data = _read(results_dir, "intermediate/analysis_data.csv", required=False)
         return cls(config, tables, data)
 
     def _table(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
-            raise FigureInputError(f"no {name!r} table was given; pass tables={{{name!r}: ...}} "
-                                   "or read a results directory that has it.")
+            raise FigureInputError(
+                f"no {name!r} table was given; pass tables={{{name!r}: ...}} "
+                "or read a results directory that has it."
+            )
         return self.tables[name]
 
     def trajectory(self, outcome: str, ax=None):
         """:func:`plot_trajectory` (with observed means when the table is there)."""
-        return plot_trajectory(self._table("marginal_means"), self.tables.get("observed_summary"),
-                               outcome=outcome, config=self.config, ax=ax)
+        return plot_trajectory(
+            self._table("marginal_means"),
+            self.tables.get("observed_summary"),
+            outcome=outcome,
+            config=self.config,
+            ax=ax,
+        )
 
     def change(self, outcome: str, ax=None):
         """:func:`plot_change`."""
-        return plot_change(self._table("observed_summary"), outcome=outcome, config=self.config,
-                           ax=ax)
+        return plot_change(self._table("observed_summary"), outcome=outcome, config=self.config, ax=ax)
 
     def responders(self, outcome: str | None = None, threshold: str | None = None, ax=None):
         """:func:`plot_responders`; without arguments, the multi-panel :func:`responders_figure`."""
         if outcome is None and threshold is None and ax is None:
             return responders_figure(self._table("responders"), self.config)
-        return plot_responders(self._table("responders"), outcome=outcome, threshold=threshold,
-                               config=self.config, ax=ax)
+        return plot_responders(
+            self._table("responders"), outcome=outcome, threshold=threshold, config=self.config, ax=ax
+        )
 
     def forest(self, standardized: bool = True, outcomes=None, ax=None):
         """:func:`plot_forest`."""
-        return plot_forest(self._table("contrasts"), standardized=standardized,
-                           outcomes=outcomes, config=self.config, ax=ax)
+        return plot_forest(
+            self._table("contrasts"), standardized=standardized, outcomes=outcomes, config=self.config, ax=ax
+        )
 
     def flow(self, ax=None):
         """:func:`plot_flow`."""
@@ -1266,16 +1449,15 @@ class StudyFigures:
 
     def missingness(self, outcome: str | None = None, ax=None):
         """:func:`plot_missingness`."""
-        return plot_missingness(self._table("missingness"), outcome=outcome, config=self.config,
-                                ax=ax)
+        return plot_missingness(self._table("missingness"), outcome=outcome, config=self.config, ax=ax)
 
     def individual(self, outcome: str, arm: str | None = None, ax=None):
         """:func:`plot_individual_trajectories` (needs the analysis data)."""
         if self.data is None:
-            raise FigureInputError("individual trajectories need the analysis data "
-                                   "(intermediate/analysis_data.csv or data=...).")
-        return plot_individual_trajectories(self.data, outcome=outcome, arm=arm,
-                                            config=self.config, ax=ax)
+            raise FigureInputError(
+                "individual trajectories need the analysis data (intermediate/analysis_data.csv or data=...)."
+            )
+        return plot_individual_trajectories(self.data, outcome=outcome, arm=arm, config=self.config, ax=ax)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1286,8 +1468,14 @@ _SAVE_METADATA = {
     "pdf": {"CreationDate": None, "ModDate": None, "Producer": "prt-outcomes", "Creator": None},
     "svg": {"Date": None, "Creator": None},
 }
-_RC = {"svg.hashsalt": "prt-outcomes", "svg.fonttype": "path", "pdf.fonttype": 42,
-       "font.size": _FONT_SIZE, "axes.titleweight": "bold", **_LITERAL_TEXT}
+_RC = {
+    "svg.hashsalt": "prt-outcomes",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+    "font.size": _FONT_SIZE,
+    "axes.titleweight": "bold",
+    **_LITERAL_TEXT,
+}
 # matplotlib refuses images of 2**16 pixels or more on a side; the area bound keeps the RGBA
 # buffer of one figure under 1 GiB, so a large dpi fails here with a message, not in the kernel.
 _MAX_SIDE_PIXELS = 2**16 - 1
@@ -1301,23 +1489,24 @@ def _check_dpi(fig, dpi, path: Path) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not (math.isfinite(value) and value >= 1):
-        raise OutputError(f"cannot draw {path}: dpi must be a number of at least 1; got {dpi!r}. "
-                          "Set dpi in the config (300 is usual for print).")
+        raise OutputError(
+            f"cannot draw {path}: dpi must be a number of at least 1; got {dpi!r}. "
+            "Set dpi in the config (300 is usual for print)."
+        )
     width, height = (float(x) for x in fig.get_size_inches())
     pixels_w, pixels_h = width * value, height * value
     if max(pixels_w, pixels_h) > _MAX_SIDE_PIXELS or pixels_w * pixels_h > _MAX_PIXELS:
-        largest = int(min(_MAX_SIDE_PIXELS / max(width, height),
-                          math.sqrt(_MAX_PIXELS / (width * height))))
+        largest = int(min(_MAX_SIDE_PIXELS / max(width, height), math.sqrt(_MAX_PIXELS / (width * height))))
         raise OutputError(
             f"cannot draw {path}: dpi {value:g} makes this {width:.1f} x {height:.1f} in figure "
             f"{pixels_w:.0f} x {pixels_h:.0f} pixels, more than a figure file can hold (at most "
             f"{_MAX_SIDE_PIXELS} pixels a side and {_MAX_PIXELS} in all). Set dpi in the "
-            f"config to {largest} or less (300 is usual for print, 600 for line art).")
+            f"config to {largest} or less (300 is usual for print, 600 for line art)."
+        )
     return int(value) if value.is_integer() else value
 
 
-def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300
-                ) -> list[Path]:
+def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300) -> list[Path]:
     """Save ``fig`` as ``<stem>.<fmt>`` for each format, without timestamps (identical reruns).
 
     Text is drawn literally (no mathtext). A ``dpi`` that is not a positive number, or that
@@ -1344,8 +1533,9 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: i
             path = stem.with_name(f"{stem.name}.{fmt}")
             checked_dpi = _check_dpi(fig, dpi, path)
             with output_file(path):
-                fig.savefig(path, format=fmt, dpi=checked_dpi, metadata=_SAVE_METADATA[fmt],
-                            facecolor="white")
+                fig.savefig(
+                    path, format=fmt, dpi=checked_dpi, metadata=_SAVE_METADATA[fmt], facecolor="white"
+                )
             written.append(path)
     return written
 
@@ -1373,8 +1563,13 @@ def figure_style():
     return matplotlib.rc_context(_RC)
 
 
-def trajectory_figure(marginal_means: pd.DataFrame, observed_summary: pd.DataFrame, *, outcome: str,
-                      config: "StudyConfig | None" = None):
+def trajectory_figure(
+    marginal_means: pd.DataFrame,
+    observed_summary: pd.DataFrame,
+    *,
+    outcome: str,
+    config: "StudyConfig | None" = None,
+):
     """:func:`plot_trajectory` of one outcome as the run's Figure (6.5 x 3.4 in)."""
     fig = _figure((6.5, 3.4))
     plot_trajectory(marginal_means, observed_summary, outcome=outcome, config=config, ax=fig.subplots())
@@ -1415,8 +1610,9 @@ def flow_figure(flow: pd.DataFrame, config: "StudyConfig | None" = None):
 def missingness_figure(missingness: pd.DataFrame, config: "StudyConfig | None" = None):
     """:func:`plot_missingness` as the run's Figure, one row of cells per outcome x arm."""
     miss = _select(missingness, None, "missingness")
-    _, n_keys, _ = _missingness_grid(miss, _ordered(miss["outcome"], None),
-                                     _ordered(miss["arm"], None), _ordered(miss["visit"], None))
+    _, n_keys, _ = _missingness_grid(
+        miss, _ordered(miss["outcome"], None), _ordered(miss["arm"], None), _ordered(miss["visit"], None)
+    )
     fig = _figure((6.5, 0.26 * len(n_keys) + 1.6))
     plot_missingness(miss, config=config, ax=fig.subplots())
     return fig
@@ -1463,8 +1659,14 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
                 fig = _figure((6.5, 3.4))
                 ax = fig.subplots()
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, f"{_outcome_label(config, outcome, axis=False)}: the trial model could "
-                        "not be fitted\n(see tables/model_info.csv)", ha="center", va="center")
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{_outcome_label(config, outcome, axis=False)}: the trial model could "
+                    "not be fitted\n(see tables/model_info.csv)",
+                    ha="center",
+                    va="center",
+                )
             written += save_figure(fig, out / f"trajectory_{outcome}", formats, dpi)
             fig = change_figure(obs, outcome=outcome, config=config)
             written += save_figure(fig, out / f"change_{outcome}", formats, dpi)

@@ -259,8 +259,9 @@ def source_labels(given: Sequence[str | Path], resolved: Sequence[Path]) -> list
         counts = Counter(labels)
         if max(counts.values()) == 1:
             break
-        labels = ["/".join(p[-depth:]).lstrip("/") if counts[lab] > 1 else lab
-                  for p, lab in zip(parts, labels)]
+        labels = [
+            "/".join(p[-depth:]).lstrip("/") if counts[lab] > 1 else lab for p, lab in zip(parts, labels)
+        ]
     counts = Counter(labels)
     if max(counts.values()) > 1:  # same tail everywhere (different base directories)
         labels = [f"{lab} ({i + 1})" if counts[lab] > 1 else lab for i, lab in enumerate(labels)]
@@ -348,9 +349,7 @@ def _read_raw(path: Path, spec: DataFile) -> _RawTable:
 def _row_issue(rows, column, rule, message, value="") -> pd.DataFrame:
     """Issues of whole file lines (``row`` = line); located in the long frame later."""
     rows = np.asarray(rows, dtype=np.int64)
-    return pd.DataFrame(
-        {"row": rows, "column": column, "rule": rule, "value": value, "message": message}
-    )
+    return pd.DataFrame({"row": rows, "column": column, "rule": rule, "value": value, "message": message})
 
 
 # A UTF-8 multi-byte sequence (2-4 bytes, no overlong forms): a file holding none of them and
@@ -487,10 +486,15 @@ def _read_csv(path: Path, spec: DataFile) -> _RawTable:
     if bad_lines:
         # a physical line belongs to the record that starts on it or before it
         owner = lines[np.clip(np.searchsorted(lines, bad_lines, side="right") - 1, 0, None)]
-        row_issues.append(_row_issue(
-            np.unique(owner), "", "encoding",
-            "this line is not valid UTF-8 while the rest of the file is; its cells cannot be "
-            "trusted: re-save the file as UTF-8 (in Excel: 'CSV UTF-8')"))
+        row_issues.append(
+            _row_issue(
+                np.unique(owner),
+                "",
+                "encoding",
+                "this line is not valid UTF-8 while the rest of the file is; its cells cannot be "
+                "trusted: re-save the file as UTF-8 (in Excel: 'CSV UTF-8')",
+            )
+        )
     if counts is not None:
         width = len(table.columns)
         short = counts < width
@@ -498,20 +502,32 @@ def _read_csv(path: Path, spec: DataFile) -> _RawTable:
             short &= ~_blank_mask(table)  # a blank line is dropped below, not reported
         if short.any():
             got = counts[short]
-            row_issues.append(pd.DataFrame({
-                "row": lines[short],
-                "column": [table.columns[k] for k in got],
-                "rule": "short_record",
-                "value": "",
-                "message": [f"the line has {k} of the header's {width} fields (a truncated "
+            row_issues.append(
+                pd.DataFrame(
+                    {
+                        "row": lines[short],
+                        "column": [table.columns[k] for k in got],
+                        "rule": "short_record",
+                        "value": "",
+                        "message": [
+                            f"the line has {k} of the header's {width} fields (a truncated "
                             "export?); its missing cells are not read as empty: re-export the "
-                            "file or complete the line" for k in got],
-            }))
+                            "file or complete the line"
+                            for k in got
+                        ],
+                    }
+                )
+            )
     repeated = _repeated_header_rows(table)
     if repeated.any():
-        row_issues.append(_row_issue(
-            lines[repeated], "", "repeated_header",
-            "the line repeats the header (concatenated exports?); delete it"))
+        row_issues.append(
+            _row_issue(
+                lines[repeated],
+                "",
+                "repeated_header",
+                "the line repeats the header (concatenated exports?); delete it",
+            )
+        )
     keep_lines = np.unique(np.concatenate([r["row"].to_numpy() for r in row_issues])) if row_issues else None
     table, lines = _drop_blank_rows(table, lines, keep_lines)
     return _RawTable(table, lines, row_issues, notes, encoding, line_breaks_possible='"' in text)
@@ -623,8 +639,11 @@ def _read_xlsx(path: Path, spec: DataFile) -> _RawTable:
         ) from None
     table.columns = [_clean_name(c) for c in table.columns]
     # pandas renames a repeated header "pain" to "pain.1"; a workbook cannot tell us otherwise
-    mangled = [c for c in table.columns
-               if re.fullmatch(r"(.+)\.\d+", c) and re.fullmatch(r"(.+)\.\d+", c).group(1) in table.columns]
+    mangled = [
+        c
+        for c in table.columns
+        if re.fullmatch(r"(.+)\.\d+", c) and re.fullmatch(r"(.+)\.\d+", c).group(1) in table.columns
+    ]
     if mangled:
         _refuse_duplicate_names(path, [re.fullmatch(r"(.+)\.\d+", c).group(1) for c in mangled] * 2)
     if len(table.columns) and all(c.startswith("Unnamed:") for c in table.columns):
@@ -700,16 +719,23 @@ def _formulas_without_values(path: Path, sheet, table: pd.DataFrame) -> list[pd.
             refs.append(ref)
     if not rows:
         return []
-    return [pd.DataFrame({
-        "row": np.asarray(rows, dtype=np.int64),
-        "column": cols,
-        "rule": "formula_without_value",
-        "value": refs,
-        "message": [f"{c or 'a column'}: cell {r} holds a formula but no saved value (the "
+    return [
+        pd.DataFrame(
+            {
+                "row": np.asarray(rows, dtype=np.int64),
+                "column": cols,
+                "rule": "formula_without_value",
+                "value": refs,
+                "message": [
+                    f"{c or 'a column'}: cell {r} holds a formula but no saved value (the "
                     "workbook was written by a program that does not calculate formulas), so it "
                     "would read as empty: open the workbook in Excel or LibreOffice and save it, "
-                    "or export the values only" for c, r in zip(cols, refs)],
-    })]
+                    "or export the values only"
+                    for c, r in zip(cols, refs)
+                ],
+            }
+        )
+    ]
 
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -906,11 +932,7 @@ def find_identifier_columns(table: pd.DataFrame, allowed: Iterable[str] = ()) ->
         parts = norm.split("_")
         tokens = set(parts) | {norm.replace("_", "")}
         person_name = "name" in parts and (len(parts) == 1 or bool(set(parts) & _PERSON_WORDS))
-        if (
-            person_name
-            or tokens & _IDENTIFIER_TOKENS
-            or any(p in norm for p in _IDENTIFIER_PHRASES)
-        ):
+        if person_name or tokens & _IDENTIFIER_TOKENS or any(p in norm for p in _IDENTIFIER_PHRASES):
             found[col] = "its name looks like a direct identifier"
             continue
         why = _identifier_values(table[col])
@@ -973,8 +995,9 @@ def _read_one(
         table = table.rename(columns=lambda c: config.column_map.get(c, c))
     _refuse_clashing_names(table, path, config)
 
-    frame, value_issues = _canonical(config, path, table, lines, missing, spec.decimal, label,
-                                     raw.line_breaks_possible)
+    frame, value_issues = _canonical(
+        config, path, table, lines, missing, spec.decimal, label, raw.line_breaks_possible
+    )
     issues.extend(_locate_row_issues(raw.row_issues, lines, label))
     issues.extend(value_issues)
     return frame, issues, n_read, n_filtered, raw
@@ -1181,8 +1204,11 @@ def _canonical(config, path, table, lines, missing, decimal=None, label=None, li
     # An unmatched quote makes a CSV parser read several lines as one record, the swallowed lines
     # (other participants' ids among them) ending up inside one cell. Such a record is
     # quarantined, never analysed, and the cell's text is never shown.
-    used = [c for c in (SUBJECT, ARM, VISIT, *config.outcome_names,
-                        *(c.name for c in config.covariates), DATE) if c in present]
+    used = [
+        c
+        for c in (SUBJECT, ARM, VISIT, *config.outcome_names, *(c.name for c in config.covariates), DATE)
+        if c in present
+    ]
     for col in used if line_breaks_possible else []:
         cell = table[col]
         if not _is_text(cell):
@@ -1224,7 +1250,8 @@ def _canonical(config, path, table, lines, missing, decimal=None, label=None, li
     for cov in config.covariates:
         if cov.name not in present:
             out[cov.name] = (
-                np.full(n, np.nan) if cov.type == "numeric"
+                np.full(n, np.nan)
+                if cov.type == "numeric"
                 else pd.Series(pd.array([pd.NA] * n, dtype="string"))
             )
             continue
@@ -1241,8 +1268,9 @@ def _canonical(config, path, table, lines, missing, decimal=None, label=None, li
 
     if DATE in present:
         out[DATE], bad = _to_date(table[DATE], missing)
-        issues.append(_value_issues(name, lines, DATE, table[DATE], bad, "not_a_date",
-                                    "is not a date (use YYYY-MM-DD)"))
+        issues.append(
+            _value_issues(name, lines, DATE, table[DATE], bad, "not_a_date", "is not a date (use YYYY-MM-DD)")
+        )
 
     frame = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()})
     for col in (SUBJECT, ARM, VISIT):
@@ -1308,7 +1336,8 @@ def _to_float(
             if decimal is None:
                 grouped = pc.fill_null(pc.match_substring_regex(text, _GROUPED_COMMA), False)
                 decimal_comma = pc.and_(
-                    pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False), pc.invert(grouped))
+                    pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False), pc.invert(grouped)
+                )
                 if pc.any(decimal_comma).as_py():
                     grouped = pc.fill_null(pc.match_substring_regex(text, _GROUPED_POINT), False)
                 ambiguous = grouped.to_numpy(zero_copy_only=False) & ~miss

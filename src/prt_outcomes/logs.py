@@ -89,8 +89,9 @@ some space, or write the results elsewhere with prt-outcomes run --results DIR, 
             what += f": {str(exc.filename)!r}"
         code = errno.errorcode.get(exc.errno or 0)
         problem = os_problem(exc)
-        what_to_do = ("{}: {}.".format(*problem) if problem
-                      else "check the file and folder named here, then run again.")
+        what_to_do = (
+            "{}: {}.".format(*problem) if problem else "check the file and folder named here, then run again."
+        )
         return head + what + (f" [{code}]" if code else "") + "; " + what_to_do
     return head + str(exc)
 
@@ -102,7 +103,7 @@ def failure_from_log(path: str | Path) -> str | None:
     except OSError:
         return None
     at = text.rfind(FAILURE_MARKER)
-    return text[at + len(FAILURE_MARKER):].strip() if at >= 0 else None
+    return text[at + len(FAILURE_MARKER) :].strip() if at >= 0 else None
 
 
 class WorkflowStep:

@@ -39,6 +39,7 @@ __all__ = [
     "results_lock",
 ]
 
+
 @dataclass(frozen=True)
 class ResultTable:
     """One row of :data:`RESULT_TABLE_REGISTRY`: a tidy result table of a run.
@@ -78,28 +79,57 @@ class ResultTable:
 RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
     table.name: table
     for table in (
-        ResultTable("flow", "describe", "Participant flow per arm and visit",
-                    "prt_outcomes.describe:FLOW_COLUMNS"),
-        ResultTable("baseline", "describe", "Baseline characteristics by arm (tidy)",
-                    "prt_outcomes.describe:BASELINE_COLUMNS"),
-        ResultTable("observed_summary", "describe",
-                    "Observed outcomes per arm and visit, and change from baseline",
-                    "prt_outcomes.describe:OBSERVED_COLUMNS"),
-        ResultTable("missingness", "describe", "Missing outcome values per arm and visit",
-                    "prt_outcomes.describe:MISSINGNESS_COLUMNS"),
-        ResultTable("marginal_means", "analyse", "Model-estimated means per arm and visit (95% CI)",
-                    "prt_outcomes.analysis:MARGINAL_MEANS_COLUMNS"),
-        ResultTable("contrasts", "analyse",
-                    "Differences between arms per visit (arm minus reference, 95% CI)",
-                    "prt_outcomes.analysis:CONTRAST_COLUMNS"),
-        ResultTable("change_contrasts", "analyse",
-                    "Differences between arms in change from baseline (95% CI)",
-                    "prt_outcomes.analysis:CONTRAST_COLUMNS"),
-        ResultTable("model_info", "analyse",
-                    "Trial models: formula, covariance structure, fit and warnings",
-                    "prt_outcomes.analysis:MODEL_INFO_COLUMNS"),
-        ResultTable("responders", "analyse", "Responder analyses per threshold, visit and arm",
-                    "prt_outcomes.responders:RESPONDER_COLUMNS"),
+        ResultTable(
+            "flow", "describe", "Participant flow per arm and visit", "prt_outcomes.describe:FLOW_COLUMNS"
+        ),
+        ResultTable(
+            "baseline",
+            "describe",
+            "Baseline characteristics by arm (tidy)",
+            "prt_outcomes.describe:BASELINE_COLUMNS",
+        ),
+        ResultTable(
+            "observed_summary",
+            "describe",
+            "Observed outcomes per arm and visit, and change from baseline",
+            "prt_outcomes.describe:OBSERVED_COLUMNS",
+        ),
+        ResultTable(
+            "missingness",
+            "describe",
+            "Missing outcome values per arm and visit",
+            "prt_outcomes.describe:MISSINGNESS_COLUMNS",
+        ),
+        ResultTable(
+            "marginal_means",
+            "analyse",
+            "Model-estimated means per arm and visit (95% CI)",
+            "prt_outcomes.analysis:MARGINAL_MEANS_COLUMNS",
+        ),
+        ResultTable(
+            "contrasts",
+            "analyse",
+            "Differences between arms per visit (arm minus reference, 95% CI)",
+            "prt_outcomes.analysis:CONTRAST_COLUMNS",
+        ),
+        ResultTable(
+            "change_contrasts",
+            "analyse",
+            "Differences between arms in change from baseline (95% CI)",
+            "prt_outcomes.analysis:CONTRAST_COLUMNS",
+        ),
+        ResultTable(
+            "model_info",
+            "analyse",
+            "Trial models: formula, covariance structure, fit and warnings",
+            "prt_outcomes.analysis:MODEL_INFO_COLUMNS",
+        ),
+        ResultTable(
+            "responders",
+            "analyse",
+            "Responder analyses per threshold, visit and arm",
+            "prt_outcomes.responders:RESPONDER_COLUMNS",
+        ),
     )
 }
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.

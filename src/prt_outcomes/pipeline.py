@@ -33,8 +33,9 @@ def save_ingest(result, directory: str | Path) -> None:
     # a machine file between jobs: Parquet keeps every value as read (a CSV would carry the
     # spreadsheet-formula guard of write_csv into the values read back)
     result.issues.to_parquet(directory / "ingest_issues.parquet", index=False)
-    meta = {f.name: _to_json(getattr(result, f.name))
-            for f in fields(result) if f.name not in ("data", "issues")}
+    meta = {
+        f.name: _to_json(getattr(result, f.name)) for f in fields(result) if f.name not in ("data", "issues")
+    }
     (directory / "ingest_meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
 
 

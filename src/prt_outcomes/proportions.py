@@ -98,9 +98,7 @@ def _check_counts(x: int, n: int, what: str) -> None:
     if not (float(x).is_integer() and float(n).is_integer()):
         raise ValueError(f"{what}: counts must be whole numbers, got {x} of {n}.")
     if n < 0 or x < 0 or x > n:
-        raise ValueError(
-            f"{what}: responders must lie between 0 and the denominator, got {x} of {n}."
-        )
+        raise ValueError(f"{what}: responders must lie between 0 and the denominator, got {x} of {n}.")
 
 
 def wilson_interval(x: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -121,9 +119,7 @@ def wilson_interval(x: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def risk_difference(
-    x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05
-) -> tuple[float, float, float]:
+def risk_difference(x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05) -> tuple[float, float, float]:
     """Risk difference ``x1/n1 - x0/n0`` with the Newcombe hybrid score interval (method 10).
 
     Group 1 is the compared arm, group 0 the reference arm.
@@ -138,15 +134,11 @@ def risk_difference(
     _check_counts(x0, n0, "risk_difference (reference)")
     if n1 == 0 or n0 == 0:
         return _NAN, _NAN, _NAN
-    low, high = confint_proportions_2indep(
-        x1, n1, x0, n0, compare="diff", method="newcomb", alpha=alpha
-    )
+    low, high = confint_proportions_2indep(x1, n1, x0, n0, compare="diff", method="newcomb", alpha=alpha)
     return x1 / n1 - x0 / n0, float(low), float(high)
 
 
-def odds_ratio(
-    x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05
-) -> tuple[float, float, float, bool]:
+def odds_ratio(x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05) -> tuple[float, float, float, bool]:
     """Odds ratio (arm vs reference) with the Woolf logit interval.
 
     When any of the four cells is 0, 0.5 is added to every cell (Haldane-Anscombe) for the
@@ -225,9 +217,7 @@ def nnt_label(rd: float, rd_ci_low: float, rd_ci_high: float, digits: int = 1) -
         near, far = sorted((abs(from_high), abs(from_low)))
         return f"{head} ({_fmt(near, digits)} to {_fmt(far, digits)})"
     # The RD interval touches or contains 0: the NNT set passes through infinity.
-    return (
-        f"{head} (NNTH {_fmt(from_low, digits)} to inf to NNTB {_fmt(from_high, digits)})"
-    )
+    return f"{head} (NNTH {_fmt(from_low, digits)} to inf to NNTB {_fmt(from_high, digits)})"
 
 
 def two_by_two_test(x1: int, n1: int, x0: int, n0: int) -> tuple[float, str]:
@@ -285,9 +275,7 @@ class ProportionComparison:
         return asdict(self)
 
 
-def compare_proportions(
-    x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05
-) -> ProportionComparison:
+def compare_proportions(x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05) -> ProportionComparison:
     """Compare ``x1/n1`` (arm) with ``x0/n0`` (reference): percent, RD, OR, NNT and p.
 
     Percent and its Wilson interval are on the 0-100 scale; the risk difference is a
@@ -392,8 +380,8 @@ def proportion_statistics(
             stats_row = res.as_dict()
             if not is_comparison:
                 for key in COMPARISON_COLUMNS[3:]:
-                    stats_row[key] = "" if key in ("nnt_label", "test") else (
-                        pd.NA if key == "or_corrected" else _NAN
+                    stats_row[key] = (
+                        "" if key in ("nnt_label", "test") else (pd.NA if key == "or_corrected" else _NAN)
                     )
             record["reference"] = reference_arm if is_comparison else ""
             record.update({k: stats_row[k] for k in COMPARISON_COLUMNS})

@@ -56,8 +56,19 @@ ANALYSIS_KEYS: Mapping[str, tuple[str, ...] | None] = {
 STAMP_STAGES = ("data", "analysis", "full")
 
 PACKAGES = (
-    "prt-outcomes", "numpy", "scipy", "pandas", "statsmodels", "pandera",
-    "matplotlib", "snakemake", "pyyaml", "jsonschema", "pyarrow", "openpyxl", "threadpoolctl",
+    "prt-outcomes",
+    "numpy",
+    "scipy",
+    "pandas",
+    "statsmodels",
+    "pandera",
+    "matplotlib",
+    "snakemake",
+    "pyyaml",
+    "jsonschema",
+    "pyarrow",
+    "openpyxl",
+    "threadpoolctl",
 )
 
 

@@ -141,29 +141,44 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
     reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "reference")
     for outcome in config.outcome_names:
         table = outcome_journal_table(
-            outcome, frames["observed_summary"], frames["marginal_means"], frames["contrasts"],
-            config, change_contrasts=frames["change_contrasts"],
+            outcome,
+            frames["observed_summary"],
+            frames["marginal_means"],
+            frames["contrasts"],
+            config,
+            change_contrasts=frames["change_contrasts"],
         )
         written += write_table(
-            table, tables_dir / f"outcome_{outcome}", ("csv", *_FORMATS),
+            table,
+            tables_dir / f"outcome_{outcome}",
+            ("csv", *_FORMATS),
             caption=f"{config.outcome(outcome).label} by arm and visit",
             notes=_outcome_notes(config, outcome, reference),
         )
     baseline = baseline_journal_table(frames["baseline"], config, flow=frames["flow"])
     written += write_table(
-        baseline, tables_dir / "baseline_table", _FORMATS,
+        baseline,
+        tables_dir / "baseline_table",
+        _FORMATS,
         caption="Baseline characteristics of participants by arm",
         notes="Mean (SD), median (IQR) or No. (%) of participants with a known value.",
     )
     if config.thresholds:
         responders = responder_journal_table(frames["responders"], config)
         written += write_table(
-            responders, tables_dir / "responder_table", _FORMATS,
+            responders,
+            tables_dir / "responder_table",
+            _FORMATS,
             caption="Responders by threshold, visit and arm",
-            notes=(f"Denominator: {config.responder_denominator} participants"
-                   + (" (missing counted as non-responders)"
-                      if config.responder_denominator == "randomized" else "")
-                   + f". Risk difference and odds ratio vs {reference}."),
+            notes=(
+                f"Denominator: {config.responder_denominator} participants"
+                + (
+                    " (missing counted as non-responders)"
+                    if config.responder_denominator == "randomized"
+                    else ""
+                )
+                + f". Risk difference and odds ratio vs {reference}."
+            ),
         )
     log.info("wrote %d table files to %s", len(written), tables_dir)
     return written
@@ -212,8 +227,9 @@ def _first_line(text: str) -> str:
     return f"{lines[0]} [{len(lines) - 1} more line(s) removed]"
 
 
-def redact_failures(failures: pd.DataFrame, known_ids: Iterable[str] = (),
-                    id_columns: Iterable[str] = (_ID_COLUMN,)) -> pd.DataFrame:
+def redact_failures(
+    failures: pd.DataFrame, known_ids: Iterable[str] = (), id_columns: Iterable[str] = (_ID_COLUMN,)
+) -> pd.DataFrame:
     """Validation failures without participant identifiers, and with every ordinary value.
 
     Ids are kept out of the failures upstream: validation leaves ``value`` empty for the id
@@ -262,8 +278,7 @@ def redact_failures(failures: pd.DataFrame, known_ids: Iterable[str] = (),
         return out
     # Longest first, so "P1" never cuts into "P10".
     pattern = re.compile(
-        r"(?<![\w-])(" + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
-        + r")(?![\w-])"
+        r"(?<![\w-])(" + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)) + r")(?![\w-])"
     )
     for col in ("value", "message"):
         if col in out.columns:
@@ -300,8 +315,9 @@ nav ul{columns:2}
 
 def _humanize(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     """Readable column names: the given ones, else snake_case as "Sentence case"."""
-    return frame.rename(columns={c: names.get(c, str(c).replace("_", " ").capitalize())
-                                 for c in frame.columns})
+    return frame.rename(
+        columns={c: names.get(c, str(c).replace("_", " ").capitalize()) for c in frame.columns}
+    )
 
 
 def _esc(text) -> str:
@@ -311,11 +327,12 @@ def _esc(text) -> str:
 def _figure_html(fig, caption: str, alt: str) -> str:
     buffer = io.BytesIO()
     with F.figure_style():
-        fig.savefig(buffer, format="png", dpi=150, metadata={"Software": None},
-                    facecolor="white")
+        fig.savefig(buffer, format="png", dpi=150, metadata={"Software": None}, facecolor="white")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
-            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
 
 
 def _table_html(df: pd.DataFrame, caption: str | None = None, notes: str | None = None) -> str:
@@ -333,7 +350,8 @@ def _study_summary(config, flow: pd.DataFrame | None) -> str:
     )
     visits = "; ".join(
         f"{_esc(v.label)} (day {format_number(config.visit_days[v.name], 0)})"
-        + (" [baseline]" if v.baseline else "") for v in config.visits
+        + (" [baseline]" if v.baseline else "")
+        for v in config.visits
     )
     outcomes = "".join(
         f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
@@ -341,21 +359,21 @@ def _study_summary(config, flow: pd.DataFrame | None) -> str:
         f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
         for o in config.outcomes
     )
-    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>"
-                         for t in config.thresholds)
+    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>" for t in config.thresholds)
     total = sum(int(v) for v in randomized.values()) if randomized else None
     return (
         '<dl class="summary">'
         f"<dt>Study</dt><dd><code>{_esc(config.name)}</code></dd>"
         f"<dt>Design</dt><dd>{_esc(config.design)}"
-        + (f", {total} participants randomized" if total is not None else "") + "</dd>"
+        + (f", {total} participants randomized" if total is not None else "")
+        + "</dd>"
         f"<dt>Arms</dt><dd>{arms}</dd>"
         f"<dt>Visits</dt><dd>{visits}</dd>"
         f"<dt>Model</dt><dd>{_esc(config.model.covariance.replace('_', ' '))} covariance, "
         f"{_esc(config.model.method.upper())}, "
         f"{_esc(config.model.df_method.replace('_', '-').title())} df"
-        + (f"; covariates: {_esc(', '.join(config.model.covariates))}"
-           if config.model.covariates else "") + "</dd>"
+        + (f"; covariates: {_esc(', '.join(config.model.covariates))}" if config.model.covariates else "")
+        + "</dd>"
         "</dl>"
         f"<h3>Outcomes</h3><ul>{outcomes}</ul>"
         + (f"<h3>Responder thresholds</h3><ul>{thresholds}</ul>" if thresholds else "")
@@ -383,8 +401,10 @@ def _validation_section(results_dir: Path, known_ids: set[str]) -> str:
         parts.append(_table_html(_humanize(rule_counts, {"n": "Failures"}), "Failures per rule"))
     if failures is not None and len(failures):
         shown = redact_failures(failures.head(20), known_ids)
-        note = (f"First {len(shown)} of {len(failures)} failures; the full list is "
-                "validation/failures.csv. Participant identifiers are not shown.")
+        note = (
+            f"First {len(shown)} of {len(failures)} failures; the full list is "
+            "validation/failures.csv. Participant identifiers are not shown."
+        )
         parts.append(_table_html(_humanize(shown, {}), "First validation failures", note))
     return "\n".join(parts)
 
@@ -407,21 +427,32 @@ def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], lis
     parts = []
     if failed:
         items = "".join(f"<li>{_esc(f)}</li>" for f in failed)
-        parts.append(f'<div class="warning"><strong>Outcomes not analysed.</strong> The trial model could '
-                     f"not be fitted to these outcomes, so they have no estimates:<ul>{items}</ul></div>")
+        parts.append(
+            f'<div class="warning"><strong>Outcomes not analysed.</strong> The trial model could '
+            f"not be fitted to these outcomes, so they have no estimates:<ul>{items}</ul></div>"
+        )
     if warned:
         items = "".join(f"<li>{_esc(w)}</li>" for w in warned)
-        parts.append(f'<div class="warning"><strong>Model warnings.</strong> Read the estimates '
-                     f"of these outcomes with care:<ul>{items}</ul></div>")
+        parts.append(
+            f'<div class="warning"><strong>Model warnings.</strong> Read the estimates '
+            f"of these outcomes with care:<ul>{items}</ul></div>"
+        )
     elif not failed:
         parts.append('<p class="ok">All models converged without warnings.</p>')
     model_info = model_info.drop(columns=["message"], errors="ignore")  # listed above instead
     for col in ("loglik", "aic"):
         if col in model_info.columns:
             model_info[col] = model_info[col].map(lambda x: format_number(x, 1))
-    info = _humanize(_shown(model_info), {
-        "df_method": "df method", "n_obs": "Observations", "n_subjects": "Participants",
-        "loglik": "Log-likelihood", "aic": "AIC"})
+    info = _humanize(
+        _shown(model_info),
+        {
+            "df_method": "df method",
+            "n_obs": "Observations",
+            "n_subjects": "Participants",
+            "loglik": "Log-likelihood",
+            "aic": "AIC",
+        },
+    )
     parts.append(_table_html(info, "Trial models"))
     return "\n".join(parts), failed, warned
 
@@ -442,8 +473,7 @@ def _shown_input_path(path) -> str:
     """
     text = "" if path is None or (isinstance(path, float) and pd.isna(path)) else str(path)
     windows = PureWindowsPath(text)
-    if (PurePosixPath(text).is_absolute() or windows.drive or windows.root
-            or text.startswith("~")):
+    if PurePosixPath(text).is_absolute() or windows.drive or windows.root or text.startswith("~"):
         return windows.name
     return windows.as_posix()
 
@@ -455,19 +485,25 @@ def _provenance_section(results_dir: Path) -> str:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     inputs = pd.DataFrame(manifest.get("inputs") or [], columns=["path", "sha256", "bytes"])
     inputs["path"] = inputs["path"].map(_shown_input_path)
-    packages = pd.DataFrame(sorted((manifest.get("packages") or {}).items()),
-                            columns=["Package", "Version"])
+    packages = pd.DataFrame(sorted((manifest.get("packages") or {}).items()), columns=["Package", "Version"])
     facts = "".join(
         f"<dt>{_esc(label)}</dt><dd><code>"
         f"{_esc('none' if manifest.get(key) is None else manifest.get(key))}</code></dd>"
-        for label, key in (("Created by", "created_by"), ("Python", "python"),
-                           ("Platform", "platform"), ("Seed", "seed"))
+        for label, key in (
+            ("Created by", "created_by"),
+            ("Python", "python"),
+            ("Platform", "platform"),
+            ("Seed", "seed"),
+        )
         if key in manifest
     )
-    return (f'<dl class="summary">{facts}</dl>'
-            + _table_html(inputs.rename(columns={"path": "Input", "sha256": "SHA-256",
-                                                 "bytes": "Bytes"}), "Input files")
-            + _table_html(packages, "Package versions"))
+    return (
+        f'<dl class="summary">{facts}</dl>'
+        + _table_html(
+            inputs.rename(columns={"path": "Input", "sha256": "SHA-256", "bytes": "Bytes"}), "Input files"
+        )
+        + _table_html(packages, "Package versions")
+    )
 
 
 def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
@@ -498,73 +534,111 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     """
     results_dir = Path(results_dir)
     tables_dir = results_dir / "tables"
-    read = {name: _read_csv(tables_dir / f"{name}.csv", required=name in (
-        "flow", "baseline", "observed_summary", "marginal_means", "contrasts"))
-        for name in RESULT_TABLE_TITLES}
+    read = {
+        name: _read_csv(
+            tables_dir / f"{name}.csv",
+            required=name in ("flow", "baseline", "observed_summary", "marginal_means", "contrasts"),
+        )
+        for name in RESULT_TABLE_TITLES
+    }
     known_ids = _known_ids(results_dir)
     reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "")
     sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
 
     sections.append(("study", "Study", _study_summary(config, read["flow"])))
-    sections.append(("validation", "Data validation", _validation_section(results_dir,
-                                                                           known_ids)))
+    sections.append(("validation", "Data validation", _validation_section(results_dir, known_ids)))
     with F.figure_style():
         flow = read["flow"]
-        flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + \
-            _figure_html(F.flow_figure(flow, config),
-                         "Participant flow: randomized, then assessed at each visit.",
-                         "Participant flow diagram")
+        flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + _figure_html(
+            F.flow_figure(flow, config),
+            "Participant flow: randomized, then assessed at each visit.",
+            "Participant flow diagram",
+        )
         sections.append(("flow", "Participant flow", flow_html))
-        sections.append(("baseline", "Baseline characteristics", _table_html(
-            baseline_journal_table(read["baseline"], config, flow=flow),
-            "Baseline characteristics by arm",
-            "Mean (SD), median (IQR) or No. (%) of participants with a known value.")))
+        sections.append(
+            (
+                "baseline",
+                "Baseline characteristics",
+                _table_html(
+                    baseline_journal_table(read["baseline"], config, flow=flow),
+                    "Baseline characteristics by arm",
+                    "Mean (SD), median (IQR) or No. (%) of participants with a known value.",
+                ),
+            )
+        )
 
         info, not_fitted = read["model_info"], set()
         if info is not None and "status" in info:
             not_fitted = set(info.loc[info["status"] == "failed", "outcome"])
         for outcome in config.outcome_names:
             label = config.outcome(outcome).label
-            table = outcome_journal_table(outcome, read["observed_summary"],
-                                          read["marginal_means"], read["contrasts"], config,
-                                          change_contrasts=read["change_contrasts"])
-            body = _table_html(table, f"{label} by arm and visit",
-                               _outcome_notes(config, outcome, reference))
+            table = outcome_journal_table(
+                outcome,
+                read["observed_summary"],
+                read["marginal_means"],
+                read["contrasts"],
+                config,
+                change_contrasts=read["change_contrasts"],
+            )
+            body = _table_html(table, f"{label} by arm and visit", _outcome_notes(config, outcome, reference))
             if outcome in not_fitted:  # analysis.analyse_outcome recorded why
-                body += ('<p class="warning">The trial model could not be fitted to this outcome, '
-                         'so it has no model estimates; see <a href="#models">Models</a>.</p>')
+                body += (
+                    '<p class="warning">The trial model could not be fitted to this outcome, '
+                    'so it has no model estimates; see <a href="#models">Models</a>.</p>'
+                )
             else:
                 body += _figure_html(
-                    F.trajectory_figure(read["marginal_means"], read["observed_summary"],
-                                        outcome=outcome, config=config),
+                    F.trajectory_figure(
+                        read["marginal_means"], read["observed_summary"], outcome=outcome, config=config
+                    ),
                     f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
-                    "by arm over nominal time.", f"Trajectory of {label}")
+                    "by arm over nominal time.",
+                    f"Trajectory of {label}",
+                )
             body += _figure_html(
                 F.change_figure(read["observed_summary"], outcome=outcome, config=config),
                 f"{label}: observed change from baseline, mean and 95% CI.",
-                f"Change from baseline in {label}")
+                f"Change from baseline in {label}",
+            )
             sections.append((f"outcome-{outcome}", label, body))
 
         if config.thresholds and read["responders"] is not None and len(read["responders"]):
-            body = _table_html(responder_journal_table(read["responders"], config),
-                               "Responders by threshold, visit and arm")
-            body += _figure_html(F.responders_figure(read["responders"], config),
-                                 "Responder rates with Wilson 95% confidence intervals.",
-                                 "Responder rates by arm")
+            body = _table_html(
+                responder_journal_table(read["responders"], config), "Responders by threshold, visit and arm"
+            )
+            body += _figure_html(
+                F.responders_figure(read["responders"], config),
+                "Responder rates with Wilson 95% confidence intervals.",
+                "Responder rates by arm",
+            )
             sections.append(("responders", "Responders", body))
 
         if len(config.arms) > 1 and len(read["contrasts"]):
             c = read["contrasts"]
-            sections.append(("forest", "Effects across outcomes", _figure_html(
-                F.forest_figure(c, config),
-                f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
-                "Forest plot of standardized differences")))
+            sections.append(
+                (
+                    "forest",
+                    "Effects across outcomes",
+                    _figure_html(
+                        F.forest_figure(c, config),
+                        f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
+                        "Forest plot of standardized differences",
+                    ),
+                )
+            )
 
         if read["missingness"] is not None and len(read["missingness"]):
-            sections.append(("missingness", "Missing data", _figure_html(
-                F.missingness_figure(read["missingness"], config),
-                "Percentage of randomized participants without a value, by arm and visit.",
-                "Missing data heatmap")))
+            sections.append(
+                (
+                    "missingness",
+                    "Missing data",
+                    _figure_html(
+                        F.missingness_figure(read["missingness"], config),
+                        "Percentage of randomized participants without a value, by arm and visit.",
+                        "Missing data heatmap",
+                    ),
+                )
+            )
 
     model_html, failed, warned = _model_section(read["model_info"])
     sections.append(("models", "Models", model_html))
@@ -573,15 +647,17 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     nav = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t, _ in sections)
     alert = ""
     problems = ([f"{len(failed)} outcome(s) could not be analysed"] if failed else []) + (
-        [f"{len(warned)} model(s) reported warnings"] if warned else [])
+        [f"{len(warned)} model(s) reported warnings"] if warned else []
+    )
     if problems:
-        alert = ('<div class="warning"><strong>Attention:</strong> '
-                 f"{'; '.join(problems)}; see "
-                 '<a href="#models">Models</a>.</div>')
-    body = "\n".join(f'<section id="{a}"><h2>{_esc(t)}</h2>\n{h}\n</section>'
-                     for a, t, h in sections)
+        alert = (
+            '<div class="warning"><strong>Attention:</strong> '
+            f"{'; '.join(problems)}; see "
+            '<a href="#models">Models</a>.</div>'
+        )
+    body = "\n".join(f'<section id="{a}"><h2>{_esc(t)}</h2>\n{h}\n</section>' for a, t, h in sections)
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_esc(config.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"<header><h1>{_esc(config.title)}</h1>"

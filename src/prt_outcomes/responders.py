@@ -130,7 +130,6 @@ RESPONDER_EXTRA_COLUMNS = (
 )
 
 
-
 @dataclass(frozen=True)
 class ThresholdKind:
     """One row of :data:`THRESHOLD_KINDS`: a quantity a threshold rule compares.
@@ -158,8 +157,10 @@ THRESHOLD_KINDS: dict[str, ThresholdKind] = {
         ThresholdKind("change", "``value - baseline``", True, False),
         ThresholdKind("percent_change", "``100 * (value - baseline) / |baseline|``", True, True),
         ThresholdKind(
-            "improvement", "``baseline - value``, or ``value - baseline`` where higher is better",
-            True, False,
+            "improvement",
+            "``baseline - value``, or ``value - baseline`` where higher is better",
+            True,
+            False,
         ),
         ThresholdKind("percent_improvement", "``100 * improvement / |baseline|``", True, True),
     )
@@ -201,8 +202,7 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
             raise ThresholdError(
-                f"threshold {text!r}: cannot read {text[pos:].strip()!r} at position {pos}. "
-                + _ALLOWED
+                f"threshold {text!r}: cannot read {text[pos:].strip()!r} at position {pos}. " + _ALLOWED
             )
         kind = match.lastgroup
         tokens.append((kind, match.group(kind), match.start(kind)))
@@ -428,7 +428,7 @@ class Threshold:
         # choose a sign. A zero baseline makes the percent NaN, so the comparison is NA.
         if comp.kind in _PERCENT_KINDS:
             quantity = percent_change(value, base)
-            kind = comp.kind[len("percent_"):]
+            kind = comp.kind[len("percent_") :]
         else:
             quantity = change_from_baseline(value, base)
             kind = comp.kind
@@ -677,8 +677,10 @@ def responder_analysis(
         )
     if not 0 < alpha < 1:
         raise ValueError(f"responder_analysis: alpha must lie between 0 and 1, got {alpha}.")
-    rule = threshold if isinstance(threshold, Threshold) else parse_threshold(
-        threshold, outcome, higher_is_better
+    rule = (
+        threshold
+        if isinstance(threshold, Threshold)
+        else parse_threshold(threshold, outcome, higher_is_better)
     )
     missing = [c for c in (subject, arm, visit) if c not in data.columns]
     if missing:
@@ -719,17 +721,13 @@ def responder_analysis(
         )
 
     subjects = arms_of.index
-    baseline = (
-        rows[rows[visit] == baseline_visit].set_index(subject)[list(rule.outcomes)].reindex(subjects)
-    )
+    baseline = rows[rows[visit] == baseline_visit].set_index(subject)[list(rule.outcomes)].reindex(subjects)
     counts = []
     # A visit level without a single row (e.g. a follow-up not yet reached) is left out rather
     # than reported as 0 responders out of everyone randomized.
     visits_with_rows = set(pd.unique(rows[visit]))
     report_visits = [
-        v
-        for v in visit_order
-        if v in visits_with_rows and not (rule.needs_baseline and v == baseline_visit)
+        v for v in visit_order if v in visits_with_rows and not (rule.needs_baseline and v == baseline_visit)
     ]
     for v in report_visits:
         current = rows[rows[visit] == v].set_index(subject)[list(rule.outcomes)].reindex(subjects)
@@ -754,8 +752,16 @@ def responder_analysis(
             )
     counts = pd.DataFrame(
         counts,
-        columns=["outcome", "threshold", "visit", "arm", "responders", "denominator", "n_missing",
-                 "n_undefined"],
+        columns=[
+            "outcome",
+            "threshold",
+            "visit",
+            "arm",
+            "responders",
+            "denominator",
+            "n_missing",
+            "n_undefined",
+        ],
     )
     table = proportion_statistics(counts, reference_arm=reference_arm, by=["visit"], alpha=alpha)
     table["denominator_type"] = denominator

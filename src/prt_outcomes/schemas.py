@@ -132,9 +132,7 @@ def build_schema(config: StudyConfig) -> pa.DataFrameSchema:
     rules: dict[str, list[str]] = {}
 
     def add(name: str, dtype, checks: list[tuple[str, pa.Check]], nullable: bool, required=True):
-        columns[name] = pa.Column(
-            dtype, checks=[c for _, c in checks], nullable=nullable, required=required
-        )
+        columns[name] = pa.Column(dtype, checks=[c for _, c in checks], nullable=nullable, required=required)
         rules[name] = [r for r, _ in checks]
 
     add(SUBJECT, str, [], nullable=False)
@@ -142,8 +140,7 @@ def build_schema(config: StudyConfig) -> pa.DataFrameSchema:
     add(VISIT, str, [("unknown_visit", pa.Check.isin(list(config.visit_names)))], nullable=False)
 
     for outcome in config.outcomes:
-        checks = [("not_finite", _finite_check()),
-                  ("out_of_range", _range_check(outcome.min, outcome.max))]
+        checks = [("not_finite", _finite_check()), ("out_of_range", _range_check(outcome.min, outcome.max))]
         if outcome.step:
             checks.append(("off_step", _step_check(outcome.min, outcome.step)))
         add(outcome.name, "float64", checks, nullable=True)
@@ -168,14 +165,10 @@ def build_schema(config: StudyConfig) -> pa.DataFrameSchema:
     ]
     if config.baseline_visit is not None and config.baseline_required == "error":
         baseline = config.baseline_visit
-        frame_checks.append(
-            _frame_check("missing_baseline", VISIT, lambda df: _has_baseline(df, baseline))
-        )
+        frame_checks.append(_frame_check("missing_baseline", VISIT, lambda df: _has_baseline(df, baseline)))
     for cov in config.covariates:
         if cov.required:
-            frame_checks.append(
-                _frame_check("missing_covariate", cov.name, _covariate_present(cov.name))
-            )
+            frame_checks.append(_frame_check("missing_covariate", cov.name, _covariate_present(cov.name)))
         # covariates are baseline characteristics: one value per participant
         frame_checks.append(_frame_check("covariate_changes", cov.name, _single_value(cov.name)))
     order = {v.name: v.order for v in config.visits}
@@ -214,8 +207,11 @@ def _step_check(start: float, step: float) -> pa.Check:
 
 def _finite_check() -> pa.Check:
     # missing values (NaN) are skipped by pandera before the check; what is left must be finite
-    return pa.Check(lambda s: pd.Series(np.isfinite(s.to_numpy(dtype="float64")), index=s.index),
-                    name="not_finite", error="value is infinite")
+    return pa.Check(
+        lambda s: pd.Series(np.isfinite(s.to_numpy(dtype="float64")), index=s.index),
+        name="not_finite",
+        error="value is infinite",
+    )
 
 
 def _range_check(lo: float | None, hi: float | None) -> pa.Check:
@@ -338,9 +334,9 @@ def _dates_in_order(order: dict[str, int]) -> Callable[[pd.DataFrame], np.ndarra
         sel = has & dates.notna().to_numpy() & ~np.isnan(visit_order)
         if not sel.any():
             return np.ones(len(df), dtype=bool)
-        sub = pd.DataFrame(
-            {"p": codes[sel], "o": visit_order[sel], "d": dates[sel].to_numpy()}
-        ).sort_values(["p", "o"], kind="stable")
+        sub = pd.DataFrame({"p": codes[sel], "o": visit_order[sel], "d": dates[sel].to_numpy()}).sort_values(
+            ["p", "o"], kind="stable"
+        )
         same_p = sub["p"].to_numpy()[1:] == sub["p"].to_numpy()[:-1]
         earlier = sub["d"].to_numpy()[1:] < sub["d"].to_numpy()[:-1]
         bad_p = sub["p"].to_numpy()[1:][same_p & earlier]

@@ -237,8 +237,9 @@ def simulate_trial(seed: int = EXAMPLE_SEED) -> pd.DataFrame:
         assessed[:, j] = in_follow_up & ~(skips & (1 < j < n_visits - 1))
 
     records = []
-    item_missing = {name: rng.random((n_total, n_visits)) < spec.item_missing
-                    for name, spec in _OUTCOMES.items()}
+    item_missing = {
+        name: rng.random((n_total, n_visits)) < spec.item_missing for name, spec in _OUTCOMES.items()
+    }
     for i in range(n_total):
         for j, visit in enumerate(VISITS):
             if not assessed[i, j]:

@@ -182,9 +182,10 @@ def format_mean_sd(mean, sd, decimals: int = 2, *, missing: str = "NA") -> str:
     return f"{format_number(mean, decimals)} ({format_number(sd, decimals, missing=missing)})"
 
 
-def format_count_percent(count, percent=None, denominator=None, *, decimals: int = 1,
-                         missing: str = "NA") -> str:
-    """"n (%)" or, with a denominator, "n/N (%)"; the percent is computed when not given.
+def format_count_percent(
+    count, percent=None, denominator=None, *, decimals: int = 1, missing: str = "NA"
+) -> str:
+    """ "n (%)" or, with a denominator, "n/N (%)"; the percent is computed when not given.
 
     Examples
     --------
@@ -400,8 +401,9 @@ def flow_journal_table(flow: pd.DataFrame, config: "StudyConfig | None" = None) 
                 row[columns[arm]] = ""
                 continue
             r = cell.iloc[0]
-            text = format_count_percent(r["assessed"], denominator=None,
-                                        percent=_percent(r["assessed"], r["randomized"]))
+            text = format_count_percent(
+                r["assessed"], denominator=None, percent=_percent(r["assessed"], r["randomized"])
+            )
             if not _is_missing(r["analysed"]) and int(r["analysed"]) != int(r["assessed"]):
                 text += f"; {int(r['analysed'])} analysed"
             row[columns[arm]] = text
@@ -461,15 +463,29 @@ def outcome_journal_table(
     # Tables of a single fit (fit.marginal_means, ...) carry no outcome column.
     observed_summary, marginal_means, contrasts = (
         df if "outcome" in df.columns else df.assign(outcome=outcome)
-        for df in (observed_summary, marginal_means, contrasts))
+        for df in (observed_summary, marginal_means, contrasts)
+    )
     if change_contrasts is not None and "outcome" not in change_contrasts.columns:
         change_contrasts = change_contrasts.assign(outcome=outcome)
-    _require(observed_summary, ["outcome", "arm", "visit", "n", "mean", "sd"],
-             "tables/observed_summary.csv")
-    _require(marginal_means, ["outcome", "arm", "visit", "estimate", "ci_low", "ci_high"],
-             "tables/marginal_means.csv")
-    contrast_cols = ["outcome", "visit", "arm", "reference", "estimate", "ci_low", "ci_high", "p",
-                     "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high"]
+    _require(observed_summary, ["outcome", "arm", "visit", "n", "mean", "sd"], "tables/observed_summary.csv")
+    _require(
+        marginal_means,
+        ["outcome", "arm", "visit", "estimate", "ci_low", "ci_high"],
+        "tables/marginal_means.csv",
+    )
+    contrast_cols = [
+        "outcome",
+        "visit",
+        "arm",
+        "reference",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "p",
+        "hedges_g",
+        "hedges_g_ci_low",
+        "hedges_g_ci_high",
+    ]
     _require(contrasts, contrast_cols, "tables/contrasts.csv")
     d = outcome_decimals(config, outcome) if decimals is None else decimals
 
@@ -495,8 +511,16 @@ def outcome_journal_table(
     ref_label = _arm_label(config, reference) if reference else "reference"
 
     diff_col = f"Difference vs {ref_label} (95% CI)"
-    columns = ["Visit", "Arm", "No.", "Observed mean (SD)", "Model mean (95% CI)", diff_col, "P",
-               "Hedges g (95% CI)"]
+    columns = [
+        "Visit",
+        "Arm",
+        "No.",
+        "Observed mean (SD)",
+        "Model mean (95% CI)",
+        diff_col,
+        "P",
+        "Hedges g (95% CI)",
+    ]
     if cc is not None:
         columns.append("Difference in change (95% CI)")
     rows = []
@@ -508,13 +532,13 @@ def outcome_journal_table(
             row = {
                 "Visit": _visit_label(config, visit),
                 "Arm": _arm_label(config, arm),
-                "No.": str(int(o["n"].iloc[0])) if len(o) and not _is_missing(o["n"].iloc[0])
-                else "",
-                "Observed mean (SD)": format_mean_sd(o["mean"].iloc[0], o["sd"].iloc[0], d)
-                if len(o) else "",
+                "No.": str(int(o["n"].iloc[0])) if len(o) and not _is_missing(o["n"].iloc[0]) else "",
+                "Observed mean (SD)": format_mean_sd(o["mean"].iloc[0], o["sd"].iloc[0], d) if len(o) else "",
                 "Model mean (95% CI)": format_estimate_ci(
-                    m["estimate"].iloc[0], m["ci_low"].iloc[0], m["ci_high"].iloc[0], d)
-                if len(m) else "",
+                    m["estimate"].iloc[0], m["ci_low"].iloc[0], m["ci_high"].iloc[0], d
+                )
+                if len(m)
+                else "",
             }
             if arm == reference:
                 row[diff_col] = "[Reference]"
@@ -525,7 +549,8 @@ def outcome_journal_table(
                 row[diff_col] = format_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], d)
                 row["P"] = format_p(r["p"])
                 row["Hedges g (95% CI)"] = format_estimate_ci(
-                    r["hedges_g"], r["hedges_g_ci_low"], r["hedges_g_ci_high"], 2)
+                    r["hedges_g"], r["hedges_g_ci_low"], r["hedges_g_ci_high"], 2
+                )
             else:
                 row[diff_col] = row["P"] = row["Hedges g (95% CI)"] = ""
             if cc is not None:
@@ -538,7 +563,8 @@ def outcome_journal_table(
                 elif len(k):
                     r = k.iloc[0]
                     row["Difference in change (95% CI)"] = format_estimate_ci(
-                        r["estimate"], r["ci_low"], r["ci_high"], d)
+                        r["estimate"], r["ci_low"], r["ci_high"], d
+                    )
                 else:
                     row["Difference in change (95% CI)"] = ""
             rows.append(row)
@@ -555,9 +581,7 @@ def _threshold_labels(config) -> dict[str, str]:
     return {t.rule: t.label for t in config.thresholds}
 
 
-def responder_journal_table(
-    responders: pd.DataFrame, config: "StudyConfig | None" = None
-) -> pd.DataFrame:
+def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | None" = None) -> pd.DataFrame:
     """Responder analyses: No./total (%) with the 95% CI of the rate, and arm comparisons.
 
     The risk difference (stored on the proportion scale) is shown in percentage points; the
@@ -574,9 +598,27 @@ def responder_journal_table(
     >>> responder_journal_table(r).loc[0, "Risk difference, % points (95% CI)"]
     '56.0 (40.0 to 70.0)'
     """
-    _require(responders, ["outcome", "threshold", "visit", "arm", "responders", "denominator",
-                          "percent", "reference", "risk_difference", "rd_ci_low", "rd_ci_high",
-                          "odds_ratio", "or_ci_low", "or_ci_high", "p"], "tables/responders.csv")
+    _require(
+        responders,
+        [
+            "outcome",
+            "threshold",
+            "visit",
+            "arm",
+            "responders",
+            "denominator",
+            "percent",
+            "reference",
+            "risk_difference",
+            "rd_ci_low",
+            "rd_ci_high",
+            "odds_ratio",
+            "or_ci_low",
+            "or_ci_high",
+            "p",
+        ],
+        "tables/responders.csv",
+    )
     r = responders.copy()
     for c in ("outcome", "threshold", "visit", "arm"):
         r[c] = r[c].astype(str)
@@ -594,10 +636,14 @@ def responder_journal_table(
     rows = []
     for outcome in _ordered(r["outcome"], outcome_order):
         ro = r[r["outcome"] == outcome]
-        out_label = config.outcome(outcome).label if config is not None and outcome in \
-            config.outcome_names else outcome
-        for threshold in _ordered(ro["threshold"], [t.rule for t in config.thresholds]
-                                  if config is not None else None):
+        out_label = (
+            config.outcome(outcome).label
+            if config is not None and outcome in config.outcome_names
+            else outcome
+        )
+        for threshold in _ordered(
+            ro["threshold"], [t.rule for t in config.thresholds] if config is not None else None
+        ):
             rt = ro[ro["threshold"] == threshold]
             for visit in _ordered(rt["visit"], visit_order):
                 rv = rt[rt["visit"] == visit]
@@ -610,11 +656,11 @@ def responder_journal_table(
                         "Visit": _visit_label(config, visit),
                         "Arm": _arm_label(config, arm),
                         "Responders, No./total (%)": format_count_percent(
-                            x["responders"], x["percent"], x["denominator"]),
+                            x["responders"], x["percent"], x["denominator"]
+                        ),
                     }
                     if has_rate_ci:
-                        row["Rate 95% CI, %"] = format_ci(x["percent_ci_low"],
-                                                          x["percent_ci_high"], 1)
+                        row["Rate 95% CI, %"] = format_ci(x["percent_ci_low"], x["percent_ci_high"], 1)
                     if is_ref:
                         row["Risk difference, % points (95% CI)"] = "[Reference]"
                         row["Odds ratio (95% CI)"] = "[Reference]"
@@ -623,14 +669,16 @@ def responder_journal_table(
                             row["NNT"] = ""
                     else:
                         row["Risk difference, % points (95% CI)"] = format_estimate_ci(
-                            _scale(x["risk_difference"]), _scale(x["rd_ci_low"]),
-                            _scale(x["rd_ci_high"]), 1)
+                            _scale(x["risk_difference"]), _scale(x["rd_ci_low"]), _scale(x["rd_ci_high"]), 1
+                        )
                         row["Odds ratio (95% CI)"] = format_estimate_ci(
-                            x["odds_ratio"], x["or_ci_low"], x["or_ci_high"], 2)
+                            x["odds_ratio"], x["or_ci_low"], x["or_ci_high"], 2
+                        )
                         row["P"] = format_p(x["p"])
                         if has_nnt:
-                            row["NNT"] = _text(x["nnt_label"]) if "nnt_label" in r.columns \
-                                else _format_nnt(x["nnt"])
+                            row["NNT"] = (
+                                _text(x["nnt_label"]) if "nnt_label" in r.columns else _format_nnt(x["nnt"])
+                            )
                     rows.append(row)
     columns = ["Outcome", "Threshold", "Visit", "Arm", "Responders, No./total (%)"]
     if has_rate_ci:
@@ -715,16 +763,24 @@ def restore_formula(value):
     >>> restore_formula("'=1+1"), restore_formula("'quoted"), restore_formula("'-1.5")
     ('=1+1', "'quoted", "'-1.5")
     """
-    if (isinstance(value, str) and len(value) > 1 and value[0] == "'"
-            and value[1] in FORMULA_START and not is_number_text(value[1:])):
+    if (
+        isinstance(value, str)
+        and len(value) > 1
+        and value[0] == "'"
+        and value[1] in FORMULA_START
+        and not is_number_text(value[1:])
+    ):
         return value[1:]
     return value
 
 
 def _is_text_column(column: pd.Series) -> bool:
-    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
-                or pd.api.types.is_datetime64_any_dtype(column)
-                or pd.api.types.is_timedelta64_dtype(column))
+    return not (
+        pd.api.types.is_numeric_dtype(column)
+        or pd.api.types.is_bool_dtype(column)
+        or pd.api.types.is_datetime64_any_dtype(column)
+        or pd.api.types.is_timedelta64_dtype(column)
+    )
 
 
 def _map_text(frame: pd.DataFrame, cell) -> pd.DataFrame:
@@ -815,10 +871,11 @@ def write_error(path: str | Path, error: OSError) -> OutputError:
     'cannot write results/s/report.html: the disk is full'
     """
     what, todo = os_problem(error) or (
-        "the file could not be written", "check that the folder exists and is writable, then run again")
+        "the file could not be written",
+        "check that the folder exists and is writable, then run again",
+    )
     detail = error.strerror or str(error) or type(error).__name__
-    return OutputError(f"cannot write {path}: {what} ({detail}). The incomplete file was "
-                       f"removed; {todo}.")
+    return OutputError(f"cannot write {path}: {what} ({detail}). The incomplete file was removed; {todo}.")
 
 
 @contextmanager
@@ -878,8 +935,11 @@ def _cell_text(v) -> str:
         return ""
     if isinstance(v, (float, np.floating)):
         # Raw result tables: enough digits to read, not the full binary expansion.
-        return f"{float(v):.4g}" if abs(float(v)) < 1e-3 or abs(float(v)) >= 1e5 else \
-            f"{float(v):.4f}".rstrip("0").rstrip(".")
+        return (
+            f"{float(v):.4g}"
+            if abs(float(v)) < 1e-3 or abs(float(v)) >= 1e5
+            else f"{float(v):.4f}".rstrip("0").rstrip(".")
+        )
     return str(v)
 
 
@@ -953,8 +1013,9 @@ def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | No
     return "\n".join(lines)
 
 
-def to_html(df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None,
-            table_class: str = "journal") -> str:
+def to_html(
+    df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None, table_class: str = "journal"
+) -> str:
     """An HTML ``<table>`` fragment (no styles, no scripts) with ``&minus;`` in negatives.
 
     Examples
@@ -976,8 +1037,7 @@ def to_html(df: pd.DataFrame, *, caption: str | None = None, notes: str | None =
     parts = [f'<table class="{table_class}">']
     if caption:
         parts.append(f"<caption>{esc(caption)}</caption>")
-    parts.append("<thead><tr>" + "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
-                 + "</tr></thead>")
+    parts.append("<thead><tr>" + "".join(f'<th scope="col">{esc(h)}</th>' for h in header) + "</tr></thead>")
     parts.append("<tbody>")
     for row in body:
         cells = "".join(f"<td>{esc(c)}</td>" for c in row)
@@ -1020,8 +1080,9 @@ def _latex_escape(text: str) -> str:
     return (r"\quad " * (pad // 4) + stripped) if pad >= 4 else stripped
 
 
-def to_latex(df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None,
-             label: str | None = None) -> str:
+def to_latex(
+    df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None, label: str | None = None
+) -> str:
     """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``), minus as ``$-$``.
 
     The first column is left-aligned, the others left-aligned too because most cells are

@@ -180,15 +180,12 @@ class ValidationResult:
             parts.append(f"All {rows_in} rows passed validation; {rows_in} rows analysed.")
         else:
             counts = self.rule_counts[self.rule_counts["rule"] != "filtered_by_config"]
-            why = ", ".join(
-                f"{r.rule} on {r.column} ({r.n})" for r in counts.head(8).itertuples()
-            )
+            why = ", ".join(f"{r.rule} on {r.column} ({r.n})" for r in counts.head(8).itertuples())
             more = "" if len(counts) <= 8 else f", and {len(counts) - 8} more rule/column pairs"
             n_p = self.quarantined["participant_id"].nunique()
             who = f" ({n_p} participant{'s' if n_p != 1 else ''})" if n_p else ""
             parts.append(
-                f"{n_q} of {rows_in} rows quarantined{who}, {rows_in - n_q} analysed. "
-                f"Failures: {why}{more}."
+                f"{n_q} of {rows_in} rows quarantined{who}, {rows_in - n_q} analysed. Failures: {why}{more}."
             )
         n_f = int(total["rows_filtered"])
         if n_f:
@@ -302,8 +299,9 @@ def validate_study_data(
             keep = np.ones(len(df), dtype=bool)
             keep[not_data] = False
             checked = df.loc[keep]
-            failures = [f[keep[f["_pos"].to_numpy()] | (f["rule"] == "repeated_header").to_numpy()]
-                        for f in failures]
+            failures = [
+                f[keep[f["_pos"].to_numpy()] | (f["rule"] == "repeated_header").to_numpy()] for f in failures
+            ]
     for part, view in _schema_parts(schema, checked):
         try:
             part.validate(view, lazy=True)
@@ -354,9 +352,7 @@ def validate_study_data(
     )
 
 
-def load_and_validate(
-    config: StudyConfig, files: Sequence[str | Path] | None = None
-) -> ValidationResult:
+def load_and_validate(config: StudyConfig, files: Sequence[str | Path] | None = None) -> ValidationResult:
     """Read the study's files (or ``files``) and validate them.
 
     >>> result = load_and_validate(cfg)                          # doctest: +SKIP
@@ -491,9 +487,9 @@ def _prepare(frame: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, di
 
     df[SUBJECT] = as_str(df[SUBJECT])
     df[ARM] = _map_codes(df[ARM], _code_map((a.name, a.label, a.codes) for a in config.arms)).astype("str")
-    df[VISIT] = _map_codes(
-        df[VISIT], _code_map((v.name, v.label, v.codes) for v in config.visits)
-    ).astype("str")
+    df[VISIT] = _map_codes(df[VISIT], _code_map((v.name, v.label, v.codes) for v in config.visits)).astype(
+        "str"
+    )
     for cov in config.covariates:
         if cov.type != "categorical":
             continue
@@ -551,8 +547,10 @@ def _schema_failures(fc: pd.DataFrame, df: pd.DataFrame, config: StudyConfig, sc
         # failures without a row (a column of the wrong type or missing) concern the whole
         # frame; _prepare coerces every canonical column, so reaching this is a caller error
         what = "; ".join(
-            f"{c}: {chk} ({case})" for c, chk, case in
-            structural[["column", "check", "failure_case"]].astype("str").itertuples(index=False)
+            f"{c}: {chk} ({case})"
+            for c, chk, case in structural[["column", "check", "failure_case"]]
+            .astype("str")
+            .itertuples(index=False)
         )
         raise InputError(
             f"the data frame does not have the structure the study config describes: {what}. "
@@ -728,10 +726,7 @@ def _messages(out: pd.DataFrame, config: StudyConfig) -> list[str]:
     )
     codes, uniq = pd.factorize(key)
     text = np.array(
-        [
-            _MESSAGES.get(r, r).format(column=c, value=v, allowed=allowed.get((r, c), ""))
-            for r, c, v in uniq
-        ],
+        [_MESSAGES.get(r, r).format(column=c, value=v, allowed=allowed.get((r, c), "")) for r, c, v in uniq],
         dtype=object,
     )
     return list(text[codes])
@@ -848,8 +843,9 @@ def _summary(df: pd.DataFrame, failed_pos: np.ndarray, ingest: IngestResult | No
 def _rule_counts(failures: pd.DataFrame, filtered: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([failures[["rule", "column"]], filtered[["rule", "column"]]], ignore_index=True)
     if len(both) == 0:
-        return pd.DataFrame({"rule": pd.Series(dtype="str"), "column": pd.Series(dtype="str"),
-                             "n": pd.Series(dtype="int64")})
+        return pd.DataFrame(
+            {"rule": pd.Series(dtype="str"), "column": pd.Series(dtype="str"), "n": pd.Series(dtype="int64")}
+        )
     counts = both.groupby(["rule", "column"], sort=False).size().rename("n").reset_index()
     return counts.sort_values(["n", "rule"], ascending=[False, True], kind="stable").reset_index(drop=True)
 

@@ -2,6 +2,7 @@
 
 A strict-mode run whose validation found failures stops here, with the validation files kept.
 """
+
 from pathlib import Path
 
 from prt_outcomes.logs import WorkflowStep

@@ -1,4 +1,5 @@
 """Snakemake adapter: read the study's data files into one long table."""
+
 from pathlib import Path
 
 from prt_outcomes.logs import WorkflowStep

@@ -1,4 +1,5 @@
 """Snakemake adapter: provenance manifest."""
+
 from prt_outcomes.logs import WorkflowStep
 
 # heavy imports inside the step: a Ctrl-C while importing stops the job quietly too

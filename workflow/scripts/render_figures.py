@@ -1,4 +1,5 @@
 """Snakemake adapter: figures from the result tables."""
+
 from pathlib import Path
 
 from prt_outcomes.logs import WorkflowStep

@@ -1,4 +1,5 @@
 """Snakemake adapter: Markdown, HTML and LaTeX tables."""
+
 from pathlib import Path
 
 from prt_outcomes.logs import WorkflowStep

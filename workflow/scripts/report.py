@@ -1,4 +1,5 @@
 """Snakemake adapter: the self-contained HTML report."""
+
 from pathlib import Path
 
 from prt_outcomes.logs import WorkflowStep

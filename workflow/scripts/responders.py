@@ -1,4 +1,5 @@
 """Snakemake adapter: responder analyses for every configured threshold."""
+
 from prt_outcomes.logs import WorkflowStep
 
 # heavy imports inside the step: a Ctrl-C while importing stops the job quietly too

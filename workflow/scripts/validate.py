@@ -3,6 +3,7 @@
 This step always writes its report, also in strict mode: a failed job would have its outputs
 deleted by Snakemake. The next step (derive) stops a strict run that found failures.
 """
+
 from pathlib import Path
 
 from prt_outcomes.logs import WorkflowStep

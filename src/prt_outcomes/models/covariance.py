@@ -235,10 +235,7 @@ class CompoundSymmetry(CovarianceStructure):
         if self.k > 1 and phi[0] >= 1 - 2 * _EDGE:
             return ["compound-symmetry correlation estimated at 1 (boundary)"]
         if self.k > 1 and phi[0] <= -1.0 / (self.k - 1) + 2 * _EDGE:
-            return [
-                f"compound-symmetry correlation estimated at its lower limit -1/{self.k - 1} "
-                "(boundary)"
-            ]
+            return [f"compound-symmetry correlation estimated at its lower limit -1/{self.k - 1} (boundary)"]
         return []
 
 
@@ -527,29 +524,86 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
         return lambda k: Heterogeneous(base(k))
 
     return (
-        CovarianceSpec("random_intercept", "participant intercept plus independent residuals",
-                       "2", lambda k: 2, "RANDOM intercept / SUBJECT=id", "lme4 (1 | id)", False,
-                       RandomIntercept),
-        CovarianceSpec("compound_symmetry", "one variance, one correlation between any two visits",
-                       "2", lambda k: 2, "TYPE=CS", "mmrm cs; nlme corCompSymm", False, CompoundSymmetry),
-        CovarianceSpec("heterogeneous_compound_symmetry",
-                       "a variance per visit, one correlation between any two visits",
-                       "k + 1", lambda k: k + 1, "TYPE=CSH", "mmrm csh; nlme corCompSymm + varIdent",
-                       True, het(CompoundSymmetry)),
-        CovarianceSpec("unstructured", "any variances and covariances (the MMRM)",
-                       "k (k + 1) / 2", lambda k: k * (k + 1) // 2, "TYPE=UN",
-                       "mmrm us; nlme corSymm + varIdent", True, Unstructured),
-        CovarianceSpec("ar1", "one variance, correlation rho^lag (equally spaced visits)",
-                       "2", lambda k: 2, "TYPE=AR(1)", "mmrm ar1; nlme corAR1", False, AR1),
-        CovarianceSpec("heterogeneous_ar1", "a variance per visit, correlation rho^lag",
-                       "k + 1", lambda k: k + 1, "TYPE=ARH(1)", "mmrm ar1h; nlme corAR1 + varIdent",
-                       True, het(AR1)),
-        CovarianceSpec("toeplitz", "one variance, a correlation per lag",
-                       "k", lambda k: k, "TYPE=TOEP", "mmrm toep; nlme corARMA(p = k - 1)", False,
-                       Toeplitz),
-        CovarianceSpec("heterogeneous_toeplitz", "a variance per visit, a correlation per lag",
-                       "2 k - 1", lambda k: 2 * k - 1, "TYPE=TOEPH", "mmrm toeph", True,
-                       het(Toeplitz)),
+        CovarianceSpec(
+            "random_intercept",
+            "participant intercept plus independent residuals",
+            "2",
+            lambda k: 2,
+            "RANDOM intercept / SUBJECT=id",
+            "lme4 (1 | id)",
+            False,
+            RandomIntercept,
+        ),
+        CovarianceSpec(
+            "compound_symmetry",
+            "one variance, one correlation between any two visits",
+            "2",
+            lambda k: 2,
+            "TYPE=CS",
+            "mmrm cs; nlme corCompSymm",
+            False,
+            CompoundSymmetry,
+        ),
+        CovarianceSpec(
+            "heterogeneous_compound_symmetry",
+            "a variance per visit, one correlation between any two visits",
+            "k + 1",
+            lambda k: k + 1,
+            "TYPE=CSH",
+            "mmrm csh; nlme corCompSymm + varIdent",
+            True,
+            het(CompoundSymmetry),
+        ),
+        CovarianceSpec(
+            "unstructured",
+            "any variances and covariances (the MMRM)",
+            "k (k + 1) / 2",
+            lambda k: k * (k + 1) // 2,
+            "TYPE=UN",
+            "mmrm us; nlme corSymm + varIdent",
+            True,
+            Unstructured,
+        ),
+        CovarianceSpec(
+            "ar1",
+            "one variance, correlation rho^lag (equally spaced visits)",
+            "2",
+            lambda k: 2,
+            "TYPE=AR(1)",
+            "mmrm ar1; nlme corAR1",
+            False,
+            AR1,
+        ),
+        CovarianceSpec(
+            "heterogeneous_ar1",
+            "a variance per visit, correlation rho^lag",
+            "k + 1",
+            lambda k: k + 1,
+            "TYPE=ARH(1)",
+            "mmrm ar1h; nlme corAR1 + varIdent",
+            True,
+            het(AR1),
+        ),
+        CovarianceSpec(
+            "toeplitz",
+            "one variance, a correlation per lag",
+            "k",
+            lambda k: k,
+            "TYPE=TOEP",
+            "mmrm toep; nlme corARMA(p = k - 1)",
+            False,
+            Toeplitz,
+        ),
+        CovarianceSpec(
+            "heterogeneous_toeplitz",
+            "a variance per visit, a correlation per lag",
+            "2 k - 1",
+            lambda k: 2 * k - 1,
+            "TYPE=TOEPH",
+            "mmrm toeph",
+            True,
+            het(Toeplitz),
+        ),
     )
 
 

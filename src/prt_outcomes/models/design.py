@@ -83,9 +83,7 @@ def _levels_for(series: pd.Series, explicit, what: str, column: str) -> list:
 
 
 def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
-        series.dtype
-    )
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
 def _canonical_order(data: pd.DataFrame, subject: str, visit: str, visits: list) -> pd.DataFrame:
@@ -288,8 +286,7 @@ def build_model_frame(
         n_drop = int(cov_missing.sum())
         which = [c for c in model_covariates if frame[c].isna().any()]
         warnings.append(
-            f"{n_drop} row(s) with an observed outcome were dropped because covariate(s) "
-            f"{which} are missing"
+            f"{n_drop} row(s) with an observed outcome were dropped because covariate(s) {which} are missing"
         )
         frame = frame[~cov_missing]
     if len(frame) == 0:
@@ -316,9 +313,7 @@ def build_model_frame(
         )
     if len(arms) > 1:
         cells = frame.groupby([frame[arm].astype(str), frame[visit].astype(str)]).size()
-        empty_cells = [
-            (a, v) for a in arms for v in visits_model if cells.get((str(a), str(v)), 0) == 0
-        ]
+        empty_cells = [(a, v) for a in arms for v in visits_model if cells.get((str(a), str(v)), 0) == 0]
         if empty_cells:
             where = ", ".join(f"arm {a!r} at visit {v!r}" for a, v in empty_cells)
             raise ModelError(

@@ -164,8 +164,23 @@ def fit_trial_model(
 
 
 def _fit(
-    data, *, outcome, arm, visit, subject, covariates, covariance, reference_arm, method,
-    df_method, arm_levels, visit_levels, baseline_visit, baseline_adjusted, standardizer, alpha,
+    data,
+    *,
+    outcome,
+    arm,
+    visit,
+    subject,
+    covariates,
+    covariance,
+    reference_arm,
+    method,
+    df_method,
+    arm_levels,
+    visit_levels,
+    baseline_visit,
+    baseline_adjusted,
+    standardizer,
+    alpha,
 ) -> TrialModelResult:
     if covariance not in COVARIANCE_STRUCTURES:
         raise ValueError(
@@ -174,9 +189,7 @@ def _fit(
     if method not in ("reml", "ml"):
         raise ValueError(f"method={method!r}; use 'reml' or 'ml'.")
     if df_method not in ("satterthwaite", "kenward_roger", "residual"):
-        raise ValueError(
-            f"df_method={df_method!r}; use 'satterthwaite', 'kenward_roger' or 'residual'."
-        )
+        raise ValueError(f"df_method={df_method!r}; use 'satterthwaite', 'kenward_roger' or 'residual'.")
     if standardizer not in ("baseline_sd", "residual_sd"):
         raise ValueError(f"standardizer={standardizer!r}; use 'baseline_sd' or 'residual_sd'.")
     if not 0 < alpha < 1:
@@ -203,9 +216,7 @@ def _fit(
     )
     k = len(mf.visit_levels)
     reml = method == "reml"
-    pdata = PatternData.from_arrays(
-        mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k
-    )
+    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k)
     structure = make_structure(covariance, k)
     _refuse_unidentifiable(mf, pdata, structure, reml, outcome, covariance)
     warnings = list(mf.warnings)
@@ -522,8 +533,14 @@ def _optimize(pdata, structure, reml, empirical):
     warnings: list[str] = []
     if structure.n_params == 0:
         phi = np.zeros(0)
-        return dict(phi=phi, sigma2=sigma2_at(phi), converged=True, optimizer="closed form",
-                    iterations=0, warnings=warnings)
+        return dict(
+            phi=phi,
+            sigma2=sigma2_at(phi),
+            converged=True,
+            optimizer="closed form",
+            iterations=0,
+            warnings=warnings,
+        )
 
     def clip(x):
         x = np.array(x, dtype=float)
@@ -536,7 +553,11 @@ def _optimize(pdata, structure, reml, empirical):
 
     def run(start, label):
         res = optimize.minimize(
-            objective, clip(start), jac=True, method="L-BFGS-B", bounds=bounds,
+            objective,
+            clip(start),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
             # Loose enough to stop before the line search fights rounding; Newton finishes.
             options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-7, "maxcor": 20},
         )
@@ -577,7 +598,9 @@ def _optimize(pdata, structure, reml, empirical):
         attempts.append(run(structure.neutral_start(), "L-BFGS-B + Newton from a neutral start"))
         if not attempts[-1]["ok"]:
             nm = optimize.minimize(
-                lambda x: objective(clip(x))[0], attempts[0]["phi"], method="Nelder-Mead",
+                lambda x: objective(clip(x))[0],
+                attempts[0]["phi"],
+                method="Nelder-Mead",
                 options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-12},
             )
             attempts.append(run(nm.x, "Nelder-Mead, then L-BFGS-B + Newton"))
@@ -600,9 +623,14 @@ def _optimize(pdata, structure, reml, empirical):
             "(simplify the covariance structure)"
         )
     phi = best["phi"]
-    return dict(phi=phi, sigma2=float(sigma2_at(phi)), converged=best["ok"],
-                optimizer=best["label"], iterations=sum(a["nit"] for a in attempts),
-                warnings=warnings)
+    return dict(
+        phi=phi,
+        sigma2=float(sigma2_at(phi)),
+        converged=best["ok"],
+        optimizer=best["label"],
+        iterations=sum(a["nit"] for a in attempts),
+        warnings=warnings,
+    )
 
 
 class _Inference:
@@ -706,8 +734,7 @@ def _t_table(L, beta, inference, alpha):
     p = 2 * stats.t.sf(np.abs(t), df)
     q = stats.t.ppf(1 - alpha / 2, df)
     return pd.DataFrame(
-        {"estimate": est, "se": se, "df": df, "t": t, "p": p,
-         "ci_low": est - q * se, "ci_high": est + q * se}
+        {"estimate": est, "se": se, "df": df, "t": t, "p": p, "ci_low": est - q * se, "ci_high": est + q * se}
     )
 
 
@@ -747,9 +774,7 @@ def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, 
     g, glo, ghi = [], [], []
     visit_pos = {v: i for i, v in enumerate(mf.visit_levels)}
     values = {a: base.loc[base[arm_col] == a, out_col].to_numpy(dtype=float) for a in arms}
-    stats_by_arm = {
-        a: (x.size, x.std(ddof=1) if x.size > 1 else np.nan) for a, x in values.items()
-    }
+    stats_by_arm = {a: (x.size, x.std(ddof=1) if x.size > 1 else np.nan) for a, x in values.items()}
     for (v, a), est, lo, hi in zip(rows, tab["estimate"], tab["ci_low"], tab["ci_high"]):
         (n1, sd1), (n2, sd2) = stats_by_arm[a], stats_by_arm[ref]
         if standardizer == "baseline_sd":

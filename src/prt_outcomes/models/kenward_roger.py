@@ -50,10 +50,12 @@ def natural_parametrisation(name: str, k: int):
             True,
         )
     if name == "unstructured":
+
         def from_tau(t):
             V = np.zeros((k, k))
             V[tril] = t
             return V + V.T - np.diag(np.diag(V))
+
         return (lambda V: V[tril].copy(), from_tau, True)
     if name == "toeplitz":
         return (lambda V: V[0, :].copy(), lambda t: t[lag], True)
@@ -112,8 +114,10 @@ def _derivatives(from_tau, tau, linear):
                 ej = np.zeros(q)
                 ei[i], ej[j] = h[i], h[j]
                 val = (
-                    from_tau(tau + ei + ej) - from_tau(tau + ei - ej)
-                    - from_tau(tau - ei + ej) + from_tau(tau - ei - ej)
+                    from_tau(tau + ei + ej)
+                    - from_tau(tau + ei - ej)
+                    - from_tau(tau - ei + ej)
+                    + from_tau(tau - ei - ej)
                 ) / (4 * h[i] * h[j])
                 d2[i, j] = d2[j, i] = val
     return d1, d2

@@ -11,8 +11,19 @@ __all__ = ["TrialModelResult", "COEFFICIENT_COLUMNS", "MEANS_COLUMNS", "CONTRAST
 COEFFICIENT_COLUMNS = ["term", "estimate", "se", "df", "t", "p", "ci_low", "ci_high"]
 MEANS_COLUMNS = ["arm", "visit", "estimate", "se", "df", "ci_low", "ci_high", "n_observed"]
 CONTRAST_COLUMNS = [
-    "visit", "arm", "reference", "estimate", "se", "df", "t", "p", "ci_low", "ci_high",
-    "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high",
+    "visit",
+    "arm",
+    "reference",
+    "estimate",
+    "se",
+    "df",
+    "t",
+    "p",
+    "ci_low",
+    "ci_high",
+    "hedges_g",
+    "hedges_g_ci_low",
+    "hedges_g_ci_high",
 ]
 
 

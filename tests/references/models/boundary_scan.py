@@ -46,9 +46,7 @@ def simulate_trials(n_trials: int, seed: int = 20261202, *, near_limits: bool = 
         if len(cells) == 2 * k:
             rows += trial
             t += 1
-    return pd.DataFrame(
-        rows, columns=["dataset", "participant_id", "arm", "visit", "visit_index", "y", "x"]
-    )
+    return pd.DataFrame(rows, columns=["dataset", "participant_id", "arm", "visit", "visit_index", "y", "x"])
 
 
 def _one_trial(rng, name, *, with_x, near_limits):
@@ -76,6 +74,7 @@ def _one_trial(rng, name, *, with_x, near_limits):
                     continue  # intermittent missing value (row absent)
                 mu = 0.3 * j + (effect * j / max(k - 1, 1) if a == 1 else 0.0)
                 y = mu + (0.4 * x if with_x else 0.0) + e[j]
-                rows.append((name, f"p{pid:03d}", arm, f"v{j}", j, round(y, 4),
-                             round(x, 4) if with_x else np.nan))
+                rows.append(
+                    (name, f"p{pid:03d}", arm, f"v{j}", j, round(y, 4), round(x, 4) if with_x else np.nan)
+                )
     return rows

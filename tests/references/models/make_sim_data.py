@@ -72,8 +72,9 @@ SPECS = [
             "prt": [0, -1.2, -1.9, -2.2, -2.4],
         },
         drop_hazard=[0.03, 0.05, 0.08, 0.12],
-        description=("3 arms 40/55/70, 5 visits, heterogeneous AR-like unstructured covariance, "
-                     "growing dropout"),
+        description=(
+            "3 arms 40/55/70, 5 visits, heterogeneous AR-like unstructured covariance, growing dropout"
+        ),
     ),
     SimSpec(
         name="sim2_two_arm_cs",
@@ -100,8 +101,9 @@ SPECS = [
             "prt": [0, -1.5, -1.6, -1.7],
         },
         drop_hazard=[0.05, 0.08, 0.12],
-        description=("3 arms, 4 visits, random-intercept SD 0.35 vs residual SD 1.5 "
-                     "(small but positive lme4 estimate)"),
+        description=(
+            "3 arms, 4 visits, random-intercept SD 0.35 vs residual SD 1.5 (small but positive lme4 estimate)"
+        ),
     ),
     SimSpec(
         name="sim4_singular",
@@ -115,8 +117,10 @@ SPECS = [
             "prt": [0, -1.0, -1.5, -1.8, -1.9],
         },
         drop_hazard=[0.03, 0.05, 0.08, 0.12],
-        description=("3 arms, 5 visits, negative within-participant correlation: lme4 random-intercept "
-                     "variance at the boundary (exactly 0, singular fit)"),
+        description=(
+            "3 arms, 5 visits, negative within-participant correlation: lme4 random-intercept "
+            "variance at the boundary (exactly 0, singular fit)"
+        ),
     ),
     SimSpec(
         name="sim5_small_hetero",

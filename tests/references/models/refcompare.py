@@ -72,8 +72,12 @@ def sim_fit_kwargs(name: str, model: str) -> dict:
 def reference(name: str, directory: Path | None = None) -> pd.DataFrame:
     path = (directory or REF_DIR) / f"ref_{name}.csv"
     text_columns = ("dataset", "model", "quantity", "arm", "reference", "visit", "term")
-    ref = pd.read_csv(path, dtype={c: str for c in text_columns}, keep_default_na=False,
-                      na_values={"estimate": [""], "se": [""], "df": [""]})
+    ref = pd.read_csv(
+        path,
+        dtype={c: str for c in text_columns},
+        keep_default_na=False,
+        na_values={"estimate": [""], "se": [""], "df": [""]},
+    )
     return ref
 
 
@@ -101,8 +105,8 @@ def r_term_to_engine(term: str, factors: dict[str, list[str]]) -> str:
     for piece in term.split(":"):
         mapped = None
         for col in sorted(factors, key=len, reverse=True):
-            if piece.startswith(col) and piece[len(col):] in factors[col]:
-                mapped = f"{col}[{piece[len(col):]}]"
+            if piece.startswith(col) and piece[len(col) :] in factors[col]:
+                mapped = f"{col}[{piece[len(col) :]}]"
                 break
         parts.append(mapped if mapped is not None else piece)
     return ":".join(parts)
@@ -110,7 +114,8 @@ def r_term_to_engine(term: str, factors: dict[str, list[str]]) -> str:
 
 def _as_str(s: pd.Series) -> pd.Series:
     return s.astype(object).map(
-        lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    )
 
 
 def align(engine: pd.DataFrame, ref: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

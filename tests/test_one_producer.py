@@ -14,7 +14,7 @@ import pytest
 from prt_outcomes.config import StudyConfig
 from prt_outcomes.derive import add_change_scores, baseline_values
 from prt_outcomes.describe import observed_summary
-from prt_outcomes.responders import parse_threshold
+from prt_outcomes.thresholds import parse_threshold
 
 
 def _long(values, baselines):

@@ -1,7 +1,7 @@
 """Each registry is one table; every document or list that restates it is pinned to it here.
 
 The registries: covariance structures (``models.covariance.COVARIANCE_REGISTRY``), result tables
-(``outputs.RESULT_TABLE_REGISTRY``), threshold kinds (``responders.THRESHOLD_KINDS``), input
+(``outputs.RESULT_TABLE_REGISTRY``), threshold kinds (``thresholds.THRESHOLD_KINDS``), input
 formats (``io.INPUT_FORMATS``), and the model defaults (the schema's ``models`` defaults). Each
 ``*_mismatches`` helper returns the places that disagree with its registry, so a test fails
 naming the file to edit; the ``..._in_one_place_only`` tests add an entry to the registry alone
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from prt_outcomes import io as prt_io
-from prt_outcomes import outputs, responders
+from prt_outcomes import outputs, thresholds
 from prt_outcomes.config import ModelSettings, StudyConfig, config_schema, schema_defaults
 from prt_outcomes.models import covariance
 from prt_outcomes.models.fit import fit_trial_model
@@ -251,7 +251,7 @@ def test_a_column_changed_in_the_producer_only_fails_the_readme_pin(monkeypatch)
 
 # ----- threshold kinds ----------------------------------------------------------------------
 def _docstring_kind_table() -> dict[str, str]:
-    doc = responders.__doc__
+    doc = thresholds.__doc__
     table = doc[doc.index("=" * 23) : doc.index("``kind(outcome)``")]
     rows = {}
     for line in table.splitlines():
@@ -262,24 +262,24 @@ def _docstring_kind_table() -> dict[str, str]:
 
 
 def threshold_kind_mismatches() -> dict[str, object]:
-    kinds = responders.THRESHOLD_KINDS
+    kinds = thresholds.THRESHOLD_KINDS
     out = {}
-    if list(responders.KINDS) != list(kinds):
-        out["responders.KINDS"] = responders.KINDS
+    if list(thresholds.KINDS) != list(kinds):
+        out["thresholds.KINDS"] = thresholds.KINDS
     documented = {name: kind.definition for name, kind in kinds.items()}
     if _docstring_kind_table() != documented:
-        out["responders.py module docstring, table of quantities"] = _docstring_kind_table()
+        out["thresholds.py module docstring, table of quantities"] = _docstring_kind_table()
     text = CONFIG_README.read_text(encoding="utf-8")
     sentence = text[
-        text.index("The quantities a rule compares are") : text.index("(`prt_outcomes.responders")
+        text.index("The quantities a rule compares are") : text.index("(`prt_outcomes.thresholds")
     ]
     if _backticked(sentence) != list(kinds):
         out["config/README.md thresholds: the quantities"] = _backticked(sentence)
-    with pytest.raises(responders.ThresholdError) as raised:
-        responders.parse_threshold("nonsense", outcome="pain")
+    with pytest.raises(thresholds.ThresholdError) as raised:
+        thresholds.parse_threshold("nonsense", outcome="pain")
     listed = str(raised.value).split("QUANTITY is one of ")[1].split(" (for the rule's outcome)")[0]
     if listed.split(", ") != list(kinds):
-        out["responders._ALLOWED (the error message)"] = listed
+        out["thresholds._ALLOWED (the error message)"] = listed
     return out
 
 
@@ -287,32 +287,32 @@ def test_threshold_kinds_are_listed_as_the_registry_lists_them():
     assert threshold_kind_mismatches() == {}
 
 
-@pytest.mark.parametrize("name", list(responders.THRESHOLD_KINDS))
+@pytest.mark.parametrize("name", list(thresholds.THRESHOLD_KINDS))
 def test_threshold_kind_row_says_how_the_rule_behaves(name):
     import pandas as pd
 
-    kind = responders.THRESHOLD_KINDS[name]
-    rule = responders.parse_threshold(f"{name} >= 10", outcome="pain")
+    kind = thresholds.THRESHOLD_KINDS[name]
+    rule = thresholds.parse_threshold(f"{name} >= 10", outcome="pain")
     assert rule.needs_baseline == kind.needs_baseline
     without_baseline = pd.DataFrame({"pain": [3.0]})
     if kind.needs_baseline:
-        with pytest.raises(responders.ThresholdError, match="baseline column"):
+        with pytest.raises(thresholds.ThresholdError, match="baseline column"):
             rule.evaluate(without_baseline)
     else:
         assert rule.evaluate(without_baseline).tolist() == [False]
     if kind.percent:
-        assert responders.parse_threshold(f"{name} >= 30%", outcome="pain").needs_baseline
+        assert thresholds.parse_threshold(f"{name} >= 30%", outcome="pain").needs_baseline
     else:
-        with pytest.raises(responders.ThresholdError, match="percent kinds"):
-            responders.parse_threshold(f"{name} >= 30%", outcome="pain")
+        with pytest.raises(thresholds.ThresholdError, match="percent kinds"):
+            thresholds.parse_threshold(f"{name} >= 30%", outcome="pain")
 
 
 def test_a_kind_added_in_one_place_only_fails_the_pins(monkeypatch):
-    extra = responders.ThresholdKind("ratio", "``value / baseline``", True, False)
-    monkeypatch.setitem(responders.THRESHOLD_KINDS, extra.name, extra)
+    extra = thresholds.ThresholdKind("ratio", "``value / baseline``", True, False)
+    monkeypatch.setitem(thresholds.THRESHOLD_KINDS, extra.name, extra)
     places = threshold_kind_mismatches()
-    assert "responders.KINDS" in places
-    assert "responders.py module docstring, table of quantities" in places
+    assert "thresholds.KINDS" in places
+    assert "thresholds.py module docstring, table of quantities" in places
     assert "config/README.md thresholds: the quantities" in places
 
 

@@ -496,7 +496,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
 
 def _check_threshold_rule(rule: str, outcomes: tuple[str, ...], declared: list[Outcome]) -> None:
     """Parse a responder rule now, so that a typo fails at config load, not mid-workflow."""
-    from .responders import ThresholdError, parse_threshold
+    from .thresholds import ThresholdError, parse_threshold
 
     direction = {o.name: o.higher_is_better for o in declared}
     try:

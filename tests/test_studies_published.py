@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 
+import pandas as pd
 import pytest
 import yaml
 from scipy import stats
@@ -176,26 +177,19 @@ def test_fev_data_matches_sas(run):
 # Claus 2020: the clinicalsignificance README's Jacobson-Truax example
 # ---------------------------------------------------------------------------------------------
 def test_claus2020_jacobson_truax_as_the_package_readme(run):
-    from prt_outcomes.clinical import clinical_significance_summary, reliable_change
+    # the config's reliable_change entry for bdi (reliability, norms, cut-off c) is the README's
+    from prt_outcomes.reliable_change import reliable_change_table
 
     tables = run("claus2020")
-    out = reliable_change(
-        tables["data"],
-        outcome="bdi",
-        subject="participant_id",
-        visit="visit",
-        pre="t1",
-        post="t4",
-        reliability=0.801,
-        normative_mean=7.69,
-        normative_sd=7.52,
-        cutoff="c",
-        arm="arm",
-    )
-    summary = clinical_significance_summary(out).set_index("category")
-    assert summary["n"].to_dict() == {"recovered": 10, "improved": 8, "unchanged": 22, "deteriorated": 0}
-    assert summary["n_used"].iloc[0] == 40
-    assert out["cutoff"].iloc[0] == pytest.approx(21.02, abs=rounding(2))
+    table = reliable_change_table(tables["data"], tables["config"])
+    assert set(table["outcome"]) == {"bdi"} and list(pd.unique(table["visit"])) == ["t2", "t3", "t4"]
+    at_t4 = table[table["visit"] == "t4"]
+    counts = at_t4.groupby("category", sort=False)["n"].sum().to_dict()
+    assert counts == {"recovered": 10, "improved": 8, "unchanged": 22, "deteriorated": 0}
+    # both arms' participants are counted once: 40 with both scores, 3 without, 43 in all
+    per_arm = at_t4.drop_duplicates("arm").set_index("arm")
+    assert per_arm["n_used"].sum() == 40 and (per_arm["n_used"] + per_arm["n_missing"]).sum() == 43
+    assert at_t4["cutoff_value"].iloc[0] == pytest.approx(21.02, abs=rounding(2))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -85,6 +85,24 @@ class Covariate:
 
 
 @dataclass(frozen=True)
+class ReliableChangeSettings:
+    """An outcome's ``reliable_change:`` entry, resolved against its instrument.
+
+    ``reliability`` and the functional population's ``normative_mean`` / ``normative_sd`` are
+    the config's values (then ``source`` says where they come from) or the catalogue entry's;
+    ``cutoff`` and ``critical_value`` default to the schema's defaults (the cut-off ``a``, two
+    SD beyond the baseline mean, needs no population norms).
+    """
+
+    reliability: float
+    source: str
+    cutoff: str
+    critical_value: float
+    normative_mean: float | None = None
+    normative_sd: float | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """An analysed outcome; range and direction resolved from its instrument and overrides."""
 
@@ -92,6 +110,7 @@ class Outcome:
     label: str
     instrument: Instrument
     primary: bool = False
+    reliable_change: ReliableChangeSettings | None = None
 
     @property
     def min(self) -> float:
@@ -400,6 +419,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
                 label=o.get("label", inst.label),
                 instrument=inst,
                 primary=bool(o.get("primary", False)),
+                reliable_change=_reliable_change_settings(o, inst),
             )
         )
     outcome_names = [o.name for o in outcomes]
@@ -492,6 +512,58 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         base_dir=base_dir,
         raw=raw,
     )
+
+
+def _reliable_change_settings(entry: dict, instrument: Instrument) -> ReliableChangeSettings | None:
+    """The outcome's ``reliable_change:`` settings; a reliability must be given with its source
+    or come from the instrument's catalogue entry, and cut-offs b and c need population norms."""
+    given = entry.get("reliable_change")
+    if given is None:
+        return None
+    name = entry["name"]
+    defaults = _schema_item_defaults("outcomes", "reliable_change")
+    if "reliability" in given:
+        if "source" not in given:
+            raise ConfigError(
+                f"outcomes/{name}/reliable_change: reliability {given['reliability']} has no 'source'; "
+                "say where the value comes from (a study of the instrument's test-retest or internal "
+                "consistency reliability), e.g. source: 'Keller 2006, test-retest r = 0.83'."
+            )
+        reliability, source = float(given["reliability"]), str(given["source"])
+    elif instrument.reliability is not None:
+        reliability, source = float(instrument.reliability), instrument.source or "instrument catalogue"
+    else:
+        raise ConfigError(
+            f"outcomes/{name}/reliable_change: the instrument {instrument.name!r} has no sourced "
+            "reliability in the catalogue; give 'reliability:' (between 0 and 1) and its 'source:'."
+        )
+    cutoff = given.get("cutoff", defaults["cutoff"])
+    norms = [given.get(k, getattr(instrument, k)) for k in ("normative_mean", "normative_sd")]
+    if ("normative_mean" in given or "normative_sd" in given) and "source" not in given:
+        raise ConfigError(
+            f"outcomes/{name}/reliable_change: population norms are given without a 'source'; say "
+            "where they come from."
+        )
+    if cutoff in ("b", "c") and None in norms:
+        raise ConfigError(
+            f"outcomes/{name}/reliable_change: cut-off {cutoff!r} needs the functional population's "
+            f"mean and SD, which instrument {instrument.name!r} does not have; give normative_mean "
+            "and normative_sd (with their source), or use cutoff: a (two SD beyond the baseline mean)."
+        )
+    return ReliableChangeSettings(
+        reliability=reliability,
+        source=source,
+        cutoff=cutoff,
+        critical_value=float(given.get("critical_value", defaults["critical_value"])),
+        normative_mean=None if norms[0] is None else float(norms[0]),
+        normative_sd=None if norms[1] is None else float(norms[1]),
+    )
+
+
+def _schema_item_defaults(array: str, key: str) -> dict[str, Any]:
+    """The schema's defaults of an object ``key`` inside the items of the top-level ``array``."""
+    properties = config_schema()["properties"][array]["items"]["properties"][key]["properties"]
+    return {k: copy.deepcopy(spec["default"]) for k, spec in properties.items() if "default" in spec}
 
 
 def _check_threshold_rule(rule: str, outcomes: tuple[str, ...], declared: list[Outcome]) -> None:

@@ -14,9 +14,14 @@ Models:
   sm_mixedlm  statsmodels MixedLM random intercept, REML (from_formula + fit); skipped at
               50,000 participants unless --full (~80 s)
   lme4        lme4::lmer(y ~ arm*visit + age + sex + site + (1|id)) via Rscript, when installed
+  formula_ri  prt_outcomes.mmrm("y ~ arm*visit + age + sex + site + (1 | participant_id)")
+  formula_un  prt_outcomes.mmrm("y ~ arm*visit + age + sex + site + us(visit | participant_id)")
+  gls_un      nlme::gls(y ~ arm*visit + age + sex + site, correlation = corSymm(form = ~ v | id),
+              weights = varIdent(form = ~ 1 | visit)) via Rscript, up to 10,000 participants
 
 Targets checked at 10,000 participants x 5 visits (same run):
-  random intercept at least 10x faster than statsmodels MixedLM;  unstructured under 10 s.
+  random intercept at least 10x faster than statsmodels MixedLM;  unstructured under 10 s;
+  the formula interface within 10% (+ 0.05 s) of fit_trial_model for the same model.
 """
 
 from __future__ import annotations
@@ -50,6 +55,24 @@ fit <- lmer(y ~ arm * visit + age + sex + site + (1 | participant_id), data = d,
 el <- proc.time()[["elapsed"]] - t0
 cat(sprintf('{"seconds": %.6f, "loglik": %.10g}\n', el, as.numeric(logLik(fit))))
 """
+
+R_GLS_CHILD = r"""
+suppressPackageStartupMessages(library(nlme))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1], stringsAsFactors = TRUE)
+d <- d[!is.na(d$y), ]
+d$arm <- factor(d$arm, levels = c("control", "placebo", "prt"))
+d$visit <- factor(d$visit, levels = c("baseline", "week2", "week4", "week8", "week12"))
+d$v <- as.integer(d$visit)
+d <- d[order(d$participant_id, d$v), ]
+invisible(gc(reset = TRUE))
+t0 <- proc.time()[["elapsed"]]
+fit <- gls(y ~ arm * visit + age + sex + site, data = d, method = "REML",
+           correlation = corSymm(form = ~ v | participant_id), weights = varIdent(form = ~ 1 | visit))
+el <- proc.time()[["elapsed"]] - t0
+cat(sprintf('{"seconds": %.6f, "loglik": %.10g}\n', el, as.numeric(logLik(fit))))
+"""
+GLS_MAX_PARTICIPANTS = 10000
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -115,6 +138,18 @@ def child(method: str, path: str) -> None:
         )
         seconds = time.perf_counter() - t0
         out = {"seconds": seconds, "loglik": float(fit.loglik), "converged": bool(fit.converged)}
+    elif method in ("formula_ri", "formula_un"):
+        from prt_outcomes import mmrm
+
+        term = "(1 | participant_id)" if method == "formula_ri" else "us(visit | participant_id)"
+        t0 = time.perf_counter()
+        fit = mmrm(
+            f"y ~ arm * visit + age + sex + site + {term}",
+            data,
+            levels={"arm": ARMS, "visit": VISITS},
+        )
+        seconds = time.perf_counter() - t0
+        out = {"seconds": seconds, "loglik": float(fit.loglik), "converged": bool(fit.converged)}
     elif method == "sm_mixedlm":
         import warnings
 
@@ -165,7 +200,11 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[150, 1000, 10000, 50000], help="participants")
     ap.add_argument("--quick", action="store_true", help="sizes 150 and 1000 only (smoke run)")
     ap.add_argument("--full", action="store_true", help="also run statsmodels at 50,000 participants")
-    ap.add_argument("--methods", nargs="+", default=["ours_ri", "ours_un", "sm_mixedlm", "lme4"])
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=["ours_ri", "formula_ri", "ours_un", "formula_un", "sm_mixedlm", "lme4", "gls_un"],
+    )
     ap.add_argument("--child", nargs=2, metavar=("METHOD", "PARQUET"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -174,9 +213,11 @@ def main(argv=None) -> int:
 
     sizes = [150, 1000] if args.quick else args.sizes
     methods = list(args.methods)
-    if "lme4" in methods and shutil.which("Rscript") is None:
-        print("Rscript not found: lme4 skipped")
-        methods.remove("lme4")
+    if shutil.which("Rscript") is None:
+        for method in ("lme4", "gls_un"):
+            if method in methods:
+                print(f"Rscript not found: {method} skipped")
+                methods.remove(method)
     load = os.getloadavg()
     print(
         f"bench_models: sizes {sizes}, methods {methods}, {os.cpu_count()} cpus, load average {load[0]:.1f}"
@@ -186,6 +227,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rscript = Path(tmp) / "lmer_child.R"
         rscript.write_text(R_CHILD)
+        gls_script = Path(tmp) / "gls_child.R"
+        gls_script.write_text(R_GLS_CHILD)
         for n in sizes:
             data = simulate(n, seed=n)
             nrows[n] = len(data)
@@ -196,11 +239,14 @@ def main(argv=None) -> int:
                 if method == "sm_mixedlm" and n >= 50000 and not args.full:
                     results[(n, method)] = {"status": "skipped (--full)"}
                     continue
-                if method == "lme4":
+                if method == "gls_un" and n > GLS_MAX_PARTICIPANTS:
+                    results[(n, method)] = {"status": f"skipped (> {GLS_MAX_PARTICIPANTS})"}
+                    continue
+                if method in ("lme4", "gls_un"):
                     if csv is None:
                         csv = Path(tmp) / f"sim_{n}.csv"
                         data.to_csv(csv, index=False)
-                    cmd = ["Rscript", str(rscript), str(csv)]
+                    cmd = ["Rscript", str(rscript if method == "lme4" else gls_script), str(csv)]
                 else:
                     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, str(pq)]
                 res = run_child(cmd)
@@ -222,15 +268,23 @@ def main(argv=None) -> int:
             print(f"| {n} | {nrows[n]} | {method} | {secs} | {mb} | {ll} | {r.get('status', '—')} |")
 
     print()
-    print("| participants | statsmodels / ours_ri | lme4 / ours_ri | ours_un (s) |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "| participants | statsmodels / ours_ri | lme4 / ours_ri | ours_un (s) | gls / ours_un "
+        "| formula_ri / ours_ri | formula_un / ours_un |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+
+    def seconds(n, method):
+        return results.get((n, method), {}).get("seconds")
+
     for n in sizes:
-        ri = results.get((n, "ours_ri"), {}).get("seconds")
-        sm = results.get((n, "sm_mixedlm"), {}).get("seconds")
-        l4 = results.get((n, "lme4"), {}).get("seconds")
-        un = results.get((n, "ours_un"), {}).get("seconds")
-        f = lambda a, b: f"{a / b:.1f}x" if a is not None and b else "—"  # noqa: E731
-        print(f"| {n} | {f(sm, ri)} | {f(l4, ri)} | {f'{un:.2f}' if un is not None else '—'} |")
+        ri, un = seconds(n, "ours_ri"), seconds(n, "ours_un")
+        f = lambda a, b: f"{a / b:.2f}x" if a is not None and b else "—"  # noqa: E731
+        print(
+            f"| {n} | {f(seconds(n, 'sm_mixedlm'), ri)} | {f(seconds(n, 'lme4'), ri)} "
+            f"| {f'{un:.2f}' if un is not None else '—'} | {f(seconds(n, 'gls_un'), un)} "
+            f"| {f(seconds(n, 'formula_ri'), ri)} | {f(seconds(n, 'formula_un'), un)} |"
+        )
 
     print()
     ri = results.get((10000, "ours_ri"), {}).get("seconds")
@@ -248,12 +302,25 @@ def main(argv=None) -> int:
         print(f"target: unstructured at 10,000 x 5 under 10 s: {un:.2f} s  {'PASS' if un < 10 else 'FAIL'}")
     else:
         print("target: unstructured at 10,000 x 5 under 10 s: not measured")
-    # loglik agreement between implementations of the same random-intercept model
+    for kind in ("ri", "un"):
+        ours, formula = seconds(10000, f"ours_{kind}"), seconds(10000, f"formula_{kind}")
+        label = f"target: formula interface ({kind}) at 10,000 x 5 within 10% + 0.05 s of fit_trial_model"
+        if ours is None or formula is None:
+            print(f"{label}: not measured")
+        else:
+            verdict = "PASS" if formula <= 1.1 * ours + 0.05 else "FAIL"
+            print(f"{label}: {formula:.3f} s vs {ours:.3f} s  {verdict}")
+    # loglik agreement between implementations of the same model
+    groups = {
+        "random-intercept": ("ours_ri", "formula_ri", "sm_mixedlm", "lme4"),
+        "unstructured": ("ours_un", "formula_un", "gls_un"),
+    }
     for n in sizes:
-        lls = {m: results.get((n, m), {}).get("loglik") for m in ("ours_ri", "sm_mixedlm", "lme4")}
-        lls = {m: v for m, v in lls.items() if v is not None}
-        if len(lls) > 1:
-            print(f"n={n}: random-intercept REML loglik " + ", ".join(f"{m} {v:.4f}" for m, v in lls.items()))
+        for name, members in groups.items():
+            lls = {m: results.get((n, m), {}).get("loglik") for m in members}
+            lls = {m: v for m, v in lls.items() if v is not None}
+            if len(lls) > 1:
+                print(f"n={n}: {name} REML loglik " + ", ".join(f"{m} {v:.4f}" for m, v in lls.items()))
     return 0
 
 

@@ -564,16 +564,18 @@ class SpatialExponential(CovarianceStructure):
     The ``k`` "visits" are the distinct coordinate tuples present in the data (``coordinates``
     of shape (k, d); default ``0, 1, ..., k-1``, where the structure is AR(1)). mmrm computes
     ``d`` the same way (``src/utils.h`` ``euclidean``, ``src/covariance.h``
-    ``get_spatial_exponential``, commit ec290b2). The parameter is ``log rho`` (``-1 / range``
-    in SAS's ``exp(-d / range)``): ``R = exp(log(rho) * D)`` is smooth in it for any distance,
-    where ``rho^d`` has an infinite derivative at ``rho = 0`` for ``d < 1``. ``rho`` is kept in
-    ``(0, 1)`` as mmrm's (``invlogit``): ``log rho <= -1e-6`` (``rho = 1`` makes ``R``
-    singular) and ``rho^d_min >= 1e-6`` (independence, for all purposes).
+    ``get_spatial_exponential``, commit ec290b2). The parameter is ``log(range)``, SAS's
+    ``SP(EXP)`` estimate in ``R = exp(-d / range)`` (``rho = exp(-1 / range)``): a log scale
+    parameter is smooth and equally well conditioned for any units of ``d``, where ``rho^d``
+    has an infinite derivative at ``rho = 0`` for ``d < 1`` and ``log rho`` spans orders of
+    magnitude when a few pairs are nearly coincident. The bounds keep ``rho`` in ``(0, 1)`` as
+    mmrm (``invlogit``) does: the correlation at the median distance ``d50`` between ``1e-6``
+    (independence, for all purposes) and ``1 - 1e-6`` (at 1, ``R`` is singular).
 
     Examples
     --------
     >>> s = SpatialExponential(3, coordinates=np.array([[0.0], [1.0], [3.0]]))
-    >>> np.round(s.relative(np.log([0.5])), 4)
+    >>> np.round(s.relative(np.log([1 / np.log(2)])), 4)  # range 1 / log 2: rho = 0.5
     array([[1.   , 0.5  , 0.125],
            [0.5  , 1.   , 0.25 ],
            [0.125, 0.25 , 1.   ]])
@@ -602,66 +604,70 @@ class SpatialExponential(CovarianceStructure):
                 "coordinates would be perfectly correlated); merge duplicates first."
             )
         self.d_min = float(off.min()) if off.size else 1.0
+        # the typical distance, for starts: coordinates of actual days (or the 2-d coordinates of
+        # mmrm's VISITN2 example) can have a few nearly coincident pairs far below it
+        self.d_typical = float(np.median(off)) if off.size else 1.0
 
     @property
     def n_params(self):
         return 1 if self.k > 1 else 0
 
     def bounds(self):
-        return [(np.log(_EDGE) / self.d_min, -_EDGE)] if self.k > 1 else []
+        if self.k < 2:
+            return []
+        # exp(-d50 / range) = 1e-6 and 1 - 1e-6
+        return [(np.log(self.d_typical / -np.log(_EDGE)), np.log(self.d_typical / -np.log1p(-_EDGE)))]
 
     def relative(self, phi):
         if self.k < 2:
             return np.eye(1)
-        return np.exp(phi[0] * self.distance)
+        return np.exp(-self.distance * np.exp(-phi[0]))
 
     def d_relative(self, phi):
         if self.k < 2:
             return np.zeros((0, 1, 1))
-        return (self.distance * np.exp(phi[0] * self.distance))[None]
+        scaled = self.distance * np.exp(-phi[0])  # d / range
+        return (scaled * np.exp(-scaled))[None]
 
-    def _at_nearest(self, rho_nearest):
-        # log rho such that the correlation at the smallest distance is rho_nearest
-        return np.log(rho_nearest) / self.d_min
+    def _at_typical(self, rho_typical):
+        # log(range) such that the correlation at the median distance is rho_typical
+        return np.log(self.d_typical / -np.log(rho_typical))
 
     def start(self, empirical):
         if self.k < 2:
             return np.zeros(0)
-        # least squares of log corr = log(rho) d over the pairs with a usable positive correlation
+        # least squares of log corr = -d / range over the pairs with a usable positive correlation
         corr = _correlation(empirical)
         a, b = np.triu_indices(self.k, 1)
         c, d = corr[a, b], self.distance[a, b]
         use = np.isfinite(c) & (c > 0.01) & (c < 0.99)
         if not use.any():
             return self.neutral_start()
-        slope = float(np.sum(d[use] * np.log(c[use])) / np.sum(d[use] ** 2))
-        lo, hi = self.bounds()[0]
-        return np.array([np.clip(slope, lo + 0.01 * abs(lo), min(hi, self._at_nearest(0.99)))])
+        slope = float(np.sum(d[use] * np.log(c[use])) / np.sum(d[use] ** 2))  # -1 / range
+        rho_typical = np.clip(np.exp(slope * self.d_typical), 0.01, 0.99)
+        return np.array([self._at_typical(rho_typical)])
 
     def neutral_start(self):
-        return np.array([self._at_nearest(0.5)]) if self.k > 1 else np.zeros(0)
+        return np.array([self._at_typical(0.5)]) if self.k > 1 else np.zeros(0)
 
     def interior_starts(self, phi):
         if self.k < 2:
             return []
-        return [np.array([self._at_nearest(r)]) for r in (0.1, 0.3, 0.5, 0.7, 0.9)]
+        return [np.array([self._at_typical(r)]) for r in (0.1, 0.3, 0.5, 0.7, 0.9)]
 
     def components(self, phi, sigma2, visit_names):
         if self.k < 2:
             return [("variance", sigma2)]
-        return [
-            ("variance", sigma2),
-            ("correlation[distance 1]", float(np.exp(phi[0]))),
-            ("range", float(-1.0 / phi[0])),
-        ]
+        rng = float(np.exp(phi[0]))
+        return [("variance", sigma2), ("correlation[distance 1]", float(np.exp(-1.0 / rng))), ("range", rng)]
 
     def boundary_messages(self, phi):
         if self.k < 2:
             return []
         lo, hi = self.bounds()[0]
-        if phi[0] >= hi - _EDGE:
+        if phi[0] >= hi - 1e-9:
             return ["spatial exponential correlation estimated at 1 (boundary)"]
-        if phi[0] <= lo * (1 - 1e-9):
+        if phi[0] <= lo + 1e-9:
             return ["spatial exponential correlation estimated at 0: independent observations (boundary)"]
         return []
 

@@ -611,3 +611,34 @@ def test_spatial_exponential_against_live_nlme(tmp_path):
     assert set(ref["model"]) >= {"sim_reml", "sim_ml"}
     for model, rows in ref.groupby("model", sort=False):
         _compare_nlme(model, rows)
+
+
+# ------------------------------------------------------------------------- through fit_trial_model
+def test_fit_trial_model_fits_ante_dependence_nested_between_ar1_and_unstructured():
+    """AR(1) is ante-dependence with equal correlations, which is heterogeneous ante-dependence
+    with equal variances, which is an unstructured covariance: the maximised REML
+    log-likelihoods must be ordered so (to the optimizer's 1e-6), and fit_trial_model's fit must
+    be the optimum the independent fitter above finds on the same design."""
+    from prt_outcomes.models import fit_trial_model
+    from prt_outcomes.models.design import build_model_frame
+
+    data = pd.read_csv(ROOT / "tests" / "references" / "models" / "sim2_two_arm_cs.csv")
+    args = dict(
+        outcome="y", arm="arm", visit="visit", subject="participant_id", covariates=["age", "sex", "site"]
+    )
+    levels = dict(arm_levels=["usual_care", "prt"], visit_levels=["v1", "v2", "v3", "v4"])
+    ll = {}
+    for name in ("ar1", "ante_dependence", "heterogeneous_ante_dependence", "unstructured"):
+        fit = fit_trial_model(data, **args, **levels, covariance=name)
+        assert fit.converged and not fit.warnings
+        ll[name] = fit.loglik
+    assert ll["ar1"] <= ll["ante_dependence"] + 1e-6
+    assert ll["ante_dependence"] <= ll["heterogeneous_ante_dependence"] + 1e-6
+    assert ll["heterogeneous_ante_dependence"] <= ll["unstructured"] + 1e-6
+    mf = build_model_frame(
+        data, **args, **levels, reference_arm=None, baseline_visit=None, baseline_adjusted=False
+    )
+    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=4)
+    for name in ("ante_dependence", "heterogeneous_ante_dependence"):
+        independent = _fit(pdata, make_structure(name, 4))
+        assert ll[name] == pytest.approx(-0.5 * independent["m2ll"], abs=1e-7)

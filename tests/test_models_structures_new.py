@@ -28,7 +28,9 @@ What is checked, and against what:
   1.3e-5 above the optimum at most here). Estimates: SAS prints 4-5 significant digits and its
   last iterate is that close to the optimum along flat directions (SP(EXP) range: SAS 1.1751,
   tight optimum 1.17567), so variances, range and SEs to 1e-3 relative, correlations and
-  intercepts to 1e-3 absolute, covariances to 1e-3 x sqrt(v_aa v_bb).
+  intercepts to 1e-3 absolute, covariances to 1e-3 x sqrt(v_aa v_bb). The intercept's
+  Satterthwaite df, computed here from ``d_relative`` and ``pattern_products`` (textbook formula),
+  within 1 of SAS's printed integer (as tests/test_models_reference_sas.py).
 * nlme::gls with ``corExp(form = ~ time | id)`` (no nugget) on a simulated trial with
   unequal visit spacing (0, 0.5, 1, 2, 3, 6, 12 months) and on the antidepressant trial with
   actual days (RELDAYS, 46 distinct days): values stored in
@@ -136,6 +138,42 @@ def _fit(pdata, structure, reml=True):
         V=V,
         grad=grad,
     )
+
+
+def _satterthwaite_df(pdata, structure, fit, reml, L):
+    """Textbook Satterthwaite df of ``L beta`` (SAS DDFM=SATTERTH): ``2 (L C L')^2 / (g' A g)``,
+    ``A = 2 H^-1`` the inverse observed information of (phi, log sigma2), ``g_j = d(L C L')/dtheta_j
+    = L C (sum_p <dV_j, H_p>) C L'`` from :meth:`PatternData.pattern_products`; the Hessian by
+    central differences of the analytic gradient. It uses ``structure.d_relative`` throughout."""
+    theta = np.concatenate((fit["phi"], [np.log(fit["sigma2"])]))
+
+    def V_of(t):
+        return np.exp(t[-1]) * structure.relative(t[:-1])
+
+    def dV_of(t):
+        return np.concatenate((np.exp(t[-1]) * structure.d_relative(t[:-1]), V_of(t)[None]))
+
+    def grad(t):
+        return pdata.evaluate(V_of(t), reml=reml, gradient=True).gradient(dV_of(t))
+
+    q = theta.size
+    H = np.empty((q, q))
+    for j in range(q):
+        h = 1e-5 * max(1.0, abs(theta[j]))
+        e = np.zeros(q)
+        e[j] = h
+        H[:, j] = (grad(theta + e) - grad(theta - e)) / (2 * h)
+    A = 2 * np.linalg.inv((H + H.T) / 2)
+    V, dV = V_of(theta), dV_of(theta)
+    C = np.linalg.inv(pdata.evaluate(V, reml=reml).xtvx)
+    g = np.zeros(q)
+    for group, visits, _n, _vinv, Hp in pdata.pattern_products(V):
+        ix = np.ix_(visits, visits)
+        for j in range(q):
+            dVj = dV[j][group] if dV.ndim == 4 else dV[j]
+            M = np.einsum("ab,abpq->pq", dVj[ix], Hp)
+            g[j] += L @ C @ M @ C @ L
+    return 2 * (L @ C @ L) ** 2 / (g @ A @ g)
 
 
 def _fd_jacobian(func, phi, h=1e-6):
@@ -423,39 +461,41 @@ def test_grouped_fit_is_the_separate_fits_per_group(name, reml):
 
 
 # ------------------------------------------------------------------------------ SAS on fev_data
-# (structure, n_groups, reml, design, coordinates) -> SAS final-iteration -2LL and estimates
+# SAS final-iteration -2LL, covariance estimates, intercept (estimate, SE, Satterthwaite df)
 SAS = {
     "adh_reml": dict(
         m2ll=3713.49317786,
         var=[[114.89, 44.6313, 26.8922, 158.47]],
         rho=[[0.7106, 0.1033, 0.3657]],
-        intercept=(42.9009, 0.3529),
+        intercept=(42.9009, 0.3529, 171),
     ),
     "adh_ml": dict(
         m2ll=3713.24501787,
         var=[[114.78, 44.5191, 26.7673, 158.33]],
         rho=[[0.7104, 0.09992, 0.3650]],
-        intercept=(42.9019, 0.3519),
+        intercept=(42.9019, 0.3519, 171),
     ),
     "group_adh_reml": dict(
         m2ll=3688.84024388,
         var=[[134.41, 51.5930, 19.9393, 114.99], [83.7418, 32.9411, 38.7701, 215.53]],
         rho=[[0.8039, 0.02646, 0.1643], [0.5178, 0.2002, 0.5655]],
-        intercept=(42.5293, 0.3349),
+        intercept=(42.5293, 0.3349, 174),
     ),
     "group_adh_ml": dict(
         m2ll=3688.48731427,
         var=[[134.26, 51.4797, 19.8318, 114.89], [83.6194, 32.8289, 38.6672, 215.45]],
         rho=[[0.8038, 0.02288, 0.1635], [0.5169, 0.1976, 0.5654]],
-        intercept=(42.5284, 0.3339),
+        intercept=(42.5284, 0.3339, 174),
     ),
-    "sp_exp_reml": dict(m2ll=3875.49946734, range=1.1751, residual=88.9768, intercept=(42.3254, 0.5012)),
-    "sp_exp_ml": dict(m2ll=3875.95353357, range=1.1680, residual=88.7005, intercept=(42.3252, 0.4999)),
-    "sp_exp2_reml": dict(m2ll=3894.60123182, range=1.2418, residual=87.8870, intercept=(42.2202, 0.4754)),
-    "sp_exp2_ml": dict(m2ll=3894.94943409, range=1.2339, residual=87.6472, intercept=(42.2203, 0.4742)),
+    "sp_exp_reml": dict(m2ll=3875.49946734, range=1.1751, residual=88.9768, intercept=(42.3254, 0.5012, 188)),
+    "sp_exp_ml": dict(m2ll=3875.95353357, range=1.1680, residual=88.7005, intercept=(42.3252, 0.4999, 189)),
+    "sp_exp2_reml": dict(
+        m2ll=3894.60123182, range=1.2418, residual=87.8870, intercept=(42.2202, 0.4754, 194)
+    ),
+    "sp_exp2_ml": dict(m2ll=3894.94943409, range=1.2339, residual=87.6472, intercept=(42.2203, 0.4742, 196)),
     # SAS CS: Variance = within-participant variance, CS = the common covariance
     "group_cs_reml": dict(
-        m2ll=3915.41985780, cs=[(74.8951, 3.2130), (87.3254, 9.0248)], intercept=(41.9734, 0.4247)
+        m2ll=3915.41985780, cs=[(74.8951, 3.2130), (87.3254, 9.0248)], intercept=(41.9734, 0.4247, 183)
     ),
     # FEV1 = ARMCD; predicted means PBO 41.1517 (SE 0.40805), TRT 44.6795 (0.49709)
     "group_un_reml": dict(
@@ -499,7 +539,7 @@ def _fev_fit(case):
         d["FEV1"].to_numpy(), X, subject=subj, visit=np.asarray(visit).reshape(-1), n_visits=k, group=group
     )
     structure = make_structure(name, k, n_groups=2 if group is not None else 1, coordinates=coords)
-    return _fit(pdata, structure, reml)
+    return _fit(pdata, structure, reml), pdata, structure
 
 
 @needs_fev
@@ -507,7 +547,7 @@ def _fev_fit(case):
 @pytest.mark.parametrize("case", list(SAS))
 def test_against_sas_proc_mixed_on_fev_data(case):
     ref = SAS[case]
-    fit = _fev_fit(case)
+    fit, pdata, structure = _fev_fit(case)
     assert np.max(np.abs(fit["grad"])) < 1e-4
     assert -1e-6 <= ref["m2ll"] - fit["m2ll"] <= 5e-5, fit["m2ll"]
     V = fit["V"] if fit["V"].ndim == 3 else fit["V"][None]
@@ -529,8 +569,10 @@ def test_against_sas_proc_mixed_on_fev_data(case):
         tri = np.tril_indices(4)
         np.testing.assert_array_less(np.abs(V[g][tri] - un) / np.outer(sd, sd)[tri], 1e-3)
     if "intercept" in ref:
-        est, se = ref["intercept"]
+        est, se, df = ref["intercept"]
         assert abs(fit["beta"][0] - est) <= 1e-3 and fit["se"][0] == pytest.approx(se, rel=1e-3)
+        # SAS prints integer df; its optimum is ~1e-4 away: within 1 (as test_models_reference_sas)
+        assert abs(_satterthwaite_df(pdata, structure, fit, case.endswith("_reml"), np.eye(1)[0]) - df) <= 1.0
     for L, (est, se) in zip(np.array([[1.0, 0.0], [1.0, 1.0]]), ref.get("means", [])):
         assert abs(L @ fit["beta"] - est) <= 1e-3
         assert np.sqrt(L @ fit["C"] @ L) == pytest.approx(se, rel=1e-3)

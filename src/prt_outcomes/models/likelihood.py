@@ -113,6 +113,18 @@ class PatternData:
         ------
         ValueError
             If ``group`` is not a non-negative integer per row or varies within a participant.
+
+        Examples
+        --------
+        >>> y = np.array([1.0, 2.0, 3.0, 2.5, 0.5]); X = np.ones((5, 1))
+        >>> d = PatternData.from_arrays(y, X, subject=np.array([0, 0, 1, 1, 2]),
+        ...                             visit=np.array([0, 1, 0, 1, 0]), n_visits=2,
+        ...                             group=np.array([0, 0, 1, 1, 1]))
+        >>> [(p.group, p.visits.tolist(), p.n_subjects) for p in d.patterns]
+        [(0, [0, 1], 1), (1, [0], 1), (1, [0, 1], 1)]
+        >>> V = np.stack([np.eye(2), 4 * np.eye(2)])  # group 1 has four times the variance
+        >>> [(g, n) for g, visits, n, Vinv, H in d.pattern_products(V)]
+        [(0, 1), (1, 1), (1, 1)]
         """
         y = np.asarray(y, dtype=float)
         X = np.asarray(X, dtype=float)

@@ -7,7 +7,8 @@ diagonal element, or the residual variance for ``random_intercept``, is 1.
 
 Each structure knows its parameter bounds (for L-BFGS-B), a starting value derived from an
 empirical covariance matrix, the analytic derivative ``dR/dphi`` and how to name its variance
-components.
+components. ``make_structure(name, k, n_groups=G)`` gives a separate matrix per group of
+participants (:class:`Grouped`, SAS ``GROUP=``), whose ``relative`` is (G, k, k).
 
 Examples
 --------
@@ -31,6 +32,9 @@ __all__ = [
     "COVARIANCE_STRUCTURES",
     "CovarianceSpec",
     "CovarianceStructure",
+    "Grouped",
+    "SpatialExponential",
+    "AnteDependence",
     "make_structure",
 ]
 
@@ -46,6 +50,7 @@ class CovarianceStructure:
     k: int
 
     name = "base"
+    n_groups = 1  # :class:`Grouped` has one matrix per group; every other structure one
 
     # ----- interface --------------------------------------------------------------------
     @property
@@ -485,6 +490,311 @@ class Heterogeneous(CovarianceStructure):
         return [np.concatenate((eta, start)) for start in self.base.interior_starts(rest)]
 
 
+class AnteDependence(CovarianceStructure):
+    """First-order ante-dependence: ``R[a, b] = rho_a rho_(a+1) ... rho_(b-1)`` for ``a < b``.
+
+    mmrm ``ad`` (one variance); with visit-specific variances (:class:`Heterogeneous`) it is
+    mmrm ``adh`` and SAS ``TYPE=ANTE(1)``. The ``k - 1`` parameters are the correlations between
+    adjacent visits, kept in ``(-1, 1)`` as AR(1)'s (any such values give a positive-definite
+    ``R``: it is the correlation of a first-order Markov chain; a value at +-1 makes two
+    adjacent visits collinear).
+
+    Examples
+    --------
+    >>> s = AnteDependence(3)
+    >>> s.relative(np.array([0.5, 0.8]))
+    array([[1. , 0.5, 0.4],
+           [0.5, 1. , 0.8],
+           [0.4, 0.8, 1. ]])
+    """
+
+    name = "ante_dependence"
+
+    @property
+    def n_params(self):
+        return max(self.k - 1, 0)
+
+    def bounds(self):
+        return [(-1 + _EDGE, 1 - _EDGE)] * self.n_params
+
+    def relative(self, phi):
+        k = self.k
+        R = np.eye(k)
+        for a in range(k):
+            prod = 1.0
+            for b in range(a + 1, k):
+                prod *= phi[b - 1]
+                R[a, b] = R[b, a] = prod
+        return R
+
+    def d_relative(self, phi):
+        # dR[a, b] / d rho_j = product of the other rho_l, a <= l < b, when a <= j < b (no
+        # division by rho_j, so rho_j = 0 is fine).
+        k = self.k
+        out = np.zeros((self.n_params, k, k))
+        for j in range(self.n_params):
+            for a in range(j + 1):
+                for b in range(j + 1, k):
+                    others = np.prod([phi[i] for i in range(a, b) if i != j])
+                    out[j, a, b] = out[j, b, a] = others
+        return out
+
+    def start(self, empirical):
+        corr = _correlation(empirical)
+        return np.clip(np.nan_to_num(np.diag(corr, 1)), -0.9, 0.9)
+
+    def components(self, phi, sigma2, visit_names):
+        out = [("variance", sigma2)]
+        out += [(f"correlation[{visit_names[j]},{visit_names[j + 1]}]", phi[j]) for j in range(self.n_params)]
+        return out
+
+    def boundary_messages(self, phi):
+        return [
+            f"ante-dependence correlation between visit positions {j + 1} and {j + 2} estimated at "
+            "+-1 (boundary)"
+            for j in range(self.n_params)
+            if abs(phi[j]) >= 1 - 2 * _EDGE
+        ]
+
+
+class SpatialExponential(CovarianceStructure):
+    """Spatial exponential: ``R[a, b] = rho^d(a, b)``, ``d`` the Euclidean distance between the
+    coordinates of two observations (mmrm ``sp_exp``, SAS ``TYPE=SP(EXP)(coords)``).
+
+    The ``k`` "visits" are the distinct coordinate tuples present in the data (``coordinates``
+    of shape (k, d); default ``0, 1, ..., k-1``, where the structure is AR(1)). mmrm computes
+    ``d`` the same way (``src/utils.h`` ``euclidean``, ``src/covariance.h``
+    ``get_spatial_exponential``, commit ec290b2). The parameter is ``log(range)``, SAS's
+    ``SP(EXP)`` estimate in ``R = exp(-d / range)`` (``rho = exp(-1 / range)``): a log scale
+    parameter is smooth and equally well conditioned for any units of ``d``, where ``rho^d``
+    has an infinite derivative at ``rho = 0`` for ``d < 1`` and ``log rho`` spans orders of
+    magnitude when a few pairs are nearly coincident. The bounds keep ``rho`` in ``(0, 1)`` as
+    mmrm (``invlogit``) does: the correlation at the median distance ``d50`` between ``1e-6``
+    (independence, for all purposes) and ``1 - 1e-6`` (at 1, ``R`` is singular).
+
+    Examples
+    --------
+    >>> s = SpatialExponential(3, coordinates=np.array([[0.0], [1.0], [3.0]]))
+    >>> np.round(s.relative(np.log([1 / np.log(2)])), 4)  # range 1 / log 2: rho = 0.5
+    array([[1.   , 0.5  , 0.125],
+           [0.5  , 1.   , 0.25 ],
+           [0.125, 0.25 , 1.   ]])
+    """
+
+    name = "spatial_exponential"
+
+    def __init__(self, k: int, coordinates=None):
+        super().__init__(k)
+        if coordinates is None:
+            coordinates = np.arange(k, dtype=float)
+        coords = np.asarray(coordinates, dtype=float)
+        if coords.ndim == 1:
+            coords = coords[:, None]
+        if coords.ndim != 2 or coords.shape[0] != k:
+            raise ValueError(f"coordinates must have shape (k, d) = ({k}, d), not {coords.shape}.")
+        if not np.all(np.isfinite(coords)):
+            raise ValueError("coordinates must be finite numbers.")
+        diff = coords[:, None, :] - coords[None, :, :]
+        self.coordinates = coords
+        self.distance = np.sqrt(np.einsum("abd,abd->ab", diff, diff))
+        off = self.distance[~np.eye(k, dtype=bool)]
+        if off.size and off.min() <= 0:
+            raise ValueError(
+                "coordinates must be distinct tuples (two observations of a participant at the same "
+                "coordinates would be perfectly correlated); merge duplicates first."
+            )
+        self.d_min = float(off.min()) if off.size else 1.0
+        # the typical distance, for starts: coordinates of actual days (or the 2-d coordinates of
+        # mmrm's VISITN2 example) can have a few nearly coincident pairs far below it
+        self.d_typical = float(np.median(off)) if off.size else 1.0
+
+    @property
+    def n_params(self):
+        return 1 if self.k > 1 else 0
+
+    def bounds(self):
+        if self.k < 2:
+            return []
+        # exp(-d50 / range) = 1e-6 and 1 - 1e-6
+        return [(np.log(self.d_typical / -np.log(_EDGE)), np.log(self.d_typical / -np.log1p(-_EDGE)))]
+
+    def relative(self, phi):
+        if self.k < 2:
+            return np.eye(1)
+        return np.exp(-self.distance * np.exp(-phi[0]))
+
+    def d_relative(self, phi):
+        if self.k < 2:
+            return np.zeros((0, 1, 1))
+        scaled = self.distance * np.exp(-phi[0])  # d / range
+        return (scaled * np.exp(-scaled))[None]
+
+    def _at_typical(self, rho_typical):
+        # log(range) such that the correlation at the median distance is rho_typical
+        return np.log(self.d_typical / -np.log(rho_typical))
+
+    def start(self, empirical):
+        if self.k < 2:
+            return np.zeros(0)
+        # least squares of log corr = -d / range over the pairs with a usable positive correlation
+        corr = _correlation(empirical)
+        a, b = np.triu_indices(self.k, 1)
+        c, d = corr[a, b], self.distance[a, b]
+        use = np.isfinite(c) & (c > 0.01) & (c < 0.99)
+        if not use.any():
+            return self.neutral_start()
+        slope = float(np.sum(d[use] * np.log(c[use])) / np.sum(d[use] ** 2))  # -1 / range
+        rho_typical = np.clip(np.exp(slope * self.d_typical), 0.01, 0.99)
+        return np.array([self._at_typical(rho_typical)])
+
+    def neutral_start(self):
+        return np.array([self._at_typical(0.5)]) if self.k > 1 else np.zeros(0)
+
+    def interior_starts(self, phi):
+        if self.k < 2:
+            return []
+        return [np.array([self._at_typical(r)]) for r in (0.1, 0.3, 0.5, 0.7, 0.9)]
+
+    def components(self, phi, sigma2, visit_names):
+        if self.k < 2:
+            return [("variance", sigma2)]
+        rng = float(np.exp(phi[0]))
+        return [("variance", sigma2), ("correlation[distance 1]", float(np.exp(-1.0 / rng))), ("range", rng)]
+
+    def boundary_messages(self, phi):
+        if self.k < 2:
+            return []
+        lo, hi = self.bounds()[0]
+        if phi[0] >= hi - 1e-9:
+            return ["spatial exponential correlation estimated at 1 (boundary)"]
+        if phi[0] <= lo + 1e-9:
+            return ["spatial exponential correlation estimated at 0: independent observations (boundary)"]
+        return []
+
+
+class Grouped(CovarianceStructure):
+    """A separate covariance matrix per group of participants (SAS ``REPEATED / GROUP=arm``,
+    mmrm ``us(visit | arm / id)``): ``V_g = sigma2 * c_g * R(phi_g)``.
+
+    ``R`` is the base structure; ``c_1 = 1`` and ``c_g = exp(s_g)`` for the later groups,
+    because every base ``R`` is normalised (its first variance, or residual variance, is 1) and
+    the one ``sigma2`` the likelihood profiles is group 1's scale. The parameter vector is the
+    groups' blocks in order: ``phi_1``, then ``(s_g, phi_g)`` for g = 2..G, so ``n_params =
+    G * base.n_params + G - 1`` and the SAS count (``sigma2`` included) is G times the base's.
+    ``relative`` is (G, k, k), ``d_relative`` (n_params, G, k, k).
+
+    Examples
+    --------
+    >>> s = make_structure("compound_symmetry", 2, n_groups=2)
+    >>> s.n_params, s.relative(np.array([0.5, np.log(2.0), 0.0])).round(3).tolist()
+    (3, [[[1.0, 0.5], [0.5, 1.0]], [[2.0, 0.0], [0.0, 2.0]]])
+    """
+
+    def __init__(self, base_factory: Callable[[], CovarianceStructure], n_groups: int):
+        bases = [base_factory() for _ in range(n_groups)]
+        super().__init__(bases[0].k)
+        self.bases = bases
+        self.base = bases[0]
+        self.n_groups = n_groups
+        self.name = "grouped_" + self.base.name
+
+    # layout ------------------------------------------------------------------------------
+    def _blocks(self):
+        """(scale index or None, slice of the base parameters) per group."""
+        q = self.base.n_params
+        out, pos = [], 0
+        for g in range(self.n_groups):
+            if g == 0:
+                out.append((None, slice(0, q)))
+                pos = q
+            else:
+                out.append((pos, slice(pos + 1, pos + 1 + q)))
+                pos += 1 + q
+        return out
+
+    def _split(self, phi):
+        phi = np.asarray(phi, dtype=float)
+        return [(0.0 if s is None else phi[s], phi[sl]) for s, sl in self._blocks()]
+
+    @property
+    def n_params(self):
+        return self.n_groups * self.base.n_params + self.n_groups - 1
+
+    def bounds(self):
+        out = list(self.bases[0].bounds())
+        for base in self.bases[1:]:
+            out += [(None, None)] + list(base.bounds())
+        return out
+
+    def relative(self, phi):
+        return np.stack([np.exp(s) * b.relative(p) for b, (s, p) in zip(self.bases, self._split(phi))])
+
+    def d_relative(self, phi):
+        k, G = self.k, self.n_groups
+        out = np.zeros((self.n_params, G, k, k))
+        for g, (base, (s_idx, sl), (s, p)) in enumerate(zip(self.bases, self._blocks(), self._split(phi))):
+            scale = np.exp(s)
+            if s_idx is not None:
+                out[s_idx, g] = scale * base.relative(p)
+            out[sl, g] = scale * base.d_relative(p)
+        return out
+
+    def _per_group(self, empirical):
+        emp = np.asarray(empirical, dtype=float)
+        return [emp] * self.n_groups if emp.ndim == 2 else list(emp)
+
+    def start(self, empirical):
+        emps = self._per_group(empirical)
+        blocks, level = [], []
+        for base, emp in zip(self.bases, emps):
+            p = base.start(emp)
+            blocks.append(p)
+            level.append(np.mean(np.diag(emp)) / np.mean(np.diag(base.relative(p))))
+        out = [blocks[0]]
+        for g in range(1, self.n_groups):
+            out += [np.array([np.log(level[g] / level[0])]), blocks[g]]
+        return np.concatenate(out)
+
+    def neutral_start(self):
+        out = [self.bases[0].neutral_start()]
+        for base in self.bases[1:]:
+            out += [np.zeros(1), base.neutral_start()]
+        return np.concatenate(out)
+
+    def components(self, phi, sigma2, visit_names, group_names=None):
+        """The base structure's components per group, named ``"<parameter> (<group>)"``."""
+        names = group_names if group_names is not None else [str(g + 1) for g in range(self.n_groups)]
+        out = []
+        for base, name, (s, p) in zip(self.bases, names, self._split(phi)):
+            out += [(f"{c} ({name})", v) for c, v in base.components(p, sigma2 * np.exp(s), visit_names)]
+        return out
+
+    def boundary_messages(self, phi):
+        out = []
+        for g, (base, (s, p)) in enumerate(zip(self.bases, self._split(phi))):
+            out += [f"group {g + 1}: {m}" for m in base.boundary_messages(p)]
+        return out
+
+    def inward_derivatives(self, phi):
+        out = []
+        for g, (base, (s, p)) in enumerate(zip(self.bases, self._split(phi))):
+            for d in base.inward_derivatives(p):
+                full = np.zeros((self.n_groups, self.k, self.k))
+                full[g] = np.exp(s) * d
+                out.append(full)
+        return out
+
+    def interior_starts(self, phi):
+        phi = np.asarray(phi, dtype=float)
+        out = []
+        for base, (s_idx, sl), (s, p) in zip(self.bases, self._blocks(), self._split(phi)):
+            for start in base.interior_starts(p):
+                x = phi.copy()
+                x[sl] = start
+                out.append(x)
+        return out
+
+
 @dataclass(frozen=True)
 class CovarianceSpec:
     """One row of :data:`COVARIANCE_REGISTRY`: a structure's name, meaning and equivalents.
@@ -507,6 +817,10 @@ class CovarianceSpec:
         Whether the variance differs between visits.
     build : callable
         ``k -> CovarianceStructure``, the engine's class over ``k`` visits.
+    mmrm : str
+        The R mmrm covariance code (``us``, ``cs``, ..., ``sp_exp``), or the lme4 term for
+        ``random_intercept``. Any structure can be grouped (mmrm ``us(visit | arm / id)``, SAS
+        ``REPEATED / GROUP=arm``): ``make_structure(name, k, n_groups=G)``.
     """
 
     name: str
@@ -517,6 +831,7 @@ class CovarianceSpec:
     r: str
     heterogeneous: bool
     build: Callable[[int], CovarianceStructure]
+    mmrm: str = ""
 
 
 def _spec_rows() -> tuple[CovarianceSpec, ...]:
@@ -533,6 +848,7 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "lme4 (1 | id)",
             False,
             RandomIntercept,
+            "(1 | id)",
         ),
         CovarianceSpec(
             "compound_symmetry",
@@ -543,6 +859,7 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "mmrm cs; nlme corCompSymm",
             False,
             CompoundSymmetry,
+            "cs",
         ),
         CovarianceSpec(
             "heterogeneous_compound_symmetry",
@@ -553,6 +870,7 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "mmrm csh; nlme corCompSymm + varIdent",
             True,
             het(CompoundSymmetry),
+            "csh",
         ),
         CovarianceSpec(
             "unstructured",
@@ -563,6 +881,7 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "mmrm us; nlme corSymm + varIdent",
             True,
             Unstructured,
+            "us",
         ),
         CovarianceSpec(
             "ar1",
@@ -573,6 +892,7 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "mmrm ar1; nlme corAR1",
             False,
             AR1,
+            "ar1",
         ),
         CovarianceSpec(
             "heterogeneous_ar1",
@@ -583,6 +903,7 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "mmrm ar1h; nlme corAR1 + varIdent",
             True,
             het(AR1),
+            "ar1h",
         ),
         CovarianceSpec(
             "toeplitz",
@@ -593,6 +914,7 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "mmrm toep; nlme corARMA(p = k - 1)",
             False,
             Toeplitz,
+            "toep",
         ),
         CovarianceSpec(
             "heterogeneous_toeplitz",
@@ -603,6 +925,40 @@ def _spec_rows() -> tuple[CovarianceSpec, ...]:
             "mmrm toeph",
             True,
             het(Toeplitz),
+            "toeph",
+        ),
+        CovarianceSpec(
+            "ante_dependence",
+            "one variance, correlation the product of the adjacent-visit correlations in between",
+            "k",
+            lambda k: k,
+            "none (TYPE=ANTE(1) has a variance per visit)",
+            "mmrm ad",
+            False,
+            AnteDependence,
+            "ad",
+        ),
+        CovarianceSpec(
+            "heterogeneous_ante_dependence",
+            "a variance per visit, correlation the product of the adjacent-visit correlations in between",
+            "2 k - 1",
+            lambda k: 2 * k - 1,
+            "TYPE=ANTE(1)",
+            "mmrm adh",
+            True,
+            het(AnteDependence),
+            "adh",
+        ),
+        CovarianceSpec(
+            "spatial_exponential",
+            "one variance, correlation rho^distance between the observations' coordinates (unequal spacing)",
+            "2",
+            lambda k: 2,
+            "TYPE=SP(EXP)(coords)",
+            "mmrm sp_exp(time | id); nlme corExp(form = ~ time | id)",
+            False,
+            SpatialExponential,
+            "sp_exp",
         ),
     )
 
@@ -616,16 +972,54 @@ COVARIANCE_REGISTRY: dict[str, CovarianceSpec] = {spec.name: spec for spec in _s
 COVARIANCE_STRUCTURES = tuple(COVARIANCE_REGISTRY)
 
 
-def make_structure(name: str, k: int) -> CovarianceStructure:
+def make_structure(
+    name: str, k: int, *, n_groups: int = 1, coordinates: np.ndarray | None = None
+) -> CovarianceStructure:
     """Build the covariance structure ``name`` over ``k`` visits.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`COVARIANCE_STRUCTURES`.
+    k : int
+        Number of visits; for ``spatial_exponential`` the number of distinct coordinate tuples.
+    n_groups : int
+        With ``G > 1``, a separate matrix per group (:class:`Grouped`): ``relative`` is then
+        (G, k, k). ``1`` returns the plain structure.
+    coordinates : array of shape (k, d), optional
+        ``spatial_exponential`` only: the coordinates of its ``k`` "visits" (default
+        ``0, ..., k-1``).
 
     Raises
     ------
     ValueError
-        If ``name`` is not one of :data:`COVARIANCE_STRUCTURES`.
+        If ``name`` is not one of :data:`COVARIANCE_STRUCTURES`, ``n_groups < 1`` or
+        ``coordinates`` are given for another structure.
+
+    Examples
+    --------
+    >>> make_structure("spatial_exponential", 3, coordinates=[[0.0], [0.5], [2.0]]).distance[0]
+    array([0. , 0.5, 2. ])
+    >>> make_structure("unstructured", 4, n_groups=2).n_params
+    19
     """
-    if name in COVARIANCE_REGISTRY:
-        return COVARIANCE_REGISTRY[name].build(k)
-    raise ValueError(
-        f"covariance={name!r} is not a known structure; use one of {list(COVARIANCE_STRUCTURES)}."
-    )
+    if name not in COVARIANCE_REGISTRY:
+        raise ValueError(
+            f"covariance={name!r} is not a known structure; use one of {list(COVARIANCE_STRUCTURES)}."
+        )
+    if int(n_groups) != n_groups or n_groups < 1:
+        raise ValueError(f"n_groups={n_groups!r} must be a positive integer.")
+    if coordinates is not None:
+        if name != "spatial_exponential":
+            raise ValueError(f"coordinates are only used by spatial_exponential, not by covariance={name!r}.")
+
+        def factory():
+            return SpatialExponential(k, coordinates)
+    else:
+
+        def factory():
+            return COVARIANCE_REGISTRY[name].build(k)
+
+    if n_groups == 1:
+        return factory()
+    return Grouped(factory, int(n_groups))

@@ -38,12 +38,17 @@ _LOG_2PI = np.log(2 * np.pi)
 
 @dataclass
 class Pattern:
-    """Participants observed at the same visits: ``visits`` (m,), ``y`` (m, n), ``X`` (m, n, p)."""
+    """Participants observed at the same visits: ``visits`` (m,), ``y`` (m, n), ``X`` (m, n, p).
+
+    ``group`` is the participants' covariance group (0 when ungrouped): patterns are keyed by
+    (group, observed visits).
+    """
 
     visits: np.ndarray
     y: np.ndarray
     X: np.ndarray
     rows: np.ndarray  # (m, n) row positions in the original arrays
+    group: int = 0
 
     @property
     def n_subjects(self) -> int:
@@ -64,9 +69,24 @@ class Evaluation:
     g_resid: np.ndarray | None = None  # sum_i V_i^-1 r_i r_i' V_i^-1, k x k
 
     def gradient(self, dV: np.ndarray) -> np.ndarray:
-        """Derivative of the (unprofiled) deviance for each ``dV[j]`` (shape (q, k, k))."""
+        """Derivative of the (unprofiled) deviance for each ``dV[j]``.
+
+        ``dV`` is (q, k, k), or (q, G, k, k) for a per-group covariance; ``g_fixed`` and
+        ``g_resid`` are (G, k, k) when the evaluation was at a (G, k, k) ``V``. A (q, k, k)
+        ``dV`` against grouped matrices is the same change in every group.
+        """
         G = self.g_fixed - self.g_resid
-        return np.einsum("ab,jab->j", G, dV)
+        dV = np.asarray(dV)
+        if G.ndim == 2 and dV.ndim == 3:
+            return np.einsum("ab,jab->j", G, dV)
+        if G.ndim == 3 and dV.ndim == 4:
+            return np.einsum("gab,jgab->j", G, dV)
+        if G.ndim == 3 and dV.ndim == 3:
+            return np.einsum("ab,jab->j", G.sum(axis=0), dV)
+        raise ValueError(
+            f"dV of shape {dV.shape} does not match an evaluation at a covariance of shape "
+            f"{G.shape}; evaluate at a (G, k, k) V to differentiate per group."
+        )
 
 
 class PatternData:
@@ -79,13 +99,32 @@ class PatternData:
         self.k = n_visits
         self.n_obs = n_obs
         self.p = n_coef
+        self.n_groups = max((pat.group for pat in patterns), default=0) + 1
 
     @classmethod
-    def from_arrays(cls, y, X, *, subject, visit, n_visits) -> "PatternData":
-        """Group rows by participant's set of observed visits.
+    def from_arrays(cls, y, X, *, subject, visit, n_visits, group=None) -> "PatternData":
+        """Group rows by participant's (covariance group, set of observed visits).
 
         ``subject`` are integer codes, ``visit`` are 0-based visit positions; each
-        (subject, visit) pair must occur at most once.
+        (subject, visit) pair must occur at most once. ``group`` (optional) is a non-negative
+        integer code per row, constant within a participant: its covariance group.
+
+        Raises
+        ------
+        ValueError
+            If ``group`` is not a non-negative integer per row or varies within a participant.
+
+        Examples
+        --------
+        >>> y = np.array([1.0, 2.0, 3.0, 2.5, 0.5]); X = np.ones((5, 1))
+        >>> d = PatternData.from_arrays(y, X, subject=np.array([0, 0, 1, 1, 2]),
+        ...                             visit=np.array([0, 1, 0, 1, 0]), n_visits=2,
+        ...                             group=np.array([0, 0, 1, 1, 1]))
+        >>> [(p.group, p.visits.tolist(), p.n_subjects) for p in d.patterns]
+        [(0, [0, 1], 1), (1, [0], 1), (1, [0, 1], 1)]
+        >>> V = np.stack([np.eye(2), 4 * np.eye(2)])  # group 1 has four times the variance
+        >>> [(g, n) for g, visits, n, Vinv, H in d.pattern_products(V)]
+        [(0, 1), (1, 1), (1, 1)]
         """
         y = np.asarray(y, dtype=float)
         X = np.asarray(X, dtype=float)
@@ -93,24 +132,48 @@ class PatternData:
         visit = np.asarray(visit, dtype=np.int64)
         n = y.size
         _, subj_code = np.unique(subject, return_inverse=True)
+        subj_code = subj_code.reshape(-1)
         n_subj = subj_code.max() + 1 if n else 0
-        # Bit mask of observed visits per participant identifies its pattern.
-        weights = np.left_shift(np.int64(1), visit).astype(np.int64)
-        mask = np.zeros(n_subj, dtype=np.int64)
-        np.add.at(mask, subj_code, weights)
-        order = np.lexsort((visit, subj_code, mask[subj_code]))
-        row_mask = mask[subj_code][order]
+        subj_group = np.zeros(n_subj, dtype=np.int64)
+        n_groups = 1
+        if group is not None:
+            group = np.asarray(group)
+            if group.shape != (n,) or not np.issubdtype(group.dtype, np.integer) or (n and group.min() < 0):
+                raise ValueError("group must be a non-negative integer code per row.")
+            subj_group[subj_code] = group
+            if np.any(subj_group[subj_code] != group):
+                raise ValueError(
+                    "group must be constant within a participant (a participant's visits share one "
+                    "covariance matrix); recode the grouping variable or check the subject column."
+                )
+            n_groups = int(group.max()) + 1 if n else 1
+        # A participant's pattern is its group and its set of observed visits. Patterns are
+        # ordered by group, then by the observed-visit set read as a binary number (bit v =
+        # visit v), without forming that number: it overflows int64 beyond 62 visits (spatial
+        # structures over actual days). Sorting the bit vectors from the highest visit down is
+        # the same order, so ungrouped data keep the patterns (and sums) in the order they had.
+        observed = np.zeros((n_subj, n_visits), dtype=np.int8)
+        observed[subj_code, visit] = 1
+        key = np.column_stack((subj_group, observed[:, ::-1]))
+        _, rank = np.unique(key, axis=0, return_inverse=True)
+        rank = rank.reshape(-1)
+        order = np.lexsort((visit, subj_code, rank[subj_code]))
+        row_rank = rank[subj_code][order]
         patterns = []
-        boundaries = np.flatnonzero(np.diff(row_mask)) + 1
+        boundaries = np.flatnonzero(np.diff(row_rank)) + 1
         for chunk in np.split(order, boundaries):
             if chunk.size == 0:
                 continue
-            m_bits = int(mask[subj_code[chunk[0]]])
-            visits = np.array([v for v in range(n_visits) if m_bits >> v & 1], dtype=np.int64)
+            first = subj_code[chunk[0]]
+            visits = np.flatnonzero(observed[first]).astype(np.int64)
             m = visits.size
             rows = chunk.reshape(-1, m).T  # (m, n_p): rows sorted by subject then visit
-            patterns.append(Pattern(visits=visits, y=y[rows], X=X[rows], rows=rows))
-        return cls(patterns, n_visits, n, X.shape[1])
+            patterns.append(
+                Pattern(visits=visits, y=y[rows], X=X[rows], rows=rows, group=int(subj_group[first]))
+            )
+        out = cls(patterns, n_visits, n, X.shape[1])
+        out.n_groups = max(out.n_groups, n_groups)
+        return out
 
     # --------------------------------------------------------------------------------------
     @staticmethod
@@ -142,8 +205,9 @@ class PatternData:
 
     def _row_groups(self):
         """Participants of the small (row-evaluated) patterns, stacked by number of observed
-        visits m: ``vis`` (n, m) visit indices, ``X`` (n, m, p), ``y`` (n, m). One batched
-        Cholesky per group replaces a Python loop over (possibly hundreds of) patterns."""
+        visits m: ``vis`` (n, m) visit indices, ``X`` (n, m, p), ``y`` (n, m), ``grp`` (n,)
+        covariance groups. One batched Cholesky per stack replaces a Python loop over (possibly
+        hundreds of) patterns."""
         if getattr(self, "_group_cache", None) is None:
             by_m: dict[int, list] = {}
             for pat, mom in zip(self.patterns, self._moments()):
@@ -154,12 +218,29 @@ class PatternData:
                 vis = np.concatenate([np.tile(pt.visits, (pt.n_subjects, 1)) for pt in pats])
                 X = np.concatenate([pt.X.transpose(1, 0, 2) for pt in pats])
                 y = np.concatenate([pt.y.T for pt in pats])
-                groups.append((vis, X, y))
+                grp = np.concatenate([np.full(pt.n_subjects, pt.group, dtype=np.int64) for pt in pats])
+                groups.append((vis, X, y, grp))
             self._group_cache = groups
         return self._group_cache
 
+    def _check_covariance(self, V: np.ndarray) -> np.ndarray:
+        V = np.asarray(V, dtype=float)
+        k = self.k
+        if V.shape == (k, k) or (V.ndim == 3 and V.shape[1:] == (k, k) and V.shape[0] >= self.n_groups):
+            return V
+        raise ValueError(
+            f"V of shape {V.shape} does not fit these data: use ({k}, {k}) or (G, {k}, {k}) with "
+            f"G >= {self.n_groups} covariance groups."
+        )
+
     def evaluate(self, V: np.ndarray, *, reml: bool, gradient: bool = False) -> Evaluation:
-        """Deviance, GLS estimate and (optionally) the gradient matrices at covariance ``V``."""
+        """Deviance, GLS estimate and (optionally) the gradient matrices at covariance ``V``.
+
+        ``V`` is (k, k), common to all participants, or (G, k, k): group g's participants have
+        ``V[g]``; the gradient matrices ``g_fixed``/``g_resid`` then are (G, k, k) too.
+        """
+        V = self._check_covariance(V)
+        grouped = V.ndim == 3
         p = self.p
         xtvx = np.zeros((p, p))
         xtvy = np.zeros(p)
@@ -170,7 +251,7 @@ class PatternData:
             if mom is None:
                 continue
             XX, Xy, yy = mom
-            Vp = V[np.ix_(pat.visits, pat.visits)]
+            Vp = (V[pat.group] if grouped else V)[np.ix_(pat.visits, pat.visits)]
             L = np.linalg.cholesky(Vp)
             logdet += pat.n_subjects * 2.0 * np.log(np.diag(L)).sum()
             Linv = solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
@@ -180,9 +261,12 @@ class PatternData:
             yvy += float(np.sum(Vinv * yy))
             moment_work.append((pat, mom, Vinv))
         row_work = []
-        for vis, X, y in self._row_groups():
+        for vis, X, y, grp in self._row_groups():
             n, m = vis.shape
-            Vs = V[vis[:, :, None], vis[:, None, :]]
+            if grouped:
+                Vs = V[grp[:, None, None], vis[:, :, None], vis[:, None, :]]
+            else:
+                Vs = V[vis[:, :, None], vis[:, None, :]]
             L = np.linalg.cholesky(Vs)
             logdet += 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
             Linv = np.linalg.inv(L)
@@ -193,7 +277,7 @@ class PatternData:
             xtvx += Zf.T @ Zf
             xtvy += Zf.T @ wf
             yvy += float(wf @ wf)
-            row_work.append((vis, Linv, Z, w))
+            row_work.append((vis, Linv, Z, w, grp))
         xtvx = (xtvx + xtvx.T) / 2
         chol = cho_factor(xtvx)
         beta = cho_solve(chol, xtvy)
@@ -206,8 +290,9 @@ class PatternData:
         ev = Evaluation(dev, beta, xtvx, quad, logdet, logdet_xtvx)
         if gradient:
             C = cho_solve(chol, np.eye(p))
-            g_fixed = np.zeros((self.k, self.k))
-            g_resid = np.zeros((self.k, self.k))
+            shape = V.shape
+            g_fixed = np.zeros(shape)
+            g_resid = np.zeros(shape)
             for pat, (XX, Xy, yy), Vinv in moment_work:
                 xb = Xy @ beta  # xb[a, b] = sum_i (X_i[a] beta) y_i[b]
                 resid = yy - xb - xb.T + np.einsum("abpq,p,q->ab", XX, beta, beta)
@@ -215,9 +300,13 @@ class PatternData:
                 if reml:
                     F = F - Vinv @ np.einsum("abpq,pq->ab", XX, C) @ Vinv
                 ix = np.ix_(pat.visits, pat.visits)
-                g_fixed[ix] += F
-                g_resid[ix] += Vinv @ resid @ Vinv
-            for vis, Linv, Z, w in row_work:
+                if grouped:
+                    g_fixed[pat.group][ix] += F
+                    g_resid[pat.group][ix] += Vinv @ resid @ Vinv
+                else:
+                    g_fixed[ix] += F
+                    g_resid[ix] += Vinv @ resid @ Vinv
+            for vis, Linv, Z, w, grp in row_work:
                 LinvT = np.swapaxes(Linv, 1, 2)
                 F = LinvT @ Linv  # V_i^-1
                 u = (LinvT @ (w - Z @ beta)[:, :, None])[:, :, 0]  # V_i^-1 r_i
@@ -227,9 +316,11 @@ class PatternData:
                     F = F - Wt @ C @ np.swapaxes(Wt, 1, 2)
                 # scatter-add into the k x k matrices (bincount is much faster than add.at)
                 flat = (vis[:, :, None] * self.k + vis[:, None, :]).ravel()
-                size = self.k * self.k
-                g_fixed += np.bincount(flat, weights=F.ravel(), minlength=size).reshape(self.k, self.k)
-                g_resid += np.bincount(flat, weights=S.ravel(), minlength=size).reshape(self.k, self.k)
+                if grouped:
+                    flat = flat + np.repeat(grp * (self.k * self.k), vis.shape[1] ** 2)
+                size = g_fixed.size
+                g_fixed += np.bincount(flat, weights=F.ravel(), minlength=size).reshape(shape)
+                g_resid += np.bincount(flat, weights=S.ravel(), minlength=size).reshape(shape)
             ev.g_fixed, ev.g_resid = g_fixed, g_resid
         return ev
 
@@ -238,11 +329,21 @@ class PatternData:
 
         Yields (visits, n_p, Vinv_p, H_p) with H_p of shape (m, m, p, p), one pattern at a
         time (so memory stays bounded); the derivative of ``X'V^-1X`` along ``dV`` is
-        ``-sum_p einsum('ab,abij', dV_p, H_p)``.
+        ``-sum_p einsum('ab,abij', dV_p, H_p)``. For a per-group ``V`` use
+        :meth:`pattern_products`, which also yields each pattern's group.
         """
+        for _group, visits, n, Vinv, H in self.pattern_products(V):
+            yield visits, n, Vinv, H
+
+    def pattern_products(self, V: np.ndarray):
+        """As :meth:`weighted_design_products`, yielding ``(group, visits, n_p, Vinv_p, H_p)``.
+
+        ``V`` is (k, k) or (G, k, k); pattern p's block is ``V[group][visits, visits]``.
+        """
+        V = self._check_covariance(V)
         for pat, mom in zip(self.patterns, self._moments()):
             m, n = pat.y.shape
-            Vp = V[np.ix_(pat.visits, pat.visits)]
+            Vp = (V[pat.group] if V.ndim == 3 else V)[np.ix_(pat.visits, pat.visits)]
             Vinv = np.linalg.inv(Vp)
             Vinv = (Vinv + Vinv.T) / 2
             if mom is not None:
@@ -250,7 +351,7 @@ class PatternData:
             else:
                 W = (Vinv @ pat.X.reshape(m, n * self.p)).reshape(m, n, self.p)
                 H = np.einsum("anp,bnq->abpq", W, W, optimize=True)
-            yield pat.visits, n, Vinv, H
+            yield pat.group, pat.visits, n, Vinv, H
 
     def residual_matrix(self, beta: np.ndarray) -> np.ndarray:
         """Residuals ``y - X beta`` as a (n_subjects, k) array with NaN where unobserved."""
@@ -262,3 +363,10 @@ class PatternData:
             full[:, pat.visits] = r.T
             blocks.append(full)
         return np.vstack(blocks) if blocks else np.zeros((0, self.k))
+
+    def residual_groups(self) -> np.ndarray:
+        """The covariance group of each row of :meth:`residual_matrix` (all 0 when ungrouped)."""
+        return np.concatenate(
+            [np.full(pat.n_subjects, pat.group, dtype=np.int64) for pat in self.patterns]
+            + [np.zeros(0, dtype=np.int64)]
+        )

@@ -46,7 +46,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["natural_parametrisation", "kenward_roger_pieces", "design_products", "block_of"]
+__all__ = [
+    "natural_parametrisation",
+    "grouped_parametrisation",
+    "kenward_roger_pieces",
+    "design_products",
+    "block_of",
+]
 
 
 def natural_parametrisation(name: str, k: int):
@@ -110,9 +116,9 @@ def natural_parametrisation(name: str, k: int):
 
 def _derivatives(from_tau, tau, linear):
     q = tau.size
-    k = from_tau(tau).shape[0]
-    d1 = np.empty((q, k, k))
-    d2 = np.zeros((q, q, k, k))
+    shape = from_tau(tau).shape  # (k, k), or (G, k, k) for group-specific covariances
+    d1 = np.empty((q,) + shape)
+    d2 = np.zeros((q, q) + shape)
     # tau is on the normalised scale (variances ~1, correlations in (-1, 1)): absolute-ish
     # steps; second differences use a larger step so that rounding (eps / h^2) stays ~1e-9.
     h = 1e-4 * np.maximum(np.abs(tau), 0.1)
@@ -135,6 +141,24 @@ def _derivatives(from_tau, tau, linear):
                 ) / (4 * h[i] * h[j])
                 d2[i, j] = d2[j, i] = val
     return d1, d2
+
+
+def grouped_parametrisation(name: str, V: np.ndarray):
+    """:func:`natural_parametrisation` for ``V`` of shape (k, k), or per group for (G, k, k).
+
+    Group-specific covariances (SAS ``GROUP=``, mmrm ``us(AVISIT | ARM / USUBJID)``) have one
+    parameter vector per group, concatenated in group order; ``from_tau`` returns the stack.
+    """
+    if V.ndim == 2:
+        return natural_parametrisation(name, V.shape[0])
+    G, k = V.shape[0], V.shape[-1]
+    to_tau, from_tau, linear = natural_parametrisation(name, k)
+    q = to_tau(V[0]).size
+    return (
+        lambda M: np.concatenate([to_tau(M[g]) for g in range(G)]),
+        lambda t: np.stack([from_tau(t[g * q : (g + 1) * q]) for g in range(G)]),
+        linear,
+    )
 
 
 def design_products(pdata, V):
@@ -210,10 +234,10 @@ def kenward_roger_pieces(
     """
     if information not in ("expected", "observed"):
         raise ValueError(f"information={information!r}; use 'expected' or 'observed'.")
-    scale = float(np.mean(np.diag(V)))
+    scale = float(np.mean(np.diagonal(V, axis1=-2, axis2=-1)))
     V = V / scale
     C = C / scale
-    to_tau, from_tau, linear = natural_parametrisation(structure_name, V.shape[0])
+    to_tau, from_tau, linear = grouped_parametrisation(structure_name, V)
     tau = to_tau(V)
     dV, d2V = _derivatives(from_tau, tau, linear)
     use_r = second_order and not linear

@@ -465,3 +465,64 @@ def test_refusals():
         eng.inference("kenward_roger", vcov="empirical")
     with pytest.raises(ValueError, match="vcov"):
         eng.inference("satterthwaite", vcov="sandwich")
+
+
+# ------------------------------------------------------------ group-specific covariances
+class _GroupedPatterns:
+    """A stand-in with the grouped likelihood's contract: ``pattern_products(V)`` yields
+    ``(group, visits, n, Vinv, H)`` for a (G, k, k) stack ``V`` (one PatternData per group)."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.p = parts[0].p
+
+    def pattern_products(self, V):
+        for g, part in enumerate(self.parts):
+            for visits, n, Vinv, H in part.weighted_design_products(V[g]):
+                yield g, visits, n, Vinv, H
+
+
+@pytest.mark.parametrize("structure", ["unstructured", "ar1"])
+def test_grouped_expected_kenward_roger_matches_dense(structure):
+    """Expected-information KR with a covariance per arm against the literal N x N formulas
+    (the observed information needs the grouped likelihood itself, which this test lacks)."""
+    from prt_outcomes.models.kenward_roger import _derivatives, grouped_parametrisation, kenward_roger_pieces
+
+    data = simulate(n_per_arm=(8, 9), k=3, seed=43, missing=0.25)
+    mf = build_model_frame(data, **ARGS)
+    group = (mf.arm_code == 1).astype(int)
+    parts = [
+        PatternData.from_arrays(
+            mf.y[group == g], mf.X[group == g], subject=mf.subject_code[group == g],
+            visit=mf.visit_code[group == g], n_visits=3,
+        )
+        for g in (0, 1)
+    ]  # fmt: skip
+    lag = np.abs(np.subtract.outer(np.arange(3), np.arange(3)))
+    if structure == "ar1":
+        V = np.stack([1.3 * 0.5**lag, 2.1 * 0.3**lag])
+    else:
+        V = np.stack([np.array([[1.0, 0.4, 0.3], [0.4, 1.5, 0.6], [0.3, 0.6, 2.0]]), 1.2 + np.eye(3)])
+    order = np.lexsort((mf.visit_code, mf.subject_code))
+    X, subj, vis, grp = mf.X[order], mf.subject_code[order], mf.visit_code[order], group[order]
+    same = subj[:, None] == subj[None, :]
+
+    def big(M):  # M (G, k, k) -> the block-diagonal N x N matrix
+        return np.where(same, M[grp[:, None], vis[:, None], vis[None, :]], 0.0)
+
+    to_tau, from_tau, linear = grouped_parametrisation(structure, V)
+    d1, d2 = _derivatives(from_tau, to_tau(V), linear)
+    Si = np.linalg.inv(big(V))
+    Phi = np.linalg.inv(X.T @ Si @ X)
+    C_adj, P, W, scale = kenward_roger_pieces(_GroupedPatterns(parts), V, Phi, structure)
+    G = [big(d) for d in d1]
+    q = len(G)
+    Pd = [X.T @ Si @ g @ Si @ X for g in G]
+    Q = [[X.T @ Si @ G[i] @ Si @ G[j] @ Si @ X for j in range(q)] for i in range(q)]
+    R = [[X.T @ Si @ big(d2[i, j]) @ Si @ X for j in range(q)] for i in range(q)]
+    Pm = Si - Si @ X @ Phi @ X.T @ Si
+    info = np.array([[0.5 * np.trace(Pm @ G[i] @ Pm @ G[j]) for j in range(q)] for i in range(q)])
+    Wd = np.linalg.inv(info)
+    U = sum(Wd[i, j] * (Q[i][j] - Pd[i] @ Phi @ Pd[j] - 0.25 * R[i][j]) for i in range(q) for j in range(q))
+    np.testing.assert_allclose(C_adj, Phi + 2 * Phi @ U @ Phi, rtol=1e-7, atol=1e-12)
+    assert q == 2 * (6 if structure == "unstructured" else 2)

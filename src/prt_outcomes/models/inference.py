@@ -233,7 +233,7 @@ class Inference:
         if df_method in _KR:
             V = self._V
             self.C_used, self.P, self.A, scale = kenward_roger_pieces(
-                pdata, V, C, structure.name, **_KR[df_method]
+                pdata, V, C, structure.name, warnings=warnings, **_KR[df_method]
             )
             # P and W are on the scale V / scale; the df only need them consistent with C.
             self.C = C / scale

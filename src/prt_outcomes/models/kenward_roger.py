@@ -221,6 +221,7 @@ def kenward_roger_pieces(
     *,
     information: str = "expected",
     second_order: bool = True,
+    warnings: list | None = None,
 ):
     """Adjusted covariance ``Phi_A``, the derivative matrices ``P`` (q, p, p), ``W`` and a scale.
 
@@ -231,6 +232,8 @@ def kenward_roger_pieces(
 
     ``information`` is ``"expected"`` (pbkrtest) or ``"observed"`` (SAS, mmrm);
     ``second_order=False`` drops ``R_ij`` (SAS KR(LINEAR), mmrm Kenward-Roger-Linear).
+    An information matrix that is not positive definite (a fit on the boundary) is
+    pseudo-inverted, with a message appended to ``warnings``.
     """
     if information not in ("expected", "observed"):
         raise ValueError(f"information={information!r}; use 'expected' or 'observed'.")
@@ -267,7 +270,17 @@ def kenward_roger_pieces(
         # the deviance of the data at V = scale * from_tau(tau): the derivatives in tau (on the
         # normalised scale) are those of the expected information above, so W is consistent
         info = observed_information(pdata, from_tau, tau, scale, linear)
-    W = np.linalg.inv(info)
+    diag = np.diag(info)
+    positive = bool(np.all(diag > 0)) and np.linalg.eigvalsh(info / np.sqrt(np.outer(diag, diag)))[0] > 1e-10
+    if positive:
+        W = np.linalg.inv(info)
+    else:
+        W = np.linalg.pinv(info)
+        if warnings is not None:
+            warnings.append(
+                f"the {information} information of the covariance parameters is not positive "
+                "definite (boundary fit); the Kenward-Roger adjustment and df use its pseudo-inverse"
+            )
     U = np.zeros((p, p))
     for i in range(q):
         for j in range(q):

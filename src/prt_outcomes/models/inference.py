@@ -196,6 +196,20 @@ class Inference:
         The covariance of beta that every SE uses (KR-adjusted or sandwich where chosen).
     C : ndarray
         The unadjusted covariance the df formulas use (on the KR work scale for KR).
+
+    Examples
+    --------
+    >>> from prt_outcomes.models.covariance import make_structure
+    >>> from prt_outcomes.models.likelihood import PatternData
+    >>> rng = np.random.default_rng(0)
+    >>> subj, visit = np.repeat(np.arange(20), 2), np.tile([0, 1], 20)
+    >>> X = np.column_stack([np.ones(40), visit]); y = X @ [1.0, 0.5] + rng.normal(size=40)
+    >>> pdata = PatternData.from_arrays(y, X, subject=subj, visit=visit, n_visits=2)
+    >>> st, phi, sigma2 = make_structure("compound_symmetry", 2), np.array([0.3]), 1.0
+    >>> C = np.linalg.inv(pdata.evaluate(sigma2 * st.relative(phi), reml=True).xtvx)
+    >>> test = Inference(pdata, st, phi, sigma2, C, True, "residual", None, []).f_test(np.eye(2))
+    >>> test["num_df"], test["den_df"]
+    (2, 38.0)
     """
 
     def __init__(

@@ -21,8 +21,9 @@ correlations for the heterogeneous types). Three variants differ only in ``W`` a
   ``W = 2 H^-1`` with ``H`` the Hessian of the REML deviance ``-2 log L_R`` in ``tau`` at the
   estimate (the inverse observed information, SAS's ASYCOV matrix); ``R_ij`` is kept where V is
   not linear in ``tau``. mmrm computes the same in its own parametrisation (log-Cholesky for
-  ``us``, log SD and transformed correlations otherwise; ``theta_vcov``, the inverse Hessian of
-  ``-log L_R`` from TMB); the df are invariant to that choice at the optimum, the second-order
+  ``us``, log SD and transformed correlations otherwise; ``W`` is ``theta_vcov =
+  solve(tmb_object$he(theta))``, the inverse Hessian of TMB's objective ``-log L_R``, R/tmb.R;
+  ``P``, ``Q``, ``R`` in src/kr_comp.cpp, ``Phi_A`` and the df in R/kenwardroger.R); the df are invariant to that choice at the optimum, the second-order
   term of ``Phi_A`` is not, which is why mmrm documents "Kenward-Roger-Linear" as the match to SAS
   for ``us``.
 * ``second_order=False`` (SAS DDFM=KR(LINEAR), mmrm "Kenward-Roger-Linear"): ``R_ij = 0``

@@ -526,3 +526,44 @@ def test_grouped_expected_kenward_roger_matches_dense(structure):
     U = sum(Wd[i, j] * (Q[i][j] - Pd[i] @ Phi @ Pd[j] - 0.25 * R[i][j]) for i in range(q) for j in range(q))
     np.testing.assert_allclose(C_adj, Phi + 2 * Phi @ U @ Phi, rtol=1e-7, atol=1e-12)
     assert q == 2 * (6 if structure == "unstructured" else 2)
+
+
+def test_empirical_f_test_combines_per_direction_df_as_mmrm():
+    """mmrm h_df_md_sat with an empirical vcov: eigenvectors of L Cov_emp L', each with its own
+    empirical df (h_df_1d_sat_empirical), combined as lmerTest; F is the plain Wald F."""
+    data = simulate(n_per_arm=(9, 10), k=3, seed=5, missing=0.25)
+    mf = build_model_frame(data, **ARGS, covariates=["age"])
+    eng = Engine(mf.y, mf.X, mf.subject_code, mf.visit_code, 3, "unstructured", term_names=mf.term_names)
+    inf = eng.inference("satterthwaite", vcov="empirical_bias_reduced")
+    cov, df = _dense_sandwich(eng, "empirical_bias_reduced")
+    L = np.eye(mf.X.shape[1])[[1, 4, 5]]
+    d, vecs = np.linalg.eigh(L @ cov @ L.T)
+    PtL = vecs.T @ L
+    nu = np.array([df(row) for row in PtL])
+    test = inf.f_test(L)
+    assert test["num_df"] == 3
+    assert test["F"] == pytest.approx(float(np.sum((PtL @ eng.beta) ** 2 / d)) / 3, rel=1e-9)
+    assert test["den_df"] == pytest.approx(combine_satterthwaite_df(nu), rel=1e-9)
+
+
+@needs_fev
+def test_between_within_f_test_takes_the_smallest_df_involved():
+    d = pd.read_csv(FEV)
+    mf = build_model_frame(
+        d, outcome="FEV1", arm="ARMCD", visit="AVISIT", subject="USUBJID", covariates=("RACE", "SEX"),
+        reference_arm="PBO", visit_levels=["VIS1", "VIS2", "VIS3", "VIS4"],
+    )  # fmt: skip
+    eng = Engine(mf.y, mf.X, mf.subject_code, mf.visit_code, 4, "unstructured", term_names=mf.term_names)
+    inf = eng.inference("between_within")
+    terms = list(mf.term_names)
+    eye = np.eye(len(terms))
+    inter = eye[[i for i, t in enumerate(terms) if ":" in t]]
+    arm = eye[[terms.index("ARMCD[TRT]")]]
+    assert inf.f_test(inter)["den_df"] == 334 and inf.f_test(inter)["num_df"] == 3
+    both = inf.f_test(np.vstack([arm, inter]))
+    assert both["den_df"] == 192 and both["num_df"] == 4
+    C = inf.C_used
+    b = eng.beta
+    Lb = np.vstack([arm, inter])
+    wald = float(Lb @ b @ np.linalg.solve(Lb @ C @ Lb.T, Lb @ b)) / 4
+    assert both["F"] == pytest.approx(wald, rel=1e-9)

@@ -23,9 +23,10 @@ correlations for the heterogeneous types). Three variants differ only in ``W`` a
   not linear in ``tau``. mmrm computes the same in its own parametrisation (log-Cholesky for
   ``us``, log SD and transformed correlations otherwise; ``W`` is ``theta_vcov =
   solve(tmb_object$he(theta))``, the inverse Hessian of TMB's objective ``-log L_R``, R/tmb.R;
-  ``P``, ``Q``, ``R`` in src/kr_comp.cpp, ``Phi_A`` and the df in R/kenwardroger.R); the df are invariant to that choice at the optimum, the second-order
-  term of ``Phi_A`` is not, which is why mmrm documents "Kenward-Roger-Linear" as the match to SAS
-  for ``us``.
+  ``P``, ``Q``, ``R`` in src/kr_comp.cpp, ``Phi_A`` and the df in R/kenwardroger.R). The df
+  are invariant to the parametrisation at the optimum, the second-order term of ``Phi_A`` is
+  not: SAS's ``us`` parameters are linear, so SAS KR = KR(LINEAR) there, and mmrm documents
+  "Kenward-Roger-Linear" as its match to SAS for ``us``.
 * ``second_order=False`` (SAS DDFM=KR(LINEAR), mmrm "Kenward-Roger-Linear"): ``R_ij = 0``
   whatever the parametrisation.
 * ``information="expected"`` (pbkrtest ``KRmodcomp`` / ``Lb_ddf``, emmeans): ``W`` is the

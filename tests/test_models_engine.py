@@ -350,14 +350,14 @@ def test_ml_and_reml_information_criteria():
 def test_kenward_roger_adjusts_se_upwards_and_is_parametrisation_consistent():
     data = simulate(seed=18, rho=0.6)
     sat = fit_trial_model(data, **ARGS, covariance="random_intercept")
-    kr = fit_trial_model(data, **ARGS, covariance="random_intercept", df_method="kenward_roger")
+    kr = fit_trial_model(data, **ARGS, covariance="random_intercept", df_method="kenward_roger_expected")
     np.testing.assert_allclose(kr.coefficients["estimate"], sat.coefficients["estimate"], rtol=1e-12)
     # Phi_A - Phi is positive semi-definite for linear covariance structures (KR 1997)
     assert np.all(kr.contrasts["se"] >= sat.contrasts["se"] - 1e-12)
     assert np.linalg.eigvalsh(kr.vcov.to_numpy() - sat.vcov.to_numpy()).min() > -1e-12
     # CS (SAS type=CS) has the same linear parametrisation as the random intercept: with a
     # positive correlation both give the same model and the same KR numbers.
-    cs = fit_trial_model(data, **ARGS, covariance="compound_symmetry", df_method="kenward_roger")
+    cs = fit_trial_model(data, **ARGS, covariance="compound_symmetry", df_method="kenward_roger_expected")
     np.testing.assert_allclose(cs.contrasts[["se", "df"]], kr.contrasts[["se", "df"]], rtol=1e-5)
 
 
@@ -500,7 +500,7 @@ def test_nullable_and_numeric_codes():
     assert fit.info["reference_arm"] == 2
 
 
-@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger"])
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward_roger", "kenward_roger_expected"])
 def test_complete_balanced_unstructured_reduces_to_two_sample_t(df_method):
     # Complete, balanced data with arm x visit means and an unstructured covariance: GLS = OLS,
     # the REML covariance is the pooled within-arm sample covariance S (divisor N - 2), so each

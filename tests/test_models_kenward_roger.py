@@ -72,7 +72,9 @@ def _dense_kr(mf, V, structure):
 @pytest.mark.parametrize("structure", ["unstructured", "ar1", "heterogeneous_compound_symmetry"])
 def test_engine_matches_dense_kenward_roger(structure):
     data = simulate(n_per_arm=(8, 9), k=3, seed=41, missing=0.25)
-    fit = fit_trial_model(data, **ARGS, covariates=["age"], covariance=structure, df_method="kenward_roger")
+    fit = fit_trial_model(
+        data, **ARGS, covariates=["age"], covariance=structure, df_method="kenward_roger_expected"
+    )
     mf = build_model_frame(data, **ARGS, covariates=["age"])
     Phi, PhiA, P, W = _dense_kr(mf, fit.covariance.to_numpy(), structure)
     np.testing.assert_allclose(fit.vcov.to_numpy(), PhiA, rtol=1e-7, atol=1e-12)

@@ -11,7 +11,7 @@ from ..effects import hedges_g, pooled_sd
 from ..errors import ModelError
 from .covariance import COVARIANCE_REGISTRY, COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
-from .kenward_roger import kenward_roger_pieces
+from .inference import DF_METHOD_NAMES, Inference
 from .likelihood import PatternData
 from .result import (
     COEFFICIENT_COLUMNS,
@@ -188,15 +188,15 @@ def _fit(
         )
     if method not in ("reml", "ml"):
         raise ValueError(f"method={method!r}; use 'reml' or 'ml'.")
-    if df_method not in ("satterthwaite", "kenward_roger", "residual"):
-        raise ValueError(f"df_method={df_method!r}; use 'satterthwaite', 'kenward_roger' or 'residual'.")
+    if df_method not in DF_METHOD_NAMES:
+        raise ValueError(f"df_method={df_method!r}; use one of {list(DF_METHOD_NAMES)}.")
     if standardizer not in ("baseline_sd", "residual_sd"):
         raise ValueError(f"standardizer={standardizer!r}; use 'baseline_sd' or 'residual_sd'.")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1.")
-    if df_method == "kenward_roger" and method != "reml":
+    if df_method.startswith("kenward_roger") and method != "reml":
         raise ModelError(
-            f"outcome {outcome!r}: df_method='kenward_roger' is defined for REML fits only (its "
+            f"outcome {outcome!r}: df_method={df_method!r} is defined for REML fits only (its "
             "bias correction uses the REML information); set the model method to 'reml' or the "
             "df method to 'satterthwaite'."
         )
@@ -236,7 +236,7 @@ def _fit(
     C = (C + C.T) / 2
     warnings += structure.boundary_messages(phi)
 
-    inference = _Inference(pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings)
+    inference = Inference(pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings, beta=beta)
 
     n_obs = int(mf.y.size)
     p = mf.X.shape[1]
@@ -631,97 +631,6 @@ def _optimize(pdata, structure, reml, empirical):
         iterations=sum(a["nit"] for a in attempts),
         warnings=warnings,
     )
-
-
-class _Inference:
-    """Var(L beta) and denominator df for rows of L (Satterthwaite / residual / KR)."""
-
-    def __init__(self, pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings):
-        self.C = C
-        self.C_used = C
-        self.df_method = df_method
-        self.n_obs = pdata.n_obs
-        self.p = pdata.p
-        if df_method == "kenward_roger":
-            V = sigma2 * structure.relative(phi)
-            self.C_used, self.P, self.A, scale = kenward_roger_pieces(pdata, V, C, structure.name)
-            # P and W are on the scale V / scale; the df only need them consistent with C.
-            self.C = C / scale
-            return
-        if df_method == "residual":
-            return
-        # Covariance parameters (phi, log sigma): phi is scale-free, so finite-difference steps
-        # and the positive-definiteness check do not depend on the outcome's units. The df are
-        # invariant to this choice at interior points and, at the random-intercept boundary,
-        # agree with lmerTest's (theta, sigma) because the deviance is even in theta there.
-        theta = np.concatenate((phi, [0.5 * np.log(sigma2)]))
-        self.theta = theta
-        q = theta.size
-
-        def V_of(t):
-            return np.exp(2 * t[-1]) * structure.relative(t[:-1])
-
-        def dV_of(t):
-            scale = np.exp(2 * t[-1])
-            dR = structure.d_relative(t[:-1])
-            return np.concatenate((scale * dR, (2 * scale * structure.relative(t[:-1]))[None]))
-
-        def grad_full(t):
-            ev = pdata.evaluate(V_of(t), reml=reml, gradient=True)
-            return ev.gradient(dV_of(t))
-
-        # Hessian of the unprofiled deviance by central differences of the analytic gradient:
-        # truncation error ~h^2 ~ 1e-8 relative, far below what df need.
-        H = np.zeros((q, q))
-        for j in range(q):
-            h = 1e-4 if j == q - 1 else 1e-4 * max(abs(theta[j]), 0.1)
-            up, down = theta.copy(), theta.copy()
-            up[j] += h
-            down[j] -= h
-            try:
-                H[:, j] = (grad_full(up) - grad_full(down)) / (2 * h)
-            except np.linalg.LinAlgError:  # a step left the parameter space: go one-sided
-                try:
-                    H[:, j] = (grad_full(theta) - grad_full(down)) / h
-                except np.linalg.LinAlgError:
-                    H[:, j] = (grad_full(up) - grad_full(theta)) / h
-        H = (H + H.T) / 2
-        diag = np.diag(H)
-        positive = bool(np.all(diag > 0))
-        if positive:
-            scaled = H / np.sqrt(np.outer(diag, diag))
-            positive = np.linalg.eigvalsh(scaled)[0] > 1e-10
-        if positive:
-            A = 2 * np.linalg.inv(H)
-        else:
-            A = 2 * np.linalg.pinv(H)
-            warnings.append(
-                "the Hessian of the deviance in the covariance parameters is not positive "
-                "definite (boundary fit); Satterthwaite df use its pseudo-inverse"
-            )
-        self.A = A
-        V = V_of(theta)
-        dV = dV_of(theta)
-        P = np.zeros((q, self.p, self.p))
-        for visits, _n, _vinv, Hp in pdata.weighted_design_products(V):
-            P += np.einsum("jab,abpq->jpq", dV[:, visits][:, :, visits], Hp, optimize=True)
-        self.P = P
-
-    def variance_and_df(self, L: np.ndarray):
-        L = np.atleast_2d(L)
-        LC = L @ self.C_used
-        var = np.einsum("rp,rp->r", LC, L)
-        if self.df_method == "residual":
-            return var, np.full(var.shape, float(self.n_obs - self.p))
-        LCu = L @ self.C
-        # The df numerator uses the unadjusted variance for Kenward-Roger too, as
-        # pbkrtest::Lb_ddf (emmeans) and R mmrm do; for Satterthwaite C_used is C.
-        var0 = np.einsum("rp,rp->r", LCu, L)
-        g = np.einsum("rp,jpq,rq->rj", LCu, self.P, LCu)
-        denom = np.einsum("rj,jk,rk->r", g, self.A, g)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df = np.where(denom > 0, 2 * var0**2 / denom, np.inf)
-        return var, df
 
 
 def _t_table(L, beta, inference, alpha):

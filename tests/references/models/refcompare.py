@@ -19,7 +19,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 # engine arguments for each reference model
 MODELS = {
     "lmer_ri_reml": dict(covariance="random_intercept", method="reml", df_method="satterthwaite"),
-    "lmer_ri_reml_kr": dict(covariance="random_intercept", method="reml", df_method="kenward_roger"),
+    "lmer_ri_reml_kr": dict(covariance="random_intercept", method="reml", df_method="kenward_roger_expected"),
     "gls_un_reml": dict(covariance="unstructured", method="reml", df_method="satterthwaite"),
     "lmer_ri_ml": dict(covariance="random_intercept", method="ml", df_method="satterthwaite"),
     "gls_un_ml": dict(covariance="unstructured", method="ml", df_method="satterthwaite"),

@@ -2,10 +2,11 @@
 
 Two entry points. :func:`mmrm` fits any mmrm / R formula (``change ~ basval * VISIT +
 THERAPY * VISIT + us(VISIT | PATIENT)``) and returns an :class:`MMRMFit` that answers new
-questions (emmeans, pairs, contrasts, Type III tests). :func:`fit_trial_model` fits ``outcome ~ arm * visit + covariates`` with a
-within-participant covariance structure by REML (default) or ML and returns a
-:class:`TrialModelResult` with coefficients, emmeans-style marginal means, arm contrasts per
-visit, differences in change from baseline, the estimated covariance, and fit statistics.
+questions (emmeans, pairs, contrasts, Type III tests). :func:`fit_trial_model` fits
+``outcome ~ arm * visit + covariates`` with a within-participant covariance structure by
+REML (default) or ML and returns a :class:`TrialModelResult` with coefficients,
+emmeans-style marginal means, arm contrasts per visit, differences in change from baseline,
+the estimated covariance, and fit statistics (and, in ``model``, its :class:`MMRMFit`).
 
 How it works
 ------------

@@ -319,6 +319,20 @@ def _fit(
         "covariance_parameters": phi.tolist(),
         "alpha": alpha,
     }
+    from .mmrm import model_from_frame  # here, not at the top: mmrm imports this module
+
+    warnings = _unique(warnings)
+    model = model_from_frame(
+        mf,
+        core,
+        inference,
+        outcome=outcome,
+        covariance=covariance,
+        method=method,
+        df_method=df_method,
+        alpha=alpha,
+        warnings=warnings,
+    )
     return TrialModelResult(
         coefficients=coefficients[COEFFICIENT_COLUMNS],
         marginal_means=marginal_means,
@@ -331,10 +345,11 @@ def _fit(
         aic=float(aic),
         bic=float(bic),
         converged=bool(opt["converged"]),
-        warnings=_unique(warnings),
+        warnings=warnings,
         n_obs=n_obs,
         n_subjects=mf.n_subjects,
         info=info,
+        model=model,
     )
 
 

@@ -746,6 +746,59 @@ def mmrm(
     )
 
 
+def model_from_frame(mf, core, inference, *, outcome, covariance, method, df_method, alpha, warnings):
+    """The :class:`MMRMFit` of a ``fit_trial_model`` fit (its ``model``), on the same core and
+    inference objects, so its answers are those of the result's tables.
+
+    The analysed rows are rebuilt from the model frame (levels from the codes, covariates from
+    the design columns) and the design is rebuilt through the formula
+    ``outcome ~ arm * visit + covariates``; it must reproduce the engine's design exactly
+    (names and values), else ``None`` is returned rather than a model that answers differently.
+    """
+    arm, visit = mf.arm_column, mf.visit_column
+    index = {n: i for i, n in enumerate(mf.term_names)}
+    cols = {
+        outcome: mf.y,
+        arm: np.array(mf.arm_levels, dtype=object)[mf.arm_code],
+        visit: np.array(mf.visit_levels, dtype=object)[mf.visit_code],
+    }
+    position = {c: index[c] for c in mf.numeric_covariates}
+    for c, levels in mf.factor_covariates.items():
+        position[c] = index[f"{c}[{levels[1]}]"]
+        values = np.full(mf.y.size, levels[0], dtype=object)
+        for level in levels[1:]:
+            values[mf.X[:, index[f"{c}[{level}]"]] == 1] = level
+        cols[c] = values
+    for c in mf.numeric_covariates:
+        cols[c] = mf.X[:, index[c]]
+    covs = sorted(position, key=position.get)  # the model's covariate order
+    frame = pd.DataFrame(cols)
+    terms = [(arm,), (visit,), *[(c,) for c in covs], (arm, visit)]
+    formula = Formula(mf.formula, outcome, terms, True, None, [arm, visit, *covs])
+    levels = {arm: mf.arm_levels, visit: mf.visit_levels, **mf.factor_covariates}
+    design = Design.build(formula, frame, levels=levels)
+    X = design.matrix(frame)
+    if design.column_names != list(mf.term_names) or not np.array_equal(X, mf.X):
+        return None
+    info = {"formula": mf.formula, "covariance": covariance, "method": method, "df_method": df_method}
+    return MMRMFit(
+        formula=formula,
+        design=design,
+        frame=frame,
+        X=X,
+        aliased=np.zeros(X.shape[1], dtype=bool),
+        core=core,
+        inference=inference,
+        method=method,
+        df_method=df_method,
+        alpha=alpha,
+        warnings=warnings,
+        n_subjects=mf.n_subjects,
+        visit_names=[str(v) for v in mf.visit_levels],
+        info=info,
+    )
+
+
 def _factorize(values: pd.Series) -> np.ndarray:
     try:
         return pd.factorize(values, sort=True)[0]

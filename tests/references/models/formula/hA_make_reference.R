@@ -6,11 +6,16 @@
 #   hA_model_matrix.csv      model.matrix() column names and values of several formulas on it
 #   hA_lmer_reference.csv    lme4 + lmerTest + emmeans on tests/references/models/sim2_two_arm_cs.csv
 #   hA_r_versions.txt        package versions
+# Option: --outdir DIR writes the outputs there instead (the tests regenerate them into a
+# temporary folder and compare with the stored ones).
 suppressPackageStartupMessages({
   library(lme4); library(lmerTest); library(emmeans)
 })
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
+inputs <- here
+trailing <- commandArgs(trailingOnly = TRUE)
+if (length(i <- which(trailing == "--outdir"))) here <- trailing[i + 1]  # inputs stay beside the script
 
 # ---------------------------------------------------------------- model.matrix on a small frame
 small <- data.frame(
@@ -38,7 +43,7 @@ for (f in formulas) {
 write.csv(do.call(rbind, rows), file.path(here, "hA_model_matrix.csv"), row.names = FALSE)
 
 # ---------------------------------------------------------------- lmerTest / emmeans, random intercept
-d <- read.csv(file.path(here, "..", "sim2_two_arm_cs.csv"))
+d <- read.csv(file.path(inputs, "..", "sim2_two_arm_cs.csv"))
 d <- d[!is.na(d$y), ]
 d$arm <- factor(d$arm, levels = c("usual_care", "prt"))
 d$visit <- factor(d$visit); d$site <- factor(d$site)

@@ -256,6 +256,42 @@ def test_type3_satterthwaite_df(ri_fit, lmer_ref):
     _close(t3["p"], ref["extra2"], 1e-4)
 
 
+# Model 2: no margins (arm:visit with an intercept: full cell indicators, one aliased column that
+# lme4 drops too), a numeric slope per visit, a factor covariate.
+M2_FORMULA = "y ~ arm:visit + age:visit + site + (1 | participant_id)"
+
+
+@pytest.fixture(scope="module")
+def ri_fit2():
+    return po.mmrm(M2_FORMULA, pd.read_csv(SIM2), reference={"arm": "usual_care"})
+
+
+def test_lmer_aliased_model(ri_fit2, lmer_ref):
+    ref = _ref(lmer_ref, "m2_coef").set_index("name")
+    coef = ri_fit2.coefficients.assign(
+        name=ri_fit2.coefficients["term"].str.replace(r"[\[\]]", "", regex=True)
+    )
+    coef = coef.set_index("name")
+    assert [t for t in coef.index if t not in ref.index] == ["armprt:visitv4"]  # the one lme4 drops
+    assert np.isnan(coef.loc["armprt:visitv4", "estimate"])
+    ours = coef.loc[ref.index]
+    _close(ours["estimate"], ref["estimate"], RTOL)
+    _close(ours["se"], ref["se"], RTOL)
+    _close(ours["df"], ref["df"], DF_RTOL)
+    assert ri_fit2.loglik == pytest.approx(_ref(lmer_ref, "m2_loglik")["estimate"].iloc[0], abs=1e-6)
+    for weights in ("equal", "proportional"):
+        em = ri_fit2.emmeans("arm", by="visit", weights=weights)
+        ref_em = _ref(lmer_ref, f"m2_emm_arm_by_visit_{weights}")
+        assert list(em["arm"] + " " + em["visit"]) == list(ref_em["name"])
+        _close(em["estimate"], ref_em["estimate"], RTOL)
+        _close(em["se"], ref_em["se"], RTOL)
+        _close(em["df"], ref_em["df"], DF_RTOL)
+    ref_t3 = _ref(lmer_ref, "m2_type3").set_index("name")
+    t3 = ri_fit2.type3().set_index("term").loc[ref_t3.index]
+    assert list(t3["num_df"]) == list(ref_t3["extra1"].astype(int))  # arm:visit: 7, as SAS's 8 cells - 1
+    _close(t3["F"], ref_t3["estimate"], RTOL)
+
+
 @pytest.mark.r
 def test_reference_regenerates(tmp_path, rscript):
     """The stored fixture is what the stored script computes (R live)."""

@@ -322,17 +322,22 @@ def _fit(
     from .mmrm import model_from_frame  # here, not at the top: mmrm imports this module
 
     warnings = _unique(warnings)
-    model = model_from_frame(
-        mf,
-        core,
-        inference,
-        outcome=outcome,
-        covariance=covariance,
-        method=method,
-        df_method=df_method,
-        alpha=alpha,
-        warnings=warnings,
-    )
+    try:
+        model = model_from_frame(
+            mf,
+            core,
+            inference,
+            outcome=outcome,
+            covariance=covariance,
+            method=method,
+            df_method=df_method,
+            alpha=alpha,
+            warnings=warnings,
+        )
+    except (ValueError, KeyError, TypeError, IndexError):
+        # ``model`` is an extra for notebook questions; the result's tables never depend on it,
+        # so input the formula front end cannot rebuild leaves it None instead of failing the fit.
+        model = None
     return TrialModelResult(
         coefficients=coefficients[COEFFICIENT_COLUMNS],
         marginal_means=marginal_means,

@@ -773,10 +773,14 @@ def model_from_frame(mf, core, inference, *, outcome, covariance, method, df_met
         cols[c] = mf.X[:, index[c]]
     covs = sorted(position, key=position.get)  # the model's covariate order
     frame = pd.DataFrame(cols)
-    terms = [(arm,), (visit,), *[(c,) for c in covs], (arm, visit)]
-    formula = Formula(mf.formula, outcome, terms, True, None, [arm, visit, *covs])
-    levels = {arm: mf.arm_levels, visit: mf.visit_levels, **mf.factor_covariates}
-    design = Design.build(formula, frame, levels=levels)
+    # the terms of mf.formula: arm and visit only where they have more than one level
+    several_arms, several_visits = len(mf.arm_levels) > 1, len(mf.visit_levels) > 1
+    main = [(arm,)] * several_arms + [(visit,)] * several_visits
+    terms = main + [(c,) for c in covs] + [(arm, visit)] * (several_arms and several_visits)
+    variables = [v for (v,) in main] + covs
+    formula = Formula(mf.formula, outcome, terms, True, None, variables)
+    levels = {v: lv for v, lv in ((arm, mf.arm_levels), (visit, mf.visit_levels)) if v in variables}
+    design = Design.build(formula, frame, levels=levels | mf.factor_covariates)
     X = design.matrix(frame)
     if design.column_names != list(mf.term_names) or not np.array_equal(X, mf.X):
         return None

@@ -30,7 +30,8 @@ small$a <- factor(small$a); small$b <- factor(small$b)
 formulas <- c(
   "y ~ a * b", "y ~ a:b", "y ~ a:b - 1", "y ~ x:a + b", "y ~ a + x:a", "y ~ (a + b) * x",
   "y ~ 0 + a + b", "y ~ b:a + x", "y ~ a * b * x - a:b:x", "y ~ x + z:x", "y ~ a / b",
-  "y ~ x:b + a:b", "y ~ -1 + x:a", "y ~ b + a:x:b"
+  "y ~ x:b + a:b", "y ~ -1 + x:a", "y ~ b + a:x:b", "y ~ a:b + a", "y ~ x:a + x", "y ~ a * x - 1",
+  "y ~ b * a - 1 + x", "y ~ a:b:x + a", "y ~ x - 1 + a:b"
 )
 rows <- list()
 for (f in formulas) {
@@ -81,6 +82,24 @@ for (i in seq_len(nrow(pr2))) add("pairs_site", as.character(pr2$contrast[i]),
 a3 <- anova(fit, type = 3, ddf = "Satterthwaite")
 for (i in seq_len(nrow(a3))) add("type3", rownames(a3)[i], a3[i, "F value"], NA, a3[i, "DenDF"],
                                  a3[i, "NumDF"], a3[i, "Pr(>F)"])
+
+# Model 2: margins absent and an aliased column: arm:visit with an intercept codes both factors by
+# full indicators (8 cells + intercept, rank 8 + ...); lme4 drops the last dependent column.
+fit2 <- lmer(y ~ arm:visit + age:visit + site + (1 | participant_id), data = d, REML = TRUE,
+             control = lmerControl(optimizer = "bobyqa", optCtrl = list(rhobeg = 0.2, rhoend = 1e-12)))
+cf2 <- summary(fit2)$coefficients
+for (i in seq_len(nrow(cf2))) add("m2_coef", rownames(cf2)[i], cf2[i, "Estimate"], cf2[i, "Std. Error"], cf2[i, "df"])
+add("m2_loglik", "REML", as.numeric(logLik(fit2)))
+e4 <- summary(emmeans(fit2, ~ arm | visit))
+for (i in seq_len(nrow(e4))) add("m2_emm_arm_by_visit_equal", paste(e4$arm[i], e4$visit[i]),
+                                 e4$emmean[i], e4$SE[i], e4$df[i])
+# (emmeans detects "arm %in% visit" here and would give ~ arm per visit anyway)
+e5 <- summary(emmeans(fit2, ~ arm | visit, weights = "proportional"))
+for (i in seq_len(nrow(e5))) add("m2_emm_arm_by_visit_proportional", paste(e5$arm[i], e5$visit[i]),
+                                 e5$emmean[i], e5$SE[i], e5$df[i])
+a4 <- anova(fit2, type = 3, ddf = "Satterthwaite")
+for (i in seq_len(nrow(a4))) add("m2_type3", rownames(a4)[i], a4[i, "F value"], NA, a4[i, "DenDF"],
+                                 a4[i, "NumDF"], a4[i, "Pr(>F)"])
 write.csv(do.call(rbind, out), file.path(here, "hA_lmer_reference.csv"), row.names = FALSE)
 writeLines(c(R.version.string, sapply(c("lme4", "lmerTest", "emmeans", "Matrix"),
              function(p) paste(p, as.character(packageVersion(p))))), file.path(here, "hA_r_versions.txt"))

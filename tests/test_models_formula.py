@@ -180,6 +180,18 @@ def test_user_errors(sim2):
         )
     with pytest.raises(ModelError, match="not numbers"):
         po.mmrm("y ~ arm + us(visit | participant_id)", sim2.assign(y=sim2["y"].astype(str)))
+    apart = sim2[
+        ~(
+            (sim2["visit"] == "v4")
+            & sim2["participant_id"].isin(
+                sim2.loc[(sim2["visit"] == "v1") & sim2["y"].notna(), "participant_id"]
+            )
+        )
+    ]
+    with pytest.raises(ModelError, match=r"no subject has values at both visits of \[\('v1', 'v4'\)\]"):
+        po.mmrm("y ~ visit + us(visit | participant_id)", apart)
+    with pytest.raises(ModelError, match="zero residual"):
+        po.mmrm("y ~ visit + cs(visit | participant_id)", sim2.assign(y=sim2["visit"].str[1:].astype(float)))
     with pytest.raises(ModelError, match="kenward_roger"):
         po.mmrm("y ~ arm + us(visit | participant_id)", sim2, method="ml", df_method="kenward_roger")
 

@@ -527,6 +527,30 @@ def mmrm(
     design are dropped from the fit and reported as NaN with a warning, as mmrm
     ``accept_singular = TRUE`` and SAS do. For ``(1 | ID)`` the rows of a subject are its
     observations in order (the exchangeable covariance does not depend on which visit is which).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import prt_outcomes as po
+    >>> rng = np.random.default_rng(0)
+    >>> ids = np.repeat(np.arange(40), 3)
+    >>> df = pd.DataFrame({"id": ids, "arm": np.where(ids % 2, "drug", "placebo"),
+    ...                    "visit": np.tile(["w1", "w2", "w4"], 40),
+    ...                    "base": np.repeat(rng.normal(20, 3, 40), 3)})
+    >>> df["chg"] = (-0.3 * df["base"] + rng.normal(0, 2, 120)
+    ...              - 2 * (df["arm"] == "drug") * (df["visit"] != "w1"))
+    >>> fit = po.mmrm("chg ~ visit + base:visit + arm:visit + us(visit | id)", df,
+    ...               reference={"arm": "placebo"})
+    >>> fit.pairs("arm", by="visit")[["contrast", "visit", "estimate", "se"]].round(2)
+             contrast visit  estimate    se
+    0  placebo - drug    w1     -1.13  0.56
+    1  placebo - drug    w2      2.68  0.64
+    2  placebo - drug    w4      3.00  0.73
+    >>> fit.type3()[["term", "num_df"]]
+             term  num_df
+    0       visit       2
+    1  visit:base       3
+    2   visit:arm       3
     """
     if method not in ("reml", "ml"):
         raise ValueError(f"method={method!r}; use 'reml' or 'ml'.")
@@ -690,6 +714,31 @@ def mmrm(
         raise NotImplementedError(
             f"vcov={vcov!r} needs the inference module; only 'model' is available here."
         )
+
+    def check(pdata):
+        """Refuse what the likelihood cannot identify (as fit_trial_model does)."""
+        residual = y - Xk @ np.linalg.lstsq(Xk, y, rcond=None)[0]
+        if np.linalg.norm(residual) <= 1e-10 * np.linalg.norm(y - y.mean()):
+            raise ModelError(
+                f"formula {formula!r}: the fixed effects reproduce every response exactly (zero "
+                "residual variance), so no covariance can be estimated; check the response column "
+                "and the terms."
+            )
+        if cov.structure != "unstructured" or group_code is not None:
+            return
+        seen = np.zeros((k, k), dtype=int)
+        for pat in pdata.patterns:
+            seen[np.ix_(pat.visits, pat.visits)] += pat.n_subjects
+        never = [
+            (visit_names[a], visit_names[b]) for a in range(k) for b in range(a + 1, k) if not seen[a, b]
+        ]
+        if never:
+            raise ModelError(
+                f"formula {formula!r}: an unstructured covariance has a covariance for every pair of "
+                f"visits, but no subject has values at both visits of {never}; use a structured "
+                "covariance (e.g. ar1, toep, cs) or drop one of those visits."
+            )
+
     with threadpool_limits(limits=1, user_api="blas"):
         try:
             core = fit_core(
@@ -702,6 +751,7 @@ def mmrm(
                 reml=reml,
                 group=group_code,
                 warnings=warnings,
+                check=check,
             )
             extra = {"vcov": vcov} if vcov != "model" else {}
             inference = Inference(

@@ -294,3 +294,15 @@ def test_fit_trial_model_model_answers_like_its_tables(sim2):
     np.testing.assert_allclose(-pairs["estimate"], res.contrasts["estimate"], rtol=1e-12)
     np.testing.assert_allclose(pairs["df"], res.contrasts["df"], rtol=1e-12)
     pd.testing.assert_frame_equal(res.model.coefficients, res.coefficients, check_exact=True)
+
+
+def test_visit_reference_does_not_reorder_the_covariance(sim2):
+    """reference= changes the coding of the visit factor, not the lag order of an AR(1)."""
+    form = "y ~ arm * visit + ar1(visit | participant_id)"
+    a = po.mmrm(form, sim2)
+    b = po.mmrm(form, sim2, reference={"visit": "v3"})
+    assert b.coefficients["term"].iloc[2] == "visit[v1]"
+    assert a.loglik == pytest.approx(b.loglik, abs=1e-8)
+    pd.testing.assert_frame_equal(a.covariance, b.covariance, check_exact=False, rtol=1e-6)
+    ea, eb = (x.emmeans("arm", by="visit").sort_values(["visit", "arm"], ignore_index=True) for x in (a, b))
+    pd.testing.assert_frame_equal(ea, eb, check_exact=False, rtol=1e-6)

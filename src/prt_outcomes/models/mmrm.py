@@ -642,12 +642,9 @@ def mmrm(
         visit_names = [", ".join(f"{x:g}" for x in t) for t in distinct]
     else:
         vcol = cov.visit[0]
-        if vcol in f.variables and not (
-            pd.api.types.is_numeric_dtype(frame[vcol].dtype) and vcol not in levels and vcol not in reference
-        ):
-            vlevels = factor_levels(frame[vcol], levels.get(vcol), reference.get(vcol), vcol)
-        else:
-            vlevels = factor_levels(frame[vcol], levels.get(vcol), None, vcol)
+        # The covariance's visit order is the level order; a reference level of the visit factor
+        # is a choice of coding and must not reorder the lags of ar1 / toep / ad.
+        vlevels = factor_levels(frame[vcol], levels.get(vcol), None, vcol)
         vindex = {v: i for i, v in enumerate(vlevels)}
         visit_code = frame[vcol].astype(object).map(vindex).to_numpy(dtype=np.int64)
         k = len(vlevels)

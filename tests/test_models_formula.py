@@ -306,3 +306,36 @@ def test_visit_reference_does_not_reorder_the_covariance(sim2):
     pd.testing.assert_frame_equal(a.covariance, b.covariance, check_exact=False, rtol=1e-6)
     ea, eb = (x.emmeans("arm", by="visit").sort_values(["visit", "arm"], ignore_index=True) for x in (a, b))
     pd.testing.assert_frame_equal(ea, eb, check_exact=False, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "code", ["us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ri"], ids=lambda c: f"structure={c}"
+)
+def test_formula_path_equals_fit_trial_model(sim2, code):
+    """The formula path and fit_trial_model run the same core on the same design: same fit.
+    (Except for (1 | ID), whose positions are the order of a subject's rows, not its visits:
+    the same model, but sums run in another order.)"""
+    from prt_outcomes.models.formula import MMRM_COVARIANCE_CODES
+
+    name = MMRM_COVARIANCE_CODES.get(code, "random_intercept")
+    term = "(1 | participant_id)" if code == "ri" else f"{code}(visit | participant_id)"
+    fit = po.mmrm(f"y ~ arm * visit + age + {term}", sim2, reference={"arm": "usual_care"})
+    res = po.fit_trial_model(
+        sim2,
+        outcome="y",
+        arm="arm",
+        visit="visit",
+        subject="participant_id",
+        covariates=["age"],
+        covariance=name,
+        reference_arm="usual_care",
+    )
+    assert fit.terms == list(res.coefficients["term"])
+    if code == "ri":  # same optimum; 1e-6 is the optimiser's convergence, not the model's
+        assert fit.loglik == pytest.approx(res.loglik, abs=1e-8)
+        pd.testing.assert_frame_equal(fit.coefficients, res.coefficients, check_exact=False, rtol=1e-6)
+        return
+    # same rows in the same (subject, visit) order and the same columns: the same numbers exactly
+    assert fit.loglik == res.loglik
+    pd.testing.assert_frame_equal(fit.coefficients, res.coefficients, check_exact=True)
+    pd.testing.assert_frame_equal(fit.covariance, res.covariance, check_exact=True)

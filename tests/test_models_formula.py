@@ -339,3 +339,4 @@ def test_formula_path_equals_fit_trial_model(sim2, code):
     assert fit.loglik == res.loglik
     pd.testing.assert_frame_equal(fit.coefficients, res.coefficients, check_exact=True)
     pd.testing.assert_frame_equal(fit.covariance, res.covariance, check_exact=True)
+    pd.testing.assert_frame_equal(fit.variance_components, res.variance_components, check_exact=True)

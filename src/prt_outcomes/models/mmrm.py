@@ -72,6 +72,8 @@ class MMRMFit:
         ``term, estimate, se, df, t, p, ci_low, ci_high``; aliased terms have NaN.
     covariance : DataFrame or dict of DataFrame
         Estimated within-subject covariance (visits x visits); per group level when grouped.
+    variance_components : DataFrame or None
+        ``parameter, estimate`` as ``fit_trial_model`` names them (None when grouped).
     vcov : DataFrame
         Covariance of the estimated (non-aliased) coefficients, the one used for every SE
         (Kenward-Roger adjusted with ``df_method="kenward_roger"``).
@@ -129,8 +131,13 @@ class MMRMFit:
         self.bic = float(-2 * loglik + n_params * np.log(self.n_subjects))
         self.n_covariance_parameters = q_cov
         V = core.V
+        self.variance_components = None
         if V.ndim == 2:
             self.covariance = pd.DataFrame(V, index=visit_names, columns=visit_names)
+            comps = core.structure.components(core.phi, core.sigma2, visit_names)
+            self.variance_components = pd.DataFrame(
+                {"parameter": [c[0] for c in comps], "estimate": [float(c[1]) for c in comps]}
+            )
         else:
             self.covariance = {
                 g: pd.DataFrame(V[i], index=visit_names, columns=visit_names)

@@ -33,6 +33,8 @@ _LAZY = {
     "missingness": "describe",
     "fit_trial_model": "models",
     "TrialModelResult": "models",
+    "mmrm": "models",
+    "MMRMFit": "models",
     "hedges_g": "effects",
     "responder_analysis": "responders",
     "parse_threshold": "responders",

@@ -1,12 +1,17 @@
 """Trial-model engine: linear mixed models / MMRM over visits, in numpy and scipy.
 
-One entry point, :func:`fit_trial_model`, fits ``outcome ~ arm * visit + covariates`` with a
-within-participant covariance structure by REML (default) or ML and returns a
-:class:`TrialModelResult` with coefficients, emmeans-style marginal means, arm contrasts per
-visit, differences in change from baseline, the estimated covariance, and fit statistics.
+Two entry points. :func:`mmrm` fits any mmrm / R formula (``change ~ basval * VISIT +
+THERAPY * VISIT + us(VISIT | PATIENT)``) and returns an :class:`MMRMFit` that answers new
+questions (emmeans, pairs, contrasts, Type III tests). :func:`fit_trial_model` fits
+``outcome ~ arm * visit + covariates`` with a within-participant covariance structure by
+REML (default) or ML and returns a :class:`TrialModelResult` with coefficients,
+emmeans-style marginal means, arm contrasts per visit, differences in change from baseline,
+the estimated covariance, and fit statistics (and, in ``model``, its :class:`MMRMFit`).
 
 How it works
 ------------
+* ``formula``: the mmrm / R formula parser and R's ``model.matrix`` coding; ``mmrm``: the
+  formula front end and :class:`MMRMFit`.
 * ``design``: model frame checks and the treatment-coded design matrix (R term order).
 * ``covariance``: structures as ``V = sigma2 * R(phi)``; ``sigma2`` is profiled out.
   ``random_intercept`` uses lme4's ``theta = sigma_b / sigma >= 0`` (a bound, so the boundary
@@ -40,6 +45,7 @@ True
 
 from .covariance import COVARIANCE_STRUCTURES
 from .fit import fit_trial_model
+from .mmrm import MMRMFit, mmrm
 from .result import TrialModelResult
 
-__all__ = ["fit_trial_model", "TrialModelResult", "COVARIANCE_STRUCTURES"]
+__all__ = ["fit_trial_model", "TrialModelResult", "COVARIANCE_STRUCTURES", "mmrm", "MMRMFit"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
@@ -20,7 +23,7 @@ from .result import (
     TrialModelResult,
 )
 
-__all__ = ["fit_trial_model"]
+__all__ = ["fit_trial_model", "fit_core", "CoreFit"]
 
 _LOG_2PI = np.log(2 * np.pi)
 _GRADIENT_TOLERANCE = 1e-3  # max |projected gradient| of the deviance accepted as converged
@@ -216,25 +219,38 @@ def _fit(
     )
     k = len(mf.visit_levels)
     reml = method == "reml"
-    pdata = PatternData.from_arrays(mf.y, mf.X, subject=mf.subject_code, visit=mf.visit_code, n_visits=k)
     structure = make_structure(covariance, k)
-    _refuse_unidentifiable(mf, pdata, structure, reml, outcome, covariance)
     warnings = list(mf.warnings)
-    if k == 1 and covariance == "random_intercept":
-        warnings.append(
-            "only one visit in the model: the subject intercept variance is not identifiable "
-            "and is reported at its starting value"
-        )
 
-    opt = _optimize(pdata, structure, reml, _empirical_covariance(pdata))
-    warnings += opt["warnings"]
-    phi, sigma2 = opt["phi"], opt["sigma2"]
-    V = sigma2 * structure.relative(phi)
-    ev = pdata.evaluate(V, reml=reml, gradient=True)
-    beta = ev.beta
-    C = np.linalg.inv(ev.xtvx)
-    C = (C + C.T) / 2
-    warnings += structure.boundary_messages(phi)
+    def check(pdata):
+        _refuse_unidentifiable(mf, pdata, structure, reml, outcome, covariance)
+        if k == 1 and covariance == "random_intercept":
+            warnings.append(
+                "only one visit in the model: the subject intercept variance is not identifiable "
+                "and is reported at its starting value"
+            )
+
+    core = fit_core(
+        mf.y,
+        mf.X,
+        subject=mf.subject_code,
+        visit=mf.visit_code,
+        n_visits=k,
+        structure=structure,
+        reml=reml,
+        warnings=warnings,
+        check=check,
+    )
+    pdata, opt, phi, sigma2, V, ev, beta, C = (
+        core.pdata,
+        core.opt,
+        core.phi,
+        core.sigma2,
+        core.V,
+        core.ev,
+        core.beta,
+        core.C,
+    )
 
     inference = Inference(pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings, beta=beta)
 
@@ -303,6 +319,25 @@ def _fit(
         "covariance_parameters": phi.tolist(),
         "alpha": alpha,
     }
+    from .mmrm import model_from_frame  # here, not at the top: mmrm imports this module
+
+    warnings = _unique(warnings)
+    try:
+        model = model_from_frame(
+            mf,
+            core,
+            inference,
+            outcome=outcome,
+            covariance=covariance,
+            method=method,
+            df_method=df_method,
+            alpha=alpha,
+            warnings=warnings,
+        )
+    except (ValueError, KeyError, TypeError, IndexError):
+        # ``model`` is an extra for notebook questions; the result's tables never depend on it,
+        # so input the formula front end cannot rebuild leaves it None instead of failing the fit.
+        model = None
     return TrialModelResult(
         coefficients=coefficients[COEFFICIENT_COLUMNS],
         marginal_means=marginal_means,
@@ -315,11 +350,77 @@ def _fit(
         aic=float(aic),
         bic=float(bic),
         converged=bool(opt["converged"]),
-        warnings=_unique(warnings),
+        warnings=warnings,
         n_obs=n_obs,
         n_subjects=mf.n_subjects,
         info=info,
+        model=model,
     )
+
+
+# ------------------------------------------------------------------------------------------
+@dataclass
+class CoreFit:
+    """The optimised covariance and the GLS quantities at it, shared by every model front end."""
+
+    pdata: PatternData
+    structure: CovarianceStructure
+    reml: bool
+    opt: dict
+    phi: np.ndarray
+    sigma2: float
+    V: np.ndarray  # (k, k), or (G, k, k) for a grouped structure
+    ev: object  # likelihood.Evaluation at V (with gradient matrices)
+    beta: np.ndarray
+    C: np.ndarray  # (X' V^-1 X)^-1, model-based Cov(beta_hat)
+    warnings: list
+
+
+def pattern_data(y, X, *, subject, visit, n_visits, group=None) -> PatternData:
+    """``PatternData.from_arrays``, passing ``group`` only for a grouped covariance (the
+    grouped likelihood is helper hB's contract: ``from_arrays(..., group=codes)``)."""
+    if group is None:
+        return PatternData.from_arrays(y, X, subject=subject, visit=visit, n_visits=n_visits)
+    if "group" not in inspect.signature(PatternData.from_arrays).parameters:
+        raise NotImplementedError(
+            "a grouped covariance term (e.g. us(VISIT | ARM / ID)) needs the grouped likelihood "
+            "(PatternData.from_arrays(..., group=)), which this version of the engine does not have yet"
+        )
+    return PatternData.from_arrays(y, X, subject=subject, visit=visit, n_visits=n_visits, group=group)
+
+
+def fit_core(
+    y,
+    X,
+    *,
+    subject,
+    visit,
+    n_visits,
+    structure: CovarianceStructure,
+    reml: bool,
+    group=None,
+    warnings: list | None = None,
+    check=None,
+) -> CoreFit:
+    """(RE)ML fit of ``y ~ N(X beta, V)`` with ``V`` of ``structure`` within each subject.
+
+    ``X`` must have full column rank (the front ends drop aliased columns first). ``check``,
+    if given, is called with the :class:`PatternData` before the optimisation (data checks
+    that need the patterns). Optimiser and boundary messages are appended to ``warnings``.
+    """
+    warnings = [] if warnings is None else warnings
+    pdata = pattern_data(y, X, subject=subject, visit=visit, n_visits=n_visits, group=group)
+    if check is not None:
+        check(pdata)
+    opt = _optimize(pdata, structure, reml, _empirical_covariance(pdata))
+    warnings += opt["warnings"]
+    phi, sigma2 = opt["phi"], opt["sigma2"]
+    V = sigma2 * structure.relative(phi)
+    ev = pdata.evaluate(V, reml=reml, gradient=True)
+    C = np.linalg.inv(ev.xtvx)
+    C = (C + C.T) / 2
+    warnings += structure.boundary_messages(phi)
+    return CoreFit(pdata, structure, reml, opt, phi, sigma2, V, ev, ev.beta, C, warnings)
 
 
 # ------------------------------------------------------------------------------------------
@@ -436,7 +537,11 @@ def _profiled(pdata: PatternData, structure: CovarianceStructure, reml: bool):
         # Envelope theorem: d dev / d phi at the optimal sigma2 = s is <G_V, s dR>,
         # G_V = (sum V^-1 - W C W')/s - (sum V^-1 r r' V^-1)/s^2 evaluated with R.
         G = ev.g_fixed - ev.g_resid / s
-        grad = np.einsum("ab,jab->j", G, structure.d_relative(phi))
+        dR = structure.d_relative(phi)
+        if G.ndim == 2:
+            grad = np.einsum("ab,jab->j", G, dR)
+        else:  # grouped structure: G (groups, k, k), dR (q, groups, k, k)
+            grad = np.einsum("gab,jgab->j", G, dR)
         return float(dev), grad
 
     def sigma2_at(phi):

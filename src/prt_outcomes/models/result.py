@@ -48,6 +48,9 @@ class TrialModelResult:
     n_obs, n_subjects : int
     info : dict
         Formula, covariance, method, df_method, optimizer, iterations, reference arm, levels.
+    model : MMRMFit or None
+        The fitted model itself (:class:`prt_outcomes.models.MMRMFit`), to ask it new questions:
+        ``result.model.emmeans("arm", by="visit")``, ``.pairs``, ``.contrast``, ``.type3()``.
     """
 
     coefficients: pd.DataFrame
@@ -65,6 +68,7 @@ class TrialModelResult:
     n_obs: int
     n_subjects: int
     info: dict = field(default_factory=dict)
+    model: object = field(default=None, repr=False, compare=False)
 
     def summary(self) -> str:
         """A short plain-text summary (formula, fit, coefficients, contrasts)."""

@@ -8,7 +8,6 @@ after removing the engine's brackets (``a[q]:b[v]`` is R's ``aq:bv``); values ex
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ import pytest
 
 import prt_outcomes as po
 from prt_outcomes.errors import ModelError
-from prt_outcomes.models.covariance import make_structure
 from prt_outcomes.models.formula import Design, aliased_columns, parse_formula
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -239,18 +237,10 @@ def test_contrast_by_name_equals_pairs(sim2):
     assert "MMRM: y ~ arm * visit" in fit.summary()
 
 
-def _engine_has(parameter):
-    return parameter in inspect.signature(make_structure).parameters
-
-
 def test_grouped_unstructured_equals_separate_fits(sim2):
     """With fixed effects fully crossed with the group, the REML likelihood factorises over the
     groups: each group's covariance is the ungrouped fit on that group alone."""
     form = "y ~ arm * visit + us(visit | arm / participant_id)"
-    if not _engine_has("n_groups"):
-        with pytest.raises(NotImplementedError, match="grouped"):
-            po.mmrm(form, sim2)
-        pytest.skip("grouped covariance structures are not in this engine yet (helper hB)")
     fit = po.mmrm(form, sim2)
     for arm, cov in fit.covariance.items():
         alone = po.mmrm("y ~ visit + us(visit | participant_id)", sim2[sim2["arm"] == arm])
@@ -261,10 +251,6 @@ def test_spatial_exponential_on_unit_times_is_ar1(sim2):
     """sp_exp on times 1, 2, 3, 4 is rho^|t - s|: the AR(1) model, same likelihood."""
     data = sim2.assign(time=sim2["visit"].str[1:].astype(float))
     form = "y ~ arm * visit + sp_exp(time | participant_id)"
-    if not _engine_has("coordinates"):
-        with pytest.raises(NotImplementedError, match="sp_exp"):
-            po.mmrm(form, data)
-        pytest.skip("sp_exp is not in this engine yet (helper hB)")
     sp = po.mmrm(form, data)
     ar = po.mmrm("y ~ arm * visit + ar1(visit | participant_id)", data)
     assert sp.loglik == pytest.approx(ar.loglik, abs=1e-6)

@@ -30,7 +30,6 @@ B. lme4 + lmerTest + emmeans, live fixture tests/references/models/formula/hA_lm
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 from pathlib import Path
 
@@ -46,7 +45,6 @@ FORMULA_REF = REPO_ROOT / "tests" / "references" / "models" / "formula"
 SIM2 = REPO_ROOT / "tests" / "references" / "models" / "sim2_two_arm_cs.csv"
 
 # the module, not the function prt_outcomes.models.mmrm that the package exports under its name
-HAS_F_TEST = hasattr(importlib.import_module("prt_outcomes.models.mmrm").Inference, "f_test")
 
 # ---------------------------------------------------------------------- A. SAS PROC MIXED
 SAS_M2LL = 3494.20285008
@@ -153,9 +151,6 @@ def test_sas_type3_numerator_df(sas_fit):
 
 
 @pytest.mark.shared
-@pytest.mark.skipif(
-    not HAS_F_TEST, reason="Kenward-Roger F tests arrive with models/inference.py (helper hC)"
-)
 def test_sas_kenward_roger_df_and_f(sas_fit):
     """SAS prints integer df and 2-decimal F: within 1 and 0.01."""
     for _, row in sas_fit.emmeans("THERAPY", by="VISIT").iterrows():
@@ -246,9 +241,6 @@ def test_type3_hypotheses(ri_fit, lmer_ref):
     _close(t3["F"], ref["estimate"], RTOL)
 
 
-@pytest.mark.skipif(
-    not HAS_F_TEST, reason="Satterthwaite F tests arrive with models/inference.py (helper hC)"
-)
 def test_type3_satterthwaite_df(ri_fit, lmer_ref):
     ref = _ref(lmer_ref, "type3").set_index("name")
     t3 = ri_fit.type3().set_index("term").loc[ref.index]

@@ -44,6 +44,43 @@ def _schema_models() -> dict:
     return config_schema()["properties"]["models"]["properties"]
 
 
+# ----- df methods, vcov estimators, effect-size SDs --------------------------------------------
+def _inference_registries():
+    from prt_outcomes.effects import STANDARDIZERS
+    from prt_outcomes.models import inference
+
+    return {
+        "df_method": (list(inference.DF_METHOD_NAMES), "models/inference.py DF_METHODS"),
+        "vcov": (list(inference.VCOV_NAMES), "models/inference.py VCOV_METHODS"),
+        "effect_size_standardizer": (list(STANDARDIZERS), "effects.py STANDARDIZERS"),
+    }
+
+
+def inference_mismatches() -> dict[str, object]:
+    out = {}
+    for key, (names, where) in _inference_registries().items():
+        enum = _schema_models()[key]["enum"]
+        if enum != names:
+            out[f"src/prt_outcomes/data/config.schema.yaml models.{key} enum (registry: {where})"] = enum
+        documented = [n for n in _backticked(_readme_row(CONFIG_README, key)) if n in names or "_" in n]
+        if [n for n in documented if n in names] != names:
+            out[f"config/README.md models.{key} row"] = documented
+    return out
+
+
+def test_df_methods_vcov_and_standardizers_are_listed_as_their_registries_list_them():
+    assert inference_mismatches() == {}
+
+
+def test_a_df_method_added_in_one_place_only_fails_the_pins(monkeypatch):
+    from prt_outcomes.models import inference
+
+    monkeypatch.setattr(inference, "DF_METHOD_NAMES", (*inference.DF_METHOD_NAMES, "containment"))
+    places = inference_mismatches()
+    assert any("models.df_method enum" in place for place in places)
+    assert "config/README.md models.df_method row" in places
+
+
 # ----- covariance structures ----------------------------------------------------------------
 def covariance_markdown(registry) -> str:
     """The structure table of config/README.md, as the registry writes it."""
@@ -102,12 +139,12 @@ def test_covariance_registry_row_describes_its_engine_class(name):
 
 def test_a_structure_added_in_one_place_only_fails_the_pins(monkeypatch):
     extra = covariance.CovarianceSpec(
-        "ante_dependence",
-        "a correlation per adjacent pair",
-        "k",
-        lambda k: k,
-        "TYPE=ANTE(1)",
-        "mmrm ad",
+        "spatial_gaussian",
+        "one variance, correlation rho^(distance^2)",
+        "2",
+        lambda k: 2,
+        "TYPE=SP(GAU)(coords)",
+        "mmrm sp_gau",
         False,
         covariance.Toeplitz,
     )
@@ -144,6 +181,7 @@ def test_model_defaults_are_the_schema_defaults_everywhere():
         "covariance",
         "method",
         "df_method",
+        "vcov",
         "baseline_adjusted",
         "effect_size_standardizer",
     }

@@ -243,6 +243,7 @@ def _fit(data: pd.DataFrame, config: StudyConfig, outcome: str):
         reference_arm=config.reference_arm,
         method=settings.method,
         df_method=settings.df_method,
+        vcov=settings.vcov,
         arm_levels=[a for a in config.arm_names if a in set(rows[ARM])],
         visit_levels=present,
         baseline_visit=config.baseline_visit,

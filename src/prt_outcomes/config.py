@@ -189,6 +189,7 @@ class ModelSettings:
     covariates: tuple[str, ...] = ()
     method: str = _MODEL_DEFAULTS["method"]
     df_method: str = _MODEL_DEFAULTS["df_method"]
+    vcov: str = _MODEL_DEFAULTS["vcov"]
     baseline_adjusted: bool = _MODEL_DEFAULTS["baseline_adjusted"]
     effect_size_standardizer: str = _MODEL_DEFAULTS["effect_size_standardizer"]
     visits: tuple[str, ...] = ()  # visits the model analyses (models.visits); empty: every visit
@@ -443,6 +444,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         covariates=tuple(models.get("covariates", default.covariates)),
         method=models.get("method", default.method),
         df_method=models.get("df_method", default.df_method),
+        vcov=models.get("vcov", default.vcov),
         baseline_adjusted=bool(models.get("baseline_adjusted", default.baseline_adjusted)),
         effect_size_standardizer=models.get("effect_size_standardizer", default.effect_size_standardizer),
         visits=tuple(models.get("visits", default.visits)),
@@ -454,11 +456,17 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
     unknown = [c for c in model.covariates if c not in cov_names]
     if unknown:
         raise ConfigError(f"models.covariates lists {unknown}, which are not declared under 'covariates:'.")
-    if model.df_method == "kenward_roger" and model.method == "ml":
+    if model.df_method.startswith("kenward_roger") and model.method == "ml":
         raise ConfigError(
-            "models: df_method 'kenward_roger' needs method 'reml' (the Kenward-Roger adjustment "
-            "is defined for REML fits), but method is 'ml'. Set 'method: reml', or choose "
-            "df_method 'satterthwaite' or 'residual' for an ML fit."
+            f"models: df_method {model.df_method!r} needs method 'reml' (the Kenward-Roger "
+            "adjustment is defined for REML fits), but method is 'ml'. Set 'method: reml', or "
+            "choose df_method 'satterthwaite' or 'residual' for an ML fit."
+        )
+    if model.df_method.startswith("kenward_roger") and model.vcov != "model":
+        raise ConfigError(
+            f"models: df_method {model.df_method!r} adjusts the model-based covariance of the "
+            f"estimates, so it cannot be combined with vcov {model.vcov!r}; use vcov 'model', or "
+            "df_method 'satterthwaite' with the empirical covariance (as mmrm does)."
         )
 
     data = raw["data"]

@@ -31,7 +31,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["HedgesG", "hedges_correction", "pooled_sd", "hedges_g", "hedges_g_from_samples"]
+__all__ = ["HedgesG", "STANDARDIZERS", "hedges_correction", "pooled_sd", "hedges_g", "hedges_g_from_samples"]
+
+#: The SD a trial-model contrast is divided by to give Hedges g (config
+#: ``models.effect_size_standardizer``, ``fit_trial_model(standardizer=)``); the contrast tables
+#: name the one used in their ``hedges_g_sd`` column. The schema enum is pinned to this table.
+STANDARDIZERS: dict[str, str] = {
+    "baseline_sd": "pooled within-arm SD of the observed outcome at the baseline visit (the two arms "
+    "compared)",
+    "change_sd": "pooled within-arm SD of the observed change from baseline at the contrast's visit "
+    "(the two arms compared; undefined at the baseline visit). On the public Ashar et al. (2022) "
+    "file it gives g = -1.15 (PRT vs placebo) and -1.72 (vs usual care) for the paper's -1.14 and "
+    "-1.75, where the baseline SD gives -1.15 and -1.60",
+    "residual_sd": "the model's SD at the contrast's visit, sqrt(V[v, v])",
+}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ True
 
 from .covariance import COVARIANCE_STRUCTURES
 from .fit import fit_trial_model
-from .mmrm import MMRMFit, mmrm
+from .mmrm_fit import MMRMFit, mmrm
 from .result import TrialModelResult
 
 __all__ = ["fit_trial_model", "TrialModelResult", "COVARIANCE_STRUCTURES", "mmrm", "MMRMFit"]

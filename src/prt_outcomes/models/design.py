@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..derive import baseline_values
+from ..derive import baseline_values, change_from_baseline
 from ..errors import ModelError
 from ..levels import ordered_levels
 
@@ -45,6 +45,7 @@ class ModelFrame:
     formula: str
     warnings: list[str] = field(default_factory=list)
     baseline_data: pd.DataFrame | None = None  # subject, arm, outcome at the baseline visit
+    change_data: pd.DataFrame | None = None  # subject, arm, visit, change (both values observed)
     n_subjects: int = 0
 
     def grid_row(self, arm_level, visit_level) -> np.ndarray:
@@ -398,6 +399,20 @@ def build_model_frame(
     base = data[[subject, arm, visit, outcome]]
     base = base[(base[visit] == baseline_visit) & base[outcome].notna() & base[subject].isin(analysed)]
     baseline_data = base.drop_duplicates(subject)
+    # ... and their observed change from baseline at each later visit (the change-SD convention)
+    later = data[[subject, arm, visit, outcome]]
+    later = later[(later[visit] != baseline_visit) & later[outcome].notna() & later[subject].isin(analysed)]
+    at_baseline = baseline_data.set_index(subject)[outcome]
+    change_data = pd.DataFrame(
+        {
+            "subject": later[subject].to_numpy(),
+            "arm": later[arm].to_numpy(),
+            "visit": later[visit].to_numpy(),
+            "change": change_from_baseline(
+                later[outcome].to_numpy(), later[subject].map(at_baseline).to_numpy()
+            ),
+        }
+    ).dropna(subset=["change"])
 
     mf = ModelFrame(
         y=frame[outcome].to_numpy(dtype=float),
@@ -417,6 +432,7 @@ def build_model_frame(
         formula=formula,
         warnings=warnings,
         baseline_data=baseline_data,
+        change_data=change_data,
         n_subjects=int(subject_code.max() + 1),
     )
     mf.arm_column, mf.visit_column = arm, visit

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +9,7 @@ import pandas as pd
 from scipy import optimize, stats
 from threadpoolctl import threadpool_limits
 
-from ..effects import hedges_g, pooled_sd
+from ..effects import STANDARDIZERS, hedges_g, pooled_sd
 from ..errors import ModelError
 from .covariance import COVARIANCE_REGISTRY, COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
@@ -47,6 +46,7 @@ def fit_trial_model(
     reference_arm=None,
     method: str = "reml",
     df_method: str = "satterthwaite",
+    vcov: str = "model",
     arm_levels=None,
     visit_levels=None,
     baseline_visit=None,
@@ -74,17 +74,29 @@ def fit_trial_model(
     covariance : str
         One of ``random_intercept``, ``compound_symmetry``, ``unstructured``, ``ar1``,
         ``toeplitz``, ``heterogeneous_compound_symmetry``, ``heterogeneous_ar1``,
-        ``heterogeneous_toeplitz``. AR(1) and Toeplitz use visit positions (equal spacing).
+        ``heterogeneous_toeplitz``, ``ante_dependence``, ``heterogeneous_ante_dependence``,
+        ``spatial_exponential``. AR(1) and Toeplitz use visit positions (equal spacing); the
+        spatial exponential uses the visit values themselves as times (they must be numeric,
+        e.g. months), so unequal spacing is modelled.
     reference_arm : optional
         Reference arm of the contrasts; default the first arm level.
     method : {"reml", "ml"}
-    df_method : {"satterthwaite", "kenward_roger", "residual"}
-        Denominator df of every t statistic. Satterthwaite as lmerTest / emmeans / SAS
-        DDFM=SATTERTH (observed information of the covariance parameters); residual = N - p;
-        kenward_roger: bias-adjusted Cov(beta) (Kenward & Roger 1997) in SAS's covariance
-        parameters with the expected REML information, df as pbkrtest ``Lb_ddf`` / emmeans
-        (see :mod:`prt_outcomes.models.kenward_roger`); REML only. Every SE, CI and p in the
-        result then uses the adjusted covariance.
+    df_method : {"satterthwaite", "kenward_roger", "kenward_roger_linear", "kenward_roger_expected", \
+"residual", "between_within"}
+        Denominator df of every t statistic (:data:`prt_outcomes.models.inference.DF_METHODS`).
+        satterthwaite: lmerTest / emmeans / SAS DDFM=SATTERTH / mmrm (observed information);
+        kenward_roger: bias-adjusted Cov(beta) and df (Kenward & Roger 1997) with the observed
+        REML information in SAS's covariance parameters, as SAS DDFM=KR and mmrm
+        "Kenward-Roger"; kenward_roger_linear: without the second-derivative term (SAS
+        DDFM=KR(LINEAR), mmrm "Kenward-Roger-Linear"); kenward_roger_expected: expected
+        information as pbkrtest / emmeans; the KR methods need REML and every SE, CI and p then
+        uses the adjusted covariance (see :mod:`prt_outcomes.models.kenward_roger`); residual =
+        N - p; between_within: mmrm "Between-Within" (SAS DDFM=BW).
+    vcov : {"model", "empirical", "empirical_jackknife", "empirical_bias_reduced"}
+        Covariance of the estimates (:data:`prt_outcomes.models.inference.VCOV_METHODS`):
+        model-based, or the sandwich over participants (SAS EMPIRICAL, mmrm "Empirical") and its
+        jackknife and bias-reduced variants (mmrm "Empirical-Jackknife" /
+        "Empirical-Bias-Reduced"); not with the Kenward-Roger methods.
     arm_levels, visit_levels : list, optional
         Explicit level order; default the categorical order, else sorted values.
     baseline_visit : optional
@@ -93,10 +105,12 @@ def fit_trial_model(
         If True, the response is the post-baseline visits, with the participant's baseline
         value as covariate ``baseline_<outcome>``; the arm x visit terms run over post-baseline
         visits. Change contrasts are then identical to the visit contrasts.
-    standardizer : {"baseline_sd", "residual_sd"}
-        SD dividing contrasts into Hedges g: pooled within-arm SD of the observed outcome at the
-        baseline visit over the two arms compared, or the model-estimated SD
-        ``sqrt(V[v, v])`` at the contrast's visit.
+    standardizer : {"baseline_sd", "change_sd", "residual_sd"}
+        SD dividing contrasts into Hedges g (:data:`prt_outcomes.effects.STANDARDIZERS`): pooled
+        within-arm SD of the observed outcome at the baseline visit over the two arms compared;
+        pooled within-arm SD of the observed change from baseline at the contrast's visit (NaN
+        at the baseline visit); or the model-estimated SD ``sqrt(V[v, v])`` at the contrast's
+        visit. The contrast tables name it in ``hedges_g_sd``.
     alpha : float
         1 - confidence level.
 
@@ -178,6 +192,7 @@ def _fit(
     reference_arm,
     method,
     df_method,
+    vcov,
     arm_levels,
     visit_levels,
     baseline_visit,
@@ -193,8 +208,8 @@ def _fit(
         raise ValueError(f"method={method!r}; use 'reml' or 'ml'.")
     if df_method not in DF_METHOD_NAMES:
         raise ValueError(f"df_method={df_method!r}; use one of {list(DF_METHOD_NAMES)}.")
-    if standardizer not in ("baseline_sd", "residual_sd"):
-        raise ValueError(f"standardizer={standardizer!r}; use 'baseline_sd' or 'residual_sd'.")
+    if standardizer not in STANDARDIZERS:
+        raise ValueError(f"standardizer={standardizer!r}; use one of {list(STANDARDIZERS)}.")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1.")
     if df_method.startswith("kenward_roger") and method != "reml":
@@ -219,7 +234,17 @@ def _fit(
     )
     k = len(mf.visit_levels)
     reml = method == "reml"
-    structure = make_structure(covariance, k)
+    coordinates = None
+    if covariance == "spatial_exponential":
+        try:
+            coordinates = np.array([float(v) for v in mf.visit_levels])[:, None]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"covariance='spatial_exponential' needs the time of each visit: the visit column "
+                f"{visit!r} must hold numbers (e.g. months since baseline), not {list(mf.visit_levels)}; "
+                "or fit it with po.mmrm and an sp_exp(time | subject) term."
+            ) from None
+    structure = make_structure(covariance, k, coordinates=coordinates)
     warnings = list(mf.warnings)
 
     def check(pdata):
@@ -252,7 +277,9 @@ def _fit(
         core.C,
     )
 
-    inference = Inference(pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings, beta=beta)
+    inference = Inference(
+        pdata, structure, phi, sigma2, C, reml, df_method, mf, warnings, vcov=vcov, beta=beta
+    )
 
     n_obs = int(mf.y.size)
     p = mf.X.shape[1]
@@ -303,6 +330,7 @@ def _fit(
         "covariance": covariance,
         "method": method,
         "df_method": df_method,
+        "vcov": vcov,
         "optimizer": opt["optimizer"],
         "iterations": opt["iterations"],
         "reference_arm": _py(mf.reference_arm),
@@ -319,7 +347,7 @@ def _fit(
         "covariance_parameters": phi.tolist(),
         "alpha": alpha,
     }
-    from .mmrm import model_from_frame  # here, not at the top: mmrm imports this module
+    from .mmrm_fit import model_from_frame  # here, not at the top: mmrm imports this module
 
     warnings = _unique(warnings)
     try:
@@ -377,15 +405,7 @@ class CoreFit:
 
 
 def pattern_data(y, X, *, subject, visit, n_visits, group=None) -> PatternData:
-    """``PatternData.from_arrays``, passing ``group`` only for a grouped covariance (the
-    grouped likelihood is helper hB's contract: ``from_arrays(..., group=codes)``)."""
-    if group is None:
-        return PatternData.from_arrays(y, X, subject=subject, visit=visit, n_visits=n_visits)
-    if "group" not in inspect.signature(PatternData.from_arrays).parameters:
-        raise NotImplementedError(
-            "a grouped covariance term (e.g. us(VISIT | ARM / ID)) needs the grouped likelihood "
-            "(PatternData.from_arrays(..., group=)), which this version of the engine does not have yet"
-        )
+    """The rows grouped by missingness pattern (and covariance group, when given)."""
     return PatternData.from_arrays(y, X, subject=subject, visit=visit, n_visits=n_visits, group=group)
 
 
@@ -754,7 +774,7 @@ def _t_table(L, beta, inference, alpha):
 
 def _empty_contrasts() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in CONTRAST_COLUMNS})
-    return frame.astype({"visit": "object", "arm": "object", "reference": "object"})
+    return frame.astype({"visit": "object", "arm": "object", "reference": "object", "hedges_g_sd": "object"})
 
 
 def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, change):
@@ -789,10 +809,18 @@ def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, 
     visit_pos = {v: i for i, v in enumerate(mf.visit_levels)}
     values = {a: base.loc[base[arm_col] == a, out_col].to_numpy(dtype=float) for a in arms}
     stats_by_arm = {a: (x.size, x.std(ddof=1) if x.size > 1 else np.nan) for a, x in values.items()}
+    changes = mf.change_data
     for (v, a), est, lo, hi in zip(rows, tab["estimate"], tab["ci_low"], tab["ci_high"]):
         (n1, sd1), (n2, sd2) = stats_by_arm[a], stats_by_arm[ref]
         if standardizer == "baseline_sd":
             sd = pooled_sd(sd1, n1, sd2, n2)
+        elif standardizer == "change_sd":
+            # observed change at this visit in the two arms; none at the baseline visit itself
+            at_v = changes[changes["visit"] == v]
+            x1 = at_v.loc[at_v["arm"] == a, "change"].to_numpy(dtype=float)
+            x2 = at_v.loc[at_v["arm"] == ref, "change"].to_numpy(dtype=float)
+            n1, n2 = x1.size, x2.size
+            sd = pooled_sd(x1.std(ddof=1), n1, x2.std(ddof=1), n2) if n1 > 1 and n2 > 1 else float("nan")
         else:
             sd = float(np.sqrt(V[visit_pos[v], visit_pos[v]]))
         eff = hedges_g(est, sd, n1, n2, difference_ci=(lo, hi))
@@ -802,4 +830,5 @@ def _contrast_table(mf: ModelFrame, V, beta, inference, alpha, standardizer, *, 
     tab["hedges_g"] = g
     tab["hedges_g_ci_low"] = glo
     tab["hedges_g_ci_high"] = ghi
+    tab["hedges_g_sd"] = standardizer
     return tab[CONTRAST_COLUMNS]

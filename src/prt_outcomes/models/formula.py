@@ -44,24 +44,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelError
+from .covariance import COVARIANCE_REGISTRY
 
 __all__ = ["CovarianceTerm", "Formula", "Design", "parse_formula", "MMRM_COVARIANCE_CODES", "aliased_columns"]
 
-# mmrm's short codes -> the engine's registry names (covariance.COVARIANCE_REGISTRY). Helper hB
-# adds ante_dependence / heterogeneous_ante_dependence / spatial_exponential and a field ``mmrm``
-# carrying the short code to each CovarianceSpec; until that merges this dict is the mapping
-# (the lead switches it to ``{spec.mmrm: name for name, spec in COVARIANCE_REGISTRY.items()}``).
+# mmrm's short codes -> the engine's registry names (the ``mmrm`` field of each row of
+# covariance.COVARIANCE_REGISTRY; the random intercept is lme4's ``(1 | id)``, not a call).
 MMRM_COVARIANCE_CODES = {
-    "us": "unstructured",
-    "cs": "compound_symmetry",
-    "csh": "heterogeneous_compound_symmetry",
-    "ar1": "ar1",
-    "ar1h": "heterogeneous_ar1",
-    "toep": "toeplitz",
-    "toeph": "heterogeneous_toeplitz",
-    "ad": "ante_dependence",
-    "adh": "heterogeneous_ante_dependence",
-    "sp_exp": "spatial_exponential",
+    spec.mmrm: name for name, spec in COVARIANCE_REGISTRY.items() if spec.mmrm and "(" not in spec.mmrm
 }
 _ALIAS_TOLERANCE = 1e-7  # R's qr(tol = 1e-7) in lm / model fitting
 

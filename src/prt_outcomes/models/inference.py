@@ -246,8 +246,16 @@ class Inference:
             self.C_used = self.empirical.cov
         if df_method in _KR:
             V = self._V
+            # a grouped structure (G, k, k) has the base's parametrisation in every group
+            base = structure.base if getattr(structure, "n_groups", 1) > 1 else structure
             self.C_used, self.P, self.A, scale = kenward_roger_pieces(
-                pdata, V, C, structure.name, warnings=warnings, **_KR[df_method]
+                pdata,
+                V,
+                C,
+                base.name,
+                warnings=warnings,
+                distance=getattr(base, "distance", None),
+                **_KR[df_method],
             )
             # P and W are on the scale V / scale; the df only need them consistent with C.
             self.C = C / scale

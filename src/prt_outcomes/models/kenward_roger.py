@@ -57,8 +57,12 @@ __all__ = [
 ]
 
 
-def natural_parametrisation(name: str, k: int):
-    """``(to_tau(V), from_tau(tau), linear)`` for structure ``name`` over ``k`` visits."""
+def natural_parametrisation(name: str, k: int, distance=None):
+    """``(to_tau(V), from_tau(tau), linear)`` for structure ``name`` over ``k`` visits.
+
+    ``distance`` (k, k): the spatial structures' distances between visits (default the visit
+    positions' |i - j|).
+    """
     idx = np.arange(k)
     lag = np.abs(idx[:, None] - idx[None, :])
     tril = np.tril_indices(k)
@@ -89,9 +93,38 @@ def natural_parametrisation(name: str, k: int):
             lambda t: t[0] * t[1] ** lag,
             False,
         )
+
+    def ante(r):
+        # SAS ANTE(1): corr[a, b] = rho_a ... rho_(b-1)
+        C = np.eye(k)
+        for a in range(k):
+            for b in range(a + 1, k):
+                C[a, b] = C[b, a] = np.prod(r[a:b])
+        return C
+
+    if name == "spatial_exponential":
+        D = lag.astype(float) if distance is None else np.asarray(distance, dtype=float)
+        if k == 1:
+            return (lambda V: np.array([V[0, 0]]), lambda t: np.array([[t[0]]]), True)
+        # SAS SP(EXP): (Residual, range), V = sigma2 exp(-D / range)
+        return (
+            lambda V: np.array([V[0, 0], -D[0, 1] / np.log(V[0, 1] / V[0, 0])]),
+            lambda t: t[0] * np.exp(-D / t[1]),
+            False,
+        )
+    if name == "ante_dependence":
+        return (
+            lambda V: np.concatenate(([V[0, 0]], np.diag(V, 1) / V[0, 0])),
+            lambda t: t[0] * ante(t[1:]),
+            False,
+        )
     if name.startswith("heterogeneous_"):
         base = name[len("heterogeneous_") :]
-        n_corr = {"compound_symmetry": 1, "ar1": 1, "toeplitz": k - 1}[base] if k > 1 else 0
+        n_corr = (
+            {"compound_symmetry": 1, "ar1": 1, "toeplitz": k - 1, "ante_dependence": k - 1}[base]
+            if k > 1
+            else 0
+        )
 
         def corr_of(t):
             if k == 1:
@@ -101,11 +134,15 @@ def natural_parametrisation(name: str, k: int):
                 return np.where(lag == 0, 1.0, r[0])
             if base == "ar1":
                 return r[0] ** lag
+            if base == "ante_dependence":
+                return ante(r)
             return np.concatenate(([1.0], r))[lag]
 
         def to_tau(V):
             sd = np.sqrt(np.diag(V))
             corr = V / np.outer(sd, sd)
+            if base == "ante_dependence":
+                return np.concatenate((np.diag(V), np.diag(corr, 1)))
             return np.concatenate((np.diag(V), corr[0, 1 : 1 + n_corr]))
 
         def from_tau(t):
@@ -145,16 +182,16 @@ def _derivatives(from_tau, tau, linear):
     return d1, d2
 
 
-def grouped_parametrisation(name: str, V: np.ndarray):
+def grouped_parametrisation(name: str, V: np.ndarray, distance=None):
     """:func:`natural_parametrisation` for ``V`` of shape (k, k), or per group for (G, k, k).
 
     Group-specific covariances (SAS ``GROUP=``, mmrm ``us(AVISIT | ARM / USUBJID)``) have one
     parameter vector per group, concatenated in group order; ``from_tau`` returns the stack.
     """
     if V.ndim == 2:
-        return natural_parametrisation(name, V.shape[0])
+        return natural_parametrisation(name, V.shape[0], distance)
     G, k = V.shape[0], V.shape[-1]
-    to_tau, from_tau, linear = natural_parametrisation(name, k)
+    to_tau, from_tau, linear = natural_parametrisation(name, k, distance)
     q = to_tau(V[0]).size
     return (
         lambda M: np.concatenate([to_tau(M[g]) for g in range(G)]),
@@ -224,6 +261,7 @@ def kenward_roger_pieces(
     information: str = "expected",
     second_order: bool = True,
     warnings: list | None = None,
+    distance=None,
 ):
     """Adjusted covariance ``Phi_A``, the derivative matrices ``P`` (q, p, p), ``W`` and a scale.
 
@@ -242,7 +280,7 @@ def kenward_roger_pieces(
     scale = float(np.mean(np.diagonal(V, axis1=-2, axis2=-1)))
     V = V / scale
     C = C / scale
-    to_tau, from_tau, linear = grouped_parametrisation(structure_name, V)
+    to_tau, from_tau, linear = grouped_parametrisation(structure_name, V, distance)
     tau = to_tau(V)
     dV, d2V = _derivatives(from_tau, tau, linear)
     use_r = second_order and not linear

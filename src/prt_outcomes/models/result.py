@@ -24,6 +24,7 @@ CONTRAST_COLUMNS = [
     "hedges_g",
     "hedges_g_ci_low",
     "hedges_g_ci_high",
+    "hedges_g_sd",
 ]
 
 

@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import inspect
 import itertools
 
 import numpy as np
@@ -37,12 +36,9 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from .covariance import make_structure
-
-# TODO(lead, helper hC): ``from .inference import Inference`` once models/inference.py lands;
-# the constructor and ``.variance_and_df`` / ``.C_used`` are the same.
-from .fit import _Inference as Inference
 from .fit import fit_core
 from .formula import Design, Formula, aliased_columns, factor_levels, parse_formula
+from .inference import Inference
 
 __all__ = ["mmrm", "MMRMFit"]
 
@@ -402,19 +398,7 @@ class MMRMFit:
         """F test of ``L beta = 0`` (rows of ``L`` in full coefficient coordinates)."""
         L = np.atleast_2d(np.asarray(L, dtype=float))
         Lk = L[:, self._kept]
-        if hasattr(self._inference, "f_test"):
-            return dict(self._inference.f_test(Lk))
-        # TODO(lead, helper hC): Inference.f_test gives the Satterthwaite / KR denominator df;
-        # until it is there the F statistic is the Wald F with the residual df N - p.
-        b = Lk @ self._core.beta
-        M = Lk @ self._inference.C_used @ Lk.T
-        vals, vecs = np.linalg.eigh((M + M.T) / 2)
-        keep = vals > 1e-10 * max(vals.max(initial=0.0), 1e-300)
-        q = int(keep.sum())
-        z = vecs[:, keep].T @ b
-        F = float(np.sum(z**2 / vals[keep]) / q) if q else np.nan
-        den = float(self.n_obs - self._kept.size)
-        return dict(num_df=q, den_df=den, F=F, p=float(stats.f.sf(F, q, den)) if q else np.nan)
+        return dict(self._inference.f_test(Lk))
 
     def type3(self) -> pd.DataFrame:
         """Type III tests of every fixed-effect term: ``term, num_df, den_df, F, p``
@@ -454,28 +438,7 @@ class MMRMFit:
 
 # ---------------------------------------------------------------------------------- entry point
 def _structure_for(name, k, n_groups, coordinates):
-    params = inspect.signature(make_structure).parameters
-    if n_groups > 1 and "n_groups" not in params:
-        raise NotImplementedError(
-            f"a grouped covariance term needs make_structure(name, k, n_groups=), which this version "
-            f"of the engine does not have yet ({name})"
-        )
-    if coordinates is not None and "coordinates" not in params:
-        raise NotImplementedError(
-            "sp_exp() needs make_structure(name, k, coordinates=), which this version of the engine "
-            "does not have yet"
-        )
-    kwargs = {}
-    if n_groups > 1:
-        kwargs["n_groups"] = n_groups
-    if coordinates is not None:
-        kwargs["coordinates"] = coordinates
-    try:
-        return make_structure(name, k, **kwargs)
-    except ValueError as error:
-        raise NotImplementedError(
-            f"covariance structure {name!r} is not in this engine yet: {error}"
-        ) from None
+    return make_structure(name, k, n_groups=n_groups, coordinates=coordinates)
 
 
 def mmrm(
@@ -714,10 +677,6 @@ def mmrm(
             f"observations for {p} estimable fixed effects leave {available} residual degree(s) of "
             "freedom; use a simpler covariance structure or fewer terms."
         )
-    if vcov != "model" and "vcov" not in inspect.signature(Inference).parameters:
-        raise NotImplementedError(
-            f"vcov={vcov!r} needs the inference module; only 'model' is available here."
-        )
 
     def check(pdata):
         """Refuse what the likelihood cannot identify (as fit_trial_model does)."""
@@ -757,9 +716,18 @@ def mmrm(
                 warnings=warnings,
                 check=check,
             )
-            extra = {"vcov": vcov} if vcov != "model" else {}
             inference = Inference(
-                core.pdata, structure, core.phi, core.sigma2, core.C, reml, df_method, None, warnings, **extra
+                core.pdata,
+                structure,
+                core.phi,
+                core.sigma2,
+                core.C,
+                reml,
+                df_method,
+                None,
+                warnings,
+                vcov=vcov,
+                beta=core.beta,
             )
         except np.linalg.LinAlgError as error:
             raise ModelError(

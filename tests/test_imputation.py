@@ -127,7 +127,8 @@ def check_strategy(c) -> float:
         _matrix(c["sigma_ref"]),
         c["index_mar"],
     )
-    return max(_diff(mu, c["mu"]), _diff(sigma, c["sigma"]))
+    completed = impute_conditional_mean(mu, sigma, c["y"])
+    return max(_diff(mu, c["mu"]), _diff(sigma, c["sigma"]), _diff(completed[np.isnan(c["y"])], c["cond_mu"]))
 
 
 def check_conditional(c) -> float:
@@ -526,6 +527,11 @@ def test_rubin_edge_cases():
     var = [0.5, 0.6, 0.7]
     for v_com in (math.inf, None, math.nan):
         assert rubin_rules([1.0, 1.0, 1.0], var, v_com).df == math.inf
+    # Equal estimates are B = 0 exactly, as in R (numpy's var(ddof=1) of seven 0.1s is 2e-34,
+    # which would give df = 6 / lambda^2 ~ 1e68 instead of inf).
+    assert np.var(np.full(7, 0.1), ddof=1) > 0
+    assert rubin_rules(np.full(7, 0.1), np.full(7, 0.5), math.inf).df == math.inf
+    assert rubin_rules(np.full(7, 0.1), np.full(7, 0.5), 20).df == 21 / 23 * 20
     assert rubin_df(math.inf, 0.0, 1.0, 5) == math.inf
     assert rubin_df(None, 0.3, 1.0, 5) == math.inf
     r = rubin_rules([1.0, 1.1, 0.9], [math.nan] * 3, math.inf)
@@ -533,6 +539,14 @@ def test_rubin_edge_cases():
     assert all(math.isnan(x) for x in (r.se, r.df, r.ci_lower, r.ci_upper, r.p_value))
     with pytest.raises(ValueError, match="at least 2"):
         rubin_rules([1.0], [0.1], 10)
+    with pytest.raises(ValueError, match="NaN"):
+        rubin_rules([1.0, 1.1], [0.1, math.nan], 10)
+
+
+def test_type6_quantiles_equal_r_exactly(stored_cases):
+    # The same interpolation formula in the same order (R's quantile.default, type 6), so equal.
+    for c in (c for c in stored_cases if c["kind"] == "quantile6"):
+        np.testing.assert_array_equal(quantile_type6(c["x"], c["probs"]), c["q"])
 
 
 def test_rbmi_jackknife_known_values():

@@ -653,6 +653,22 @@ def _parametric(point, se, alpha, alternative, df, method, conf_level, **extra) 
     )
 
 
+def _mean(x: np.ndarray) -> float:
+    """Mean with R's refinement pass (``mean.default``, ``var``): exact for equal values."""
+    m = float(x.mean())
+    return m + float((x - m).mean())
+
+
+def _var(x: np.ndarray) -> float:
+    """Sample variance (``ddof=1``) about :func:`_mean`, so that equal values give exactly 0.
+
+    Rubin's ``B = 0`` (no between-imputation variance) changes the degrees of freedom's formula
+    (:func:`rubin_df`); numpy's ``var`` of equal values can be 1e-33 instead of R's 0.
+    """
+    m = _mean(x)
+    return float(np.sum((x - m) ** 2)) / (x.size - 1)
+
+
 def rubin_df(df_complete, var_between: float, var_total: float, m: int) -> float:
     """Barnard-Rubin (1999) small-sample degrees of freedom of a multiply imputed estimate.
 
@@ -742,12 +758,14 @@ def rubin_rules(
     if est.size < 2 or var.shape != est.shape:
         raise ValueError("rubin_rules needs at least 2 estimates and one variance per estimate")
     alpha = _check_level(conf_level, alternative)
-    point = float(est.mean())
+    point = _mean(est)
     if np.isnan(var).all():
         nan = math.nan
         return PooledEstimate(point, nan, nan, nan, nan, nan, "rubin", conf_level, alternative)
-    var_w = float(var.mean())
-    var_b = float(est.var(ddof=1))
+    if np.isnan(var).any() or np.isnan(est).any():
+        raise ValueError("rubin_rules: an estimate or a variance is NaN (only all variances NaN is allowed)")
+    var_w = _mean(var)
+    var_b = _var(est)
     var_t = var_w + var_b + var_b / est.size
     df = rubin_df(df_complete, var_b, var_t, est.size)
     return _parametric(
@@ -800,7 +818,7 @@ def pool_jackknife(
         raise ValueError("pool_jackknife needs at least 2 leave-one-out estimates")
     alpha = _check_level(conf_level, alternative)
     n = loo.size
-    se = math.sqrt((n - 1) / n * float(np.sum((loo - loo.mean()) ** 2)))
+    se = math.sqrt((n - 1) / n * float(np.sum((loo - _mean(loo)) ** 2)))
     return _parametric(float(estimate), se, alpha, alternative, math.inf, "jackknife", conf_level)
 
 
@@ -908,7 +926,7 @@ def pool_bootstrap(
     alpha = _check_level(conf_level, alternative)
     estimate = float(estimate)
     if type == "normal":
-        se = float(boot.std(ddof=1)) if boot.size >= 2 else math.nan
+        se = math.sqrt(_var(boot)) if boot.size >= 2 else math.nan
         return _parametric(estimate, se, alpha, alternative, math.inf, "bootstrap (normal)", conf_level)
     if type != "percentile":
         raise ValueError("type must be 'percentile' or 'normal'")

@@ -48,8 +48,14 @@ for (J in 3:5) {
             r <- list(mu = round(rnorm(J, 0, 3), 3), sigma = rand_sigma(J))
             index_mar <- seq_len(J) <= n_mar
             res <- strategies[[s]](g, r, index_mar)
+            # And the imputation rbmi's impute_data_individual makes from them: the conditional
+            # mean of the missing visits (every post-ICE visit, and one more at random).
+            y <- round(rnorm(J, 0, 3), 3)
+            y[!index_mar | seq_len(J) == sample(J, 1)] <- NA
+            cond <- get_conditional_parameters(res, y)
             emit("strategy", strategy = s, mu_group = g$mu, sigma_group = g$sigma, mu_ref = r$mu,
-                 sigma_ref = r$sigma, index_mar = index_mar, mu = res$mu, sigma = res$sigma)
+                 sigma_ref = r$sigma, index_mar = index_mar, mu = res$mu, sigma = res$sigma,
+                 y = y, cond_mu = cond$mu)
         }
     }
 }

@@ -14,9 +14,9 @@ as plain numpy functions with no model fitting, workflow or config:
   pooling, with Barnard-Rubin degrees of freedom.
 * :func:`first_crossing`: where a tipping-point scan changes its conclusion.
 
-The reference implementation is rbmi (openpharma/rbmi, R, Apache-2.0; Gower-Crane et al. 2023,
-Wolbers et al. 2022, "Standard and reference-based conditional mean imputation", Pharmaceutical
-Statistics 21:1246-1257). Each function names the rbmi function it mirrors; the tests compare them
+The reference implementation is rbmi (openpharma/rbmi, R, Apache-2.0; conditional mean
+imputation: Wolbers et al. 2022, "Standard and reference-based conditional mean imputation",
+Pharmaceutical Statistics). Each function names the rbmi function it mirrors; the tests compare them
 with rbmi's own test expectations and with rbmi's R code run live (``tests/references/imputation``).
 One deliberate departure is documented at :func:`rubin_rules`: rbmi's one-sided confidence
 intervals lie on the side opposite to its one-sided p-values; here they lie on the same side.
@@ -32,6 +32,8 @@ Examples
 ... )
 >>> mu
 array([ 1.,  6., 10.])
+>>> impute_conditional_mean(mu, sigma, [[0.5, np.nan, np.nan]])  # J2R imputation of visits 2, 3
+array([[ 0.5,  6. , 10. ]])
 >>> round(rubin_rules([1.0, 1.2, 0.8], [0.04, 0.05, 0.06], df_complete=np.inf).df, 4)
 7.5078
 """
@@ -502,9 +504,10 @@ def delta_template(is_post_ice, is_missing, delta=None, dlag=None, *, missing_on
 
     Mirrors rbmi ``delta_template`` (R/delta.R) for its ``delta`` column: zeros without
     ``delta``; otherwise :func:`lagged_delta`, then, with ``missing_only``, 0 at post-ICE visits
-    that were observed (the cumulative sum is formed first, so an observed visit between two
-    missing ones does not interrupt it; rbmi's wording). Pre-ICE visits (observed or missing under
-    MAR) get 0.
+    that were observed. The cumulative sum runs over all post-ICE visits before the observed ones
+    are zeroed, so a missing visit's offset does not depend on whether earlier post-ICE visits were
+    observed (rbmi: "the delta values for missing post-ICE visits will stay the same regardless of
+    this option"). Pre-ICE visits (observed, or missing under MAR) get 0.
 
     Parameters
     ----------

@@ -48,12 +48,18 @@ __all__ = [
     "stamp_paths",
     "RENDERED_FORMATS",
     "REPORT_FIGURE_FORMAT",
+    "REPORT_TABLES",
+    "FIGURE_TABLES",
 ]
 
 #: Formats every result table is rendered in, beside its CSV.
 RENDERED_FORMATS = ("md", "html", "tex")
 #: The format the report embeds (base64, so the page stays one file).
 REPORT_FIGURE_FORMAT = "png"
+#: The result tables the report reads numbers from (it embeds the rendered tables).
+REPORT_TABLES = ("flow", "contrasts", "missingness", "model_info", "responders")
+#: The result tables the figures are drawn from.
+FIGURE_TABLES = ("marginal_means", "observed_summary", "responders", "contrasts", "flow", "missingness")
 #: The content stamps: the data files' hashes and the config as each stage group reads it.
 _STAMP_NAMES = ("inputs", "config_data", "config_analysis", "config_full")
 
@@ -97,9 +103,8 @@ class IngestFiles(NamedTuple):
         'i/ingest_meta.json'
         """
         directory = Path(directory)
-        return cls(
-            directory / "ingested.parquet", directory / "ingest_issues.parquet", directory / "ingest_meta.json"
-        )
+        names = ("ingested.parquet", "ingest_issues.parquet", "ingest_meta.json")
+        return cls(*(directory / name for name in names))
 
 
 class ValidationFiles(NamedTuple):
@@ -264,6 +269,14 @@ class RunLayout:
         """The PNG of every figure the report embeds, by stem (see :meth:`report_figure`)."""
         return {stem: self.report_figure(stem) for stem in figure_stems(self.config)}
 
+    def figure_inputs(self) -> dict[str, Path]:
+        """The files the figure renderer reads, by name: the tables of :data:`FIGURE_TABLES`,
+        and the analysis data when the config asks for individual trajectories."""
+        files = {name: self.table(name) for name in FIGURE_TABLES}
+        if self.config.individual_trajectories:
+            files["analysis_data"] = self.analysis_csv
+        return files
+
     def figure_outputs(self) -> dict[str, Path]:
         """Everything the figure renderer writes, by key: the contract's figures, plus the
         report's PNG copies (key ``<stem>_report``) when the config asks for no PNG."""
@@ -276,6 +289,28 @@ class RunLayout:
     def report_fragments(self) -> dict[str, Path]:
         """The HTML table fragments the report embeds, by stem (the journal tables')."""
         return {stem: paths["html"] for stem, paths in self.journal_tables().items()}
+
+    def report_inputs(self) -> dict[str, Path]:
+        """Every file the report reads, by name: the result tables it takes numbers from (study
+        summary, flow, which outcomes were fitted, which sections have rows), the validation
+        files, the manifest, the two row-level files that say which participant ids must never
+        appear, then the table fragments (``<stem>_html``) and the PNGs (``<stem>_png``) that
+        the renderers wrote."""
+        validation = self.validation
+        files = {name: self.table(name) for name in REPORT_TABLES}
+        files.update(
+            validation_summary=validation.summary,
+            validation_failures=validation.failures,
+            validation_rule_counts=validation.rule_counts,
+            manifest=self.manifest,
+            analysis_data=self.analysis_csv,
+            ingested=self.ingest.data,
+        )
+        files.update({file_key(stem, "html"): path for stem, path in self.report_fragments().items()})
+        files.update(
+            {file_key(stem, REPORT_FIGURE_FORMAT): path for stem, path in self.report_figures().items()}
+        )
+        return files
 
     def contract(self) -> list[Path]:
         """Every file of the output contract (what ``rule all`` asks for), in a fixed order."""

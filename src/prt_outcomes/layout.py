@@ -13,9 +13,12 @@ Groups of files that travel together are small records (:class:`IngestFiles`,
 
 Examples
 --------
->>> from prt_outcomes.config import load_config                      # doctest: +SKIP
->>> layout = RunLayout.for_study(load_config("config/config.yaml"))  # doctest: +SKIP
->>> layout.table("contrasts").as_posix()                             # doctest: +SKIP
+>>> from pathlib import Path
+>>> import prt_outcomes
+>>> from prt_outcomes.config import load_config
+>>> example = Path(prt_outcomes.__file__).parents[2] / "config" / "config.yaml"  # the checkout's
+>>> layout = RunLayout.for_study(load_config(example), "results")
+>>> layout.table("contrasts").as_posix()
 'results/boulder_example/tables/contrasts.csv'
 >>> file_key("contrasts", "html")
 'contrasts_html'
@@ -134,10 +137,17 @@ class RunLayout:
 
     Examples
     --------
-    >>> from prt_outcomes.config import load_config                          # doctest: +SKIP
-    >>> layout = RunLayout.for_study(load_config("config/config.yaml"), "results")  # doctest: +SKIP
-    >>> layout.model_table("pain_avg", "contrasts").as_posix()               # doctest: +SKIP
-    'results/boulder_example/intermediate/models/pain_avg/contrasts.csv'
+    >>> from pathlib import Path
+    >>> import prt_outcomes
+    >>> from prt_outcomes.config import load_config
+    >>> example = Path(prt_outcomes.__file__).parents[2] / "config" / "config.yaml"
+    >>> layout = RunLayout.for_study(load_config(example), "results")
+    >>> layout.model_table("{outcome}", "contrasts").as_posix()   # as the fit_model rule names it
+    'results/boulder_example/intermediate/models/{outcome}/contrasts.csv'
+    >>> layout.report_figure("flow").as_posix()                   # the config asks for PNG
+    'results/boulder_example/figures/flow.png'
+    >>> layout.log("fit_model_pain_avg").as_posix()
+    'results/boulder_example/logs/fit_model_pain_avg.log'
     """
 
     config: "StudyConfig" = field(repr=False, compare=False)

@@ -2,9 +2,12 @@
 
 :func:`render_tables` writes a Markdown, HTML and LaTeX version next to each result CSV, plus the
 journal tables (baseline characteristics, one table per outcome, responders).
-:func:`build_report` writes ``report.html``: one file that opens offline (CSS inline, figures as
-base64 PNG, no scripts, no external requests), with no timestamps other than those of the
-manifest, and without participant identifiers.
+:func:`build_report` writes ``report.html``: one file that opens offline (CSS inline, no scripts,
+no external requests), with no timestamps other than those of the manifest, and without
+participant identifiers. It embeds what the renderers wrote (the journal tables' HTML fragments,
+the figures' PNGs as base64) instead of drawing them again, and takes the numbers it states
+itself (rows read, participants randomized, which models were fitted) from the CSV results.
+Which files those are is named by :class:`prt_outcomes.layout.RunLayout`.
 
 Examples
 --------

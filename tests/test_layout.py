@@ -160,3 +160,16 @@ def test_the_figure_renderer_reads_only_its_declared_tables(full, tmp_path):
     written = F.render_figures(config, tables=tables, out=target.figure_outputs())
     assert sorted(written) == sorted(target.figure_outputs().values())
     assert not (target.study_dir / "tables" / "model_info.csv").exists()
+
+
+def test_without_png_figures_the_report_embeds_pngs_drawn_for_it(full, cfg, tmp_path):
+    config = replace(cfg, dpi=40, figure_formats=("pdf",))
+    source, target = RunLayout(config, full[1].study_dir), RunLayout(config, tmp_path / "pdf_only")
+    tables = _copy_only(source.figure_inputs(), source, target)
+    written = F.render_figures(config, tables=tables, out=target.figure_outputs())
+    pngs = [p for p in written if p.suffix == ".png"]
+    assert pngs and all(p.is_relative_to(target.intermediate) for p in pngs)
+    assert not list((target.study_dir / "figures").glob("*.png"))  # the contract's folder: PDF only
+    inputs = {**source.report_inputs(), **{file_key(s, "png"): p for s, p in target.report_figures().items()}}
+    text = build_report(config, inputs=inputs, out=target.report).read_text(encoding="utf-8")
+    assert "Figure not rendered" not in text and text.count("data:image/png;base64,") >= 4

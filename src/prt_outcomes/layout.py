@@ -213,9 +213,14 @@ class RunLayout:
             return self.figure(stem, REPORT_FIGURE_FORMAT)
         return self.intermediate / "report_figures" / f"{stem}.{REPORT_FIGURE_FORMAT}"
 
+    @property
+    def log_dir(self) -> Path:
+        """The folder of the steps' logs (the CLI reads a failed step's message there)."""
+        return self.study_dir / "logs"
+
     def log(self, step: str) -> Path:
         """The log of a workflow step (``fit_model_{outcome}`` for a wildcard job)."""
-        return self.study_dir / "logs" / f"{step}.log"
+        return self.log_dir / f"{step}.log"
 
     @property
     def lock(self) -> Path:

@@ -173,3 +173,42 @@ def test_without_png_figures_the_report_embeds_pngs_drawn_for_it(full, cfg, tmp_
     inputs = {**source.report_inputs(), **{file_key(s, "png"): p for s, p in target.report_figures().items()}}
     text = build_report(config, inputs=inputs, out=target.report).read_text(encoding="utf-8")
     assert "Figure not rendered" not in text and text.count("data:image/png;base64,") >= 4
+
+
+# Modules that name files of their own, outside a run's folder: the `validate --report DIR` and
+# `simulate --out DIR` commands' folders. cli.py still joins `logs` to the study folder (to
+# switch to RunLayout.log_dir).
+OWN_FOLDERS = {"validation.py", "simulate.py", "cli.py"}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [p for p in sorted((REPO_ROOT / "src" / "prt_outcomes").rglob("*.py")) if p.name not in OWN_FOLDERS],
+    ids=lambda p: p.relative_to(REPO_ROOT / "src" / "prt_outcomes").as_posix(),
+)
+def test_no_package_module_but_the_layout_joins_a_name_to_a_folder(module):
+    if module.name == "layout.py":
+        return
+    assert _name_joins(module.read_text(encoding="utf-8")) == [], module.name
+
+
+def _name_joins(source: str) -> list[str]:
+    """``folder / "name"`` and ``folder / f"{stem}.csv"`` joins (a division by a number is not one)."""
+
+    def text(side) -> bool:
+        return isinstance(side, ast.JoinedStr) or (
+            isinstance(side, ast.Constant) and isinstance(side.value, str)
+        )
+
+    return [
+        ast.unparse(node)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Div)
+        and (text(node.left) or text(node.right))
+    ]
+
+
+def test_the_join_detector_sees_the_old_conventions():
+    old = 'out = results_dir / "intermediate"\np = d / f"{name}.csv"\nq = x / 2'
+    assert _name_joins(old) == ["results_dir / 'intermediate'", "d / f'{name}.csv'"]

@@ -21,8 +21,21 @@ from report_fakes import FAKE_IDS, QUARANTINED_ID  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def report(results, cfg):
-    path = build_report(cfg, results)
+def rendered(results, cfg):
+    """The fake results with what the render rules write (the report embeds it): the tables,
+    and the figures as PNG at a low dpi (fast; the report takes whatever dpi they have)."""
+    from dataclasses import replace
+
+    from prt_outcomes.figures import render_figures
+
+    render_tables(cfg, results)
+    render_figures(replace(cfg, dpi=72, figure_formats=("png",)), results)
+    return results
+
+
+@pytest.fixture(scope="module")
+def report(rendered, cfg):
+    path = build_report(cfg, rendered)
     return path, path.read_text(encoding="utf-8")
 
 
@@ -80,6 +93,28 @@ def test_report_is_self_contained(report):
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
     assert len(images) >= 2 * 4 + 4
     assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
+
+
+def test_report_embeds_the_files_the_renderers_wrote(report, rendered, cfg):
+    """The report neither redraws a figure nor rebuilds a journal table: it holds the PNG bytes
+    of figures/ (so their dpi is the config's) and the HTML fragments of tables/."""
+    _, text = report
+    images = [base64.b64decode(b) for b in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)]
+    for stem in ("flow", "forest", "missingness", "responders", "trajectory_pain_avg", "change_odi"):
+        assert (rendered / "figures" / f"{stem}.png").read_bytes() in images, stem
+    for stem in [f"outcome_{o}" for o in cfg.outcome_names] + ["baseline_table", "responder_table"]:
+        fragment = (rendered / "tables" / f"{stem}.html").read_text(encoding="utf-8").rstrip()
+        assert fragment in text, stem
+
+
+def test_a_figure_not_rendered_is_a_warning_in_its_place(rendered, cfg, tmp_path):
+    from prt_outcomes.layout import RunLayout
+
+    inputs = RunLayout(cfg, rendered).report_inputs()
+    inputs["forest_png"] = tmp_path / "never_written.png"
+    text = build_report(cfg, inputs=inputs, out=tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Figure not rendered (never_written.png)" in text
+    assert "Table not rendered" not in text
 
 
 def test_report_has_no_participant_ids(report):

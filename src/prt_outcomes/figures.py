@@ -22,7 +22,7 @@ import functools
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -1401,10 +1401,12 @@ class StudyFigures:
     @classmethod
     def from_results_dir(cls, config: "StudyConfig", results_dir: str | Path) -> "StudyFigures":
         """Read the result tables (and the analysis data, when present) of a run."""
-        results_dir = Path(results_dir)
-        tables = {name: _read(results_dir, f"tables/{name}.csv", required=False) for name in cls.TABLES}
+        from .layout import RunLayout
+
+        layout = RunLayout(config, Path(results_dir))
+        tables = {name: read_result_csv(layout.table(name), required=False) for name in cls.TABLES}
         tables = {k: v for k, v in tables.items() if v is not None}
-        data = _read(results_dir, "intermediate/analysis_data.csv", required=False)
+        data = read_result_csv(layout.analysis_csv, required=False)
         return cls(config, tables, data)
 
     def _table(self, name: str) -> pd.DataFrame:
@@ -1506,8 +1508,13 @@ def _check_dpi(fig, dpi, path: Path) -> float:
     return int(value) if value.is_integer() else value
 
 
-def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300) -> list[Path]:
+def save_figure(
+    fig, stem: str | Path | Mapping[str, str | Path], formats: Sequence[str] = ("png",), dpi: int = 300
+) -> list[Path]:
     """Save ``fig`` as ``<stem>.<fmt>`` for each format, without timestamps (identical reruns).
+
+    ``stem`` may instead map each format to its file (``{"png": ..., "pdf": ...}``, as
+    :class:`prt_outcomes.layout.RunLayout` names them); ``formats`` is then ignored.
 
     Text is drawn literally (no mathtext). A ``dpi`` that is not a positive number, or that
     makes the figure too large to write, and a failed write (disk full, read-only folder) raise
@@ -1524,13 +1531,16 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: i
     """
     import matplotlib
 
-    stem = Path(stem)
+    if isinstance(stem, Mapping):
+        paths = [(fmt, Path(path)) for fmt, path in stem.items()]
+    else:
+        stem = Path(stem)
+        paths = [(fmt, stem.with_name(f"{stem.name}.{fmt}")) for fmt in formats]
     written = []
     with matplotlib.rc_context(_RC):
-        for fmt in formats:
+        for fmt, path in paths:
             if fmt not in _SAVE_METADATA:
                 raise FigureInputError(f"unknown figure format {fmt!r}; use png, pdf or svg.")
-            path = stem.with_name(f"{stem.name}.{fmt}")
             checked_dpi = _check_dpi(fig, dpi, path)
             with output_file(path):
                 fig.savefig(
@@ -1538,10 +1548,6 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png",), dpi: i
                 )
             written.append(path)
     return written
-
-
-def _read(results_dir: Path, rel: str, required: bool = True) -> pd.DataFrame | None:
-    return read_result_csv(results_dir / rel, required=required)
 
 
 def _figure(figsize):
@@ -1618,14 +1624,36 @@ def missingness_figure(missingness: pd.DataFrame, config: "StudyConfig | None" =
     return fig
 
 
-def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
-    """Write every figure of a run to ``results_dir/figures`` from the result tables.
+def render_figures(
+    config: "StudyConfig",
+    results_dir: str | Path | None = None,
+    *,
+    tables: Mapping[str, str | Path] | None = None,
+    analysis_data: str | Path | None = None,
+    out: Mapping[str, str | Path] | None = None,
+) -> list[Path]:
+    """Write every figure of a run from the result tables.
 
     Files (for each format in ``config.figure_formats``, PNG at ``config.dpi``):
     ``trajectory_<outcome>``, ``change_<outcome>``, ``responders`` (when the config has
     thresholds), ``forest`` (when there is more than one arm), ``flow``, ``missingness`` and,
-    when ``config.individual_trajectories``, ``individual_<outcome>`` from
-    ``intermediate/analysis_data.csv``. The names match :func:`prt_outcomes.outputs.figure_stems`.
+    when ``config.individual_trajectories``, ``individual_<outcome>`` from the analysis data.
+    The names match :func:`prt_outcomes.outputs.figure_stems`. When the config asks for no PNG,
+    a PNG of each figure is also drawn for the report (under ``intermediate/``).
+
+    Parameters
+    ----------
+    config : StudyConfig
+    results_dir : str or Path, optional
+        ``results/<study>``: read and write the files :class:`~prt_outcomes.layout.RunLayout`
+        names there. Otherwise give the files:
+    tables : mapping of str to path
+        The CSV of each of :data:`prt_outcomes.layout.FIGURE_TABLES`, by name.
+    analysis_data : path, optional
+        ``intermediate/analysis_data.csv`` (needed for individual trajectories only).
+    out : mapping of str to path
+        Every file to write, keyed ``<stem>_<format>`` (and ``<stem>_report`` for the report's
+        PNG copy), as :meth:`~prt_outcomes.layout.RunLayout.figure_outputs` names them.
 
     Returns
     -------
@@ -1644,13 +1672,30 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
     ...                "results/boulder_example")[:2]                      # doctest: +SKIP
     [PosixPath('results/boulder_example/figures/trajectory_pain_avg.png'), ...]
     """
-    results_dir = Path(results_dir)
-    out = results_dir / "figures"
+    from .layout import RunLayout, file_key
+
+    if results_dir is not None:
+        layout = RunLayout(config, Path(results_dir))
+        tables, out = layout.figure_inputs(), layout.figure_outputs()
+        analysis_data = tables.get("analysis_data")
+    if tables is None or out is None:
+        raise ValueError("give results_dir, or tables and out")
     formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
     written: list[Path] = []
+
+    def save(fig, stem: str) -> None:
+        paths = {fmt: out[file_key(stem, fmt)] for fmt in formats}
+        nonlocal written
+        written += save_figure(fig, paths, dpi=dpi)
+        if f"{stem}_report" in out:  # the report's PNG, when the config asks for none
+            written += save_figure(fig, {"png": out[f"{stem}_report"]}, dpi=dpi)
+
+    def read(name: str) -> pd.DataFrame:
+        return read_result_csv(tables[name])
+
     with figure_style():
-        mm = _read(results_dir, "tables/marginal_means.csv")
-        obs = _read(results_dir, "tables/observed_summary.csv")
+        mm = read("marginal_means")
+        obs = read("observed_summary")
         fitted = set(mm["outcome"].astype(str))
         for outcome in config.outcome_names:
             if outcome in fitted:
@@ -1667,23 +1712,18 @@ def render_figures(config: "StudyConfig", results_dir: str | Path) -> list[Path]
                     ha="center",
                     va="center",
                 )
-            written += save_figure(fig, out / f"trajectory_{outcome}", formats, dpi)
-            fig = change_figure(obs, outcome=outcome, config=config)
-            written += save_figure(fig, out / f"change_{outcome}", formats, dpi)
+            save(fig, f"trajectory_{outcome}")
+            save(change_figure(obs, outcome=outcome, config=config), f"change_{outcome}")
         if config.thresholds:
-            fig = responders_figure(_read(results_dir, "tables/responders.csv"), config)
-            written += save_figure(fig, out / "responders", formats, dpi)
+            save(responders_figure(read("responders"), config), "responders")
         if len(config.arms) > 1:
-            fig = forest_figure(_read(results_dir, "tables/contrasts.csv"), config)
-            written += save_figure(fig, out / "forest", formats, dpi)
-        fig = flow_figure(_read(results_dir, "tables/flow.csv"), config)
-        written += save_figure(fig, out / "flow", formats, dpi)
-        fig = missingness_figure(_read(results_dir, "tables/missingness.csv"), config)
-        written += save_figure(fig, out / "missingness", formats, dpi)
+            save(forest_figure(read("contrasts"), config), "forest")
+        save(flow_figure(read("flow"), config), "flow")
+        save(missingness_figure(read("missingness"), config), "missingness")
         if config.individual_trajectories:
-            data = _read(results_dir, "intermediate/analysis_data.csv")
+            data = read_result_csv(analysis_data)
             for outcome in config.outcome_names:
-                fig = individual_figure(data, outcome=outcome, config=config)
-                written += save_figure(fig, out / f"individual_{outcome}", formats, dpi)
-    log.info("wrote %d figure files to %s", len(written), out)
+                save(individual_figure(data, outcome=outcome, config=config), f"individual_{outcome}")
+    # the folder of the figures (all beside one another; the report's copies come second)
+    log.info("wrote %d figure files to %s", len(written), written[0].parent if written else "nowhere")
     return written

@@ -146,7 +146,10 @@ def results_dir(config: StudyConfig, root: str | Path = "results") -> Path:
 
 
 def table_path(config: StudyConfig, name: str, ext: str = "csv", root: str | Path = "results") -> Path:
-    return results_dir(config, root) / "tables" / f"{name}.{ext}"
+    """``tables/<name>.<ext>`` of ``config``'s run (named by :class:`prt_outcomes.layout.RunLayout`)."""
+    from .layout import RunLayout
+
+    return RunLayout.for_study(config, root).table(name, ext)
 
 
 def figure_stems(config: StudyConfig) -> list[str]:
@@ -185,14 +188,13 @@ def journal_table_files(config: StudyConfig) -> list[str]:
 
 
 def expected_outputs(config: StudyConfig, root: str | Path = "results") -> list[Path]:
-    """Every file of the output contract for ``config`` (what ``rule all`` asks for)."""
-    base = results_dir(config, root)
-    paths = [base / "validation" / f for f in VALIDATION_FILES]
-    paths += [base / "tables" / f"{t}.{ext}" for t in RESULT_TABLES for ext in TABLE_FORMATS]
-    paths += [base / "tables" / name for name in journal_table_files(config)]
-    paths += [base / "figures" / f"{s}.{ext}" for s in figure_stems(config) for ext in config.figure_formats]
-    paths += [base / "report.html", base / "manifest.json"]
-    return paths
+    """Every file of the output contract for ``config`` (what ``rule all`` asks for).
+
+    The paths are named by :class:`prt_outcomes.layout.RunLayout`, the one namer of a run's files.
+    """
+    from .layout import RunLayout
+
+    return RunLayout.for_study(config, root).contract()
 
 
 def write_csv(frame, path: str | Path) -> Path:

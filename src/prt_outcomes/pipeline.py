@@ -20,34 +20,55 @@ import numpy as np
 import pandas as pd
 
 from .config import StudyConfig, load_config
-from .outputs import results_dir, results_lock, write_csv
+from .layout import IngestFiles, RunLayout, ValidationFiles
+from .outputs import results_lock, write_csv
 
-__all__ = ["save_ingest", "load_ingest", "describe", "analyse", "run", "strict_validation_gate"]
+__all__ = [
+    "save_ingest",
+    "load_ingest",
+    "write_validation",
+    "strict_validation_gate",
+    "derive",
+    "write_analysis_data",
+    "describe",
+    "analyse",
+    "run",
+]
 
 
-def save_ingest(result, directory: str | Path) -> None:
-    """Persist an :class:`~prt_outcomes.io.IngestResult` between workflow jobs."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    result.data.to_parquet(directory / "ingested.parquet", index=False)
+def save_ingest(result, files: "IngestFiles | str | Path") -> None:
+    """Persist an :class:`~prt_outcomes.io.IngestResult` between workflow jobs.
+
+    ``files`` names the data, issues and meta files (:class:`~prt_outcomes.layout.IngestFiles`,
+    as the ingest rule's outputs are); a folder means the three files the layout names in it.
+    """
+    files = _ingest_files(files)
+    files.data.parent.mkdir(parents=True, exist_ok=True)
+    result.data.to_parquet(files.data, index=False)
     # a machine file between jobs: Parquet keeps every value as read (a CSV would carry the
     # spreadsheet-formula guard of write_csv into the values read back)
-    result.issues.to_parquet(directory / "ingest_issues.parquet", index=False)
+    result.issues.to_parquet(files.issues, index=False)
     meta = {
         f.name: _to_json(getattr(result, f.name)) for f in fields(result) if f.name not in ("data", "issues")
     }
-    (directory / "ingest_meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+    Path(files.meta).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
 
 
-def load_ingest(directory: str | Path):
+def load_ingest(files: "IngestFiles | str | Path"):
     """Read back what :func:`save_ingest` wrote."""
     from .io import IngestResult
 
-    directory = Path(directory)
-    meta = json.loads((directory / "ingest_meta.json").read_text("utf-8"))
-    issues = pd.read_parquet(directory / "ingest_issues.parquet")
+    files = _ingest_files(files)
+    meta = json.loads(Path(files.meta).read_text("utf-8"))
+    issues = pd.read_parquet(files.issues)
     meta = {name: _from_json(value) for name, value in meta.items()}
-    return IngestResult(data=pd.read_parquet(directory / "ingested.parquet"), issues=issues, **meta)
+    return IngestResult(data=pd.read_parquet(files.data), issues=issues, **meta)
+
+
+def _ingest_files(files) -> IngestFiles:
+    if isinstance(files, IngestFiles):
+        return IngestFiles(*(Path(f) for f in files))
+    return IngestFiles.under(files)
 
 
 def _to_json(value):
@@ -69,6 +90,13 @@ def derive(clean: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     if config.baseline_visit is None:
         return clean
     return add_change_scores(clean, config.outcome_names, baseline_visit=config.baseline_visit)
+
+
+def write_analysis_data(data: pd.DataFrame, parquet: str | Path, csv: str | Path) -> None:
+    """The analysis data between jobs (Parquet, every type kept) and as CSV (for reading)."""
+    Path(parquet).parent.mkdir(parents=True, exist_ok=True)
+    data.to_parquet(parquet, index=False)
+    write_csv(data, csv)
 
 
 def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
@@ -100,7 +128,8 @@ def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
 def run(config: StudyConfig | str | Path, results_root: str | Path | None = None) -> Path:
     """Run every stage in this process and return the path of ``report.html``.
 
-    Writes the same files as the workflow (see :func:`prt_outcomes.outputs.expected_outputs`).
+    Writes the same files as the workflow (see :func:`prt_outcomes.outputs.expected_outputs`),
+    at the paths :class:`~prt_outcomes.layout.RunLayout` names, as the workflow's rules do.
     ``config`` is a :class:`StudyConfig` or the path of a config file (read with
     :func:`~prt_outcomes.config.load_config`, like the workflow); ``results_root`` defaults to
     the config's ``results_root``. The results folder is locked for the run
@@ -118,28 +147,42 @@ def run(config: StudyConfig | str | Path, results_root: str | Path | None = None
         config = load_config(config)
     if results_root is None:
         results_root = config.raw.get("results_root", "results")
-    out = results_dir(config, results_root)
-    with results_lock(out, holder="prt_outcomes.run in this process"):
+    layout = RunLayout.for_study(config, results_root)
+    with results_lock(layout.study_dir, holder="prt_outcomes.run in this process"):
         ingest = read_study_data(config)
-        save_ingest(ingest, out / "intermediate")
+        save_ingest(ingest, layout.ingest)
         checked = validate_study_data(ingest.data, config, ingest=ingest)
-        write_validation(checked, out / "validation")
-        strict_validation_gate(config, out / "validation", len(checked.failures))
+        write_validation(checked, layout.validation)
+        strict_validation_gate(
+            config,
+            len(checked.failures),
+            report=layout.validation.report,
+            failures=layout.validation.failures,
+        )
         data = derive(checked.clean, config)
-        write_csv(data, out / "intermediate" / "analysis_data.csv")
+        write_analysis_data(data, layout.analysis_data, layout.analysis_csv)
         for name, table in {**describe(data, config), **analyse(data, config)}.items():
-            write_csv(table, out / "tables" / f"{name}.csv")
-        write_manifest(config, config.data_paths(), out / "manifest.json")
-        render_tables(config, out)
-        render_figures(config, out)
-        return build_report(config, out)
+            write_csv(table, layout.table(name))
+        write_manifest(config, config.data_paths(), layout.manifest)
+        render_tables(config, tables=layout.result_tables(), out=layout.rendered_tables())
+        figure_inputs = layout.figure_inputs()
+        render_figures(
+            config,
+            tables=figure_inputs,
+            analysis_data=figure_inputs.get("analysis_data"),
+            out=layout.figure_outputs(),
+        )
+        return build_report(config, inputs=layout.report_inputs(), out=layout.report)
 
 
-def strict_validation_gate(config: StudyConfig, validation_dir: str | Path, n_failures: int) -> None:
+def strict_validation_gate(
+    config: StudyConfig, n_failures: int, *, report: str | Path, failures: str | Path
+) -> None:
     """In strict mode, stop after validation when it found failures; its files stay in place.
 
     The validation step itself always succeeds and writes its report (a failed job would have
-    its outputs deleted); the next step calls this gate.
+    its outputs deleted); the next step calls this gate. ``report`` and ``failures`` are the
+    validation's ``report.md`` and ``failures.csv``, which the message points at.
 
     Raises
     ------
@@ -148,33 +191,35 @@ def strict_validation_gate(config: StudyConfig, validation_dir: str | Path, n_fa
 
     Examples
     --------
-    >>> strict_validation_gate(load_config("config/config.yaml"), "v", 0)   # doctest: +SKIP
+    >>> strict_validation_gate(load_config("config/config.yaml"), 0,
+    ...                        report="report.md", failures="failures.csv")   # doctest: +SKIP
     """
     from .validation import ValidationFailed
 
     if config.validation_mode != "strict" or n_failures == 0:
         return
-    folder = Path(validation_dir)
     raise ValidationFailed(
         f"validation found {n_failures} failure(s) in the data of study {config.name!r} and "
         "validation.mode is 'strict', so the run stops after validation. Read "
-        f"{folder / 'report.md'} (what failed and why) and {folder / 'failures.csv'} (the file, "
+        f"{Path(report)} (what failed and why) and {Path(failures)} (the file, "
         "row and column of every failure), correct the data or the config and run again; or set "
         "'validation: {mode: lenient}' to analyse the rows that pass and report the others."
     )
 
 
-def write_validation(checked, directory: str | Path) -> None:
-    """The validation stage's files.
+def write_validation(checked, files: ValidationFiles) -> None:
+    """The validation stage's files, at the paths ``files`` names.
 
-    ``validation/`` gets the aggregate, id-free files (summary, failures, rule counts, rows left
-    out by the config filter, the readable report); the quarantined rows themselves, which carry
-    participant ids, go to ``intermediate/quarantined.csv`` beside the other row-level data.
+    The aggregate, id-free files (summary, failures, rule counts, rows left out by the config
+    filter, the readable report) go where the layout puts them (``validation/``); so do the
+    row-level ones, which carry participant ids: the quarantined rows and the clean rows
+    (``intermediate/``).
     """
-    directory = Path(directory)
-    write_csv(checked.summary, directory / "summary.csv")
-    write_csv(checked.failures, directory / "failures.csv")
-    write_csv(checked.rule_counts, directory / "rule_counts.csv")
-    write_csv(checked.filtered, directory / "filtered.csv")
-    (directory / "report.md").write_text(checked.to_markdown(), encoding="utf-8")
-    write_csv(checked.quarantined, directory.parent / "intermediate" / "quarantined.csv")
+    write_csv(checked.summary, files.summary)
+    write_csv(checked.failures, files.failures)
+    write_csv(checked.rule_counts, files.rule_counts)
+    write_csv(checked.filtered, files.filtered)
+    Path(files.report).write_text(checked.to_markdown(), encoding="utf-8")
+    write_csv(checked.quarantined, files.quarantined)
+    Path(files.clean).parent.mkdir(parents=True, exist_ok=True)
+    checked.clean.to_parquet(files.clean, index=False)

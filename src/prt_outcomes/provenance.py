@@ -194,17 +194,19 @@ def write_stamps(config: StudyConfig, directory: str | Path) -> dict[str, Path]:
     :func:`config_section` of each stage. A stamp is rewritten only when its content changed,
     so an unchanged rerun has nothing to do and a changed value or file rebuilds what reads it.
     """
-    directory = Path(directory)
+    from .layout import stamp_paths  # the stamps' file names
+
+    files = stamp_paths(directory)
     paths = config.data_paths()
     for p in paths:
         if not p.is_file():
             raise _missing_input(config, p)
-    hashes = _hashes(paths, directory / "input_hash_cache.json")
+    hashes = _hashes(paths, files["hash_cache"])
     records = [{"path": _relative_to_config(config, p), "sha256": hashes[str(p.resolve())]} for p in paths]
-    stamps = {"inputs": _write_if_changed(directory / "inputs.json", canonical_json(records) + "\n")}
+    stamps = {"inputs": _write_if_changed(files["inputs"], canonical_json(records) + "\n")}
     for stage in STAMP_STAGES:
         text = canonical_json(config_section(config, stage)) + "\n"
-        stamps[f"config_{stage}"] = _write_if_changed(directory / f"config_{stage}.json", text)
+        stamps[f"config_{stage}"] = _write_if_changed(files[f"config_{stage}"], text)
     return stamps
 
 

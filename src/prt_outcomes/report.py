@@ -2,9 +2,12 @@
 
 :func:`render_tables` writes a Markdown, HTML and LaTeX version next to each result CSV, plus the
 journal tables (baseline characteristics, one table per outcome, responders).
-:func:`build_report` writes ``report.html``: one file that opens offline (CSS inline, figures as
-base64 PNG, no scripts, no external requests), with no timestamps other than those of the
-manifest, and without participant identifiers.
+:func:`build_report` writes ``report.html``: one file that opens offline (CSS inline, no scripts,
+no external requests), with no timestamps other than those of the manifest, and without
+participant identifiers. It embeds what the renderers wrote (the journal tables' HTML fragments,
+the figures' PNGs as base64) instead of drawing them again, and takes the numbers it states
+itself (rows read, participants randomized, which models were fitted) from the CSV results.
+Which files those are is named by :class:`prt_outcomes.layout.RunLayout`.
 
 Examples
 --------
@@ -20,17 +23,16 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import logging
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import pandas as pd
 
-from . import figures as F
 from .analysis import read_model_info
+from .layout import REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
 from .outputs import RESULT_TABLE_REGISTRY
 from .tables import (
     baseline_journal_table,
@@ -97,19 +99,31 @@ def _outcome_notes(config, outcome: str, reference: str) -> str:
     )
 
 
-def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
+def render_tables(
+    config: "StudyConfig",
+    results_dir: str | Path | None = None,
+    *,
+    tables: Mapping[str, str | Path] | None = None,
+    out: Mapping[str, str | Path] | None = None,
+) -> list[Path]:
     """Render every result table and the journal tables of a run.
 
-    Writes ``tables/<name>.{md,html,tex}`` next to each CSV of :data:`RESULT_TABLE_TITLES`, and
-    ``tables/outcome_<outcome>.{csv,md,html,tex}``, ``tables/baseline_table.{md,html,tex}`` and
-    (when the config has thresholds) ``tables/responder_table.{md,html,tex}``.
+    Writes a Markdown, HTML and LaTeX version of each CSV of :data:`RESULT_TABLE_TITLES`, and
+    the journal tables ``outcome_<outcome>.{csv,md,html,tex}``, ``baseline_table.{md,html,tex}``
+    and (when the config has thresholds) ``responder_table.{md,html,tex}``.
 
     Parameters
     ----------
     config : StudyConfig
         The study configuration (arm/visit order and labels, instrument decimals).
-    results_dir : str or Path
-        ``results/<study>``; the CSVs are read from its ``tables`` folder.
+    results_dir : str or Path, optional
+        ``results/<study>``: read and write the files :class:`~prt_outcomes.layout.RunLayout`
+        names there. Otherwise give the files:
+    tables : mapping of str to path
+        The CSV of every result table, by name.
+    out : mapping of str to path
+        Every file to write, keyed ``<stem>_<format>``, as
+        :meth:`~prt_outcomes.layout.RunLayout.rendered_tables` names them.
 
     Returns
     -------
@@ -129,14 +143,21 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
     >>> sorted(p.name for p in paths if p.stem == "outcome_pain_avg")     # doctest: +SKIP
     ['outcome_pain_avg.csv', 'outcome_pain_avg.html', 'outcome_pain_avg.md', 'outcome_pain_avg.tex']
     """
-    results_dir = Path(results_dir)
-    tables_dir = results_dir / "tables"
+    if results_dir is not None:
+        layout = RunLayout(config, Path(results_dir))
+        tables, out = layout.result_tables(), layout.rendered_tables()
+    if tables is None or out is None:
+        raise ValueError("give results_dir, or tables and out")
+
+    def files(stem: str, formats) -> dict[str, Path]:
+        return {fmt: Path(out[file_key(stem, fmt)]) for fmt in formats}
+
     written: list[Path] = []
     frames = {}
     for name, title in RESULT_TABLE_TITLES.items():
-        frame = _read_csv(tables_dir / f"{name}.csv")
+        frame = _read_csv(Path(tables[name]))
         frames[name] = frame
-        written += write_table(_shown(frame), tables_dir / name, _FORMATS, caption=title)
+        written += write_table(_shown(frame), files(name, _FORMATS), caption=title)
 
     reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "reference")
     for outcome in config.outcome_names:
@@ -150,16 +171,14 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
         )
         written += write_table(
             table,
-            tables_dir / f"outcome_{outcome}",
-            ("csv", *_FORMATS),
+            files(f"outcome_{outcome}", ("csv", *_FORMATS)),
             caption=f"{config.outcome(outcome).label} by arm and visit",
             notes=_outcome_notes(config, outcome, reference),
         )
     baseline = baseline_journal_table(frames["baseline"], config, flow=frames["flow"])
     written += write_table(
         baseline,
-        tables_dir / "baseline_table",
-        _FORMATS,
+        files("baseline_table", _FORMATS),
         caption="Baseline characteristics of participants by arm",
         notes="Mean (SD), median (IQR) or No. (%) of participants with a known value.",
     )
@@ -167,8 +186,7 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
         responders = responder_journal_table(frames["responders"], config)
         written += write_table(
             responders,
-            tables_dir / "responder_table",
-            _FORMATS,
+            files("responder_table", _FORMATS),
             caption="Responders by threshold, visit and arm",
             notes=(
                 f"Denominator: {config.responder_denominator} participants"
@@ -180,23 +198,20 @@ def render_tables(config: "StudyConfig", results_dir: str | Path) -> list[Path]:
                 + f". Risk difference and odds ratio vs {reference}."
             ),
         )
-    log.info("wrote %d table files to %s", len(written), tables_dir)
+    # the folder of the tables (all beside one another)
+    log.info("wrote %d table files to %s", len(written), written[0].parent if written else "nowhere")
     return written
 
 
 # --------------------------------------------------------------------------------------------
 # participant identifiers
 # --------------------------------------------------------------------------------------------
-def _known_ids(results_dir: Path) -> set[str]:
+def _known_ids(analysis_csv: Path | None, ingested: Path | None) -> set[str]:
     """Participant ids the run has seen: analysed rows and every ingested row (a quarantined
     participant is not in the analysis data, but may be named by a validation message)."""
     ids: set[str] = set()
-    sources = [
-        (results_dir / "intermediate" / "analysis_data.csv", "csv"),
-        (results_dir / "intermediate" / "ingested.parquet", "parquet"),
-    ]
-    for path, kind in sources:
-        if not path.exists():
+    for path, kind in ((analysis_csv, "csv"), (ingested, "parquet")):
+        if path is None or not Path(path).exists():
             continue
         try:
             if kind == "csv":
@@ -324,15 +339,24 @@ def _esc(text) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
 
-def _figure_html(fig, caption: str, alt: str) -> str:
-    buffer = io.BytesIO()
-    with F.figure_style():
-        fig.savefig(buffer, format="png", dpi=150, metadata={"Software": None}, facecolor="white")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+def _figure_html(png: Path | None, caption: str, alt: str) -> str:
+    """The PNG the figure renderer wrote, embedded (base64) with its caption."""
+    if png is None or not Path(png).is_file():
+        log.warning("figure %s is missing from the report: render the figures first", png)
+        return f'<p class="warning">Figure not rendered ({_esc(Path(png).name if png else alt)}).</p>'
+    data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
     return (
         f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
         f"<figcaption>{_esc(caption)}</figcaption></figure>"
     )
+
+
+def _fragment_html(path: Path | None, what: str) -> str:
+    """An HTML table fragment the table renderer wrote (one ``<table>``, escaped there)."""
+    if path is None or not Path(path).is_file():
+        log.warning("table %s is missing from the report: render the tables first", path)
+        return f'<p class="warning">Table not rendered ({_esc(Path(path).name if path else what)}).</p>'
+    return f'<div class="scroll">{Path(path).read_text(encoding="utf-8").rstrip()}</div>'
 
 
 def _table_html(df: pd.DataFrame, caption: str | None = None, notes: str | None = None) -> str:
@@ -380,11 +404,11 @@ def _study_summary(config, flow: pd.DataFrame | None) -> str:
     )
 
 
-def _validation_section(results_dir: Path, known_ids: set[str]) -> str:
-    vdir = results_dir / "validation"
-    summary = _read_csv(vdir / "summary.csv", required=False)
-    rule_counts = _read_csv(vdir / "rule_counts.csv", required=False)
-    failures = _read_csv(vdir / "failures.csv", required=False)
+def _validation_section(inputs: Mapping[str, Path], known_ids: set[str]) -> str:
+    summary, rule_counts, failures = (
+        _read_csv(inputs[name], required=False) if name in inputs else None
+        for name in ("validation_summary", "validation_rule_counts", "validation_failures")
+    )
     parts = []
     if summary is None:
         return '<p class="warning">No validation summary was found.</p>'
@@ -478,9 +502,8 @@ def _shown_input_path(path) -> str:
     return windows.as_posix()
 
 
-def _provenance_section(results_dir: Path) -> str:
-    path = results_dir / "manifest.json"
-    if not path.exists():
+def _provenance_section(path: Path | None) -> str:
+    if path is None or not path.exists():
         return '<p class="warning">manifest.json was not found; provenance is unknown.</p>'
     manifest = json.loads(path.read_text(encoding="utf-8"))
     inputs = pd.DataFrame(manifest.get("inputs") or [], columns=["path", "sha256", "bytes"])
@@ -506,20 +529,36 @@ def _provenance_section(results_dir: Path) -> str:
     )
 
 
-def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
-    """Write ``results_dir/report.html``, a self-contained report of the run.
+def build_report(
+    config: "StudyConfig",
+    results_dir: str | Path | None = None,
+    *,
+    inputs: Mapping[str, str | Path] | None = None,
+    out: str | Path | None = None,
+) -> Path:
+    """Write ``report.html``, a self-contained report of the run.
 
     Sections: study summary, data validation (without participant ids), participant flow,
     baseline characteristics, one section per outcome (journal table, trajectory and change
     figures), responders, forest plot, missingness, models (warnings shown prominently, also at
-    the top) and provenance from ``manifest.json``. Figures are drawn from the result tables and
-    embedded as base64 PNG; styles are inline; nothing is fetched from the network.
+    the top) and provenance from ``manifest.json``. The journal tables and the figures are the
+    files the renderers wrote (:func:`render_tables`, :func:`prt_outcomes.figures.render_figures`):
+    HTML fragments pasted in, PNGs embedded as base64 at the config's ``dpi``; a missing one is
+    shown as a warning in its place. Numbers the report states itself (rows read, participants
+    randomized, model status) are read from the CSV results. Styles are inline; nothing is
+    fetched from the network.
 
     Parameters
     ----------
     config : StudyConfig
-    results_dir : str or Path
-        ``results/<study>`` holding ``tables/``, ``validation/`` and ``manifest.json``.
+    results_dir : str or Path, optional
+        ``results/<study>``: read the files :class:`~prt_outcomes.layout.RunLayout` names there
+        and write ``report.html`` there. Otherwise give the files:
+    inputs : mapping of str to path
+        The files the report reads, by name, as
+        :meth:`~prt_outcomes.layout.RunLayout.report_inputs` names them.
+    out : path
+        The report file.
 
     Returns
     -------
@@ -532,117 +571,97 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
     >>> build_report(load_config("config/config.yaml"), "results/boulder_example")  # doctest: +SKIP
     PosixPath('results/boulder_example/report.html')
     """
-    results_dir = Path(results_dir)
-    tables_dir = results_dir / "tables"
+    if results_dir is not None:
+        layout = RunLayout(config, Path(results_dir))
+        inputs, out = layout.report_inputs(), layout.report
+    if inputs is None or out is None:
+        raise ValueError("give results_dir, or inputs and out")
+    inputs = {name: Path(path) for name, path in inputs.items()}
     read = {
-        name: _read_csv(
-            tables_dir / f"{name}.csv",
-            required=name in ("flow", "baseline", "observed_summary", "marginal_means", "contrasts"),
-        )
-        for name in RESULT_TABLE_TITLES
+        name: _read_csv(inputs[name], required=name in ("flow", "contrasts")) if name in inputs else None
+        for name in REPORT_TABLES
     }
-    known_ids = _known_ids(results_dir)
+    known_ids = _known_ids(inputs.get("analysis_data"), inputs.get("ingested"))
     reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "")
     sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
 
+    def fragment(stem: str) -> str:
+        return _fragment_html(inputs.get(file_key(stem, "html")), f"{stem}.html")
+
+    def figure(stem: str, caption: str, alt: str) -> str:
+        return _figure_html(inputs.get(file_key(stem, REPORT_FIGURE_FORMAT)), caption, alt)
+
     sections.append(("study", "Study", _study_summary(config, read["flow"])))
-    sections.append(("validation", "Data validation", _validation_section(results_dir, known_ids)))
-    with F.figure_style():
-        flow = read["flow"]
-        flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + _figure_html(
-            F.flow_figure(flow, config),
-            "Participant flow: randomized, then assessed at each visit.",
-            "Participant flow diagram",
+    sections.append(("validation", "Data validation", _validation_section(inputs, known_ids)))
+    flow = read["flow"]
+    # the report is the only renderer of the flow as a journal table (render_tables writes the
+    # tidy flow table), so it is drawn here from the CSV
+    flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + figure(
+        "flow", "Participant flow: randomized, then assessed at each visit.", "Participant flow diagram"
+    )
+    sections.append(("flow", "Participant flow", flow_html))
+    sections.append(("baseline", "Baseline characteristics", fragment("baseline_table")))
+
+    info, not_fitted = read["model_info"], set()
+    if info is not None and "status" in info:
+        not_fitted = set(info.loc[info["status"] == "failed", "outcome"])
+    for outcome in config.outcome_names:
+        label = config.outcome(outcome).label
+        body = fragment(f"outcome_{outcome}")
+        if outcome in not_fitted:  # analysis.analyse_outcome recorded why
+            body += (
+                '<p class="warning">The trial model could not be fitted to this outcome, '
+                'so it has no model estimates; see <a href="#models">Models</a>.</p>'
+            )
+        else:
+            body += figure(
+                f"trajectory_{outcome}",
+                f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
+                "by arm over nominal time.",
+                f"Trajectory of {label}",
+            )
+        body += figure(
+            f"change_{outcome}",
+            f"{label}: observed change from baseline, mean and 95% CI.",
+            f"Change from baseline in {label}",
         )
-        sections.append(("flow", "Participant flow", flow_html))
+        sections.append((f"outcome-{outcome}", label, body))
+
+    if config.thresholds and read["responders"] is not None and len(read["responders"]):
+        body = fragment("responder_table") + figure(
+            "responders", "Responder rates with Wilson 95% confidence intervals.", "Responder rates by arm"
+        )
+        sections.append(("responders", "Responders", body))
+
+    if len(config.arms) > 1 and len(read["contrasts"]):
         sections.append(
             (
-                "baseline",
-                "Baseline characteristics",
-                _table_html(
-                    baseline_journal_table(read["baseline"], config, flow=flow),
-                    "Baseline characteristics by arm",
-                    "Mean (SD), median (IQR) or No. (%) of participants with a known value.",
+                "forest",
+                "Effects across outcomes",
+                figure(
+                    "forest",
+                    f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
+                    "Forest plot of standardized differences",
                 ),
             )
         )
 
-        info, not_fitted = read["model_info"], set()
-        if info is not None and "status" in info:
-            not_fitted = set(info.loc[info["status"] == "failed", "outcome"])
-        for outcome in config.outcome_names:
-            label = config.outcome(outcome).label
-            table = outcome_journal_table(
-                outcome,
-                read["observed_summary"],
-                read["marginal_means"],
-                read["contrasts"],
-                config,
-                change_contrasts=read["change_contrasts"],
-            )
-            body = _table_html(table, f"{label} by arm and visit", _outcome_notes(config, outcome, reference))
-            if outcome in not_fitted:  # analysis.analyse_outcome recorded why
-                body += (
-                    '<p class="warning">The trial model could not be fitted to this outcome, '
-                    'so it has no model estimates; see <a href="#models">Models</a>.</p>'
-                )
-            else:
-                body += _figure_html(
-                    F.trajectory_figure(
-                        read["marginal_means"], read["observed_summary"], outcome=outcome, config=config
-                    ),
-                    f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
-                    "by arm over nominal time.",
-                    f"Trajectory of {label}",
-                )
-            body += _figure_html(
-                F.change_figure(read["observed_summary"], outcome=outcome, config=config),
-                f"{label}: observed change from baseline, mean and 95% CI.",
-                f"Change from baseline in {label}",
-            )
-            sections.append((f"outcome-{outcome}", label, body))
-
-        if config.thresholds and read["responders"] is not None and len(read["responders"]):
-            body = _table_html(
-                responder_journal_table(read["responders"], config), "Responders by threshold, visit and arm"
-            )
-            body += _figure_html(
-                F.responders_figure(read["responders"], config),
-                "Responder rates with Wilson 95% confidence intervals.",
-                "Responder rates by arm",
-            )
-            sections.append(("responders", "Responders", body))
-
-        if len(config.arms) > 1 and len(read["contrasts"]):
-            c = read["contrasts"]
-            sections.append(
-                (
-                    "forest",
-                    "Effects across outcomes",
-                    _figure_html(
-                        F.forest_figure(c, config),
-                        f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
-                        "Forest plot of standardized differences",
-                    ),
-                )
-            )
-
-        if read["missingness"] is not None and len(read["missingness"]):
-            sections.append(
-                (
+    if read["missingness"] is not None and len(read["missingness"]):
+        sections.append(
+            (
+                "missingness",
+                "Missing data",
+                figure(
                     "missingness",
-                    "Missing data",
-                    _figure_html(
-                        F.missingness_figure(read["missingness"], config),
-                        "Percentage of randomized participants without a value, by arm and visit.",
-                        "Missing data heatmap",
-                    ),
-                )
+                    "Percentage of randomized participants without a value, by arm and visit.",
+                    "Missing data heatmap",
+                ),
             )
+        )
 
     model_html, failed, warned = _model_section(read["model_info"])
     sections.append(("models", "Models", model_html))
-    sections.append(("provenance", "Provenance", _provenance_section(results_dir)))
+    sections.append(("provenance", "Provenance", _provenance_section(inputs.get("manifest"))))
 
     nav = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t, _ in sections)
     alert = ""
@@ -665,6 +684,6 @@ def build_report(config: "StudyConfig", results_dir: str | Path) -> Path:
         f"of study <code>{_esc(config.name)}</code>.</p></header>\n{alert}\n"
         f"<nav><ul>{nav}</ul></nav>\n{body}\n</body>\n</html>\n"
     )
-    out = write_text_file(results_dir / "report.html", page)
+    out = write_text_file(Path(out), page)
     log.info("wrote %s (%d sections, %d model warning(s))", out, len(sections), len(warned))
     return out

@@ -31,7 +31,7 @@ import math
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -1143,8 +1143,10 @@ def write_table(
     ----------
     df : DataFrame
         Table to write; md/html/tex cells are written as text (floats with up to 4 decimals).
-    stem : str or Path
-        Output path without suffix; its directory is created.
+    stem : str, Path or mapping of format to path
+        Output path without suffix (its directory is created), or the file of each format,
+        ``{"md": ..., "html": ...}`` (then ``formats`` is ignored); the LaTeX label is
+        ``tab:<file name without suffix>``.
     formats : sequence of {"md", "html", "tex", "csv"}
         Formats to write.
     caption, notes : str, optional
@@ -1162,19 +1164,22 @@ def write_table(
     >>> [p.name for p in write_table(pd.DataFrame({"a": [1]}), d / "t")]
     ['t.md', 't.html', 't.tex']
     """
-    stem = Path(stem)
-    unknown = [f for f in formats if f not in (*_WRITERS, "csv")]
+    if isinstance(stem, Mapping):  # the paths as named by the caller (prt_outcomes.layout)
+        paths = {fmt: Path(path) for fmt, path in stem.items()}
+    else:
+        stem = Path(stem)
+        paths = {fmt: stem.with_name(stem.name + "." + fmt) for fmt in formats}
+    unknown = [f for f in paths if f not in (*_WRITERS, "csv")]
     if unknown:
         raise ValueError(f"unknown table format(s) {unknown}; use any of md, html, tex, csv.")
     from .outputs import write_csv  # the one CSV writer (formula-safe cells, fixed floats)
 
     written = []
-    for fmt in formats:
-        path = stem.with_name(stem.name + "." + fmt)
+    for fmt, path in paths.items():
         if fmt == "csv":
             write_csv(df, path)
         else:
-            kwargs = {"label": f"tab:{stem.name}"} if fmt == "tex" else {}
+            kwargs = {"label": f"tab:{path.stem}"} if fmt == "tex" else {}
             write_text_file(path, _WRITERS[fmt](df, caption=caption, notes=notes, **kwargs) + "\n")
         written.append(path)
     return written

@@ -4,12 +4,9 @@ rule fit_model:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
     output:
-        marginal_means=f"{R}/intermediate/models/{{outcome}}/marginal_means.csv",
-        contrasts=f"{R}/intermediate/models/{{outcome}}/contrasts.csv",
-        change_contrasts=f"{R}/intermediate/models/{{outcome}}/change_contrasts.csv",
-        model_info=f"{R}/intermediate/models/{{outcome}}/model_info.csv",
+        **named(LAYOUT.model_tables("{outcome}")),
     log:
-        f"{R}/logs/fit_model_{{outcome}}.log",
+        log_of("fit_model_{outcome}"),
     conda:
         SOFTWARE
     # One thread is honest: the engine pins BLAS to one thread (prt_outcomes.models.fit; on a
@@ -30,17 +27,14 @@ rule fit_model:
 rule collect_models:
     """Stack the per-outcome model tables into the contract's tables."""
     input:
-        marginal_means=expand(rules.fit_model.output.marginal_means, outcome=OUTCOMES),
-        contrasts=expand(rules.fit_model.output.contrasts, outcome=OUTCOMES),
-        change_contrasts=expand(rules.fit_model.output.change_contrasts, outcome=OUTCOMES),
-        model_info=expand(rules.fit_model.output.model_info, outcome=OUTCOMES),
+        **{
+            name: expand(path, outcome=OUTCOMES)
+            for name, path in named(LAYOUT.model_tables("{outcome}")).items()
+        },
     output:
-        marginal_means=f"{R}/tables/marginal_means.csv",
-        contrasts=f"{R}/tables/contrasts.csv",
-        change_contrasts=f"{R}/tables/change_contrasts.csv",
-        model_info=f"{R}/tables/model_info.csv",
+        **{name: str(LAYOUT.table(name)) for name in LAYOUT.model_tables("{outcome}")},
     log:
-        f"{R}/logs/collect_models.log",
+        log_of("collect_models"),
     conda:
         SOFTWARE
     script:
@@ -53,9 +47,9 @@ rule responders:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
     output:
-        responders=f"{R}/tables/responders.csv",
+        responders=str(LAYOUT.table("responders")),
     log:
-        f"{R}/logs/responders.log",
+        log_of("responders"),
     conda:
         SOFTWARE
     script:

@@ -7,13 +7,7 @@
 from pathlib import Path
 
 from prt_outcomes.config import ConfigError, load_config
-from prt_outcomes.outputs import (
-    RESULT_TABLES,
-    expected_outputs,
-    figure_stems,
-    journal_table_files,
-    results_dir,
-)
+from prt_outcomes.layout import RunLayout
 from prt_outcomes.provenance import write_stamps
 
 LAUNCHER_SETTINGS = ("config_path", "results_root")
@@ -54,14 +48,25 @@ config.update(
     }
 )
 
-R = str(results_dir(STUDY, RESULTS_ROOT))
+# Every path of the run, intermediate files included, is named by the layout; the rules take
+# their input, output and log paths from it, and the scripts pass them on to the package.
+LAYOUT = RunLayout.for_study(STUDY, RESULTS_ROOT)
 OUTCOMES = list(STUDY.outcome_names)
 DATA_FILES = [str(p) for p in STUDY.data_paths()]
-ALL_OUTPUTS = [str(p) for p in expected_outputs(STUDY, RESULTS_ROOT)]
-FIGURES = [f"{R}/figures/{stem}.{ext}" for stem in figure_stems(STUDY) for ext in STUDY.figure_formats]
+ALL_OUTPUTS = [str(p) for p in LAYOUT.contract()]
 # Content stamps, rewritten only when their content changes: a changed config value or a
 # replaced data file (whatever its timestamp) rebuilds the outputs that read it.
-STAMPS = {name: str(path) for name, path in write_stamps(STUDY, f"{R}/intermediate/stamps").items()}
+STAMPS = {name: str(path) for name, path in write_stamps(STUDY, LAYOUT.stamps_dir).items()}
+
+
+def named(files):
+    """A rule's named inputs or outputs from one of the layout's ``{name: path}`` mappings."""
+    return {name: str(path) for name, path in dict(files).items()}
+
+
+def log_of(step):
+    return str(LAYOUT.log(step))
+
 
 # The software of every rule (used with --software-deployment-method conda; normal runs use
 # the Python that started them). Rule files live in workflow/rules/, so the path is relative

@@ -3,12 +3,14 @@ rule derive:
     input:
         clean=rules.validate.output.clean,
         failures=rules.validate.output.failures,
+        # named in the message of a strict run that stops here
+        validation_report=rules.validate.output.report,
         config_stamp=STAMPS["config_data"],
     output:
-        data=f"{R}/intermediate/analysis_data.parquet",
-        csv=f"{R}/intermediate/analysis_data.csv",
+        data=str(LAYOUT.analysis_data),
+        csv=str(LAYOUT.analysis_csv),
     log:
-        f"{R}/logs/derive.log",
+        log_of("derive"),
     conda:
         SOFTWARE
     script:

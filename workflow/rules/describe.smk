@@ -4,12 +4,9 @@ rule describe:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
     output:
-        flow=f"{R}/tables/flow.csv",
-        baseline=f"{R}/tables/baseline.csv",
-        observed=f"{R}/tables/observed_summary.csv",
-        missingness=f"{R}/tables/missingness.csv",
+        **named(LAYOUT.describe_tables()),
     log:
-        f"{R}/logs/describe.log",
+        log_of("describe"),
     conda:
         SOFTWARE
     script:

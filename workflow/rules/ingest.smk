@@ -5,11 +5,9 @@ rule ingest:
         inputs_stamp=STAMPS["inputs"],
         config_stamp=STAMPS["config_data"],
     output:
-        data=f"{R}/intermediate/ingested.parquet",
-        issues=f"{R}/intermediate/ingest_issues.parquet",
-        meta=f"{R}/intermediate/ingest_meta.json",
+        **named(LAYOUT.ingest._asdict()),
     log:
-        f"{R}/logs/ingest.log",
+        log_of("ingest"),
     conda:
         SOFTWARE
     script:

@@ -1,6 +1,3 @@
-TABLE_CSVS = [f"{R}/tables/{t}.csv" for t in RESULT_TABLES]
-
-
 rule manifest:
     """Provenance: input hashes, resolved config, package versions, seed."""
     input:
@@ -8,9 +5,9 @@ rule manifest:
         inputs_stamp=STAMPS["inputs"],
         config_stamp=STAMPS["config_full"],
     output:
-        f"{R}/manifest.json",
+        manifest=str(LAYOUT.manifest),
     log:
-        f"{R}/logs/manifest.log",
+        log_of("manifest"),
     conda:
         SOFTWARE
     script:
@@ -20,13 +17,12 @@ rule manifest:
 rule render_tables:
     """Markdown, HTML and LaTeX (booktabs) versions of every table, plus journal tables."""
     input:
-        TABLE_CSVS,
+        **named(LAYOUT.result_tables()),
         config_stamp=STAMPS["config_full"],
     output:
-        [f"{R}/tables/{t}.{ext}" for t in RESULT_TABLES for ext in ("md", "html", "tex")]
-        + [f"{R}/tables/{name}" for name in journal_table_files(STUDY)],
+        **named(LAYOUT.rendered_tables()),
     log:
-        f"{R}/logs/render_tables.log",
+        log_of("render_tables"),
     conda:
         SOFTWARE
     script:
@@ -34,15 +30,22 @@ rule render_tables:
 
 
 rule render_figures:
-    """Figures drawn from the result tables."""
+    """Figures drawn from the result tables (and the PNGs the report embeds)."""
     input:
-        TABLE_CSVS,
-        rules.derive.output.csv,
+        **named(LAYOUT.figure_inputs()),
         config_stamp=STAMPS["config_full"],
     output:
-        [report(path, caption="../report/figure.rst", category="Figures") for path in FIGURES],
+        # the contract's figures are shown in `snakemake --report`; a report-only PNG is not
+        **{
+            key: (
+                report(path, caption="../report/figure.rst", category="Figures")
+                if key in LAYOUT.figures()
+                else path
+            )
+            for key, path in named(LAYOUT.figure_outputs()).items()
+        },
     log:
-        f"{R}/logs/render_figures.log",
+        log_of("render_figures"),
     conda:
         SOFTWARE
     # One thread: matplotlib draws on one. Resources as explained at fit_model (analyse.smk):
@@ -56,27 +59,21 @@ rule render_figures:
 
 
 rule report:
-    """One self-contained HTML report."""
+    """One self-contained HTML report: the tables and figures the render rules wrote, embedded."""
     input:
-        TABLE_CSVS,
-        rules.render_tables.output,
-        rules.render_figures.output,
-        rules.validate.output.summary,
-        rules.validate.output.failures,
-        rules.validate.output.rule_counts,
-        rules.manifest.output,
-        # read only to know which participant ids must never appear in the report
-        rules.ingest.output.data,
-        rules.derive.output.csv,
+        # result tables (numbers the report states), validation files, manifest, the row-level
+        # files read only to know which participant ids must never appear, and the rendered
+        # table fragments and PNGs (prt_outcomes.layout.RunLayout.report_inputs)
+        **named(LAYOUT.report_inputs()),
         config_stamp=STAMPS["config_full"],
     output:
-        report(f"{R}/report.html", caption="../report/report.rst", category="Report"),
+        report=report(str(LAYOUT.report), caption="../report/report.rst", category="Report"),
     log:
-        f"{R}/logs/report.log",
+        log_of("report"),
     conda:
         SOFTWARE
-    # One thread: the report's tables and figures are drawn on one. Resources as explained at
-    # fit_model (analyse.smk): the example's report peaks at 263 MB resident.
+    # One thread. Resources as explained at fit_model (analyse.smk); the report now only reads
+    # and embeds files.
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,24 +1,22 @@
 rule validate:
     """Check the long data against schemas built from the config; quarantine failing rows."""
     input:
-        data=rules.ingest.output.data,
-        issues=rules.ingest.output.issues,
-        meta=rules.ingest.output.meta,
+        **named(LAYOUT.ingest._asdict()),
         config_stamp=STAMPS["config_data"],
     output:
-        clean=f"{R}/intermediate/clean.parquet",
         summary=report(
-            f"{R}/validation/summary.csv",
+            str(LAYOUT.validation.summary),
             caption="../report/validation.rst",
             category="Validation",
         ),
-        failures=f"{R}/validation/failures.csv",
-        rule_counts=f"{R}/validation/rule_counts.csv",
-        filtered=f"{R}/validation/filtered.csv",
-        quarantined=f"{R}/intermediate/quarantined.csv",
-        report=f"{R}/validation/report.md",
+        failures=str(LAYOUT.validation.failures),
+        rule_counts=str(LAYOUT.validation.rule_counts),
+        filtered=str(LAYOUT.validation.filtered),
+        report=str(LAYOUT.validation.report),
+        quarantined=str(LAYOUT.validation.quarantined),
+        clean=str(LAYOUT.validation.clean),
     log:
-        f"{R}/logs/validate.log",
+        log_of("validate"),
     conda:
         SOFTWARE
     script:

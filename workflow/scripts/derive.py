@@ -3,21 +3,19 @@
 A strict-mode run whose validation found failures stops here, with the validation files kept.
 """
 
-from pathlib import Path
-
 from prt_outcomes.logs import WorkflowStep
 
 # heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
 with WorkflowStep(snakemake) as step:
     import pandas as pd
 
-    from prt_outcomes.outputs import write_csv
-    from prt_outcomes.pipeline import derive, strict_validation_gate
+    from prt_outcomes.pipeline import derive, strict_validation_gate, write_analysis_data
 
     config = step.config
     failures = pd.read_csv(snakemake.input.failures, dtype="string", keep_default_na=False)
-    strict_validation_gate(config, Path(snakemake.input.failures).parent, len(failures))
+    strict_validation_gate(
+        config, len(failures), report=snakemake.input.validation_report, failures=snakemake.input.failures
+    )
     data = derive(pd.read_parquet(snakemake.input.clean), config)
-    data.to_parquet(snakemake.output.data, index=False)
-    write_csv(data, snakemake.output.csv)
+    write_analysis_data(data, snakemake.output.data, snakemake.output.csv)
     step.log.info("analysis data: %d rows, %d participants", len(data), data["participant_id"].nunique())

@@ -9,11 +9,6 @@ with WorkflowStep(snakemake) as step:
     from prt_outcomes.outputs import write_csv
     from prt_outcomes.pipeline import describe
 
-    tables = describe(pd.read_parquet(snakemake.input.data), step.config)
-    for name, key in [
-        ("flow", "flow"),
-        ("baseline", "baseline"),
-        ("observed_summary", "observed"),
-        ("missingness", "missingness"),
-    ]:
-        write_csv(tables[name], snakemake.output[key])
+    # the outputs are named as the tables (prt_outcomes.layout.RunLayout.describe_tables)
+    for name, table in describe(pd.read_parquet(snakemake.input.data), step.config).items():
+        write_csv(table, snakemake.output[name])

@@ -6,4 +6,4 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     from prt_outcomes.provenance import write_manifest
 
-    write_manifest(step.config, snakemake.input.data, snakemake.output[0])
+    write_manifest(step.config, snakemake.input.data, snakemake.output.manifest)

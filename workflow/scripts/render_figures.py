@@ -1,7 +1,5 @@
 """Snakemake adapter: figures from the result tables."""
 
-from pathlib import Path
-
 from prt_outcomes.logs import WorkflowStep
 
 # heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
@@ -11,5 +9,10 @@ with WorkflowStep(snakemake) as step:
     matplotlib.use("Agg")  # before anything imports pyplot
     from prt_outcomes.figures import render_figures
 
-    results = Path(snakemake.input[0]).parent.parent
-    render_figures(step.config, results)
+    # inputs and outputs are named as prt_outcomes.layout.RunLayout names them
+    render_figures(
+        step.config,
+        tables=dict(snakemake.input.items()),
+        analysis_data=snakemake.input.get("analysis_data"),
+        out=dict(snakemake.output.items()),
+    )

@@ -1,6 +1,4 @@
-"""Snakemake adapter: the self-contained HTML report."""
-
-from pathlib import Path
+"""Snakemake adapter: the self-contained HTML report (embeds what the render rules wrote)."""
 
 from prt_outcomes.logs import WorkflowStep
 
@@ -8,4 +6,5 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     from prt_outcomes.report import build_report
 
-    build_report(step.config, Path(snakemake.output[0]).parent)
+    # inputs are named as prt_outcomes.layout.RunLayout.report_inputs names them
+    build_report(step.config, inputs=dict(snakemake.input.items()), out=snakemake.output.report)

@@ -419,6 +419,12 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                         )
                     )
     pd.DataFrame(resp).to_csv(results_dir / "tables/responders.csv", index=False)
+    # the example config asks for no reliable change: the table has its columns and no rows
+    from prt_outcomes.reliable_change import RELIABLE_CHANGE_COLUMNS
+
+    pd.DataFrame(columns=list(RELIABLE_CHANGE_COLUMNS)).to_csv(
+        results_dir / "tables/reliable_change.csv", index=False
+    )
 
     pd.DataFrame(
         [

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -85,3 +86,9 @@ def test_study_runs_from_outside_the_project_exactly_as_configured(config, share
     for entry in manifest["inputs"]:
         assert not os.path.isabs(entry["path"]), entry  # relative to the config's folder
     assert str(tmp_path) not in json.dumps(manifest)
+    # a config's reliable_change entries reach the table and the report (claus2020 has one)
+    changes = pd.read_csv(results_dir(study, results) / "tables" / "reliable_change.csv")
+    asked = {o.name for o in study.outcomes if o.reliable_change is not None}
+    assert set(changes["outcome"]) == asked
+    report = (results_dir(study, results) / "report.html").read_text(encoding="utf-8")
+    assert ('id="reliable-change"' in report) == bool(asked)

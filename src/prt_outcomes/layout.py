@@ -60,7 +60,9 @@ RENDERED_FORMATS = ("md", "html", "tex")
 #: The format the report embeds (base64, so the page stays one file).
 REPORT_FIGURE_FORMAT = "png"
 #: The result tables the report reads numbers from (it embeds the rendered tables).
-REPORT_TABLES = ("flow", "contrasts", "missingness", "model_info", "responders")
+REPORT_TABLES = ("flow", "contrasts", "missingness", "model_info", "responders", "reliable_change")
+#: Result tables the report embeds as rendered (tidy tables without a journal version).
+REPORT_RESULT_FRAGMENTS = ("reliable_change",)
 #: The result tables the figures are drawn from.
 FIGURE_TABLES = ("marginal_means", "observed_summary", "responders", "contrasts", "flow", "missingness")
 #: The content stamps: the data files' hashes and the config as each stage group reads it.
@@ -302,8 +304,11 @@ class RunLayout:
         return files
 
     def report_fragments(self) -> dict[str, Path]:
-        """The HTML table fragments the report embeds, by stem (the journal tables')."""
-        return {stem: paths["html"] for stem, paths in self.journal_tables().items()}
+        """The HTML table fragments the report embeds, by stem (the journal tables', and the
+        result tables of :data:`REPORT_RESULT_FRAGMENTS`)."""
+        fragments = {stem: paths["html"] for stem, paths in self.journal_tables().items()}
+        fragments.update({name: self.table(name, "html") for name in REPORT_RESULT_FRAGMENTS})
+        return fragments
 
     def report_inputs(self) -> dict[str, Path]:
         """Every file the report reads, by name: the result tables it takes numbers from (study

@@ -130,6 +130,12 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
             "Responder analyses per threshold, visit and arm",
             "prt_outcomes.responders:RESPONDER_COLUMNS",
         ),
+        ResultTable(
+            "reliable_change",
+            "analyse",
+            "Reliable change (Jacobson-Truax) per outcome, follow-up visit and arm",
+            "prt_outcomes.reliable_change:RELIABLE_CHANGE_COLUMNS",
+        ),
     )
 }
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.

@@ -112,8 +112,9 @@ def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]
 
 
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
-    """Trial model per outcome (stacked) and the responder table."""
+    """Trial model per outcome (stacked), the responder table and the reliable-change table."""
     from .analysis import MODEL_TABLES, analyse_outcome, analyse_responders, stack_tables
+    from .reliable_change import reliable_change_table
 
     # An outcome the model cannot be fitted to is a model_info row with status "failed".
     per_outcome = [analyse_outcome(data, config, o) for o in config.outcome_names]
@@ -122,6 +123,7 @@ def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
         for name, columns in MODEL_TABLES.items()
     }
     tables["responders"] = analyse_responders(data, config)
+    tables["reliable_change"] = reliable_change_table(data, config)
     return tables
 
 

@@ -633,6 +633,23 @@ def build_report(
         )
         sections.append(("responders", "Responders", body))
 
+    changes = read["reliable_change"]
+    if changes is not None and len(changes):
+        rules = "; ".join(
+            f"{config.outcome(o.name).label}: reliability {o.reliable_change.reliability:g} "
+            f"({o.reliable_change.source}), cut-off {o.reliable_change.cutoff}"
+            for o in config.outcomes
+            if o.reliable_change is not None
+        )
+        body = (
+            "<p>Each participant's change from baseline is classed by Jacobson &amp; Truax (1991): "
+            "reliable when |RCI| exceeds the critical value; recovered when reliably improved and "
+            "moved from the dysfunctional into the functional range. Percentages are of the "
+            f"participants with both scores (n_used); n_missing have one or none. {_esc(rules)}.</p>"
+            + fragment("reliable_change")
+        )
+        sections.append(("reliable-change", "Reliable change", body))
+
     if len(config.arms) > 1 and len(read["contrasts"]):
         sections.append(
             (

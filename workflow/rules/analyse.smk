@@ -54,3 +54,18 @@ rule responders:
         SOFTWARE
     script:
         "../scripts/responders.py"
+
+
+rule reliable_change:
+    """Jacobson-Truax reliable change per outcome x follow-up visit x arm (outcomes[].reliable_change)."""
+    input:
+        data=rules.derive.output.data,
+        config_stamp=STAMPS["config_analysis"],
+    output:
+        reliable_change=str(LAYOUT.table("reliable_change")),
+    log:
+        log_of("reliable_change"),
+    conda:
+        SOFTWARE
+    script:
+        "../scripts/reliable_change.py"

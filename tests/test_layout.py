@@ -176,8 +176,8 @@ def test_without_png_figures_the_report_embeds_pngs_drawn_for_it(full, cfg, tmp_
 
 
 # Modules that name files of their own, outside a run's folder: the `validate --report DIR` and
-# `simulate --out DIR` commands' folders. cli.py still joins `logs` to the study folder (to
-# switch to RunLayout.log_dir).
+# `simulate --out DIR` commands' folders, and the project's Snakefile and profiles/default that
+# the CLI starts Snakemake with (a run's files, the logs included, come from RunLayout).
 OWN_FOLDERS = {"validation.py", "simulate.py", "cli.py"}
 
 

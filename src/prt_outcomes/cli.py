@@ -141,7 +141,8 @@ def _step_failures(logs_dir: Path, since: float) -> list[tuple[Path, str]]:
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     from .config import ConfigError, load_config
     from .errors import PrtOutcomesError
-    from .outputs import results_dir, results_lock
+    from .layout import RunLayout
+    from .outputs import results_lock
 
     try:
         config = load_config(args.config)
@@ -160,7 +161,8 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     # results_root is relative to the project, where the workflow runs.
     given_root = Path(args.results).expanduser().resolve() if args.results is not None else None
     root = given_root if given_root is not None else project / config.raw["results_root"]
-    study_dir = results_dir(config, root)
+    layout = RunLayout.for_study(config, root)
+    study_dir = layout.study_dir
     command = snakemake_command(snakefile, Path(args.config).resolve(), given_root, args.cores, extra)
     print("prt-outcomes: " + " ".join(command[2:]), flush=True)
     started = time.time() - 1  # file times may be rounded down to the second
@@ -177,17 +179,17 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     if status == INTERRUPTED:
         return status
     if status != 0:
-        failures = _step_failures(study_dir / "logs", started)
+        failures = _step_failures(layout.log_dir, started)
         for log, message in failures:
             print(f"prt-outcomes: the workflow stopped. {message} (log: {log})", file=sys.stderr)
         if not failures:
             print(
                 f"prt-outcomes: the workflow stopped (exit {status}); the logs are in "
-                f"{study_dir / 'logs'} and the lines above say which step failed.",
+                f"{layout.log_dir} and the lines above say which step failed.",
                 file=sys.stderr,
             )
         return status
-    print(f"\nReport: {(study_dir / 'report.html').resolve()}")
+    print(f"\nReport: {layout.report.resolve()}")
     return 0
 
 

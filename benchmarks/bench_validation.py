@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from prt_outcomes.config import StudyConfig
-from prt_outcomes.io import read_study_data
-from prt_outcomes.validation import validate_study_data
+from prt_outcomes.ingest import read_study_data
+from prt_outcomes.validate.checks import validate_study_data
 
 CONFIG = {
     "study": {"name": "bench"},

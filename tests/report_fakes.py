@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prt_outcomes.analysis import encode_warnings
+from prt_outcomes.analyse.outcomes import encode_warnings
 from prt_outcomes.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -420,7 +420,7 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                     )
     pd.DataFrame(resp).to_csv(results_dir / "tables/responders.csv", index=False)
     # the example config asks for no reliable change: the table has its columns and no rows
-    from prt_outcomes.reliable_change import RELIABLE_CHANGE_COLUMNS
+    from prt_outcomes.analyse.reliable_change import RELIABLE_CHANGE_COLUMNS
 
     pd.DataFrame(columns=list(RELIABLE_CHANGE_COLUMNS)).to_csv(
         results_dir / "tables/reliable_change.csv", index=False

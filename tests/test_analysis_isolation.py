@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
-from prt_outcomes import analysis
-from prt_outcomes.analysis import MODEL_INFO_COLUMNS, analyse_outcome
+from prt_outcomes.analyse import outcomes as analysis
+from prt_outcomes.analyse.outcomes import MODEL_INFO_COLUMNS, analyse_outcome
 from prt_outcomes.config import StudyConfig, load_config
 from prt_outcomes.errors import ModelError
 from prt_outcomes.pipeline import analyse, derive

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from prt_outcomes.clinical import (
+from prt_outcomes.stats.clinical import (
     CATEGORIES,
     ClinicalSignificanceError,
     clinical_significance,

@@ -14,9 +14,9 @@ import numpy as np
 import pingouin as pg
 import pytest
 
-from prt_outcomes.effects import hedges_g_from_samples
 from prt_outcomes.models import fit_trial_model
 from prt_outcomes.simulate import simulate_trial
+from prt_outcomes.stats.effects import hedges_g_from_samples
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

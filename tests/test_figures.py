@@ -1,5 +1,5 @@
 """Figure functions draw from result tables onto a given Axes; render_figures writes every file,
-byte-identical on rerun (prt_outcomes.figures)."""
+byte-identical on rerun (prt_outcomes.render.figures)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
-from prt_outcomes import figures as F  # noqa: E402
 from prt_outcomes.outputs import figure_stems  # noqa: E402
+from prt_outcomes.render import figures as F  # noqa: E402
 from report_fakes import FAKE_IDS, read, write_fake_results  # noqa: E402
 
 
@@ -44,8 +44,8 @@ def test_wilson_interval_matches_statsmodels():
     np.testing.assert_allclose(lo, ref_lo, atol=1e-12)
     np.testing.assert_allclose(hi, ref_hi, atol=1e-12)
     assert lo[0] == 0.0 and F.wilson_interval(50, 50)[1] == 1.0  # exact at the edges
-    # the old import path applies the one producer, prt_outcomes.proportions, element-wise
-    from prt_outcomes.proportions import wilson_interval as one_interval
+    # the old import path applies the one producer, prt_outcomes.stats.proportions, element-wise
+    from prt_outcomes.stats.proportions import wilson_interval as one_interval
 
     assert [(a, b) for a, b in zip(lo, hi)] == [one_interval(int(a), int(b)) for a, b in zip(x, n)]
 

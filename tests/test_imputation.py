@@ -1,4 +1,4 @@
-"""prt_outcomes.imputation against R's rbmi: its own test expectations and its functions run live.
+"""prt_outcomes.stats.imputation against R's rbmi: its own test expectations and its functions run live.
 
 References (tests/references/imputation/README.md):
 
@@ -28,7 +28,7 @@ import pytest
 from scipy import stats
 
 from prt_outcomes.errors import ModelError
-from prt_outcomes.imputation import (
+from prt_outcomes.stats.imputation import (
     compute_sigma,
     conditional_normal,
     delta_adjust,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from prt_outcomes.config import StudyConfig, load_config
-from prt_outcomes.io import InputError, find_identifier_columns, read_raw_table, read_study_data
+from prt_outcomes.ingest import InputError, find_identifier_columns, read_raw_table, read_study_data
 
 MALFORMED = Path(__file__).resolve().parent / "malformed"
 

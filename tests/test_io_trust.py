@@ -2,7 +2,7 @@
 
 Each test here failed on the code before the fix (the corpus cases in tests/malformed cover the
 exit codes and rules; these check what the corpus test cannot: the data read, the decisions
-documented in io.py / validation.py, and that no id reaches the report folder).
+documented in ingest.py / validate/checks.py, and that no id reaches the report folder).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from prt_outcomes.config import StudyConfig, load_config
-from prt_outcomes.io import InputError, read_study_data
-from prt_outcomes.validation import load_and_validate, validate_command, validate_study_data
+from prt_outcomes.ingest import InputError, read_study_data
+from prt_outcomes.validate.checks import load_and_validate, validate_command, validate_study_data
 
 MALFORMED = Path(__file__).resolve().parent / "malformed"
 IDS = ("P01", "P02", "P03", "p02")
@@ -296,7 +296,7 @@ def test_validation_report_markdown_shows_data_values_as_text(tmp_path):
 def test_ingest_issues_survive_the_trip_between_jobs_unchanged(tmp_path):
     """A reported value that starts like a formula is read back as it was read (no CSV guard quote)."""
     from prt_outcomes.config import load_config
-    from prt_outcomes.io import read_study_data
+    from prt_outcomes.ingest import read_study_data
     from prt_outcomes.pipeline import load_ingest, save_ingest
 
     lines = (MALFORMED / "ok.csv").read_text().splitlines()

@@ -1,4 +1,4 @@
-"""Hedges g (prt_outcomes.effects) against textbook values, and its use in model contrasts."""
+"""Hedges g (prt_outcomes.stats.effects) against textbook values, and its use in model contrasts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prt_outcomes.effects import hedges_correction, hedges_g, hedges_g_from_samples, pooled_sd
 from prt_outcomes.models import fit_trial_model
+from prt_outcomes.stats.effects import hedges_correction, hedges_g, hedges_g_from_samples, pooled_sd
 
 
 def test_borenstein_worked_example():

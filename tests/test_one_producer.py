@@ -2,7 +2,7 @@
 
 These tests fail when a stage recomputes what another module owns (issue 10, "one producer per
 fact"): change from baseline and percent change (prt_outcomes.derive), Wilson intervals
-(prt_outcomes.proportions), model warnings and convergence (analysis.model_info, typed).
+(prt_outcomes.stats.proportions), model warnings and convergence (analysis.model_info, typed).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_engine_baseline_covariate_is_derives_baseline(monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------
-# Wilson intervals: prt_outcomes.proportions
+# Wilson intervals: prt_outcomes.stats.proportions
 # --------------------------------------------------------------------------------------------
 def test_responder_figure_intervals_come_from_proportions(monkeypatch):
     import matplotlib
@@ -151,7 +151,8 @@ def test_responder_figure_intervals_come_from_proportions(monkeypatch):
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from prt_outcomes import figures, proportions
+    from prt_outcomes.render import figures
+    from prt_outcomes.stats import proportions
 
     calls = []
     real = proportions.compare_proportions
@@ -184,7 +185,12 @@ def test_responder_figure_intervals_come_from_proportions(monkeypatch):
 # model_info: typed columns, nothing formatted parsed back
 # --------------------------------------------------------------------------------------------
 def test_model_warnings_travel_as_a_list_and_converged_as_a_bool(tmp_path):
-    from prt_outcomes.analysis import MODEL_INFO_COLUMNS, OutcomeAnalysis, encode_warnings, read_model_info
+    from prt_outcomes.analyse.outcomes import (
+        MODEL_INFO_COLUMNS,
+        OutcomeAnalysis,
+        encode_warnings,
+        read_model_info,
+    )
     from prt_outcomes.outputs import write_csv
 
     # a warning may hold the old separator " | " and start like a spreadsheet formula
@@ -210,7 +216,7 @@ def test_model_warnings_travel_as_a_list_and_converged_as_a_bool(tmp_path):
 
 
 def test_report_lists_each_warning_as_written():
-    from prt_outcomes.report import _model_section
+    from prt_outcomes.render.report import _model_section
 
     info = pd.DataFrame(
         {
@@ -225,7 +231,7 @@ def test_report_lists_each_warning_as_written():
 
 
 def test_a_stale_warnings_cell_is_refused_with_a_message():
-    from prt_outcomes.analysis import decode_warnings
+    from prt_outcomes.analyse.outcomes import decode_warnings
     from prt_outcomes.errors import PrtOutcomesError
 
     with pytest.raises(PrtOutcomesError, match="JSON list"):
@@ -239,7 +245,7 @@ def test_report_uses_no_private_helper_of_figures():
     import inspect
     import re
 
-    from prt_outcomes import report
+    from prt_outcomes.render import report
 
     source = inspect.getsource(report)
     assert not re.findall(r"\bF\._\w+", source)

@@ -20,11 +20,11 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from prt_outcomes import figures as F  # noqa: E402
 from prt_outcomes.errors import OutputError  # noqa: E402
 from prt_outcomes.outputs import write_csv  # noqa: E402
-from prt_outcomes.report import build_report, redact_failures, render_tables  # noqa: E402
-from prt_outcomes.tables import to_html, to_latex, to_markdown, write_table  # noqa: E402
+from prt_outcomes.render import figures as F  # noqa: E402
+from prt_outcomes.render.report import build_report, redact_failures, render_tables  # noqa: E402
+from prt_outcomes.render.tables import to_html, to_latex, to_markdown, write_table  # noqa: E402
 from report_fakes import load_example_config, write_fake_results  # noqa: E402
 
 #: Spreadsheet formulas (OWASP "CSV Injection" examples) and Markdown/HTML payloads.
@@ -135,7 +135,7 @@ def test_write_csv_keeps_numbers_and_ordinary_text_byte_for_byte(tmp_path):
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("=+-@\t\r'a1.|<>[]( ")), max_size=8))
 def test_no_text_cell_starts_a_formula_and_restore_inverts(text):
-    from prt_outcomes.tables import neutralise_formula, restore_formula
+    from prt_outcomes.render.tables import neutralise_formula, restore_formula
 
     safe = neutralise_formula(text)
     assert not _live_formula(safe)

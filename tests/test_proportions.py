@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from prt_outcomes.proportions import (
+from prt_outcomes.stats.proportions import (
     COMPARISON_COLUMNS,
     compare_proportions,
     nnt_label,

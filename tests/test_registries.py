@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prt_outcomes import io as prt_io
+from prt_outcomes import ingest as prt_io
 from prt_outcomes import outputs, thresholds
 from prt_outcomes.config import ModelSettings, StudyConfig, config_schema, schema_defaults
 from prt_outcomes.models import covariance
@@ -46,8 +46,8 @@ def _schema_models() -> dict:
 
 # ----- df methods, vcov estimators, effect-size SDs --------------------------------------------
 def _inference_registries():
-    from prt_outcomes.effects import STANDARDIZERS
     from prt_outcomes.models import inference
+    from prt_outcomes.stats.effects import STANDARDIZERS
 
     return {
         "df_method": (list(inference.DF_METHOD_NAMES), "models/inference.py DF_METHODS"),
@@ -217,8 +217,8 @@ def _readme_output_rows() -> dict[str, str]:
 
 
 def result_table_mismatches() -> dict[str, object]:
-    from prt_outcomes.analysis import MODEL_TABLES
-    from prt_outcomes.report import RESULT_TABLE_TITLES
+    from prt_outcomes.analyse.outcomes import MODEL_TABLES
+    from prt_outcomes.render.report import RESULT_TABLE_TITLES
 
     registry = outputs.RESULT_TABLE_REGISTRY
     out = {}
@@ -231,7 +231,7 @@ def result_table_mismatches() -> dict[str, object]:
     model_tables = {
         t.name: list(t.columns())
         for t in registry.values()
-        if t.columns_from.startswith("prt_outcomes.analysis:")
+        if t.columns_from.startswith("prt_outcomes.analyse.outcomes:")
     }
     if {name: list(cols) for name, cols in MODEL_TABLES.items()} != model_tables:
         out["analysis.MODEL_TABLES"] = list(MODEL_TABLES)
@@ -281,7 +281,7 @@ def test_a_table_added_in_one_place_only_fails_the_pins(monkeypatch):
 
 
 def test_a_column_changed_in_the_producer_only_fails_the_readme_pin(monkeypatch):
-    import prt_outcomes.analysis as analysis
+    import prt_outcomes.analyse.outcomes as analysis
 
     monkeypatch.setattr(analysis, "MARGINAL_MEANS_COLUMNS", [*analysis.MARGINAL_MEANS_COLUMNS, "extra"])
     assert "README.md tables/marginal_means.csv columns" in result_table_mismatches()

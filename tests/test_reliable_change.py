@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from conftest import EXAMPLE_CONFIG
-from prt_outcomes.clinical import clinical_significance_summary, reliable_change
+from prt_outcomes.analyse.reliable_change import RELIABLE_CHANGE_COLUMNS, reliable_change_table
 from prt_outcomes.config import ConfigError, StudyConfig
-from prt_outcomes.reliable_change import RELIABLE_CHANGE_COLUMNS, reliable_change_table
+from prt_outcomes.stats.clinical import clinical_significance_summary, reliable_change
 
 SETTINGS = {"reliability": 0.8, "source": "test value", "critical_value": 1.96}
 

@@ -1,5 +1,5 @@
 """render_tables and build_report: every expected file, self-contained, no participant ids,
-deterministic (prt_outcomes.report)."""
+deterministic (prt_outcomes.render.report)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from prt_outcomes.analysis import read_model_info  # noqa: E402
+from prt_outcomes.analyse.outcomes import read_model_info  # noqa: E402
 from prt_outcomes.outputs import RESULT_TABLES, journal_table_stems  # noqa: E402
-from prt_outcomes.report import build_report, redact_failures, render_tables  # noqa: E402
+from prt_outcomes.render.report import build_report, redact_failures, render_tables  # noqa: E402
 from report_fakes import FAKE_IDS, QUARANTINED_ID  # noqa: E402
 
 
@@ -26,7 +26,7 @@ def rendered(results, cfg):
     and the figures as PNG at a low dpi (fast; the report takes whatever dpi they have)."""
     from dataclasses import replace
 
-    from prt_outcomes.figures import render_figures
+    from prt_outcomes.render.figures import render_figures
 
     render_tables(cfg, results)
     render_figures(replace(cfg, dpi=72, figure_formats=("png",)), results)
@@ -159,7 +159,7 @@ def test_report_shows_model_warnings_prominently(report):
 
 
 def test_model_section_without_warnings_says_so(results):
-    from prt_outcomes.report import _model_section
+    from prt_outcomes.render.report import _model_section
 
     info = read_model_info(results / "tables/model_info.csv").assign(converged=True)
     info["warnings"] = [[] for _ in range(len(info))]
@@ -170,7 +170,7 @@ def test_model_section_without_warnings_says_so(results):
 
 
 def test_an_outcome_not_fitted_is_counted_apart_from_warnings(results):
-    from prt_outcomes.report import _model_section
+    from prt_outcomes.render.report import _model_section
 
     info = read_model_info(results / "tables/model_info.csv").assign(converged=True)
     info["warnings"] = [[] for _ in range(len(info))]

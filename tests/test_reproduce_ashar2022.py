@@ -25,7 +25,7 @@ import pytest
 from conftest import REPO_ROOT
 from prt_outcomes.config import load_config
 from prt_outcomes.pipeline import analyse, derive, describe
-from prt_outcomes.validation import load_and_validate
+from prt_outcomes.validate.checks import load_and_validate
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prt_outcomes.proportions import compare_proportions
-from prt_outcomes.responders import (
+from prt_outcomes.analyse.responders import (
     RESPONDER_COLUMNS,
     RESPONDER_EXTRA_COLUMNS,
     Threshold,
@@ -21,6 +20,7 @@ from prt_outcomes.responders import (
     responder_analysis,
     responders_from_config,
 )
+from prt_outcomes.stats.proportions import compare_proportions
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

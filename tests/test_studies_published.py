@@ -22,7 +22,7 @@ from scipy import stats
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
 from prt_outcomes.config import load_config
 from prt_outcomes.pipeline import analyse, derive, describe
-from prt_outcomes.validation import load_and_validate
+from prt_outcomes.validate.checks import load_and_validate
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
@@ -178,7 +178,7 @@ def test_fev_data_matches_sas(run):
 # ---------------------------------------------------------------------------------------------
 def test_claus2020_jacobson_truax_as_the_package_readme(run):
     # the config's reliable_change entry for bdi (reliability, norms, cut-off c) is the README's
-    from prt_outcomes.reliable_change import reliable_change_table
+    from prt_outcomes.analyse.reliable_change import reliable_change_table
 
     tables = run("claus2020")
     table = reliable_change_table(tables["data"], tables["config"])

@@ -1,4 +1,4 @@
-"""Journal number formatting, journal tables and the md/html/tex writers (prt_outcomes.tables)."""
+"""Journal number formatting, journal tables and the md/html/tex writers (prt_outcomes.render.tables)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prt_outcomes.tables import (
+from prt_outcomes.render.tables import (
     MINUS,
     TableFormatError,
     baseline_journal_table,

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prt_outcomes.config import StudyConfig, load_config
-from prt_outcomes.io import InputError
-from prt_outcomes.validation import (
+from prt_outcomes.ingest import InputError
+from prt_outcomes.validate.checks import (
     FAILURE_COLUMNS,
     ValidationFailed,
     validate_command,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prt_outcomes.validation import validate_command
+from prt_outcomes.validate.checks import validate_command
 
 HERE = Path(__file__).resolve().parent / "malformed"
 EXPECTED = pd.read_csv(HERE / "expected.csv", dtype=str, keep_default_na=False)
@@ -64,7 +64,7 @@ def test_malformed_file(name, tmp_path):
 
 def test_missing_codes_become_missing_values():
     from prt_outcomes.config import load_config
-    from prt_outcomes.validation import load_and_validate
+    from prt_outcomes.validate.checks import load_and_validate
 
     cfg = load_config(HERE / "config.yaml")
     for name, line in (("minus99_code.csv", 3), ("undefined_code.csv", 5)):
@@ -75,7 +75,7 @@ def test_missing_codes_become_missing_values():
 
 def test_european_csv_reads_decimal_commas():
     from prt_outcomes.config import load_config
-    from prt_outcomes.validation import load_and_validate
+    from prt_outcomes.validate.checks import load_and_validate
 
     cfg = load_config(HERE / "config.yaml")
     eu = load_and_validate(cfg, [HERE / "ok_semicolon_decimal_comma.csv"]).clean

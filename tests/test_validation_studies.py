@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from prt_outcomes.config import load_config
-from prt_outcomes.validation import load_and_validate, validate_command
+from prt_outcomes.validate.checks import load_and_validate, validate_command
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -194,7 +194,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .validation import validate_command
+    from .validate.checks import validate_command
 
     return validate_command(
         args.config, data_files=args.data or None, report_dir=args.report, quarantine_file=args.quarantine

@@ -3,7 +3,7 @@
 Every stage that needs one of these facts takes it from here: the derive stage writes the
 columns ``<outcome>_baseline``, ``<outcome>_change`` and ``<outcome>_percent_change`` into the
 analysis data (``intermediate/analysis_data.*``), :func:`prt_outcomes.describe.observed_summary`
-summarises ``<outcome>_change``, the responder rules (:mod:`prt_outcomes.responders`) compute
+summarises ``<outcome>_change``, the responder rules (:mod:`prt_outcomes.analyse.responders`) compute
 their ``change`` / ``reduction`` / ``improvement`` kinds with :func:`change_from_baseline` and
 their percent kinds with :func:`percent_change`, and the trial model's baseline covariate
 (``baseline_adjusted``) is :func:`baseline_values`.

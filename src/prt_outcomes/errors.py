@@ -39,7 +39,7 @@ class OutputError(PrtOutcomesError):
 
 
 #: What an operating-system error means for a user and what to do, by ``errno``: read by the
-#: writers' :class:`OutputError` (:func:`prt_outcomes.tables.write_error`) and by a failed
+#: writers' :class:`OutputError` (:func:`prt_outcomes.render.tables.write_error`) and by a failed
 #: workflow step's message (:func:`prt_outcomes.logs.failure_message`).
 OS_PROBLEMS: dict[int, tuple[str, str]] = {
     errno.ENOSPC: (

@@ -203,8 +203,8 @@ class RunLayout:
         return self.intermediate / "models" / outcome / f"{name}.csv"
 
     def model_tables(self, outcome: str) -> dict[str, Path]:
-        """One outcome's model tables by name (those of :data:`prt_outcomes.analysis.MODEL_TABLES`)."""
-        from .analysis import MODEL_TABLES
+        """One outcome's model tables by name (:data:`prt_outcomes.analyse.outcomes.MODEL_TABLES`)."""
+        from .analyse.outcomes import MODEL_TABLES
 
         return {name: self.model_table(outcome, name) for name in MODEL_TABLES}
 

@@ -104,37 +104,37 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
             "marginal_means",
             "analyse",
             "Model-estimated means per arm and visit (95% CI)",
-            "prt_outcomes.analysis:MARGINAL_MEANS_COLUMNS",
+            "prt_outcomes.analyse.outcomes:MARGINAL_MEANS_COLUMNS",
         ),
         ResultTable(
             "contrasts",
             "analyse",
             "Differences between arms per visit (arm minus reference, 95% CI)",
-            "prt_outcomes.analysis:CONTRAST_COLUMNS",
+            "prt_outcomes.analyse.outcomes:CONTRAST_COLUMNS",
         ),
         ResultTable(
             "change_contrasts",
             "analyse",
             "Differences between arms in change from baseline (95% CI)",
-            "prt_outcomes.analysis:CONTRAST_COLUMNS",
+            "prt_outcomes.analyse.outcomes:CONTRAST_COLUMNS",
         ),
         ResultTable(
             "model_info",
             "analyse",
             "Trial models: formula, covariance structure, fit and warnings",
-            "prt_outcomes.analysis:MODEL_INFO_COLUMNS",
+            "prt_outcomes.analyse.outcomes:MODEL_INFO_COLUMNS",
         ),
         ResultTable(
             "responders",
             "analyse",
             "Responder analyses per threshold, visit and arm",
-            "prt_outcomes.responders:RESPONDER_COLUMNS",
+            "prt_outcomes.analyse.responders:RESPONDER_COLUMNS",
         ),
         ResultTable(
             "reliable_change",
             "analyse",
             "Reliable change (Jacobson-Truax) per outcome, follow-up visit and arm",
-            "prt_outcomes.reliable_change:RELIABLE_CHANGE_COLUMNS",
+            "prt_outcomes.analyse.reliable_change:RELIABLE_CHANGE_COLUMNS",
         ),
     )
 }
@@ -211,9 +211,9 @@ def write_csv(frame, path: str | Path) -> Path:
     is worth, and few enough that last-bit differences of floating-point arithmetic never reach
     the file. Header and text cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a
     carriage return get a leading single quote (OWASP's rule against CSV injection, see
-    :func:`prt_outcomes.tables.neutralise_formula`); numeric columns, and numbers written as
+    :func:`prt_outcomes.render.tables.neutralise_formula`); numeric columns, and numbers written as
     text such as ``"-1.5"``, stay numbers; a lone carriage return in a cell is written as a line
-    feed, inside the quoted cell (:func:`prt_outcomes.tables.csv_safe_frame`). A full disk or a
+    feed, inside the quoted cell (:func:`prt_outcomes.render.tables.csv_safe_frame`). A full disk or a
     read-only folder raises :class:`~prt_outcomes.errors.OutputError` naming the file, and the
     partial file is removed.
 
@@ -225,7 +225,7 @@ def write_csv(frame, path: str | Path) -> Path:
     >>> path.read_text().splitlines()
     ['arm,estimate', "'=1+1,-0.5"]
     """
-    from .tables import csv_safe_frame, output_file
+    from .render.tables import csv_safe_frame, output_file
 
     path = Path(path)
     safe = csv_safe_frame(frame)

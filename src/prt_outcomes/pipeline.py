@@ -37,7 +37,7 @@ __all__ = [
 
 
 def save_ingest(result, files: "IngestFiles | str | Path") -> None:
-    """Persist an :class:`~prt_outcomes.io.IngestResult` between workflow jobs.
+    """Persist an :class:`~prt_outcomes.ingest.IngestResult` between workflow jobs.
 
     ``files`` names the data, issues and meta files (:class:`~prt_outcomes.layout.IngestFiles`,
     as the ingest rule's outputs are); a folder means the three files the layout names in it.
@@ -56,7 +56,7 @@ def save_ingest(result, files: "IngestFiles | str | Path") -> None:
 
 def load_ingest(files: "IngestFiles | str | Path"):
     """Read back what :func:`save_ingest` wrote."""
-    from .io import IngestResult
+    from .ingest import IngestResult
 
     files = _ingest_files(files)
     meta = json.loads(Path(files.meta).read_text("utf-8"))
@@ -113,8 +113,8 @@ def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]
 
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
     """Trial model per outcome (stacked), the responder table and the reliable-change table."""
-    from .analysis import MODEL_TABLES, analyse_outcome, analyse_responders, stack_tables
-    from .reliable_change import reliable_change_table
+    from .analyse.outcomes import MODEL_TABLES, analyse_outcome, analyse_responders, stack_tables
+    from .analyse.reliable_change import reliable_change_table
 
     # An outcome the model cannot be fitted to is a model_info row with status "failed".
     per_outcome = [analyse_outcome(data, config, o) for o in config.outcome_names]
@@ -136,14 +136,14 @@ def run(config: StudyConfig | str | Path, results_root: str | Path | None = None
     :func:`~prt_outcomes.config.load_config`, like the workflow); ``results_root`` defaults to
     the config's ``results_root``. The results folder is locked for the run
     (:func:`~prt_outcomes.outputs.results_lock`). In strict validation mode a failing row stops
-    the run with :class:`~prt_outcomes.validation.ValidationFailed`, after the validation files
+    the run with :class:`~prt_outcomes.validate.checks.ValidationFailed`, after the validation files
     are written.
     """
-    from .figures import render_figures
-    from .io import read_study_data
+    from .ingest import read_study_data
     from .provenance import write_manifest
-    from .report import build_report, render_tables
-    from .validation import validate_study_data
+    from .render.figures import render_figures
+    from .render.report import build_report, render_tables
+    from .validate.checks import validate_study_data
 
     if not isinstance(config, StudyConfig):
         config = load_config(config)
@@ -196,7 +196,7 @@ def strict_validation_gate(
     >>> strict_validation_gate(load_config("config/config.yaml"), 0,
     ...                        report="report.md", failures="failures.csv")   # doctest: +SKIP
     """
-    from .validation import ValidationFailed
+    from .validate.checks import ValidationFailed
 
     if config.validation_mode != "strict" or n_failures == 0:
         return

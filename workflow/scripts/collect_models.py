@@ -5,7 +5,7 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     import pandas as pd
 
-    from prt_outcomes.analysis import MODEL_TABLES, stack_tables
+    from prt_outcomes.analyse.outcomes import MODEL_TABLES, stack_tables
     from prt_outcomes.outputs import write_csv
 
     for name, columns in MODEL_TABLES.items():

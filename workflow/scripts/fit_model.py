@@ -11,7 +11,7 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     import pandas as pd
 
-    from prt_outcomes.analysis import analyse_outcome
+    from prt_outcomes.analyse.outcomes import analyse_outcome
     from prt_outcomes.outputs import write_csv
 
     outcome = snakemake.wildcards.outcome

@@ -4,7 +4,7 @@ from prt_outcomes.logs import WorkflowStep
 
 # heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
 with WorkflowStep(snakemake) as step:
-    from prt_outcomes.io import read_study_data
+    from prt_outcomes.ingest import read_study_data
     from prt_outcomes.layout import IngestFiles
     from prt_outcomes.pipeline import save_ingest
 

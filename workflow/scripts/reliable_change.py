@@ -6,8 +6,8 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     import pandas as pd
 
+    from prt_outcomes.analyse.reliable_change import reliable_change_table
     from prt_outcomes.outputs import write_csv
-    from prt_outcomes.reliable_change import reliable_change_table
 
     data = pd.read_parquet(snakemake.input.data)
     write_csv(reliable_change_table(data, step.config), snakemake.output.reliable_change)

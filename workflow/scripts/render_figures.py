@@ -7,7 +7,7 @@ with WorkflowStep(snakemake) as step:
     import matplotlib
 
     matplotlib.use("Agg")  # before anything imports pyplot
-    from prt_outcomes.figures import render_figures
+    from prt_outcomes.render.figures import render_figures
 
     # inputs and outputs are named as prt_outcomes.layout.RunLayout names them
     render_figures(

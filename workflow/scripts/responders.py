@@ -6,7 +6,7 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     import pandas as pd
 
-    from prt_outcomes.analysis import analyse_responders
+    from prt_outcomes.analyse.outcomes import analyse_responders
     from prt_outcomes.outputs import write_csv
 
     data = pd.read_parquet(snakemake.input.data)

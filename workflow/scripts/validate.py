@@ -10,7 +10,7 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     from prt_outcomes.layout import IngestFiles, ValidationFiles
     from prt_outcomes.pipeline import load_ingest, write_validation
-    from prt_outcomes.validation import validate_study_data
+    from prt_outcomes.validate.checks import validate_study_data
 
     ingest = load_ingest(IngestFiles(**{name: snakemake.input[name] for name in IngestFiles._fields}))
     result = validate_study_data(ingest.data, step.config, ingest=ingest)

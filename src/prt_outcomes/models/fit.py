@@ -9,8 +9,8 @@ import pandas as pd
 from scipy import optimize, stats
 from threadpoolctl import threadpool_limits
 
-from ..effects import STANDARDIZERS, hedges_g, pooled_sd
 from ..errors import ModelError
+from ..stats.effects import STANDARDIZERS, hedges_g, pooled_sd
 from .covariance import COVARIANCE_REGISTRY, COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
 from .inference import DF_METHOD_NAMES, Inference
@@ -106,7 +106,7 @@ def fit_trial_model(
         value as covariate ``baseline_<outcome>``; the arm x visit terms run over post-baseline
         visits. Change contrasts are then identical to the visit contrasts.
     standardizer : {"baseline_sd", "change_sd", "residual_sd"}
-        SD dividing contrasts into Hedges g (:data:`prt_outcomes.effects.STANDARDIZERS`): pooled
+        SD dividing contrasts into Hedges g (:data:`prt_outcomes.stats.effects.STANDARDIZERS`): pooled
         within-arm SD of the observed outcome at the baseline visit over the two arms compared;
         pooled within-arm SD of the observed change from baseline at the contrast's visit (NaN
         at the baseline visit); or the model-estimated SD ``sqrt(V[v, v])`` at the contrast's
@@ -122,7 +122,7 @@ def fit_trial_model(
         mean over the analysed rows. ``contrasts`` are arm minus reference at each model
         visit; ``change_contrasts`` are (arm - reference at v) - (arm - reference at baseline)
         for each post-baseline visit. Hedges g CIs are the model CIs divided by the SD, times
-        J (see :mod:`prt_outcomes.effects`), with n1, n2 = participants with an observed
+        J (see :mod:`prt_outcomes.stats.effects`), with n1, n2 = participants with an observed
         baseline value in each arm. For single-arm data the contrast tables are empty.
         ``aic``/``bic``: ``-2 loglik + 2 q`` and ``+ q log(n_subjects)`` with q the number of
         covariance parameters under REML (SAS PROC MIXED, R mmrm; lme4 and nlme also count

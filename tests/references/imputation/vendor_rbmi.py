@@ -1,4 +1,4 @@
-"""Copy, verbatim, the rbmi R functions that prt_outcomes.imputation mirrors into rbmi_functions.R.
+"""Copy, verbatim, the rbmi R functions that prt_outcomes.stats.imputation mirrors into rbmi_functions.R.
 
 rbmi (openpharma/rbmi, Apache License >= 2) is not installable here (no CRAN), so the reference
 script make_rbmi_reference.R sources these copies. Each function is copied from its top-level

@@ -1,8 +1,8 @@
-"""Reliable change per arm and follow-up visit: the analyse stage's use of :mod:`prt_outcomes.clinical`.
+"""Reliable change per arm and follow-up visit: the analyse stage's use of :mod:`prt_outcomes.stats.clinical`.
 
 For every outcome whose config entry has ``reliable_change:``, each participant's change from
 the baseline visit to each later visit is classed by Jacobson & Truax (1991) as recovered,
-improved, unchanged or deteriorated (:func:`prt_outcomes.clinical.reliable_change`), with the
+improved, unchanged or deteriorated (:func:`prt_outcomes.stats.clinical.reliable_change`), with the
 reliability and cut-off the config names, and the categories are counted per arm. Participants
 without a baseline or a follow-up value at that visit are counted in ``n_missing``, not dropped:
 ``n_used + n_missing`` is the arm's number of participants in the analysis frame.
@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .clinical import clinical_significance_summary, reliable_change
-from .config import ARM, SUBJECT, VISIT, StudyConfig
+from ..config import ARM, SUBJECT, VISIT, StudyConfig
+from ..stats.clinical import clinical_significance_summary, reliable_change
 
 __all__ = ["RELIABLE_CHANGE_COLUMNS", "reliable_change_table"]
 

@@ -1,0 +1,706 @@
+"""Rendered tables and the self-contained HTML report of a run.
+
+:func:`render_tables` writes a Markdown, HTML and LaTeX version next to each result CSV, plus the
+journal tables (baseline characteristics, one table per outcome, responders).
+:func:`build_report` writes ``report.html``: one file that opens offline (CSS inline, no scripts,
+no external requests), with no timestamps other than those of the manifest, and without
+participant identifiers. It embeds what the renderers wrote (the journal tables' HTML fragments,
+the figures' PNGs as base64) instead of drawing them again, and takes the numbers it states
+itself (rows read, participants randomized, which models were fitted) from the CSV results.
+Which files those are is named by :class:`prt_outcomes.layout.RunLayout`.
+
+Examples
+--------
+>>> from prt_outcomes.config import load_config            # doctest: +SKIP
+>>> from prt_outcomes.render.report import render_tables, build_report
+>>> cfg = load_config("config/config.yaml")                # doctest: +SKIP
+>>> render_tables(cfg, "results/boulder_example")          # doctest: +SKIP
+>>> build_report(cfg, "results/boulder_example")           # doctest: +SKIP
+PosixPath('results/boulder_example/report.html')
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+import pandas as pd
+
+from ..analyse.outcomes import read_model_info
+from ..layout import REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
+from ..outputs import RESULT_TABLE_REGISTRY
+from .tables import (
+    baseline_journal_table,
+    flow_journal_table,
+    format_number,
+    is_number_text,
+    outcome_journal_table,
+    read_result_csv,
+    responder_journal_table,
+    restore_formula,
+    restore_formula_frame,
+    to_html,
+    write_table,
+    write_text_file,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import StudyConfig
+
+__all__ = [
+    "RESULT_TABLE_TITLES",
+    "render_tables",
+    "build_report",
+    "redact_failures",
+]
+
+#: Result tables rendered by :func:`render_tables`, with their captions (from the outputs registry).
+RESULT_TABLE_TITLES = {table.name: table.title for table in RESULT_TABLE_REGISTRY.values()}
+
+log = logging.getLogger(__name__)
+_FORMATS = ("md", "html", "tex")
+_ID_COLUMN = "participant_id"
+_REDACTED = "[participant id removed]"
+
+
+def _read_csv(path: Path, *, required: bool = True) -> pd.DataFrame | None:
+    # model_info is read with its types (converged bool, warnings a list: see
+    # prt_outcomes.analyse.outcomes), not parsed here; every other table as the renderers read them.
+    if path.name == "model_info.csv" and path.exists():
+        return restore_formula_frame(read_model_info(path))
+    return read_result_csv(path, required=required)
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as displayed: a cell holding a list (model warnings) as its items joined."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, list)).any():
+            out[column] = out[column].map(lambda v: " | ".join(v) if isinstance(v, list) else v)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+def _outcome_notes(config, outcome: str, reference: str) -> str:
+    o = config.outcome(outcome)
+    direction = "higher" if o.higher_is_better else "lower"
+    return (
+        f"{o.axis_label}; {direction} scores are better. Observed: mean (SD) of participants "
+        f"assessed. Model: {config.model.covariance.replace('_', ' ')} covariance, "
+        f"{config.model.method.upper()}, {config.model.df_method.replace('_', '-').title()} df. "
+        f"Differences are arm minus {reference}. P values are unadjusted for multiplicity."
+    )
+
+
+def render_tables(
+    config: "StudyConfig",
+    results_dir: str | Path | None = None,
+    *,
+    tables: Mapping[str, str | Path] | None = None,
+    out: Mapping[str, str | Path] | None = None,
+) -> list[Path]:
+    """Render every result table and the journal tables of a run.
+
+    Writes a Markdown, HTML and LaTeX version of each CSV of :data:`RESULT_TABLE_TITLES`, and
+    the journal tables ``outcome_<outcome>.{csv,md,html,tex}``, ``baseline_table.{md,html,tex}``
+    and (when the config has thresholds) ``responder_table.{md,html,tex}``.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study configuration (arm/visit order and labels, instrument decimals).
+    results_dir : str or Path, optional
+        ``results/<study>``: read and write the files :class:`~prt_outcomes.layout.RunLayout`
+        names there. Otherwise give the files:
+    tables : mapping of str to path
+        The CSV of every result table, by name.
+    out : mapping of str to path
+        Every file to write, keyed ``<stem>_<format>``, as
+        :meth:`~prt_outcomes.layout.RunLayout.rendered_tables` names them.
+
+    Returns
+    -------
+    list of Path
+        Files written.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a result CSV is missing (the message names it and what to run).
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                        # doctest: +SKIP
+    >>> paths = render_tables(load_config("config/config.yaml"),
+    ...                       "results/boulder_example")                   # doctest: +SKIP
+    >>> sorted(p.name for p in paths if p.stem == "outcome_pain_avg")     # doctest: +SKIP
+    ['outcome_pain_avg.csv', 'outcome_pain_avg.html', 'outcome_pain_avg.md', 'outcome_pain_avg.tex']
+    """
+    if results_dir is not None:
+        layout = RunLayout(config, Path(results_dir))
+        tables, out = layout.result_tables(), layout.rendered_tables()
+    if tables is None or out is None:
+        raise ValueError("give results_dir, or tables and out")
+
+    def files(stem: str, formats) -> dict[str, Path]:
+        return {fmt: Path(out[file_key(stem, fmt)]) for fmt in formats}
+
+    written: list[Path] = []
+    frames = {}
+    for name, title in RESULT_TABLE_TITLES.items():
+        frame = _read_csv(Path(tables[name]))
+        frames[name] = frame
+        written += write_table(_shown(frame), files(name, _FORMATS), caption=title)
+
+    reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "reference")
+    for outcome in config.outcome_names:
+        table = outcome_journal_table(
+            outcome,
+            frames["observed_summary"],
+            frames["marginal_means"],
+            frames["contrasts"],
+            config,
+            change_contrasts=frames["change_contrasts"],
+        )
+        written += write_table(
+            table,
+            files(f"outcome_{outcome}", ("csv", *_FORMATS)),
+            caption=f"{config.outcome(outcome).label} by arm and visit",
+            notes=_outcome_notes(config, outcome, reference),
+        )
+    baseline = baseline_journal_table(frames["baseline"], config, flow=frames["flow"])
+    written += write_table(
+        baseline,
+        files("baseline_table", _FORMATS),
+        caption="Baseline characteristics of participants by arm",
+        notes="Mean (SD), median (IQR) or No. (%) of participants with a known value.",
+    )
+    if config.thresholds:
+        responders = responder_journal_table(frames["responders"], config)
+        written += write_table(
+            responders,
+            files("responder_table", _FORMATS),
+            caption="Responders by threshold, visit and arm",
+            notes=(
+                f"Denominator: {config.responder_denominator} participants"
+                + (
+                    " (missing counted as non-responders)"
+                    if config.responder_denominator == "randomized"
+                    else ""
+                )
+                + f". Risk difference and odds ratio vs {reference}."
+            ),
+        )
+    # the folder of the tables (all beside one another)
+    log.info("wrote %d table files to %s", len(written), written[0].parent if written else "nowhere")
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# participant identifiers
+# --------------------------------------------------------------------------------------------
+def _known_ids(analysis_csv: Path | None, ingested: Path | None) -> set[str]:
+    """Participant ids the run has seen: analysed rows and every ingested row (a quarantined
+    participant is not in the analysis data, but may be named by a validation message)."""
+    ids: set[str] = set()
+    for path, kind in ((analysis_csv, "csv"), (ingested, "parquet")):
+        if path is None or not Path(path).exists():
+            continue
+        try:
+            if kind == "csv":
+                column = pd.read_csv(path, usecols=[_ID_COLUMN], dtype=str)[_ID_COLUMN]
+                column = column.map(restore_formula, na_action="ignore")  # as write_csv wrote it
+            else:
+                column = pd.read_parquet(path, columns=[_ID_COLUMN])[_ID_COLUMN]
+        except (ValueError, KeyError, ImportError, OSError):
+            continue
+        ids |= {str(s) for s in column.dropna() if str(s).strip()}
+    return ids
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _can_redact_in_text(participant_id: str) -> bool:
+    """Whether a known id can be removed from free text without removing ordinary values: an id
+    written as a number ("12", "007", "-3.5") is also a score, a row number or a count, and a
+    one-character id is also a word or a code."""
+    return len(participant_id) >= 2 and not is_number_text(participant_id)
+
+
+def _first_line(text: str) -> str:
+    lines = _LINE_BREAK.split(text)
+    if len(lines) == 1:
+        return text
+    return f"{lines[0]} [{len(lines) - 1} more line(s) removed]"
+
+
+def redact_failures(
+    failures: pd.DataFrame, known_ids: Iterable[str] = (), id_columns: Iterable[str] = (_ID_COLUMN,)
+) -> pd.DataFrame:
+    """Validation failures without participant identifiers, and with every ordinary value.
+
+    Ids are kept out of the failures upstream: validation leaves ``value`` empty for the id
+    column and writes no id into a message. This function is the safety net of the report,
+    built so that it never hides a value that merely equals an id (participant ``12`` must not
+    erase the pain score 12, row 12 or "12 out of range"):
+
+    1. The ``value`` of a failure in an identifier column is replaced, whatever the id looks
+       like (numeric ids included).
+    2. ``value`` and ``message`` are cut at their first line break ("[n more line(s)
+       removed]"): a value spanning lines is a broken record (a stray quote swallowed the
+       following records, other participants' ids among them, numeric or not).
+    3. Known ids (and values of identifier columns) are removed from ``value`` and ``message``
+       as whole tokens when they cannot be ordinary values: at least two characters and not a
+       number. A numeric id is never searched for in free text; where it could appear, rules
+       1 and 2 remove it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"file": ["a.csv"], "row": [3], "column": ["participant_id"],
+    ...                   "rule": ["unique"], "value": ["P007"],
+    ...                   "message": ["participant P007 has visit 'post' twice"]})
+    >>> redact_failures(f).loc[0, "message"]
+    "participant [participant id removed] has visit 'post' twice"
+    >>> g = pd.DataFrame({"column": ["pain"], "value": ["12"], "message": ["pain = 12 > 10"]})
+    >>> redact_failures(g, known_ids=["12"]).loc[0, "message"]
+    'pain = 12 > 10'
+    """
+    out = failures.copy()
+    for col in ("value", "message", "column"):
+        if col in out.columns:
+            out[col] = out[col].astype(object).where(out[col].notna(), "")
+            out[col] = out[col].map(str)
+    id_columns = set(id_columns)
+    ids = {str(i) for i in known_ids if str(i)}
+    if "column" in out.columns and "value" in out.columns:
+        in_id_column = out["column"].isin(id_columns)
+        ids |= {v for v in out.loc[in_id_column, "value"] if v}
+        out.loc[in_id_column, "value"] = _REDACTED
+    for col in ("value", "message"):
+        if col in out.columns:
+            out[col] = out[col].map(_first_line)
+    ids = {i for i in ids if _can_redact_in_text(i)}
+    if not ids:
+        return out
+    # Longest first, so "P1" never cuts into "P10".
+    pattern = re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)) + r")(?![\w-])"
+    )
+    for col in ("value", "message"):
+        if col in out.columns:
+            out[col] = out[col].map(lambda s: pattern.sub(_REDACTED, s))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+_CSS = """
+body{font-family:"Helvetica Neue",Arial,"Liberation Sans",sans-serif;color:#1a1a1a;
+max-width:1100px;margin:2em auto;padding:0 1.5em;line-height:1.45;font-size:15px}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;
+margin-top:2.2em}h3{margin-top:1.6em}
+table.journal{border-collapse:collapse;margin:1em 0;font-size:.86em;
+font-variant-numeric:tabular-nums}
+table.journal caption{text-align:left;font-weight:bold;padding-bottom:.4em}
+table.journal thead th{border-top:2px solid #000;border-bottom:1px solid #000;text-align:left;
+padding:.3em .7em;vertical-align:bottom}
+table.journal td{padding:.2em .7em;vertical-align:top}
+table.journal tbody tr:last-child td{border-bottom:2px solid #000}
+table.journal tfoot td{font-size:.9em;color:#444;padding-top:.4em}
+figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444}
+.warning{border-left:5px solid #D55E00;background:#fff4ec;padding:.7em 1em;margin:1em 0}
+.ok{border-left:5px solid #009E73;background:#eefaf5;padding:.7em 1em;margin:1em 0}
+.meta{color:#444}.scroll{overflow-x:auto}code{font-size:.92em}
+dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
+dl.summary dt{font-weight:bold}dl.summary dd{margin:0}
+nav ul{columns:2}
+"""
+
+
+def _humanize(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """Readable column names: the given ones, else snake_case as "Sentence case"."""
+    return frame.rename(
+        columns={c: names.get(c, str(c).replace("_", " ").capitalize()) for c in frame.columns}
+    )
+
+
+def _esc(text) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _figure_html(png: Path | None, caption: str, alt: str) -> str:
+    """The PNG the figure renderer wrote, embedded (base64) with its caption."""
+    if png is None or not Path(png).is_file():
+        log.warning("figure %s is missing from the report: render the figures first", png)
+        return f'<p class="warning">Figure not rendered ({_esc(Path(png).name if png else alt)}).</p>'
+    data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def _fragment_html(path: Path | None, what: str) -> str:
+    """An HTML table fragment the table renderer wrote (one ``<table>``, escaped there)."""
+    if path is None or not Path(path).is_file():
+        log.warning("table %s is missing from the report: render the tables first", path)
+        return f'<p class="warning">Table not rendered ({_esc(Path(path).name if path else what)}).</p>'
+    return f'<div class="scroll">{Path(path).read_text(encoding="utf-8").rstrip()}</div>'
+
+
+def _table_html(df: pd.DataFrame, caption: str | None = None, notes: str | None = None) -> str:
+    return f'<div class="scroll">{to_html(df, caption=caption, notes=notes)}</div>'
+
+
+def _study_summary(config, flow: pd.DataFrame | None) -> str:
+    randomized = {}
+    if flow is not None and len(flow):
+        randomized = flow.groupby(flow["arm"].astype(str))["randomized"].max().to_dict()
+    arms = "; ".join(
+        f"{_esc(a.label)}{' (reference)' if a.name == config.reference_arm else ''}"
+        + (f", n = {int(randomized[a.name])}" if a.name in randomized else "")
+        for a in config.arms
+    )
+    visits = "; ".join(
+        f"{_esc(v.label)} (day {format_number(config.visit_days[v.name], 0)})"
+        + (" [baseline]" if v.baseline else "")
+        for v in config.visits
+    )
+    outcomes = "".join(
+        f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
+        f"instrument <code>{_esc(o.instrument.name)}</code>, range {o.min:g} to {o.max:g}, "
+        f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
+        for o in config.outcomes
+    )
+    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>" for t in config.thresholds)
+    total = sum(int(v) for v in randomized.values()) if randomized else None
+    return (
+        '<dl class="summary">'
+        f"<dt>Study</dt><dd><code>{_esc(config.name)}</code></dd>"
+        f"<dt>Design</dt><dd>{_esc(config.design)}"
+        + (f", {total} participants randomized" if total is not None else "")
+        + "</dd>"
+        f"<dt>Arms</dt><dd>{arms}</dd>"
+        f"<dt>Visits</dt><dd>{visits}</dd>"
+        f"<dt>Model</dt><dd>{_esc(config.model.covariance.replace('_', ' '))} covariance, "
+        f"{_esc(config.model.method.upper())}, "
+        f"{_esc(config.model.df_method.replace('_', '-').title())} df"
+        + (f"; covariates: {_esc(', '.join(config.model.covariates))}" if config.model.covariates else "")
+        + "</dd>"
+        "</dl>"
+        f"<h3>Outcomes</h3><ul>{outcomes}</ul>"
+        + (f"<h3>Responder thresholds</h3><ul>{thresholds}</ul>" if thresholds else "")
+    )
+
+
+def _validation_section(inputs: Mapping[str, Path], known_ids: set[str]) -> str:
+    summary, rule_counts, failures = (
+        _read_csv(inputs[name], required=False) if name in inputs else None
+        for name in ("validation_summary", "validation_rule_counts", "validation_failures")
+    )
+    parts = []
+    if summary is None:
+        return '<p class="warning">No validation summary was found.</p>'
+    total = summary[summary["file"].astype(str) == "total"]
+    row = total.iloc[0] if len(total) else summary.iloc[-1]
+    quarantined = int(row["rows_quarantined"])
+    cls = "warning" if quarantined else "ok"
+    parts.append(
+        f'<p class="{cls}">{int(row["rows_in"])} rows read, {int(row["rows_analysed"])} '
+        f"analysed, {quarantined} quarantined by validation.</p>"
+    )
+    parts.append(_table_html(_humanize(summary, {"rows_in": "Rows in"}), "Rows per input file"))
+    if rule_counts is not None and len(rule_counts):
+        parts.append(_table_html(_humanize(rule_counts, {"n": "Failures"}), "Failures per rule"))
+    if failures is not None and len(failures):
+        shown = redact_failures(failures.head(20), known_ids)
+        note = (
+            f"First {len(shown)} of {len(failures)} failures; the full list is "
+            "validation/failures.csv. Participant identifiers are not shown."
+        )
+        parts.append(_table_html(_humanize(shown, {}), "First validation failures", note))
+    return "\n".join(parts)
+
+
+def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], list[str]]:
+    """The models section, the outcomes not fitted and the outcomes whose models warned."""
+    if model_info is None or model_info.empty:
+        return "<p>No model information was found.</p>", [], []
+    warned, failed = [], []
+    for _, r in model_info.iterrows():
+        if r.get("status") == "failed":  # not fitted: analysis.analyse_outcome recorded why
+            failed.append(f"{r['outcome']}: {r.get('message')}")
+            continue
+        # typed columns (prt_outcomes.analyse.outcomes.read_model_info): a list and a bool
+        text = " | ".join(r["warnings"])
+        converged = bool(r["converged"])
+        if text or not converged:
+            why = text or "did not converge"
+            warned.append(f"{r['outcome']}: {why}" + ("" if converged else " (not converged)"))
+    parts = []
+    if failed:
+        items = "".join(f"<li>{_esc(f)}</li>" for f in failed)
+        parts.append(
+            f'<div class="warning"><strong>Outcomes not analysed.</strong> The trial model could '
+            f"not be fitted to these outcomes, so they have no estimates:<ul>{items}</ul></div>"
+        )
+    if warned:
+        items = "".join(f"<li>{_esc(w)}</li>" for w in warned)
+        parts.append(
+            f'<div class="warning"><strong>Model warnings.</strong> Read the estimates '
+            f"of these outcomes with care:<ul>{items}</ul></div>"
+        )
+    elif not failed:
+        parts.append('<p class="ok">All models converged without warnings.</p>')
+    model_info = model_info.drop(columns=["message"], errors="ignore")  # listed above instead
+    for col in ("loglik", "aic"):
+        if col in model_info.columns:
+            model_info[col] = model_info[col].map(lambda x: format_number(x, 1))
+    info = _humanize(
+        _shown(model_info),
+        {
+            "df_method": "df method",
+            "n_obs": "Observations",
+            "n_subjects": "Participants",
+            "loglik": "Log-likelihood",
+            "aic": "AIC",
+        },
+    )
+    parts.append(_table_html(info, "Trial models"))
+    return "\n".join(parts), failed, warned
+
+
+def _shown_input_path(path) -> str:
+    """An input path as the report shows it: never an absolute path of the machine that ran.
+
+    A relative path (the manifest records paths relative to the config's folder) is shown as
+    given, with ``/`` separators; an absolute one (POSIX, Windows drive or share, ``~``) by its
+    file name only. The SHA-256 next to it identifies the file.
+
+    Examples
+    --------
+    >>> _shown_input_path("/home/alice/trial/data/pain.csv"), _shown_input_path("data/pain.csv")
+    ('pain.csv', 'data/pain.csv')
+    >>> _shown_input_path("C:/Users/alice/pain.xlsx"), _shown_input_path(r"\\\\srv\\d\\x.csv")
+    ('pain.xlsx', 'x.csv')
+    """
+    text = "" if path is None or (isinstance(path, float) and pd.isna(path)) else str(path)
+    windows = PureWindowsPath(text)
+    if PurePosixPath(text).is_absolute() or windows.drive or windows.root or text.startswith("~"):
+        return windows.name
+    return windows.as_posix()
+
+
+def _provenance_section(path: Path | None) -> str:
+    if path is None or not path.exists():
+        return '<p class="warning">manifest.json was not found; provenance is unknown.</p>'
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    inputs = pd.DataFrame(manifest.get("inputs") or [], columns=["path", "sha256", "bytes"])
+    inputs["path"] = inputs["path"].map(_shown_input_path)
+    packages = pd.DataFrame(sorted((manifest.get("packages") or {}).items()), columns=["Package", "Version"])
+    facts = "".join(
+        f"<dt>{_esc(label)}</dt><dd><code>"
+        f"{_esc('none' if manifest.get(key) is None else manifest.get(key))}</code></dd>"
+        for label, key in (
+            ("Created by", "created_by"),
+            ("Python", "python"),
+            ("Platform", "platform"),
+            ("Seed", "seed"),
+        )
+        if key in manifest
+    )
+    return (
+        f'<dl class="summary">{facts}</dl>'
+        + _table_html(
+            inputs.rename(columns={"path": "Input", "sha256": "SHA-256", "bytes": "Bytes"}), "Input files"
+        )
+        + _table_html(packages, "Package versions")
+    )
+
+
+def build_report(
+    config: "StudyConfig",
+    results_dir: str | Path | None = None,
+    *,
+    inputs: Mapping[str, str | Path] | None = None,
+    out: str | Path | None = None,
+) -> Path:
+    """Write ``report.html``, a self-contained report of the run.
+
+    Sections: study summary, data validation (without participant ids), participant flow,
+    baseline characteristics, one section per outcome (journal table, trajectory and change
+    figures), responders, forest plot, missingness, models (warnings shown prominently, also at
+    the top) and provenance from ``manifest.json``. The journal tables and the figures are the
+    files the renderers wrote (:func:`render_tables`, :func:`prt_outcomes.render.figures.render_figures`):
+    HTML fragments pasted in, PNGs embedded as base64 at the config's ``dpi``; a missing one is
+    shown as a warning in its place. Numbers the report states itself (rows read, participants
+    randomized, model status) are read from the CSV results. Styles are inline; nothing is
+    fetched from the network.
+
+    Parameters
+    ----------
+    config : StudyConfig
+    results_dir : str or Path, optional
+        ``results/<study>``: read the files :class:`~prt_outcomes.layout.RunLayout` names there
+        and write ``report.html`` there. Otherwise give the files:
+    inputs : mapping of str to path
+        The files the report reads, by name, as
+        :meth:`~prt_outcomes.layout.RunLayout.report_inputs` names them.
+    out : path
+        The report file.
+
+    Returns
+    -------
+    Path
+        The report file.
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                        # doctest: +SKIP
+    >>> build_report(load_config("config/config.yaml"), "results/boulder_example")  # doctest: +SKIP
+    PosixPath('results/boulder_example/report.html')
+    """
+    if results_dir is not None:
+        layout = RunLayout(config, Path(results_dir))
+        inputs, out = layout.report_inputs(), layout.report
+    if inputs is None or out is None:
+        raise ValueError("give results_dir, or inputs and out")
+    inputs = {name: Path(path) for name, path in inputs.items()}
+    read = {
+        name: _read_csv(inputs[name], required=name in ("flow", "contrasts")) if name in inputs else None
+        for name in REPORT_TABLES
+    }
+    known_ids = _known_ids(inputs.get("analysis_data"), inputs.get("ingested"))
+    reference = config.arm_labels.get(config.reference_arm, config.reference_arm or "")
+    sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
+
+    def fragment(stem: str) -> str:
+        return _fragment_html(inputs.get(file_key(stem, "html")), f"{stem}.html")
+
+    def figure(stem: str, caption: str, alt: str) -> str:
+        return _figure_html(inputs.get(file_key(stem, REPORT_FIGURE_FORMAT)), caption, alt)
+
+    sections.append(("study", "Study", _study_summary(config, read["flow"])))
+    sections.append(("validation", "Data validation", _validation_section(inputs, known_ids)))
+    flow = read["flow"]
+    # the report is the only renderer of the flow as a journal table (render_tables writes the
+    # tidy flow table), so it is drawn here from the CSV
+    flow_html = _table_html(flow_journal_table(flow, config), "Participant flow") + figure(
+        "flow", "Participant flow: randomized, then assessed at each visit.", "Participant flow diagram"
+    )
+    sections.append(("flow", "Participant flow", flow_html))
+    sections.append(("baseline", "Baseline characteristics", fragment("baseline_table")))
+
+    info, not_fitted = read["model_info"], set()
+    if info is not None and "status" in info:
+        not_fitted = set(info.loc[info["status"] == "failed", "outcome"])
+    for outcome in config.outcome_names:
+        label = config.outcome(outcome).label
+        body = fragment(f"outcome_{outcome}")
+        if outcome in not_fitted:  # analysis.analyse_outcome recorded why
+            body += (
+                '<p class="warning">The trial model could not be fitted to this outcome, '
+                'so it has no model estimates; see <a href="#models">Models</a>.</p>'
+            )
+        else:
+            body += figure(
+                f"trajectory_{outcome}",
+                f"{label}: model-estimated means (filled, 95% CI) and observed means (open) "
+                "by arm over nominal time.",
+                f"Trajectory of {label}",
+            )
+        body += figure(
+            f"change_{outcome}",
+            f"{label}: observed change from baseline, mean and 95% CI.",
+            f"Change from baseline in {label}",
+        )
+        sections.append((f"outcome-{outcome}", label, body))
+
+    if config.thresholds and read["responders"] is not None and len(read["responders"]):
+        body = fragment("responder_table") + figure(
+            "responders", "Responder rates with Wilson 95% confidence intervals.", "Responder rates by arm"
+        )
+        sections.append(("responders", "Responders", body))
+
+    changes = read["reliable_change"]
+    if changes is not None and len(changes):
+        rules = "; ".join(
+            f"{config.outcome(o.name).label}: reliability {o.reliable_change.reliability:g} "
+            f"({o.reliable_change.source}), cut-off {o.reliable_change.cutoff}"
+            for o in config.outcomes
+            if o.reliable_change is not None
+        )
+        body = (
+            "<p>Each participant's change from baseline is classed by Jacobson &amp; Truax (1991): "
+            "reliable when |RCI| exceeds the critical value; recovered when reliably improved and "
+            "moved from the dysfunctional into the functional range. Percentages are of the "
+            f"participants with both scores (n_used); n_missing have one or none. {_esc(rules)}.</p>"
+            + fragment("reliable_change")
+        )
+        sections.append(("reliable-change", "Reliable change", body))
+
+    if len(config.arms) > 1 and len(read["contrasts"]):
+        sections.append(
+            (
+                "forest",
+                "Effects across outcomes",
+                figure(
+                    "forest",
+                    f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
+                    "Forest plot of standardized differences",
+                ),
+            )
+        )
+
+    if read["missingness"] is not None and len(read["missingness"]):
+        sections.append(
+            (
+                "missingness",
+                "Missing data",
+                figure(
+                    "missingness",
+                    "Percentage of randomized participants without a value, by arm and visit.",
+                    "Missing data heatmap",
+                ),
+            )
+        )
+
+    model_html, failed, warned = _model_section(read["model_info"])
+    sections.append(("models", "Models", model_html))
+    sections.append(("provenance", "Provenance", _provenance_section(inputs.get("manifest"))))
+
+    nav = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t, _ in sections)
+    alert = ""
+    problems = ([f"{len(failed)} outcome(s) could not be analysed"] if failed else []) + (
+        [f"{len(warned)} model(s) reported warnings"] if warned else []
+    )
+    if problems:
+        alert = (
+            '<div class="warning"><strong>Attention:</strong> '
+            f"{'; '.join(problems)}; see "
+            '<a href="#models">Models</a>.</div>'
+        )
+    body = "\n".join(f'<section id="{a}"><h2>{_esc(t)}</h2>\n{h}\n</section>' for a, t, h in sections)
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(config.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<header><h1>{_esc(config.title)}</h1>"
+        f'<p class="meta">Outcome report generated by prt-outcomes from the result tables '
+        f"of study <code>{_esc(config.name)}</code>.</p></header>\n{alert}\n"
+        f"<nav><ul>{nav}</ul></nav>\n{body}\n</body>\n</html>\n"
+    )
+    out = write_text_file(Path(out), page)
+    log.info("wrote %s (%d sections, %d model warning(s))", out, len(sections), len(warned))
+    return out

@@ -1,0 +1,1185 @@
+"""Journal formatting of numbers and tables, and writers for Markdown, HTML and LaTeX.
+
+Numbers follow JAMA style: P values without a leading zero, two decimals (three below .01,
+``<.001`` below .001), confidence intervals written "a to b", and a consistent number of
+decimals per instrument (:attr:`prt_outcomes.instruments.Instrument.decimals`). Display tables
+keep an ASCII hyphen-minus so that CSV stays machine readable; the HTML, LaTeX and Markdown
+writers turn the minus of a negative number into a true minus sign.
+
+Every writer treats labels and data values as text that must not act: HTML and LaTeX escape
+their special characters, Markdown escapes HTML and link syntax (:func:`to_markdown`), and CSV
+cells that a spreadsheet would run as a formula get a leading quote (:func:`neutralise_formula`,
+applied by :func:`prt_outcomes.outputs.write_csv`; a display cell such as "-2.00 (-2.57 to
+-1.43)" is text and is quoted too). A failed write (disk full, read-only folder) is an
+:class:`~prt_outcomes.errors.OutputError` that names the file (:func:`output_file`).
+
+Examples
+--------
+>>> from prt_outcomes.render.tables import format_p, format_ci, format_mean_sd
+>>> format_p(0.0004), format_p(0.0312), format_p(0.4)
+('<.001', '.03', '.40')
+>>> format_ci(-1.234, 0.5, 2)
+'-1.23 to 0.50'
+>>> format_mean_sd(41.08, 15.61, 1)
+'41.1 (15.6)'
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import OutputError, PrtOutcomesError, os_problem
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import StudyConfig
+
+__all__ = [
+    "MINUS",
+    "TableFormatError",
+    "format_number",
+    "format_p",
+    "format_ci",
+    "format_estimate_ci",
+    "format_mean_sd",
+    "format_count_percent",
+    "outcome_decimals",
+    "baseline_journal_table",
+    "flow_journal_table",
+    "outcome_journal_table",
+    "responder_journal_table",
+    "to_markdown",
+    "to_html",
+    "to_latex",
+    "write_table",
+    "is_number_text",
+    "neutralise_formula",
+    "restore_formula",
+    "csv_safe_frame",
+    "restore_formula_frame",
+    "read_result_csv",
+    "output_file",
+    "write_text_file",
+    "write_error",
+]
+
+MINUS = "\u2212"
+EN_DASH = "\u2013"
+# A hyphen is a minus sign when it starts a number: not preceded by a word character or a
+# decimal point (so "0-10", "12-month" and "Pain-free" keep their hyphens).
+_NEGATIVE_NUMBER = re.compile(r"(?<![\w.)])-(?=\.?\d)")
+
+
+class TableFormatError(PrtOutcomesError):
+    """A result table lacks columns or values that a journal table needs."""
+
+
+# --------------------------------------------------------------------------------------------
+# numbers
+# --------------------------------------------------------------------------------------------
+def _is_missing(x) -> bool:
+    if x is None or x is pd.NA:
+        return True
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_number(x, decimals: int = 2, *, missing: str = "NA") -> str:
+    """Format ``x`` with a fixed number of decimals; negative zero prints as zero.
+
+    Examples
+    --------
+    >>> format_number(-0.0004, 2), format_number(3.14159, 1), format_number(None)
+    ('0.00', '3.1', 'NA')
+    """
+    if _is_missing(x):
+        return missing
+    x = float(x)
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = f"{x:.{decimals}f}"
+    if text.startswith("-") and float(text) == 0.0:
+        text = text[1:]
+    return text
+
+
+def format_p(p, *, leading_zero: bool = False, missing: str = "NA") -> str:
+    """Format a P value in JAMA style.
+
+    ``<.001`` below .001, three decimals below .01, two decimals otherwise, ``>.99`` above .99,
+    no leading zero (set ``leading_zero=True`` for "0.40"-style journals). Values that two
+    decimals would round to .05 while below .05 get three decimals, so a significant result
+    is never printed as ".05".
+
+    Examples
+    --------
+    >>> [format_p(p) for p in (0.00002, 0.0042, 0.0312, 0.0496, 0.4, 0.996)]
+    ['<.001', '.004', '.03', '.050', '.40', '>.99']
+    >>> format_p(0.4, leading_zero=True)
+    '0.40'
+    """
+    if _is_missing(p):
+        return missing
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise TableFormatError(f"a P value must lie in [0, 1]; got {p!r}. Check the 'p' column.")
+    if p < 0.001:
+        text = "<0.001"
+    elif p > 0.99:
+        text = ">0.99"
+    elif p < 0.01 or (p < 0.05 and round(p, 2) >= 0.05):
+        text = f"{p:.3f}"
+    else:
+        text = f"{p:.2f}"
+    return text if leading_zero else text.replace("0.", ".", 1)
+
+
+def format_ci(low, high, decimals: int = 2, *, missing: str = "NA") -> str:
+    """A confidence interval as "low to high" (JAMA avoids the dash, which reads as minus).
+
+    Examples
+    --------
+    >>> format_ci(-2.5, -0.75, 2)
+    '-2.50 to -0.75'
+    """
+    if _is_missing(low) or _is_missing(high):
+        return missing
+    return f"{format_number(low, decimals)} to {format_number(high, decimals)}"
+
+
+def format_estimate_ci(estimate, low, high, decimals: int = 2, *, missing: str = "NA") -> str:
+    """An estimate followed by its CI in parentheses: "1.77 (1.20 to 2.34)".
+
+    Examples
+    --------
+    >>> format_estimate_ci(1.7695, 1.2, 2.339, 2)
+    '1.77 (1.20 to 2.34)'
+    """
+    if _is_missing(estimate):
+        return missing
+    return f"{format_number(estimate, decimals)} ({format_ci(low, high, decimals, missing=missing)})"
+
+
+def format_mean_sd(mean, sd, decimals: int = 2, *, missing: str = "NA") -> str:
+    """Mean (SD).
+
+    Examples
+    --------
+    >>> format_mean_sd(4.123, 1.5, 2)
+    '4.12 (1.50)'
+    """
+    if _is_missing(mean):
+        return missing
+    return f"{format_number(mean, decimals)} ({format_number(sd, decimals, missing=missing)})"
+
+
+def format_count_percent(
+    count, percent=None, denominator=None, *, decimals: int = 1, missing: str = "NA"
+) -> str:
+    """ "n (%)" or, with a denominator, "n/N (%)"; the percent is computed when not given.
+
+    Examples
+    --------
+    >>> format_count_percent(29, 58.0)
+    '29 (58.0)'
+    >>> format_count_percent(33, denominator=50, decimals=0)
+    '33/50 (66)'
+    """
+    if _is_missing(count):
+        return missing
+    count = int(round(float(count)))
+    if _is_missing(percent) and not _is_missing(denominator) and float(denominator) > 0:
+        percent = 100.0 * count / float(denominator)
+    head = f"{count}" if _is_missing(denominator) else f"{count}/{int(round(float(denominator)))}"
+    if _is_missing(percent):
+        return head
+    return f"{head} ({format_number(percent, decimals)})"
+
+
+def outcome_decimals(config: "StudyConfig | None", outcome: str, default: int = 2) -> int:
+    """Decimals for means of ``outcome``: its instrument's ``decimals``, else ``default``."""
+    if config is None:
+        return default
+    try:
+        return int(config.outcome(outcome).instrument.decimals)
+    except KeyError:
+        return default
+
+
+# --------------------------------------------------------------------------------------------
+# helpers on result tables
+# --------------------------------------------------------------------------------------------
+def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise TableFormatError(
+            f"{what} lacks the column(s) {missing}; it has {list(df.columns)}. "
+            "Regenerate it with the current prt-outcomes version."
+        )
+
+
+def _arm_label(config, arm: str) -> str:
+    if config is None:
+        return str(arm)
+    return config.arm_labels.get(arm, str(arm))
+
+
+def _visit_label(config, visit: str) -> str:
+    if config is None:
+        return str(visit)
+    return config.visit_labels.get(visit, str(visit))
+
+
+def _ordered(values: Iterable[str], order: Sequence[str] | None) -> list[str]:
+    """Unique values, in config order first, then in order of appearance."""
+    seen = list(dict.fromkeys(str(v) for v in values if not _is_missing(v)))
+    if not order:
+        return seen
+    return [v for v in order if v in seen] + [v for v in seen if v not in order]
+
+
+def _text(x) -> str:
+    return "" if _is_missing(x) else str(x)
+
+
+# --------------------------------------------------------------------------------------------
+# journal tables
+# --------------------------------------------------------------------------------------------
+def _arm_sizes(baseline: pd.DataFrame, flow: pd.DataFrame | None, config) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    if flow is not None and len(flow):
+        _require(flow, ["arm", "visit", "randomized"], "tables/flow.csv")
+        per_arm = flow.groupby("arm", sort=False)["randomized"].max()
+        sizes = {str(a): int(n) for a, n in per_arm.items()}
+        sizes["Total"] = int(sum(sizes.values()))
+    else:
+        n = pd.to_numeric(baseline["n"], errors="coerce")
+        for arm, values in n.groupby(baseline["arm"].astype(str), sort=False):
+            if values.notna().any():
+                sizes[arm] = int(values.max())
+    return sizes
+
+
+def _stat_suffix(rows: pd.DataFrame, decimals_hint: int | None = None) -> str:
+    """Which summary the formatted ``display`` shows: "mean (SD)" or "median (IQR)"."""
+    for _, r in rows.iterrows():
+        disp = _text(r.get("display"))
+        if not disp:
+            continue
+        for stat, name in (("mean", "mean (SD)"), ("median", "median (IQR)")):
+            value = r.get(stat)
+            if _is_missing(value):
+                continue
+            for d in range(0, 4):
+                if disp.startswith(format_number(value, d) + " "):
+                    return name
+    return ""
+
+
+def _names_statistic(label: str) -> bool:
+    return any(k in label for k in ("(SD)", "(IQR)", "No. (%)", "n (%)"))
+
+
+def baseline_journal_table(
+    baseline: pd.DataFrame,
+    config: "StudyConfig | None" = None,
+    *,
+    flow: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Baseline characteristics by arm in CONSORT form (Table 1 of a trial report).
+
+    One column per arm plus Total, headed "PRT (n = 50)"; numeric characteristics show the
+    already-formatted summary (mean (SD) or median (IQR)), categorical ones a header row and one
+    indented row per level with No. (%). No P values, as CONSORT advises.
+
+    Parameters
+    ----------
+    baseline : DataFrame
+        Tidy ``tables/baseline.csv``: ``variable, label, level, arm, n, ..., display``.
+    config : StudyConfig, optional
+        Arm order and labels.
+    flow : DataFrame, optional
+        ``tables/flow.csv``; the header counts are the randomized numbers when given, else the
+        largest ``n`` among each arm's rows.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``Characteristic`` and one per arm (and ``Total``), all strings.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> b = pd.DataFrame({"variable": ["age"] * 2, "label": ["Age, y"] * 2, "level": ["", ""],
+    ...                   "arm": ["prt", "Total"], "n": [50, 100], "mean": [41.1, 40.0],
+    ...                   "sd": [15.6, 14.0], "display": ["41.1 (15.6)", "40.0 (14.0)"]})
+    >>> baseline_journal_table(b).columns.tolist()
+    ['Characteristic', 'prt (n = 50)', 'Total (n = 100)']
+    """
+    _require(baseline, ["variable", "label", "level", "arm", "n", "display"], "tables/baseline.csv")
+    b = baseline.copy()
+    b["arm"] = b["arm"].astype(str)
+    b["level"] = b["level"].map(_text)
+    arm_order = list(config.arm_names) if config is not None else None
+    arms = _ordered([a for a in b["arm"] if a != "Total"], arm_order)
+    if (b["arm"] == "Total").any():
+        arms.append("Total")
+    sizes = _arm_sizes(b, flow, config)
+    # describe.baseline_table's "Participants, No." row is what the header carries.
+    count_rows = b[b["variable"].astype(str) == "n"]
+    for _, r in count_rows.iterrows():
+        if r["arm"] not in sizes or flow is None:
+            sizes[r["arm"]] = int(float(r["n"]))
+    b = b[b["variable"].astype(str) != "n"]
+    headers = {}
+    for arm in arms:
+        label = "Total" if arm == "Total" else _arm_label(config, arm)
+        headers[arm] = f"{label} (n = {sizes[arm]})" if arm in sizes else label
+
+    rows: list[dict[str, str]] = []
+    for variable in _ordered(b["variable"], None):
+        part = b[b["variable"].astype(str) == variable]
+        label = _text(part["label"].iloc[0]) or variable
+        levels = [lv for lv in _ordered(part["level"], None) if lv != ""]
+        if not levels:
+            suffix = "" if _names_statistic(label) else _stat_suffix(part)
+            row = {"Characteristic": f"{label}, {suffix}" if suffix else label}
+            for arm in arms:
+                cell = part[part["arm"] == arm]
+                row[headers[arm]] = _text(cell["display"].iloc[0]) if len(cell) else ""
+            rows.append(row)
+            continue
+        head = label if _names_statistic(label) else f"{label}, No. (%)"
+        rows.append({"Characteristic": head, **{headers[a]: "" for a in arms}})
+        for level in levels:
+            row = {"Characteristic": f"    {level[:1].upper()}{level[1:]}"}
+            for arm in arms:
+                cell = part[(part["arm"] == arm) & (part["level"] == level)]
+                row[headers[arm]] = _text(cell["display"].iloc[0]) if len(cell) else ""
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["Characteristic", *headers.values()], dtype=object)
+
+
+def flow_journal_table(flow: pd.DataFrame, config: "StudyConfig | None" = None) -> pd.DataFrame:
+    """Participant flow per arm and visit: randomized, then No. (%) assessed at each visit.
+
+    When the number analysed at a visit differs from the number assessed (rows quarantined by
+    validation), the cell says so: "45 (90.0); 44 analysed".
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"arm": ["a", "a"], "visit": ["v0", "v1"], "randomized": [10, 10],
+    ...                   "assessed": [10, 8], "analysed": [10, 8]})
+    >>> flow_journal_table(f).iloc[:, 1].tolist()
+    ['10', '10 (100.0)', '8 (80.0)']
+    """
+    _require(flow, ["arm", "visit", "randomized", "assessed", "analysed"], "tables/flow.csv")
+    f = flow.copy()
+    f["arm"] = f["arm"].astype(str)
+    f["visit"] = f["visit"].astype(str)
+    arms = _ordered(f["arm"], list(config.arm_names) if config is not None else None)
+    visits = _ordered(f["visit"], list(config.visit_names) if config is not None else None)
+    columns = {arm: _arm_label(config, arm) for arm in arms}
+    rows = [{"Stage": "Randomized, No."}]
+    for arm in arms:
+        rows[0][columns[arm]] = str(int(f.loc[f["arm"] == arm, "randomized"].max()))
+    for visit in visits:
+        row = {"Stage": f"{_visit_label(config, visit)}, assessed, No. (%)"}
+        for arm in arms:
+            cell = f[(f["arm"] == arm) & (f["visit"] == visit)]
+            if not len(cell):
+                row[columns[arm]] = ""
+                continue
+            r = cell.iloc[0]
+            text = format_count_percent(
+                r["assessed"], denominator=None, percent=_percent(r["assessed"], r["randomized"])
+            )
+            if not _is_missing(r["analysed"]) and int(r["analysed"]) != int(r["assessed"]):
+                text += f"; {int(r['analysed'])} analysed"
+            row[columns[arm]] = text
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["Stage", *columns.values()], dtype=object)
+
+
+def _percent(count, denominator):
+    if _is_missing(count) or _is_missing(denominator) or float(denominator) == 0:
+        return None
+    return 100.0 * float(count) / float(denominator)
+
+
+def outcome_journal_table(
+    outcome: str,
+    observed_summary: pd.DataFrame,
+    marginal_means: pd.DataFrame,
+    contrasts: pd.DataFrame,
+    config: "StudyConfig | None" = None,
+    *,
+    change_contrasts: pd.DataFrame | None = None,
+    decimals: int | None = None,
+) -> pd.DataFrame:
+    """One outcome, by visit and arm: observed and model-estimated means and arm differences.
+
+    Columns: Visit, Arm, No. (observed), Observed mean (SD), Model mean (95% CI),
+    Difference vs <reference> (95% CI), P, Hedges g (95% CI), and, when ``change_contrasts`` is
+    given, Difference in change (95% CI). The reference arm's difference cells read
+    "[Reference]".
+
+    Parameters
+    ----------
+    outcome : str
+        Outcome name (rows of the result tables with ``outcome == outcome`` are used).
+    observed_summary, marginal_means, contrasts : DataFrame
+        ``tables/observed_summary.csv``, ``tables/marginal_means.csv``, ``tables/contrasts.csv``.
+    config : StudyConfig, optional
+        Orders and labels arms and visits; gives the instrument's decimals.
+    change_contrasts : DataFrame, optional
+        ``tables/change_contrasts.csv``.
+    decimals : int, optional
+        Overrides the instrument's decimals.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> obs = pd.DataFrame({"outcome": ["pain"], "arm": ["a"], "visit": ["v"], "n": [9],
+    ...                     "mean": [4.0], "sd": [1.0]})
+    >>> mm = pd.DataFrame({"outcome": ["pain"], "arm": ["a"], "visit": ["v"], "estimate": [4.1],
+    ...                    "ci_low": [3.5], "ci_high": [4.7]})
+    >>> con = pd.DataFrame(columns=["outcome", "visit", "arm", "reference", "estimate", "ci_low",
+    ...                             "ci_high", "p", "hedges_g", "hedges_g_ci_low",
+    ...                             "hedges_g_ci_high"])
+    >>> outcome_journal_table("pain", obs, mm, con).iloc[0, 3]
+    '4.00 (1.00)'
+    """
+    # Tables of a single fit (fit.marginal_means, ...) carry no outcome column.
+    observed_summary, marginal_means, contrasts = (
+        df if "outcome" in df.columns else df.assign(outcome=outcome)
+        for df in (observed_summary, marginal_means, contrasts)
+    )
+    if change_contrasts is not None and "outcome" not in change_contrasts.columns:
+        change_contrasts = change_contrasts.assign(outcome=outcome)
+    _require(observed_summary, ["outcome", "arm", "visit", "n", "mean", "sd"], "tables/observed_summary.csv")
+    _require(
+        marginal_means,
+        ["outcome", "arm", "visit", "estimate", "ci_low", "ci_high"],
+        "tables/marginal_means.csv",
+    )
+    contrast_cols = [
+        "outcome",
+        "visit",
+        "arm",
+        "reference",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "p",
+        "hedges_g",
+        "hedges_g_ci_low",
+        "hedges_g_ci_high",
+    ]
+    _require(contrasts, contrast_cols, "tables/contrasts.csv")
+    d = outcome_decimals(config, outcome) if decimals is None else decimals
+
+    def pick(df):
+        out = df[df["outcome"].astype(str) == outcome].copy()
+        for c in ("arm", "visit"):
+            out[c] = out[c].astype(str)
+        return out
+
+    obs, mm, con = pick(observed_summary), pick(marginal_means), pick(contrasts)
+    cc = pick(change_contrasts) if change_contrasts is not None else None
+    if not (len(obs) or len(mm)):
+        raise TableFormatError(
+            f"no rows for outcome {outcome!r} in observed_summary or marginal_means; "
+            "check the outcome name against the config."
+        )
+    arm_order = list(config.arm_names) if config is not None else None
+    visit_order = list(config.visit_names) if config is not None else None
+    arms = _ordered([*obs["arm"], *mm["arm"]], arm_order)
+    visits = _ordered([*obs["visit"], *mm["visit"]], visit_order)
+    references = _ordered(con["reference"], None)
+    reference = references[0] if references else (config.reference_arm if config else None)
+    ref_label = _arm_label(config, reference) if reference else "reference"
+
+    diff_col = f"Difference vs {ref_label} (95% CI)"
+    columns = [
+        "Visit",
+        "Arm",
+        "No.",
+        "Observed mean (SD)",
+        "Model mean (95% CI)",
+        diff_col,
+        "P",
+        "Hedges g (95% CI)",
+    ]
+    if cc is not None:
+        columns.append("Difference in change (95% CI)")
+    rows = []
+    for visit in visits:
+        for arm in arms:
+            o = obs[(obs["visit"] == visit) & (obs["arm"] == arm)]
+            m = mm[(mm["visit"] == visit) & (mm["arm"] == arm)]
+            c = con[(con["visit"] == visit) & (con["arm"] == arm)]
+            row = {
+                "Visit": _visit_label(config, visit),
+                "Arm": _arm_label(config, arm),
+                "No.": str(int(o["n"].iloc[0])) if len(o) and not _is_missing(o["n"].iloc[0]) else "",
+                "Observed mean (SD)": format_mean_sd(o["mean"].iloc[0], o["sd"].iloc[0], d) if len(o) else "",
+                "Model mean (95% CI)": format_estimate_ci(
+                    m["estimate"].iloc[0], m["ci_low"].iloc[0], m["ci_high"].iloc[0], d
+                )
+                if len(m)
+                else "",
+            }
+            if arm == reference:
+                row[diff_col] = "[Reference]"
+                row["P"] = ""
+                row["Hedges g (95% CI)"] = ""
+            elif len(c):
+                r = c.iloc[0]
+                row[diff_col] = format_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], d)
+                row["P"] = format_p(r["p"])
+                row["Hedges g (95% CI)"] = format_estimate_ci(
+                    r["hedges_g"], r["hedges_g_ci_low"], r["hedges_g_ci_high"], 2
+                )
+            else:
+                row[diff_col] = row["P"] = row["Hedges g (95% CI)"] = ""
+            if cc is not None:
+                k = cc[(cc["visit"] == visit) & (cc["arm"] == arm)]
+                if not (cc["visit"] == visit).any():
+                    # No change contrast at this visit (the baseline): leave the column empty.
+                    row["Difference in change (95% CI)"] = ""
+                elif arm == reference:
+                    row["Difference in change (95% CI)"] = "[Reference]"
+                elif len(k):
+                    r = k.iloc[0]
+                    row["Difference in change (95% CI)"] = format_estimate_ci(
+                        r["estimate"], r["ci_low"], r["ci_high"], d
+                    )
+                else:
+                    row["Difference in change (95% CI)"] = ""
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=columns, dtype=object)
+    if con.empty and (cc is None or cc.empty):
+        # Single-arm study (clinic audit): no comparison, so no comparison columns.
+        table = table.drop(columns=[c for c in columns[5:]])
+    return table
+
+
+def _threshold_labels(config) -> dict[str, str]:
+    if config is None:
+        return {}
+    return {t.rule: t.label for t in config.thresholds}
+
+
+def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | None" = None) -> pd.DataFrame:
+    """Responder analyses: No./total (%) with the 95% CI of the rate, and arm comparisons.
+
+    The risk difference (stored on the proportion scale) is shown in percentage points; the
+    reference arm's comparison cells read "[Reference]".
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"outcome": ["pain"], "threshold": ["value <= 1"], "visit": ["post"],
+    ...     "arm": ["prt"], "responders": [33], "denominator": [50], "percent": [66.0],
+    ...     "reference": ["uc"], "risk_difference": [0.56], "rd_ci_low": [0.4],
+    ...     "rd_ci_high": [0.7], "odds_ratio": [17.5], "or_ci_low": [5.0], "or_ci_high": [60.0],
+    ...     "p": [0.0001]})
+    >>> responder_journal_table(r).loc[0, "Risk difference, % points (95% CI)"]
+    '56.0 (40.0 to 70.0)'
+    """
+    _require(
+        responders,
+        [
+            "outcome",
+            "threshold",
+            "visit",
+            "arm",
+            "responders",
+            "denominator",
+            "percent",
+            "reference",
+            "risk_difference",
+            "rd_ci_low",
+            "rd_ci_high",
+            "odds_ratio",
+            "or_ci_low",
+            "or_ci_high",
+            "p",
+        ],
+        "tables/responders.csv",
+    )
+    r = responders.copy()
+    for c in ("outcome", "threshold", "visit", "arm"):
+        r[c] = r[c].astype(str)
+    labels = _threshold_labels(config)
+    if "threshold_label" in r.columns:
+        # responders_from_config stores the config's label next to each rule.
+        for rule, label in zip(r["threshold"], r["threshold_label"]):
+            if not _is_missing(label):
+                labels.setdefault(rule, str(label))
+    outcome_order = list(config.outcome_names) if config is not None else None
+    arm_order = list(config.arm_names) if config is not None else None
+    visit_order = list(config.visit_names) if config is not None else None
+    has_rate_ci = {"percent_ci_low", "percent_ci_high"} <= set(r.columns)
+    has_nnt = "nnt" in r.columns or "nnt_label" in r.columns
+    rows = []
+    for outcome in _ordered(r["outcome"], outcome_order):
+        ro = r[r["outcome"] == outcome]
+        out_label = (
+            config.outcome(outcome).label
+            if config is not None and outcome in config.outcome_names
+            else outcome
+        )
+        for threshold in _ordered(
+            ro["threshold"], [t.rule for t in config.thresholds] if config is not None else None
+        ):
+            rt = ro[ro["threshold"] == threshold]
+            for visit in _ordered(rt["visit"], visit_order):
+                rv = rt[rt["visit"] == visit]
+                for arm in _ordered(rv["arm"], arm_order):
+                    x = rv[rv["arm"] == arm].iloc[0]
+                    is_ref = arm == str(x["reference"])
+                    row = {
+                        "Outcome": out_label,
+                        "Threshold": labels.get(threshold, threshold),
+                        "Visit": _visit_label(config, visit),
+                        "Arm": _arm_label(config, arm),
+                        "Responders, No./total (%)": format_count_percent(
+                            x["responders"], x["percent"], x["denominator"]
+                        ),
+                    }
+                    if has_rate_ci:
+                        row["Rate 95% CI, %"] = format_ci(x["percent_ci_low"], x["percent_ci_high"], 1)
+                    if is_ref:
+                        row["Risk difference, % points (95% CI)"] = "[Reference]"
+                        row["Odds ratio (95% CI)"] = "[Reference]"
+                        row["P"] = ""
+                        if has_nnt:
+                            row["NNT"] = ""
+                    else:
+                        row["Risk difference, % points (95% CI)"] = format_estimate_ci(
+                            _scale(x["risk_difference"]), _scale(x["rd_ci_low"]), _scale(x["rd_ci_high"]), 1
+                        )
+                        row["Odds ratio (95% CI)"] = format_estimate_ci(
+                            x["odds_ratio"], x["or_ci_low"], x["or_ci_high"], 2
+                        )
+                        row["P"] = format_p(x["p"])
+                        if has_nnt:
+                            row["NNT"] = (
+                                _text(x["nnt_label"]) if "nnt_label" in r.columns else _format_nnt(x["nnt"])
+                            )
+                    rows.append(row)
+    columns = ["Outcome", "Threshold", "Visit", "Arm", "Responders, No./total (%)"]
+    if has_rate_ci:
+        columns.append("Rate 95% CI, %")
+    columns += ["Risk difference, % points (95% CI)", "Odds ratio (95% CI)", "P"]
+    if has_nnt:
+        columns.append("NNT")
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def _scale(x):
+    return None if _is_missing(x) else 100.0 * float(x)
+
+
+def _format_nnt(x) -> str:
+    if _is_missing(x) or not np.isfinite(float(x)):
+        return "NA"
+    # NNT is a count of patients: JAMA rounds it up to the next whole number.
+    value = float(x)
+    return str(int(math.ceil(value))) if value > 0 else f"NNH {int(math.ceil(-value))}"
+
+
+# --------------------------------------------------------------------------------------------
+# writers: cells that stay text (CSV formulas, Markdown markup) and write failures
+# --------------------------------------------------------------------------------------------
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A number written as text ("-1.5", "+2", "1e-05"): a spreadsheet reads it as that number, which
+# is what it is, so it keeps its sign and stays a number.
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` is a number as a spreadsheet or a reader would read it ("-1.5", "007").
+
+    Examples
+    --------
+    >>> is_number_text("-1.5"), is_number_text("1e-05"), is_number_text("P12"), is_number_text("-")
+    (True, True, False, False)
+    """
+    return bool(_NUMBER_TEXT.fullmatch(text))
+
+
+def neutralise_formula(value):
+    """A CSV cell that no spreadsheet runs as a formula (OWASP's rule for CSV injection).
+
+    Text that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a single
+    quote in front, so Excel, LibreOffice and Google Sheets show it as text instead of
+    evaluating it (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``). Everything else is
+    returned unchanged: numbers (``-1.5`` as a float or as the text ``"-1.5"``), missing
+    values, and text that already starts with a quote, so applying the rule twice (a table
+    read back and written again) changes nothing. A display cell that starts with a negative
+    number, such as ``"-1.20 (-2.00 to -0.40)"``, is text and gets the quote too: a spreadsheet
+    would otherwise try to evaluate it.
+
+    Examples
+    --------
+    >>> neutralise_formula("=HYPERLINK(1)"), neutralise_formula("@SUM(A1)")
+    ("'=HYPERLINK(1)", "'@SUM(A1)")
+    >>> neutralise_formula("-1.5"), neutralise_formula(-1.5), neutralise_formula("Pain-free")
+    ('-1.5', -1.5, 'Pain-free')
+    >>> neutralise_formula(neutralise_formula("+cmd"))
+    "'+cmd"
+    """
+    if not isinstance(value, str) or not value or value[0] not in FORMULA_START:
+        return value
+    if is_number_text(value):
+        return value
+    return "'" + value
+
+
+def restore_formula(value):
+    """Undo :func:`neutralise_formula` on a cell read back from a CSV the run wrote.
+
+    The renderers read the result CSVs to write Markdown, HTML, LaTeX and the report, which
+    escape text their own way; there the label is shown as the user wrote it. (Text that
+    genuinely began with a quote followed by ``=`` and the like loses that quote: the one
+    ambiguity of a rule that must be idempotent.)
+
+    Examples
+    --------
+    >>> restore_formula("'=1+1"), restore_formula("'quoted"), restore_formula("'-1.5")
+    ('=1+1', "'quoted", "'-1.5")
+    """
+    if (
+        isinstance(value, str)
+        and len(value) > 1
+        and value[0] == "'"
+        and value[1] in FORMULA_START
+        and not is_number_text(value[1:])
+    ):
+        return value[1:]
+    return value
+
+
+def _is_text_column(column: pd.Series) -> bool:
+    return not (
+        pd.api.types.is_numeric_dtype(column)
+        or pd.api.types.is_bool_dtype(column)
+        or pd.api.types.is_datetime64_any_dtype(column)
+        or pd.api.types.is_timedelta64_dtype(column)
+    )
+
+
+def _map_text(frame: pd.DataFrame, cell) -> pd.DataFrame:
+    out = frame.copy()
+    out.columns = [cell(c) if isinstance(c, str) else c for c in frame.columns]
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        # Numeric columns are numbers, never formulas: only text columns are touched.
+        if _is_text_column(column):
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                column = column.astype(object)
+            out.isetitem(i, column.map(cell, na_action="ignore"))
+    return out
+
+
+_LONE_CARRIAGE_RETURN = re.compile(r"\r(?!\n)")
+
+
+def _csv_cell(value):
+    value = neutralise_formula(value)
+    if isinstance(value, str) and "\r" in value:
+        # Python's CSV writer quotes a field for "\n" but not for a lone "\r", which readers and
+        # spreadsheets take as the end of the row: the rest of the cell would start a new row
+        # (and could be a formula). As a line feed the break stays inside the quoted cell.
+        value = _LONE_CARRIAGE_RETURN.sub("\n", value)
+    return value
+
+
+def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` ready for a CSV file that spreadsheets open safely.
+
+    :func:`neutralise_formula` is applied to the header and the text cells (numeric columns are
+    left alone), and a lone carriage return inside a text cell becomes a line feed, so that the
+    CSV writer quotes the cell instead of letting the return end the row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"arm": ["=cmd", "a\\rb"], "estimate": [-1.5, 2.0]})
+    >>> csv_safe_frame(f).to_dict("list")
+    {'arm': ["'=cmd", 'a\\nb'], 'estimate': [-1.5, 2.0]}
+    """
+    return _map_text(frame, _csv_cell)
+
+
+def restore_formula_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`restore_formula` on the header and the text cells of a CSV read back.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> restore_formula_frame(pd.DataFrame({"'=x": ["'@y", "z"]})).to_dict("list")
+    {'=x': ['@y', 'z']}
+    """
+    return _map_text(frame, restore_formula)
+
+
+def read_result_csv(path: str | Path, *, required: bool = True) -> pd.DataFrame | None:
+    """A CSV the run wrote, read back for rendering, with its text as the user wrote it.
+
+    :func:`restore_formula_frame` undoes the spreadsheet guard of ``write_csv``; the renderers
+    escape text their own way. A missing file is ``None``, or with ``required`` a
+    ``FileNotFoundError`` that says to run the earlier stages.
+
+    Examples
+    --------
+    >>> read_result_csv("no/such/table.csv", required=False) is None
+    True
+    """
+    path = Path(path)
+    if not path.exists():
+        if required:
+            raise FileNotFoundError(
+                f"{path} does not exist; run the analysis stages first (prt-outcomes run, or "
+                "snakemake) so that the result tables exist."
+            )
+        return None
+    return restore_formula_frame(pd.read_csv(path))
+
+
+def write_error(path: str | Path, error: OSError) -> OutputError:
+    """The one-paragraph :class:`~prt_outcomes.errors.OutputError` for a failed write.
+
+    Examples
+    --------
+    >>> import errno
+    >>> str(write_error("results/s/report.html", OSError(errno.ENOSPC, "No space left")))[:52]
+    'cannot write results/s/report.html: the disk is full'
+    """
+    what, todo = os_problem(error) or (
+        "the file could not be written",
+        "check that the folder exists and is writable, then run again",
+    )
+    detail = error.strerror or str(error) or type(error).__name__
+    return OutputError(f"cannot write {path}: {what} ({detail}). The incomplete file was removed; {todo}.")
+
+
+@contextmanager
+def output_file(path: str | Path):
+    """Create ``path``'s folder, run the write in the block, turn a failure into ``OutputError``.
+
+    Every writer of a run (CSV, Markdown/HTML/LaTeX tables, figures, the report) writes inside
+    this block. When the disk is full or the folder read-only, the partial file is removed (a
+    truncated table must not pass for a result) and the error names the file and what to do.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a" / "t.txt"
+    >>> with output_file(path):
+    ...     _ = path.write_text("x")
+    >>> path.read_text()
+    'x'
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield path
+    except OSError as error:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder itself is the problem (read-only): nothing was left behind
+        raise write_error(path, error) from None
+
+
+def write_text_file(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 with ``\\n`` line endings, inside :func:`output_file`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> write_text_file(pathlib.Path(tempfile.mkdtemp()) / "a" / "t.md", "x\\n").name
+    't.md'
+    """
+    path = Path(path)
+    with output_file(path):
+        path.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
+def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = [str(c) for c in df.columns]
+    body = []
+    for row in df.itertuples(index=False):
+        body.append([_cell_text(v) for v in row])
+    return header, body
+
+
+def _cell_text(v) -> str:
+    if _is_missing(v):
+        return ""
+    if isinstance(v, (float, np.floating)):
+        # Raw result tables: enough digits to read, not the full binary expansion.
+        return (
+            f"{float(v):.4g}"
+            if abs(float(v)) < 1e-3 or abs(float(v)) >= 1e5
+            else f"{float(v):.4f}".rstrip("0").rstrip(".")
+        )
+    return str(v)
+
+
+def _minus(text: str, minus: str) -> str:
+    return _NEGATIVE_NUMBER.sub(minus, text)
+
+
+# Markdown renderers pass raw HTML through and turn [text](url) into links: in a cell these
+# characters are text, written as entities or backslash escapes every renderer honours.
+_MARKDOWN_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "\\": "&#92;",  # an entity, not "\\\\": a backslash before an escaped pipe must not free it
+    "|": "\\|",
+    "[": "\\[",
+    "]": "\\]",
+    "`": "\\`",
+    "\n": " ",
+    "\r": " ",
+}
+
+
+def markdown_text(text: str, *, true_minus: bool = True) -> str:
+    """Text as one Markdown table cell: no raw HTML, link, image, code span or cell split.
+
+    ``true_minus`` writes negative numbers with the typographic minus of the journal tables;
+    the validation report keeps the file's own characters (``true_minus=False``).
+
+    Examples
+    --------
+    >>> print(markdown_text("<img src=x onerror=alert(1)> [x](javascript:alert(1)) a|b"))
+    &lt;img src=x onerror=alert(1)&gt; \\[x\\](javascript:alert(1)) a\\|b
+    """
+    return "".join(_MARKDOWN_ESCAPES.get(ch, ch) for ch in (_minus(text, MINUS) if true_minus else text))
+
+
+def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None) -> str:
+    """A GitHub/pandoc pipe table, with a true minus sign in negative numbers.
+
+    Cells, caption and notes are text: ``<``, ``>`` and ``&`` become entities (no raw HTML
+    such as ``<img onerror=...>`` reaches a renderer), and the pipe, brackets and backtick are
+    escaped (no cell split, no ``[x](javascript:...)`` link or image, no code span).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> print(to_markdown(pd.DataFrame({"a": ["-1.0"], "b": ["x|y"], "P": ["<.001"]})))
+    | a | b | P |
+    |---|---|---|
+    | −1.0 | x\\|y | &lt;.001 |
+    """
+    header, body = _cells(df)
+
+    def esc(s: str) -> str:
+        out = markdown_text(s)
+        # Markdown collapses leading spaces; em spaces keep the indent of sub-rows.
+        stripped = out.lstrip(" ")
+        pad = len(out) - len(stripped)
+        return ("\u2003" * (pad // 4) + stripped) if pad >= 4 else stripped
+
+    lines = []
+    if caption:
+        lines += [f"**{markdown_text(caption)}**", ""]
+    lines.append("| " + " | ".join(esc(h) for h in header) + " |")
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    for row in body:
+        lines.append("| " + " | ".join(esc(c) for c in row) + " |")
+    if notes:
+        lines += ["", markdown_text(notes)]
+    return "\n".join(lines)
+
+
+def to_html(
+    df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None, table_class: str = "journal"
+) -> str:
+    """An HTML ``<table>`` fragment (no styles, no scripts) with ``&minus;`` in negatives.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> "&minus;1.0" in to_html(pd.DataFrame({"a": ["-1.0"]}))
+    True
+    """
+    header, body = _cells(df)
+
+    def esc(s: str) -> str:
+        out = html.escape(s, quote=True)
+        out = _minus(out, "&minus;")
+        # Leading spaces mark indented sub-rows (categorical levels); keep them visible.
+        stripped = out.lstrip(" ")
+        pad = len(out) - len(stripped)
+        return ("&emsp;" * (pad // 4 if pad >= 4 else 0)) + stripped
+
+    parts = [f'<table class="{table_class}">']
+    if caption:
+        parts.append(f"<caption>{esc(caption)}</caption>")
+    parts.append("<thead><tr>" + "".join(f'<th scope="col">{esc(h)}</th>' for h in header) + "</tr></thead>")
+    parts.append("<tbody>")
+    for row in body:
+        cells = "".join(f"<td>{esc(c)}</td>" for c in row)
+        parts.append(f"<tr>{cells}</tr>")
+    parts.append("</tbody>")
+    if notes:
+        parts.append(f'<tfoot><tr><td colspan="{len(header)}">{esc(notes)}</td></tr></tfoot>')
+    parts.append("</table>")
+    # Non-ASCII characters (>=, em space, accents) as character references: the fragment then
+    # displays correctly whatever encoding the page that embeds it declares.
+    return "\n".join(parts).encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "\u2265": r"$\geq$",
+    "\u2264": r"$\leq$",
+    "\u00b1": r"$\pm$",
+    MINUS: r"$-$",
+    EN_DASH: "--",
+}
+
+
+def _latex_escape(text: str) -> str:
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    out = _minus(out, "$-$")
+    stripped = out.lstrip(" ")
+    pad = len(out) - len(stripped)
+    return (r"\quad " * (pad // 4) + stripped) if pad >= 4 else stripped
+
+
+def to_latex(
+    df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None, label: str | None = None
+) -> str:
+    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``), minus as ``$-$``.
+
+    The first column is left-aligned, the others left-aligned too because most cells are
+    "estimate (CI)" strings that do not align on a decimal point.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tex = to_latex(pd.DataFrame({"a_b": ["-1.0"]}))
+    >>> r"a\\_b" in tex and r"$-$1.0" in tex and r"\\toprule" in tex
+    True
+    """
+    header, body = _cells(df)
+    spec = "l" * len(header)
+    lines = [r"\begin{table}[htbp]", r"\centering"]
+    if len(header) > 7:
+        # Wide tables (the tidy result tables) fit a page better in a smaller size.
+        lines.append(r"\footnotesize")
+    if caption:
+        lines.append(rf"\caption{{{_latex_escape(caption)}}}")
+    if label:
+        lines.append(rf"\label{{{label}}}")
+    lines.append(rf"\begin{{tabular}}{{{spec}}}")
+    lines.append(r"\toprule")
+    lines.append(" & ".join(_latex_escape(h) for h in header) + r" \\")
+    lines.append(r"\midrule")
+    for row in body:
+        lines.append(" & ".join(_latex_escape(c) for c in row) + r" \\")
+    lines.append(r"\bottomrule")
+    lines.append(r"\end{tabular}")
+    if notes:
+        lines.append(r"\par\smallskip{\footnotesize " + _latex_escape(notes) + "}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines)
+
+
+_WRITERS = {"md": to_markdown, "html": to_html, "tex": to_latex}
+
+
+def write_table(
+    df: pd.DataFrame,
+    stem: str | Path,
+    formats: Sequence[str] = ("md", "html", "tex"),
+    *,
+    caption: str | None = None,
+    notes: str | None = None,
+) -> list[Path]:
+    """Write ``df`` as ``<stem>.md``, ``<stem>.html`` and/or ``<stem>.tex`` (and ``csv``).
+
+    Files are UTF-8 with ``\\n`` line endings and no timestamps, so reruns give identical bytes.
+    The HTML file is a fragment (one ``<table>``) to paste into a page or a manuscript; the
+    LaTeX file is a booktabs ``table`` environment labelled ``tab:<stem name>``. The CSV is
+    written by :func:`prt_outcomes.outputs.write_csv`, the one CSV writer (cells a spreadsheet
+    would run as formulas get a leading quote). A failed write raises
+    :class:`~prt_outcomes.errors.OutputError` naming the file.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Table to write; md/html/tex cells are written as text (floats with up to 4 decimals).
+    stem : str, Path or mapping of format to path
+        Output path without suffix (its directory is created), or the file of each format,
+        ``{"md": ..., "html": ...}`` (then ``formats`` is ignored); the LaTeX label is
+        ``tab:<file name without suffix>``.
+    formats : sequence of {"md", "html", "tex", "csv"}
+        Formats to write.
+    caption, notes : str, optional
+        Table title and footnote.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of ``formats``.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> [p.name for p in write_table(pd.DataFrame({"a": [1]}), d / "t")]
+    ['t.md', 't.html', 't.tex']
+    """
+    if isinstance(stem, Mapping):  # the paths as named by the caller (prt_outcomes.layout)
+        paths = {fmt: Path(path) for fmt, path in stem.items()}
+    else:
+        stem = Path(stem)
+        paths = {fmt: stem.with_name(stem.name + "." + fmt) for fmt in formats}
+    unknown = [f for f in paths if f not in (*_WRITERS, "csv")]
+    if unknown:
+        raise ValueError(f"unknown table format(s) {unknown}; use any of md, html, tex, csv.")
+    from ..outputs import write_csv  # the one CSV writer (formula-safe cells, fixed floats)
+
+    written = []
+    for fmt, path in paths.items():
+        if fmt == "csv":
+            write_csv(df, path)
+        else:
+            kwargs = {"label": f"tab:{path.stem}"} if fmt == "tex" else {}
+            write_text_file(path, _WRITERS[fmt](df, caption=caption, notes=notes, **kwargs) + "\n")
+        written.append(path)
+    return written

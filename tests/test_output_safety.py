@@ -135,7 +135,7 @@ def test_write_csv_keeps_numbers_and_ordinary_text_byte_for_byte(tmp_path):
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("=+-@\t\r'a1.|<>[]( ")), max_size=8))
 def test_no_text_cell_starts_a_formula_and_restore_inverts(text):
-    from prt_outcomes.render.tables import neutralise_formula, restore_formula
+    from prt_outcomes.files import neutralise_formula, restore_formula
 
     safe = neutralise_formula(text)
     assert not _live_formula(safe)

@@ -225,7 +225,7 @@ def write_csv(frame, path: str | Path) -> Path:
     >>> path.read_text().splitlines()
     ['arm,estimate', "'=1+1,-0.5"]
     """
-    from .render.tables import csv_safe_frame, output_file
+    from .files import csv_safe_frame, output_file
 
     path = Path(path)
     safe = csv_safe_frame(frame)

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import OutputError, PrtOutcomesError
-from .tables import output_file, read_result_csv
+from ..files import output_file, read_result_csv
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

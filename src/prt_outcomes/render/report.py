@@ -32,21 +32,17 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 import pandas as pd
 
 from ..analyse.outcomes import read_model_info
+from ..files import is_number_text, read_result_csv, restore_formula, restore_formula_frame, write_text_file
 from ..layout import REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
 from ..outputs import RESULT_TABLE_REGISTRY
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
     format_number,
-    is_number_text,
     outcome_journal_table,
-    read_result_csv,
     responder_journal_table,
-    restore_formula,
-    restore_formula_frame,
     to_html,
     write_table,
-    write_text_file,
 )
 
 if TYPE_CHECKING:  # pragma: no cover

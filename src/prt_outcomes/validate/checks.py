@@ -742,7 +742,7 @@ def _hide_participant_ids(failures: pd.DataFrame, df: pd.DataFrame) -> pd.DataFr
     code far more often than an id."""
     if len(failures) == 0:
         return failures
-    from ..render.tables import is_number_text  # the report's redaction spares the same numbers
+    from ..files import is_number_text  # the report's redaction spares the same numbers
 
     values = failures["value"].astype("str")
     candidate = (values != "") & ~values.map(is_number_text).astype(bool)
@@ -854,7 +854,7 @@ def _md_table(frame: pd.DataFrame) -> str:
     # the same escaping as every other Markdown table: data values are text, never HTML or links
     from functools import partial
 
-    from ..render.tables import markdown_text
+    from ..files import markdown_text
 
     esc = partial(markdown_text, true_minus=False)
     cols = [esc(str(c)) for c in frame.columns]

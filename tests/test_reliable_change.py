@@ -93,6 +93,15 @@ def test_table_equals_the_per_participant_classification_and_counts_reconcile(da
         assert got["cutoff_value"].iloc[0] == pytest.approx(direct["cutoff"].iloc[0], rel=1e-15)
 
 
+def test_reliable_change_without_a_baseline_visit_is_refused():
+    raw = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    for v in raw["visits"]:
+        v.pop("baseline", None)
+    raw["outcomes"][0]["reliable_change"] = dict(SETTINGS)
+    with pytest.raises(ConfigError, match="no visit has 'baseline: true'"):
+        StudyConfig.from_dict(raw, base_dir=EXAMPLE_CONFIG.parent)
+
+
 def test_no_entry_gives_an_empty_table_with_the_contract_columns(data):
     table = reliable_change_table(data, _config(entry=None))
     assert table.empty and list(table.columns) == list(RELIABLE_CHANGE_COLUMNS)

@@ -425,6 +425,12 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         )
     outcome_names = [o.name for o in outcomes]
     _unique(outcome_names, "outcomes")
+    asked = [o.name for o in outcomes if o.reliable_change is not None]
+    if asked and not any(v.baseline for v in visits):
+        raise ConfigError(
+            f"outcomes {asked} ask for reliable_change, which classes the change from the baseline "
+            "visit, but no visit has 'baseline: true'; mark the baseline visit or remove reliable_change."
+        )
     column_map = dict(raw.get("columns") or {})
     _check_column_names(outcome_names, [c.name for c in covariates], column_map)
 

@@ -73,14 +73,17 @@ def reliable_change_table(data: pd.DataFrame, config: StudyConfig) -> pd.DataFra
         Columns :data:`RELIABLE_CHANGE_COLUMNS`, one row per outcome x visit x arm x category;
         empty (with those columns) when no outcome asks for reliable change.
     """
-    baseline = config.baseline_visit
+    asked = [o for o in config.outcomes if o.reliable_change is not None]
+    if not asked:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in RELIABLE_CHANGE_COLUMNS})
+    baseline = config.baseline_visit  # the config refuses reliable_change without one
     present = set(data[VISIT])
     follow_ups = [v for v in config.visit_names[config.visit_names.index(baseline) + 1 :] if v in present]
     arms = [a for a in config.arm_names if a in set(data[ARM])]
     tables = []
-    for outcome in config.outcomes:
+    for outcome in asked:
         settings = outcome.reliable_change
-        if settings is None or outcome.name not in data.columns or baseline not in present:
+        if outcome.name not in data.columns or baseline not in present:
             continue
         for visit in follow_ups:
             per_participant = reliable_change(

@@ -42,6 +42,7 @@ Examples
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -512,8 +513,9 @@ def _fit_formula(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
         rows,
         method=settings.method,
         df_method=settings.df_method,
-        levels={k: lv for k, lv in ((ARM, arms), (VISIT, present)) if k in rows},
-        reference={ARM: ref} if ref is not None else None,
+        # level orders only for the roles the formula names (po.mmrm refuses others)
+        levels={k: lv for k, lv in ((ARM, arms), (VISIT, present)) if _names(formula, k)},
+        reference={ARM: ref} if ref is not None and _names(formula, ARM) else None,
     )
     factors = [f for f in (ARM, VISIT) if f in fit.design.factors]
     notes = []
@@ -567,6 +569,10 @@ def _fit_formula(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
         _mmrm_info(fit, present, formula),
         "formula: " + "; ".join(notes),
     )
+
+
+def _names(formula: str, column: str) -> bool:
+    return re.search(rf"(?<![\w.`]){re.escape(column)}(?![\w.`])", formula) is not None
 
 
 _KIND_FITTERS = {

@@ -13,7 +13,8 @@ and the other outcomes are still analysed.
 
 The ``model_info`` table
 ------------------------
-One row per outcome, columns :data:`MODEL_INFO_COLUMNS`, written as ``tables/model_info.csv``.
+One row per outcome x named analysis (``analyses:``; ``primary`` when none are configured),
+columns :data:`MODEL_INFO_COLUMNS`, written as ``tables/model_info.csv``.
 Every value is written so that it reads back as the value, never as text to be parsed:
 
 * ``status``: ``fitted`` or ``failed``; ``message``: why a failed outcome was not fitted
@@ -36,7 +37,7 @@ Examples
 >>> cfg = load_config("config/config.yaml")                # doctest: +SKIP
 >>> result = analyse_outcome(simulate_trial(), cfg, "pain_avg")   # doctest: +SKIP
 >>> result.contrasts.columns[:4].tolist()                  # doctest: +SKIP
-['outcome', 'visit', 'arm', 'reference']
+['outcome', 'analysis', 'visit', 'arm']
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ CONTRACT = {
     ],
     "tables/marginal_means.csv": [
         "outcome",
+        "analysis",
         "arm",
         "visit",
         "estimate",
@@ -84,6 +85,7 @@ CONTRACT = {
     ],
     "tables/contrasts.csv": [
         "outcome",
+        "analysis",
         "visit",
         "arm",
         "reference",
@@ -100,6 +102,7 @@ CONTRACT = {
     ],
     "tables/change_contrasts.csv": [
         "outcome",
+        "analysis",
         "visit",
         "arm",
         "reference",
@@ -116,6 +119,8 @@ CONTRACT = {
     ],
     "tables/model_info.csv": [
         "outcome",
+        "analysis",
+        "kind",
         "formula",
         "covariance",
         "method",
@@ -228,6 +233,7 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                 mm.append(
                     dict(
                         outcome=outcome.name,
+                        analysis="primary",
                         arm=a,
                         visit=v,
                         estimate=m + 0.01 * sd,
@@ -266,6 +272,7 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                     table.append(
                         dict(
                             outcome=outcome.name,
+                            analysis="primary",
                             visit=v,
                             arm=a,
                             reference=ref,
@@ -284,6 +291,8 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
         info.append(
             dict(
                 outcome=outcome.name,
+                analysis="primary",
+                kind="mmrm",
                 formula=f"{outcome.name} ~ arm * visit + age + sex",
                 covariance=cfg.model.covariance,
                 method=cfg.model.method,

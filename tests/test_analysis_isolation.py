@@ -158,7 +158,7 @@ def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):
             input=SimpleNamespace(data=str(tmp_path / "data.parquet")),
             output=SimpleNamespace(**out),
             log=[str(tmp_path / f"{outcome}.log")],
-            wildcards=SimpleNamespace(outcome=outcome),
+            wildcards=SimpleNamespace(outcome=outcome, analysis="primary"),
         )
         runpy.run_path(str(SCRIPTS / "fit_model.py"), init_globals={"snakemake": job})
     assert "not fitted" in (tmp_path / f"{BASELINE_ONLY}.log").read_text()

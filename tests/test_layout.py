@@ -31,8 +31,8 @@ def _every_path(layout: RunLayout) -> list[Path]:
     paths = list(layout.contract())
     paths += list(layout.ingest) + list(layout.validation) + list(layout.stamps.values())
     paths += [layout.analysis_data, layout.analysis_csv, layout.lock]
-    for outcome in layout.config.outcome_names:
-        paths += list(layout.model_tables(outcome).values())
+    for outcome, analysis in layout.config.outcome_analyses():
+        paths += list(layout.model_tables(outcome, analysis).values())
     paths += list(layout.figure_outputs().values()) + list(layout.report_inputs().values())
     return paths
 

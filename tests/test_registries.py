@@ -409,3 +409,41 @@ def test_a_format_added_in_one_place_only_fails_the_pins(monkeypatch):
     assert "src/prt_outcomes/data/config.schema.yaml data.files[].format enum" in places
     assert "config/README.md files[].format" in places
     assert "io._FORMAT_OF_SUFFIX" in places
+
+
+# ----- analysis kinds (analyses[].kind) -------------------------------------------------------
+def _schema_analyses() -> dict:
+    return config_schema()["properties"]["analyses"]["items"]["properties"]
+
+
+def analysis_kind_mismatches() -> dict[str, object]:
+    from prt_outcomes.analyse.kinds import ANALYSIS_KINDS
+    from prt_outcomes.config import ANALYSIS_OVERRIDES
+
+    names = list(ANALYSIS_KINDS)
+    out = {}
+    enum = _schema_analyses()["kind"]["enum"]
+    if enum != names:
+        out["src/prt_outcomes/data/config.schema.yaml analyses[].kind enum"] = enum
+    documented = [n for n in names if f"| `{n}` |" in CONFIG_README.read_text(encoding="utf-8")]
+    if documented != names:
+        out["config/README.md analyses kinds table"] = documented
+    # an entry's overrides take the models: section's values (same enums)
+    for key in ANALYSIS_OVERRIDES:
+        if _schema_analyses()[key].get("enum") != _schema_models()[key].get("enum"):
+            out[f"src/prt_outcomes/data/config.schema.yaml analyses[].{key} enum"] = _schema_analyses()[key]
+    return out
+
+
+def test_analysis_kinds_are_listed_as_the_registry_lists_them():
+    assert analysis_kind_mismatches() == {}
+
+
+def test_an_analysis_kind_added_in_one_place_only_fails_the_pins(monkeypatch):
+    from prt_outcomes.analyse import kinds
+
+    extra = kinds.AnalysisKind("bootstrap", "x", "y")
+    monkeypatch.setitem(kinds.ANALYSIS_KINDS, extra.name, extra)
+    places = analysis_kind_mismatches()
+    assert "src/prt_outcomes/data/config.schema.yaml analyses[].kind enum" in places
+    assert "config/README.md analyses kinds table" in places

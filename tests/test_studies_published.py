@@ -113,10 +113,14 @@ def test_vickers2004_twelve_month_scores(run):
 def test_vickers2004_primary_ancova(run):
     """Adjusted difference 4.6 (95% CI 2.2 to 7.0; P = 0.0002), usual care minus acupuncture."""
     tables = run("vickers2004")
-    info = tables["model_info"].iloc[0]
+    # the primary analysis is named ancova_m12 (analyses:, kind ancova), not hand-picked visits
+    assert tables["config"].primary_analysis.name == "ancova_m12"
+    assert "visits" not in tables["config"].raw["models"]
+    info = tables["model_info"].query("analysis == 'ancova_m12'").iloc[0]
+    assert info["kind"] == "ancova"
     assert info["visits"] == "m12" and info["n_obs"] == 301 and info["n_subjects"] == 301
     assert "baseline_headache_score" in info["formula"]
-    contrasts = tables["contrasts"]
+    contrasts = tables["contrasts"].query("analysis == 'ancova_m12'")
     assert contrasts["visit"].tolist() == ["m12"]
     row = contrasts.iloc[0]
     assert row["arm"] == "acupuncture" and row["reference"] == "usual_care"

@@ -20,9 +20,21 @@ from prt_outcomes.outputs import RESULT_TABLES, expected_outputs, results_dir
 
 CONTRACT_COLUMNS = {
     "flow": ["arm", "visit", "randomized", "assessed", "analysed"],
-    "marginal_means": ["outcome", "arm", "visit", "estimate", "se", "df", "ci_low", "ci_high", "n_observed"],
+    "marginal_means": [
+        "outcome",
+        "analysis",
+        "arm",
+        "visit",
+        "estimate",
+        "se",
+        "df",
+        "ci_low",
+        "ci_high",
+        "n_observed",
+    ],
     "contrasts": [
         "outcome",
+        "analysis",
         "visit",
         "arm",
         "reference",

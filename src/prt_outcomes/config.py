@@ -195,6 +195,45 @@ class ModelSettings:
     visits: tuple[str, ...] = ()  # visits the model analyses (models.visits); empty: every visit
 
 
+#: The keys of an ``analyses:`` entry that override the ``models:`` settings.
+ANALYSIS_OVERRIDES = (
+    "covariance",
+    "covariates",
+    "method",
+    "df_method",
+    "vcov",
+    "baseline_adjusted",
+    "visits",
+    "effect_size_standardizer",
+)
+#: The name of the one analysis of a config without ``analyses:`` (the ``models:`` settings).
+PRIMARY_ANALYSIS = "primary"
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """One entry of ``analyses:``: a named analysis of the outcomes (config/README.md).
+
+    ``model`` holds the ``models:`` settings with the entry's overrides applied; for ``kind``
+    ``ancova`` its ``visits`` is ``(visit,)`` and ``baseline_adjusted`` is true. ``outcomes``
+    empty means every outcome. The kinds are
+    :data:`prt_outcomes.analyse.kinds.ANALYSIS_KINDS`.
+
+    >>> AnalysisSettings("primary", "mmrm", ModelSettings()).applies_to("pain")
+    True
+    """
+
+    name: str
+    kind: str
+    model: ModelSettings
+    visit: str | None = None
+    formula: str | None = None
+    outcomes: tuple[str, ...] = ()
+
+    def applies_to(self, outcome: str) -> bool:
+        return not self.outcomes or outcome in self.outcomes
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """Everything the pipeline needs to know about one study.
@@ -227,6 +266,8 @@ class StudyConfig:
     custom_instruments: Mapping[str, Instrument]
     base_dir: Path
     raw: Mapping[str, Any]
+    # the named analyses (analyses:), the primary first; one from models: when none are given
+    analyses: tuple[AnalysisSettings, ...] = ()
 
     # ----- convenient views -------------------------------------------------
     @property
@@ -259,6 +300,33 @@ class StudyConfig:
     @property
     def outcome_names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.outcomes)
+
+    @property
+    def analysis_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.all_analyses)
+
+    @property
+    def all_analyses(self) -> tuple[AnalysisSettings, ...]:
+        """The named analyses, primary first (the ``models:`` settings when none are configured)."""
+        return self.analyses or (AnalysisSettings(PRIMARY_ANALYSIS, "mmrm", self.model),)
+
+    @property
+    def primary_analysis(self) -> AnalysisSettings:
+        return self.all_analyses[0]
+
+    def analysis(self, name: str) -> AnalysisSettings:
+        for a in self.all_analyses:
+            if a.name == name:
+                return a
+        raise KeyError(f"no analysis named {name!r}; the config's analyses are {list(self.analysis_names)}")
+
+    def analyses_of(self, outcome: str) -> tuple[AnalysisSettings, ...]:
+        """The analyses that apply to ``outcome`` (``analyses[].outcomes``), primary first."""
+        return tuple(a for a in self.all_analyses if a.applies_to(outcome))
+
+    def outcome_analyses(self) -> list[tuple[str, str]]:
+        """Every (outcome, analysis) pair the workflow fits: one ``fit_model`` job each."""
+        return [(o, a.name) for o in self.outcome_names for a in self.analyses_of(o)]
 
     def outcome(self, name: str) -> Outcome:
         for o in self.outcomes:
@@ -455,25 +523,10 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         effect_size_standardizer=models.get("effect_size_standardizer", default.effect_size_standardizer),
         visits=tuple(models.get("visits", default.visits)),
     )
-    unknown = [name for name in model.visits if name not in {visit.name for visit in visits}]
-    if unknown:
-        raise ConfigError(f"models.visits lists {unknown}, which are not declared under 'visits:'.")
     cov_names = [c.name for c in covariates]
-    unknown = [c for c in model.covariates if c not in cov_names]
-    if unknown:
-        raise ConfigError(f"models.covariates lists {unknown}, which are not declared under 'covariates:'.")
-    if model.df_method.startswith("kenward_roger") and model.method == "ml":
-        raise ConfigError(
-            f"models: df_method {model.df_method!r} needs method 'reml' (the Kenward-Roger "
-            "adjustment is defined for REML fits), but method is 'ml'. Set 'method: reml', or "
-            "choose df_method 'satterthwaite' or 'residual' for an ML fit."
-        )
-    if model.df_method.startswith("kenward_roger") and model.vcov != "model":
-        raise ConfigError(
-            f"models: df_method {model.df_method!r} adjusts the model-based covariance of the "
-            f"estimates, so it cannot be combined with vcov {model.vcov!r}; use vcov 'model', or "
-            "df_method 'satterthwaite' with the empirical covariance (as mmrm does)."
-        )
+    visit_names = [v.name for v in visits]
+    _check_model(model, "models", visit_names, cov_names)
+    analyses = _analyses(raw.get("analyses"), model, visits, outcome_names, cov_names)
 
     data = raw["data"]
     files = tuple(
@@ -525,7 +578,115 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         custom_instruments=custom,
         base_dir=base_dir,
         raw=raw,
+        analyses=analyses,
     )
+
+
+def _check_model(model: ModelSettings, where: str, visit_names: list[str], cov_names: list[str]) -> None:
+    """Refuse model settings that name undeclared visits or covariates or do not go together."""
+    unknown = [name for name in model.visits if name not in visit_names]
+    if unknown:
+        raise ConfigError(f"{where}.visits lists {unknown}, which are not declared under 'visits:'.")
+    unknown = [c for c in model.covariates if c not in cov_names]
+    if unknown:
+        raise ConfigError(f"{where}.covariates lists {unknown}, which are not declared under 'covariates:'.")
+    if model.df_method.startswith("kenward_roger") and model.method == "ml":
+        raise ConfigError(
+            f"{where}: df_method {model.df_method!r} needs method 'reml' (the Kenward-Roger "
+            "adjustment is defined for REML fits), but method is 'ml'. Set 'method: reml', or "
+            "choose df_method 'satterthwaite' or 'residual' for an ML fit."
+        )
+    if model.df_method.startswith("kenward_roger") and model.vcov != "model":
+        raise ConfigError(
+            f"{where}: df_method {model.df_method!r} adjusts the model-based covariance of the "
+            f"estimates, so it cannot be combined with vcov {model.vcov!r}; use vcov 'model', or "
+            "df_method 'satterthwaite' with the empirical covariance (as mmrm does)."
+        )
+
+
+# The formula engine (po.mmrm) that the clda and formula kinds fit through offers these.
+_FORMULA_DF_METHODS = ("satterthwaite", "kenward_roger", "residual")
+
+
+def _analyses(
+    entries, model: ModelSettings, visits: tuple[Visit, ...], outcome_names: list[str], cov_names: list[str]
+) -> tuple[AnalysisSettings, ...]:
+    """The ``analyses:`` entries, each with the ``models:`` settings it overrides applied."""
+    if not entries:
+        return ()
+    visit_names = [v.name for v in visits]
+    baseline = next((v.name for v in visits if v.baseline), None)
+    _unique([e["name"] for e in entries], "analyses")
+    out = []
+    for e in entries:
+        name, kind = e["name"], e["kind"]
+        where = f"analyses/{name}"
+        overrides = {k: e[k] for k in ANALYSIS_OVERRIDES if k in e}
+        if "covariates" in overrides:
+            overrides["covariates"] = tuple(overrides["covariates"])
+        if "visits" in overrides:
+            overrides["visits"] = tuple(overrides["visits"])
+        unknown = [o for o in e.get("outcomes", ()) if o not in outcome_names]
+        if unknown:
+            raise ConfigError(
+                f"{where}.outcomes lists {unknown}, which are not declared under 'outcomes:' "
+                f"({outcome_names}); name declared outcomes or drop the key to analyse every outcome."
+            )
+        misplaced = {
+            "visit": kind != "ancova",
+            "formula": kind != "formula",
+            "visits": kind == "ancova",
+            "baseline_adjusted": kind in ("ancova", "clda"),
+        }
+        for key, wrong in misplaced.items():
+            if wrong and key in e:
+                raise ConfigError(
+                    f"{where}: the key {key!r} does not apply to kind {kind!r} (config/README.md, "
+                    "'Analyses' lists the keys of each kind); remove it."
+                )
+        visit = e.get("visit")
+        if kind in ("ancova", "clda") and baseline is None:
+            raise ConfigError(
+                f"{where}: kind {kind!r} needs a baseline visit (mark one visit 'baseline: true')."
+            )
+        if kind == "ancova":
+            if visit is None:
+                raise ConfigError(f"{where}: kind 'ancova' needs 'visit:', the follow-up visit it analyses.")
+            if visit not in visit_names or visit == baseline:
+                raise ConfigError(
+                    f"{where}.visit is {visit!r}, which is not a follow-up visit declared under "
+                    f"'visits:' ({[v for v in visit_names if v != baseline]})."
+                )
+            overrides.update(visits=(visit,), baseline_adjusted=True)
+        if kind == "formula":
+            formula = e.get("formula")
+            if not formula or "~" not in formula:
+                raise ConfigError(
+                    f"{where}: kind 'formula' needs 'formula:', an mmrm formula such as "
+                    "'{outcome} ~ arm*visit + us(visit | participant_id)'."
+                )
+        if kind == "clda":
+            overrides["baseline_adjusted"] = False
+        settings = replace(model, **overrides)
+        _check_model(settings, where, visit_names, cov_names)
+        if kind in ("clda", "formula"):
+            if settings.vcov != "model" or settings.df_method not in _FORMULA_DF_METHODS:
+                raise ConfigError(
+                    f"{where}: kind {kind!r} is fitted through the formula engine (po.mmrm), which "
+                    f"offers vcov 'model' and df_method {list(_FORMULA_DF_METHODS)}; it has vcov "
+                    f"{settings.vcov!r} and df_method {settings.df_method!r}. Set them on the entry."
+                )
+        out.append(
+            AnalysisSettings(
+                name=name,
+                kind=kind,
+                model=settings,
+                visit=visit,
+                formula=e.get("formula"),
+                outcomes=tuple(e.get("outcomes", ())),
+            )
+        )
+    return tuple(out)
 
 
 def _reliable_change_settings(entry: dict, instrument: Instrument) -> ReliableChangeSettings | None:

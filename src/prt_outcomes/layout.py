@@ -144,8 +144,8 @@ class RunLayout:
     >>> from prt_outcomes.config import load_config
     >>> example = Path(prt_outcomes.__file__).parents[2] / "config" / "config.yaml"
     >>> layout = RunLayout.for_study(load_config(example), "results")
-    >>> layout.model_table("{outcome}", "contrasts").as_posix()   # as the fit_model rule names it
-    'results/boulder_example/intermediate/models/{outcome}/contrasts.csv'
+    >>> layout.model_table("{outcome}", "{analysis}", "contrasts").as_posix()  # as fit_model names it
+    'results/boulder_example/intermediate/models/{outcome}/{analysis}/contrasts.csv'
     >>> layout.report_figure("flow").as_posix()                   # the config asks for PNG
     'results/boulder_example/figures/flow.png'
     >>> layout.log("fit_model_pain_avg").as_posix()
@@ -198,15 +198,17 @@ class RunLayout:
         """The analysis data as CSV (read by the figures of individual trajectories)."""
         return self.intermediate / "analysis_data.csv"
 
-    def model_table(self, outcome: str, name: str) -> Path:
-        """One outcome's model table (``outcome`` may be the workflow's ``{outcome}`` wildcard)."""
-        return self.intermediate / "models" / outcome / f"{name}.csv"
+    def model_table(self, outcome: str, analysis: str, name: str) -> Path:
+        """One outcome's table of one named analysis (``outcome`` and ``analysis`` may be the
+        workflow's ``{outcome}`` / ``{analysis}`` wildcards)."""
+        return self.intermediate / "models" / outcome / analysis / f"{name}.csv"
 
-    def model_tables(self, outcome: str) -> dict[str, Path]:
-        """One outcome's model tables by name (:data:`prt_outcomes.analyse.outcomes.MODEL_TABLES`)."""
+    def model_tables(self, outcome: str, analysis: str) -> dict[str, Path]:
+        """One outcome x analysis's model tables by name
+        (:data:`prt_outcomes.analyse.outcomes.MODEL_TABLES`)."""
         from .analyse.outcomes import MODEL_TABLES
 
-        return {name: self.model_table(outcome, name) for name in MODEL_TABLES}
+        return {name: self.model_table(outcome, analysis, name) for name in MODEL_TABLES}
 
     def report_figure(self, stem: str) -> Path:
         """The PNG of figure ``stem`` that the report embeds: the figure file itself when the
@@ -221,7 +223,7 @@ class RunLayout:
         return self.study_dir / "logs"
 
     def log(self, step: str) -> Path:
-        """The log of a workflow step (``fit_model_{outcome}`` for a wildcard job)."""
+        """The log of a workflow step (``fit_model_{outcome}_{analysis}`` for a wildcard job)."""
         return self.log_dir / f"{step}.log"
 
     @property

@@ -112,12 +112,13 @@ def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]
 
 
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
-    """Trial model per outcome (stacked), the responder table and the reliable-change table."""
-    from .analyse.outcomes import MODEL_TABLES, analyse_outcome, analyse_responders, stack_tables
+    """Every named analysis per outcome (stacked), the responder table and the reliable-change table."""
+    from .analyse.outcomes import MODEL_TABLES, analyse_outcomes, analyse_responders, stack_tables
     from .analyse.reliable_change import reliable_change_table
 
-    # An outcome the model cannot be fitted to is a model_info row with status "failed".
-    per_outcome = [analyse_outcome(data, config, o) for o in config.outcome_names]
+    # One result per outcome x analysis, as the workflow's fit_model jobs; an analysis the data
+    # cannot support is a model_info row with status "failed".
+    per_outcome = analyse_outcomes(data, config)
     tables = {
         name: stack_tables([getattr(r, name) for r in per_outcome], columns)
         for name, columns in MODEL_TABLES.items()

@@ -1,12 +1,20 @@
+# One fit_model job per outcome x named analysis (analyses:, config/README.md); the pairs are the
+# config's (an analysis may be restricted to some outcomes).
+OUTCOME_ANALYSES = STUDY.outcome_analyses()
+MODEL_TABLE_NAMES = list(LAYOUT.model_tables("{outcome}", "{analysis}"))
+
+
 rule fit_model:
-    """The configured trial model (mixed model / MMRM) for one outcome: an independent job."""
+    """One named analysis (the trial model, an ANCOVA, cLDA, ...) of one outcome: an independent job."""
     input:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
     output:
-        **named(LAYOUT.model_tables("{outcome}")),
+        **named(LAYOUT.model_tables("{outcome}", "{analysis}")),
     log:
-        log_of("fit_model_{outcome}"),
+        log_of("fit_model_{outcome}_{analysis}"),
+    wildcard_constraints:
+        analysis="|".join(STUDY.analysis_names),
     conda:
         SOFTWARE
     # One thread is honest: the engine pins BLAS to one thread (prt_outcomes.models.fit; on a
@@ -25,14 +33,16 @@ rule fit_model:
 
 
 rule collect_models:
-    """Stack the per-outcome model tables into the contract's tables."""
+    """Stack the per-outcome x analysis model tables into the contract's tables."""
     input:
         **{
-            name: expand(path, outcome=OUTCOMES)
-            for name, path in named(LAYOUT.model_tables("{outcome}")).items()
+            name: [
+                str(LAYOUT.model_table(outcome, analysis, name)) for outcome, analysis in OUTCOME_ANALYSES
+            ]
+            for name in MODEL_TABLE_NAMES
         },
     output:
-        **{name: str(LAYOUT.table(name)) for name in LAYOUT.model_tables("{outcome}")},
+        **{name: str(LAYOUT.table(name)) for name in MODEL_TABLE_NAMES},
     log:
         log_of("collect_models"),
     conda:

@@ -1,4 +1,4 @@
-"""Snakemake adapter: stack per-outcome model tables (a failed outcome adds its model_info row only)."""
+"""Snakemake adapter: stack the outcome x analysis model tables (a failed one adds its model_info row)."""
 
 from prt_outcomes.logs import WorkflowStep
 

@@ -1,4 +1,4 @@
-"""Snakemake adapter: fit the configured trial model to one outcome.
+"""Snakemake adapter: fit one named analysis (``{analysis}``) to one outcome (``{outcome}``).
 
 An outcome whose data cannot support the model is written as not fitted (``model_info.status``
 "failed", the reason in ``message``, no estimate rows) and the job succeeds, so that the other
@@ -14,12 +14,14 @@ with WorkflowStep(snakemake) as step:
     from prt_outcomes.analyse.outcomes import analyse_outcome
     from prt_outcomes.outputs import write_csv
 
-    outcome = snakemake.wildcards.outcome
-    result = analyse_outcome(pd.read_parquet(snakemake.input.data), step.config, outcome)
+    outcome, analysis = snakemake.wildcards.outcome, snakemake.wildcards.analysis
+    result = analyse_outcome(pd.read_parquet(snakemake.input.data), step.config, outcome, analysis)
     info = result.model_info.iloc[0]
     if not result.fitted:
-        step.log.error("%s: not fitted: %s", outcome, info["message"])
+        step.log.error("%s (%s): not fitted: %s", outcome, analysis, info["message"])
+    elif info["message"]:
+        step.log.info("%s (%s): %s", outcome, analysis, info["message"])
     for warning in result.warnings:
-        step.log.warning("%s: %s", outcome, warning)
+        step.log.warning("%s (%s): %s", outcome, analysis, warning)
     for name in ("marginal_means", "contrasts", "change_contrasts", "model_info"):
         write_csv(getattr(result, name), getattr(snakemake.output, name))

@@ -13,7 +13,8 @@ and the other outcomes are still analysed.
 
 The ``model_info`` table
 ------------------------
-One row per outcome, columns :data:`MODEL_INFO_COLUMNS`, written as ``tables/model_info.csv``.
+One row per outcome x named analysis (``analyses:``; ``primary`` when none are configured),
+columns :data:`MODEL_INFO_COLUMNS`, written as ``tables/model_info.csv``.
 Every value is written so that it reads back as the value, never as text to be parsed:
 
 * ``status``: ``fitted`` or ``failed``; ``message``: why a failed outcome was not fitted
@@ -36,19 +37,21 @@ Examples
 >>> cfg = load_config("config/config.yaml")                # doctest: +SKIP
 >>> result = analyse_outcome(simulate_trial(), cfg, "pain_avg")   # doctest: +SKIP
 >>> result.contrasts.columns[:4].tolist()                  # doctest: +SKIP
-['outcome', 'visit', 'arm', 'reference']
+['outcome', 'analysis', 'visit', 'arm']
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
-from ..config import ARM, SUBJECT, VISIT, StudyConfig
+from ..config import ARM, SUBJECT, VISIT, AnalysisSettings, ModelSettings, StudyConfig
 from ..errors import ModelError, OutputError, PrtOutcomesError
 from ..models import fit_trial_model
 from ..models.result import CONTRAST_COLUMNS as ENGINE_CONTRAST_COLUMNS
@@ -58,6 +61,8 @@ from .responders import RESPONDER_COLUMNS, responders_from_config
 __all__ = [
     "OutcomeAnalysis",
     "analyse_outcome",
+    "analyse_outcomes",
+    "primary_rows",
     "analyse_responders",
     "stack_tables",
     "MODEL_TABLES",
@@ -71,13 +76,16 @@ __all__ = [
     "read_model_info",
 ]
 
-# The engine's and the responder module's tables, each with the outcome in front.
-MARGINAL_MEANS_COLUMNS = ["outcome", *MEANS_COLUMNS]
-CONTRAST_COLUMNS = ["outcome", *ENGINE_CONTRAST_COLUMNS]
-# status: "fitted" or "failed"; message: why a failed outcome could not be fitted (empty when
-# fitted); visits: the visits whose values are the model's responses.
+# The engine's and the responder module's tables, each with the outcome and the analysis in front.
+MARGINAL_MEANS_COLUMNS = ["outcome", "analysis", *MEANS_COLUMNS]
+CONTRAST_COLUMNS = ["outcome", "analysis", *ENGINE_CONTRAST_COLUMNS]
+# status: "fitted" or "failed"; message: why a failed analysis could not be fitted, or a note on
+# what a fitted one analysed (the completers left out, the rows a formula could not give);
+# visits: the visits whose values are the model's responses.
 MODEL_INFO_COLUMNS = [
     "outcome",
+    "analysis",
+    "kind",
     "status",
     "message",
     "formula",
@@ -175,39 +183,45 @@ MODEL_TABLES = {
 }
 
 
-def _with_outcome(frame: pd.DataFrame, outcome: str, columns: list[str], config: StudyConfig) -> pd.DataFrame:
-    """Prefix the outcome and order rows as the config lists arms and visits."""
+def _with_outcome(
+    frame: pd.DataFrame, outcome: str, columns: list[str], config: StudyConfig, analysis: str
+) -> pd.DataFrame:
+    """Prefix the outcome and the analysis and order rows as the config lists arms and visits."""
     out = frame.copy()
+    out.insert(0, "analysis", analysis)
     out.insert(0, "outcome", outcome)
     arm_rank = {a: i for i, a in enumerate(config.arm_names)}
     visit_rank = {v: i for i, v in enumerate(config.visit_names)}
     if len(out):
-        order = out["arm"].map(arm_rank) * 1000 + out["visit"].map(visit_rank)
+        order = out["arm"].map(arm_rank).fillna(-1) * 1000 + out["visit"].map(visit_rank).fillna(-1)
         out = out.iloc[order.argsort(kind="stable")].reset_index(drop=True)
     extra = [c for c in out.columns if c not in columns]
     return out.reindex(columns=columns + extra)
 
 
-def _model_visits(config: StudyConfig) -> list[str]:
-    """The visits whose rows the trial model reads: ``models.visits`` plus the baseline visit."""
-    chosen = set(config.model.visits or config.visit_names)
+def _model_visits(config: StudyConfig, settings: ModelSettings | None = None) -> list[str]:
+    """The visits whose rows the trial model reads: ``visits`` plus the baseline visit."""
+    settings = config.model if settings is None else settings
+    chosen = set(settings.visits or config.visit_names)
     if config.baseline_visit is not None:
         chosen.add(config.baseline_visit)
     return [v for v in config.visit_names if v in chosen]
 
 
-def _check_analysable(data: pd.DataFrame, config: StudyConfig, outcome: str) -> list[str]:
+def _check_analysable(
+    data: pd.DataFrame, config: StudyConfig, outcome: str, settings: ModelSettings | None = None
+) -> list[str]:
     """The visits with values of ``outcome``; refuse an outcome without follow-up values.
 
     A model of baseline values alone estimates no treatment effect, yet the engine would fit it
     and the tables would look like a result; so it is refused here with the reason.
     """
+    settings = config.model if settings is None else settings
+    visits = _model_visits(config, settings)
     observed = data.loc[data[outcome].notna(), VISIT]
-    present = [v for v in _model_visits(config) if v in set(observed)]
+    present = [v for v in visits if v in set(observed)]
     where = (
-        f" at the visits the model analyses ({', '.join(_model_visits(config))}; models.visits)"
-        if config.model.visits
-        else ""
+        f" at the visits the model analyses ({', '.join(visits)}; models.visits)" if settings.visits else ""
     )
     if not present:
         raise ModelError(
@@ -227,10 +241,10 @@ def _check_analysable(data: pd.DataFrame, config: StudyConfig, outcome: str) -> 
     return present
 
 
-def _fit(data: pd.DataFrame, config: StudyConfig, outcome: str):
-    settings = config.model
-    rows = data[data[VISIT].isin(_model_visits(config))]
-    present = _check_analysable(rows, config, outcome)
+def _fit(data: pd.DataFrame, config: StudyConfig, outcome: str, settings: ModelSettings | None = None):
+    settings = config.model if settings is None else settings
+    rows = data[data[VISIT].isin(_model_visits(config, settings))]
+    present = _check_analysable(rows, config, outcome, settings)
     covariates = [c for c in settings.covariates if c in rows.columns]
     return fit_trial_model(
         rows,
@@ -252,25 +266,359 @@ def _fit(data: pd.DataFrame, config: StudyConfig, outcome: str):
     )
 
 
-def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> OutcomeAnalysis:
-    """Fit the configured trial model to one outcome.
+@dataclass
+class _Fitted:
+    """What one analysis kind produced: the engine-shaped tables and the model_info values."""
 
-    The model settings (covariance structure, covariates, REML/ML, df method, baseline
-    adjustment, analysed visits, effect-size standardizer) come from ``config.model``. When the
-    data of this outcome cannot support the model (any
-    :class:`~prt_outcomes.errors.PrtOutcomesError`), the outcome is returned as not fitted: one
+    marginal_means: pd.DataFrame
+    contrasts: pd.DataFrame
+    change_contrasts: pd.DataFrame
+    info: dict
+    message: str = ""
+
+
+def _engine_result(fit, message: str = "") -> _Fitted:
+    return _Fitted(
+        fit.marginal_means,
+        fit.contrasts,
+        fit.change_contrasts,
+        {
+            "formula": fit.info.get("formula", ""),
+            "visits": " ".join(str(v) for v in fit.info["levels"][VISIT]),
+            "n_obs": fit.n_obs,
+            "n_subjects": fit.n_subjects,
+            "loglik": fit.loglik,
+            "aic": fit.aic,
+            "converged": bool(fit.converged),
+            "warnings": list(fit.warnings),
+        },
+        message,
+    )
+
+
+def _fit_mmrm(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
+    # ancova is this with visits (visit,) and baseline_adjusted: one response per participant,
+    # so every covariance structure is one variance and the fit is OLS (tests/test_analyses.py)
+    return _engine_result(_fit(data, config, outcome, spec.model))
+
+
+def _fit_completers(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
+    settings = spec.model
+    rows = data[data[VISIT].isin(_model_visits(config, settings))]
+    present = _check_analysable(rows, config, outcome, settings)
+    observed = rows[rows[outcome].notna() & rows[VISIT].isin(present)]
+    n_visits = observed.groupby(SUBJECT)[VISIT].nunique()
+    complete = set(n_visits.index[n_visits == len(present)])
+    everyone = rows[SUBJECT].nunique()
+    left_out = observed[~observed[SUBJECT].isin(complete)]
+    if not complete:
+        raise ModelError(
+            f"completers analysis of {outcome!r}: no participant has a value at every analysed "
+            f"visit ({', '.join(present)}), so there are no completers to analyse; restrict the "
+            "analysis's 'visits:' or drop it."
+        )
+    message = (
+        f"completers: {len(complete)} of {everyone} participants have a value at every analysed visit "
+        f"({', '.join(present)}); {left_out[SUBJECT].nunique()} participants with "
+        f"{len(left_out)} observed values are left out"
+    )
+    return _engine_result(_fit(rows[rows[SUBJECT].isin(complete)], config, outcome, settings), message)
+
+
+def _covariance_term(covariance: str, where: str) -> str:
+    """The po.mmrm covariance term of a ``models.covariance`` name."""
+    from ..models.covariance import COVARIANCE_REGISTRY
+
+    if covariance == "random_intercept":
+        return f"(1 | {SUBJECT})"
+    if covariance == "spatial_exponential":
+        raise ModelError(
+            f"{where}: the spatial_exponential covariance needs visit coordinates, which this "
+            "analysis does not pass; choose another covariance on the analysis entry."
+        )
+    return f"{COVARIANCE_REGISTRY[covariance].mmrm}({VISIT} | {SUBJECT})"
+
+
+def _grid_mean_row(fit, values: dict) -> np.ndarray:
+    """The design row of the mean at ``values`` (set numeric columns / factor levels), the other
+    factors averaged with equal weights and numeric variables at their mean (as emmeans does)."""
+    import itertools
+
+    design = fit.design
+    others = [f for f in design.factors if f not in values]
+    combos = list(itertools.product(*[design.levels[f] for f in others])) or [()]
+    grid = pd.DataFrame([dict(zip(others, c)) for c in combos], index=range(len(combos)))
+    for v, m in design.means.items():
+        grid[v] = m
+    for k, v in values.items():
+        grid[k] = v
+    return np.asarray(design.matrix(grid)).mean(axis=0)
+
+
+def _hedges(contrasts: pd.DataFrame, rows: pd.DataFrame, config, outcome, standardizer, covariance):
+    """Hedges g of each contrast row as fit_trial_model computes it (same standardizers)."""
+    from ..stats.effects import hedges_g, pooled_sd
+
+    base = (
+        rows[(rows[VISIT] == config.baseline_visit) & rows[outcome].notna()]
+        if config.baseline_visit
+        else None
+    )
+    g, glo, ghi = [], [], []
+    for _, r in contrasts.iterrows():
+        a, ref, v = r["arm"], r["reference"], r["visit"]
+        sd, n1, n2 = float("nan"), 0, 0
+        if base is not None and len(base):
+            x1 = base.loc[base[ARM] == a, outcome].to_numpy(float)
+            x2 = base.loc[base[ARM] == ref, outcome].to_numpy(float)
+            n1, n2 = x1.size, x2.size
+            if standardizer == "baseline_sd" and n1 > 1 and n2 > 1:
+                sd = pooled_sd(x1.std(ddof=1), n1, x2.std(ddof=1), n2)
+        if standardizer == "change_sd" and f"{outcome}_change" in rows:
+            at_v = rows[(rows[VISIT] == v) & rows[f"{outcome}_change"].notna()]
+            x1 = at_v.loc[at_v[ARM] == a, f"{outcome}_change"].to_numpy(float)
+            x2 = at_v.loc[at_v[ARM] == ref, f"{outcome}_change"].to_numpy(float)
+            n1, n2 = x1.size, x2.size
+            sd = pooled_sd(x1.std(ddof=1), n1, x2.std(ddof=1), n2) if n1 > 1 and n2 > 1 else float("nan")
+        if standardizer == "residual_sd" and isinstance(covariance, pd.DataFrame) and v in covariance.index:
+            sd = float(np.sqrt(covariance.loc[v, v]))
+        if n1 > 1 and n2 > 1 and np.isfinite(sd):
+            eff = hedges_g(r["estimate"], sd, n1, n2, difference_ci=(r["ci_low"], r["ci_high"]))
+            g.append(eff.g), glo.append(eff.ci_low), ghi.append(eff.ci_high)
+        else:
+            g.append(np.nan), glo.append(np.nan), ghi.append(np.nan)
+    out = contrasts.copy()
+    out["hedges_g"], out["hedges_g_ci_low"], out["hedges_g_ci_high"] = g, glo, ghi
+    out["hedges_g_sd"] = standardizer
+    return out
+
+
+def _n_observed(rows: pd.DataFrame, response: str, means: pd.DataFrame) -> list:
+    counts = rows[rows[response].notna()].groupby([ARM, VISIT]).size() if response in rows else None
+    out = []
+    for _, r in means.iterrows():
+        if counts is None:
+            out.append(pd.NA)
+        elif pd.notna(r.get("arm")) and pd.notna(r.get("visit")):
+            out.append(int(counts.get((r["arm"], r["visit"]), 0)))
+        else:
+            key = "arm" if pd.notna(r.get("arm")) else "visit"
+            level = ARM if key == "arm" else VISIT
+            out.append(int(counts[counts.index.get_level_values(level) == r[key]].sum()))
+    return out
+
+
+def _mmrm_info(fit, visits, formula: str) -> dict:
+    return {
+        "formula": formula,
+        "visits": " ".join(str(v) for v in visits),
+        "n_obs": fit.n_obs,
+        "n_subjects": fit.n_subjects,
+        "loglik": fit.loglik,
+        "aic": fit.aic,
+        "converged": bool(fit.converged),
+        "warnings": list(fit.warnings),
+    }
+
+
+def _contrast_frame(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(records, columns=ENGINE_CONTRAST_COLUMNS).astype(
+        {"visit": "object", "arm": "object", "reference": "object", "hedges_g_sd": "object"}
+    )
+
+
+def _fit_clda(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
+    """cLDA: every visit's value a response, one baseline mean for all arms, arm effects after.
+
+    The mean of arm ``a`` at visit ``v`` is ``mu_v + covariates + delta_{a,v}`` with
+    ``delta_{a,baseline} = 0`` (Liang & Zeger 2000; Lu 2010): one 0/1 column per non-reference
+    arm x post-baseline visit, so that ``delta_{a,v}`` is a coefficient and the contrast of
+    ``a`` vs the reference at ``v``.
+    """
+    from ..models.mmrm_fit import mmrm
+
+    settings = spec.model
+    where = f"analysis {spec.name!r} (clda) of {outcome!r}"
+    rows = data[data[VISIT].isin(_model_visits(config, settings))]
+    present = _check_analysable(rows, config, outcome, settings)
+    rows = rows[rows[VISIT].isin(present)].copy()
+    baseline, ref = config.baseline_visit, config.reference_arm
+    if baseline not in present:
+        raise ModelError(f"{where}: the outcome has no baseline values, which cLDA analyses as responses.")
+    arms = [a for a in config.arm_names if a in set(rows[ARM])]
+    post = [v for v in present if v != baseline]
+    columns = {}
+    for i, a in enumerate(a for a in arms if a != ref):
+        for j, v in enumerate(post):
+            name = f"clda_arm{i}_visit{j}"
+            rows[name] = ((rows[ARM] == a) & (rows[VISIT] == v)).astype(float)
+            columns[(a, v)] = name
+    covariates = [c for c in settings.covariates if c in rows.columns]
+    terms = [VISIT, *columns.values(), *covariates]
+    formula = f"{outcome} ~ {' + '.join(terms)} + {_covariance_term(settings.covariance, where)}"
+    rows[VISIT] = rows[VISIT].astype(str)
+    fit = mmrm(formula, rows, method=settings.method, df_method=settings.df_method, levels={VISIT: present})
+    # the means: visit v, arm a's indicator columns set (all zero for the reference arm)
+    mean_rows, labels = [], []
+    for a in arms:
+        for v in present:
+            values = {
+                VISIT: v,
+                **{col: float(arm == a and visit == v) for (arm, visit), col in columns.items()},
+            }
+            mean_rows.append(_grid_mean_row(fit, values))
+            labels.append((a, v))
+    means_tab = fit.contrast(np.array(mean_rows))
+    means = pd.DataFrame(labels, columns=["arm", "visit"])
+    for c in ("estimate", "se", "df", "ci_low", "ci_high"):
+        means[c] = means_tab[c].to_numpy()
+    means["n_observed"] = _n_observed(rows, outcome, means)
+    records = []
+    if columns:
+        L = pd.DataFrame(0.0, index=range(len(columns)), columns=fit.terms)
+        for k, col in enumerate(columns.values()):
+            L.loc[k, col] = 1.0
+        tab = fit.contrast(L.to_numpy())
+        for ((a, v), _), (_, r) in zip(columns.items(), tab.iterrows()):
+            records.append(
+                {
+                    "visit": v,
+                    "arm": a,
+                    "reference": ref,
+                    **{c: r[c] for c in ("estimate", "se", "df", "t", "p", "ci_low", "ci_high")},
+                }
+            )
+    contrasts = _contrast_frame(records)
+    if len(contrasts):
+        contrasts = _hedges(
+            contrasts, rows, config, outcome, settings.effect_size_standardizer, fit.covariance
+        )
+    # the baseline means are common, so the difference in change from baseline is the difference
+    return _Fitted(means, contrasts, contrasts.copy(), _mmrm_info(fit, present, formula))
+
+
+def _fit_formula(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
+    """po.mmrm with the entry's formula; means and contrasts from its arm and visit factors."""
+    from ..models.mmrm_fit import mmrm
+
+    settings = spec.model
+    formula = spec.formula.replace("{outcome}", outcome)
+    visits = list(settings.visits or config.visit_names)
+    rows = data[data[VISIT].isin(visits)].copy()
+    present = [v for v in visits if v in set(rows[VISIT])]
+    rows[VISIT] = rows[VISIT].astype(str)
+    arms = [a for a in config.arm_names if a in set(rows[ARM])]
+    ref = config.reference_arm
+    fit = mmrm(
+        formula,
+        rows,
+        method=settings.method,
+        df_method=settings.df_method,
+        # level orders only for the roles the formula names (po.mmrm refuses others)
+        levels={k: lv for k, lv in ((ARM, arms), (VISIT, present)) if _names(formula, k)},
+        reference={ARM: ref} if ref is not None and _names(formula, ARM) else None,
+    )
+    factors = [f for f in (ARM, VISIT) if f in fit.design.factors]
+    notes = []
+    response = fit.formula.response if hasattr(fit.formula, "response") else outcome
+    if factors:
+        means = fit.emmeans(factors).rename(columns={ARM: "arm", VISIT: "visit"})
+        means = means.reindex(columns=["arm", "visit", "estimate", "se", "df", "ci_low", "ci_high"])
+        means["n_observed"] = _n_observed(rows, response if response in rows else outcome, means)
+    else:
+        means = pd.DataFrame(columns=MEANS_COLUMNS)
+        notes.append("the formula has neither an arm nor a visit factor: no marginal means")
+    records = []
+    if ARM in factors and ref is not None:
+        by = VISIT if VISIT in factors else None
+        pairs = fit.pairs(ARM, by=by)
+        for _, r in pairs.iterrows():
+            first, second = (s.strip() for s in str(r["contrast"]).split(" - ", 1))
+            if ref not in (first, second):
+                continue
+            sign = 1.0 if second == ref else -1.0
+            arm = first if second == ref else second
+            lo, hi = r["ci_low"] * sign, r["ci_high"] * sign
+            records.append(
+                {
+                    "visit": r[VISIT] if by else np.nan,
+                    "arm": arm,
+                    "reference": ref,
+                    "estimate": sign * r["estimate"],
+                    "se": r["se"],
+                    "df": r["df"],
+                    "t": sign * r["t"],
+                    "p": r["p"],
+                    "ci_low": min(lo, hi),
+                    "ci_high": max(lo, hi),
+                }
+            )
+        if not by:
+            notes.append("the formula has no visit factor: contrasts over visits (visit empty)")
+    else:
+        notes.append("the formula has no arm factor: no contrasts")
+    contrasts = _contrast_frame(records)
+    if len(contrasts):
+        contrasts = _hedges(
+            contrasts, rows, config, outcome, settings.effect_size_standardizer, fit.covariance
+        )
+    notes.append("no change-from-baseline contrasts (a formula's baseline role is not known)")
+    return _Fitted(
+        means,
+        contrasts,
+        _contrast_frame([]),
+        _mmrm_info(fit, present, formula),
+        "formula: " + "; ".join(notes),
+    )
+
+
+def _names(formula: str, column: str) -> bool:
+    return re.search(rf"(?<![\w.`]){re.escape(column)}(?![\w.`])", formula) is not None
+
+
+_KIND_FITTERS = {
+    "mmrm": _fit_mmrm,
+    "ancova": _fit_mmrm,
+    "clda": _fit_clda,
+    "completers": _fit_completers,
+    "formula": _fit_formula,
+}
+
+
+def analyse_outcome(
+    data: pd.DataFrame, config: StudyConfig, outcome: str, analysis: str | None = None
+) -> OutcomeAnalysis:
+    """Fit one named analysis (default: the primary, the first) to one outcome.
+
+    The analysis's settings (``analyses:`` entry over the ``models:`` section: covariance
+    structure, covariates, REML/ML, df method, baseline adjustment, analysed visits,
+    effect-size standardizer) and its kind (:data:`prt_outcomes.analyse.kinds.ANALYSIS_KINDS`)
+    come from the config. When the data of this outcome cannot support the model (any
+    :class:`~prt_outcomes.errors.PrtOutcomesError`), the analysis is returned as not fitted: one
     ``model_info`` row with ``status == "failed"`` and the reason in ``message``, and empty
     estimate tables. An outcome without follow-up values is refused this way.
+
+    Raises
+    ------
+    ValueError
+        When ``analysis`` is not one of the config's analyses of ``outcome``.
     """
-    settings = config.model
+    spec = config.primary_analysis if analysis is None else _analysis(config, analysis)
+    if not spec.applies_to(outcome):
+        raise ValueError(
+            f"analysis {spec.name!r} does not analyse {outcome!r} (its outcomes: {list(spec.outcomes)})"
+        )
+    settings = spec.model
     info = {
         "outcome": outcome,
+        "analysis": spec.name,
+        "kind": spec.kind,
         "covariance": settings.covariance,
         "method": settings.method,
         "df_method": settings.df_method,
     }
     try:
-        fit = _fit(data, config, outcome)
+        result = _KIND_FITTERS[spec.kind](data, config, outcome, spec)
     except PrtOutcomesError as error:
         failed = {
             **info,
@@ -286,23 +634,49 @@ def analyse_outcome(data: pd.DataFrame, config: StudyConfig, outcome: str) -> Ou
         return OutcomeAnalysis(**empty)
     fitted = {
         **info,
+        **result.info,
         "status": FITTED,
-        "message": "",
-        "formula": fit.info.get("formula", ""),
-        "visits": " ".join(str(v) for v in fit.info["levels"][VISIT]),
-        "n_obs": fit.n_obs,
-        "n_subjects": fit.n_subjects,
-        "loglik": fit.loglik,
-        "aic": fit.aic,
-        "converged": bool(fit.converged),
-        "warnings": encode_warnings(fit.warnings),
+        "message": result.message,
+        "warnings": encode_warnings(result.info["warnings"]),
     }
+
+    def label(frame, columns):
+        return _with_outcome(frame, outcome, columns, config, spec.name)
+
     return OutcomeAnalysis(
-        marginal_means=_with_outcome(fit.marginal_means, outcome, MARGINAL_MEANS_COLUMNS, config),
-        contrasts=_with_outcome(fit.contrasts, outcome, CONTRAST_COLUMNS, config),
-        change_contrasts=_with_outcome(fit.change_contrasts, outcome, CONTRAST_COLUMNS, config),
+        marginal_means=label(result.marginal_means, MARGINAL_MEANS_COLUMNS),
+        contrasts=label(result.contrasts, CONTRAST_COLUMNS),
+        change_contrasts=label(result.change_contrasts, CONTRAST_COLUMNS),
         model_info=pd.DataFrame([fitted], columns=MODEL_INFO_COLUMNS),
     )
+
+
+def analyse_outcomes(data: pd.DataFrame, config: StudyConfig) -> list[OutcomeAnalysis]:
+    """Every (outcome, analysis) pair of the config (:meth:`StudyConfig.outcome_analyses`),
+    in the order the workflow's ``fit_model`` jobs are collected."""
+    return [analyse_outcome(data, config, o, a) for o, a in config.outcome_analyses()]
+
+
+def _analysis(config: StudyConfig, name: str) -> AnalysisSettings:
+    try:
+        return config.analysis(name)
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+
+
+def primary_rows(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
+    """The rows of each outcome's primary analysis (its first, :meth:`StudyConfig.analyses_of`).
+
+    A table without an ``analysis`` column (one fit's table) is returned as it is.
+
+    >>> from prt_outcomes.config import load_config                       # doctest: +SKIP
+    >>> primary_rows(pd.read_csv("tables/contrasts.csv"), load_config("config/config.yaml"))  # doctest: +SKIP
+    """
+    if frame is None or "analysis" not in frame.columns or "outcome" not in frame.columns:
+        return frame
+    first = {o: config.analyses_of(o)[0].name for o in config.outcome_names if config.analyses_of(o)}
+    keep = frame["analysis"] == frame["outcome"].map(first)
+    return frame[keep].reset_index(drop=True)
 
 
 def stack_tables(frames: Iterable[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 
 import pandas as pd
 
-from ..analyse.outcomes import read_model_info
+from ..analyse.outcomes import primary_rows, read_model_info
 from ..files import is_number_text, read_result_csv, restore_formula, restore_formula_frame, write_text_file
 from ..layout import REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
 from ..outputs import RESULT_TABLE_REGISTRY
@@ -39,6 +39,8 @@ from .tables import (
     baseline_journal_table,
     flow_journal_table,
     format_number,
+    format_p,
+    outcome_decimals,
     outcome_journal_table,
     responder_journal_table,
     to_html,
@@ -429,21 +431,58 @@ def _validation_section(inputs: Mapping[str, Path], known_ids: set[str]) -> str:
     return "\n".join(parts)
 
 
+def _sensitivity_html(contrasts: pd.DataFrame | None, config: "StudyConfig", outcome: str) -> str:
+    """The outcome's analyses besides its primary (analyses:): one compact table of contrasts."""
+    if contrasts is None or "analysis" not in contrasts.columns or not len(contrasts):
+        return ""
+    analyses = config.analyses_of(outcome)
+    if len(analyses) < 2:
+        return ""
+    kinds = {a.name: a.kind for a in analyses}
+    rows = contrasts[(contrasts["outcome"] == outcome) & (contrasts["analysis"] != analyses[0].name)]
+    if not len(rows):
+        return ""
+    d = outcome_decimals(config, outcome)
+    arm_labels, visit_labels = config.arm_labels, config.visit_labels
+    shown = pd.DataFrame(
+        {
+            "Analysis": [f"{a} ({kinds.get(a, '')})" for a in rows["analysis"]],
+            "Visit": [visit_labels.get(v, v) if isinstance(v, str) else "all" for v in rows["visit"]],
+            "Arm": [
+                f"{arm_labels.get(a, a)} vs {arm_labels.get(r, r)}"
+                for a, r in zip(rows["arm"], rows["reference"])
+            ],
+            "Difference (95% CI)": [
+                f"{format_number(e, d)} ({format_number(lo, d)} to {format_number(hi, d)})"
+                for e, lo, hi in zip(rows["estimate"], rows["ci_low"], rows["ci_high"])
+            ],
+            "P": [format_p(p) for p in rows["p"]],
+        }
+    )
+    note = (
+        f"Primary analysis: {analyses[0].name} ({analyses[0].kind}), shown above. The kinds are "
+        "described in config/README.md (Analyses)."
+    )
+    return _table_html(shown, "Sensitivity analyses", note)
+
+
 def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], list[str]]:
     """The models section, the outcomes not fitted and the outcomes whose models warned."""
     if model_info is None or model_info.empty:
         return "<p>No model information was found.</p>", [], []
     warned, failed = [], []
     for _, r in model_info.iterrows():
+        # a sensitivity analysis is named beside its outcome (the primary is the outcome's own)
+        name = r["outcome"] if r.get("analysis") in (None, "primary") else f"{r['outcome']} ({r['analysis']})"
         if r.get("status") == "failed":  # not fitted: analysis.analyse_outcome recorded why
-            failed.append(f"{r['outcome']}: {r.get('message')}")
+            failed.append(f"{name}: {r.get('message')}")
             continue
         # typed columns (prt_outcomes.analyse.outcomes.read_model_info): a list and a bool
         text = " | ".join(r["warnings"])
         converged = bool(r["converged"])
         if text or not converged:
             why = text or "did not converge"
-            warned.append(f"{r['outcome']}: {why}" + ("" if converged else " (not converged)"))
+            warned.append(f"{name}: {why}" + ("" if converged else " (not converged)"))
     parts = []
     if failed:
         items = "".join(f"<li>{_esc(f)}</li>" for f in failed)
@@ -600,7 +639,10 @@ def build_report(
 
     info, not_fitted = read["model_info"], set()
     if info is not None and "status" in info:
-        not_fitted = set(info.loc[info["status"] == "failed", "outcome"])
+        failed_rows = info[info["status"] == "failed"]
+        if "analysis" in failed_rows:  # the outcome's own estimates are its primary analysis's
+            failed_rows = primary_rows(failed_rows, config)
+        not_fitted = set(failed_rows["outcome"])
     for outcome in config.outcome_names:
         label = config.outcome(outcome).label
         body = fragment(f"outcome_{outcome}")
@@ -621,6 +663,7 @@ def build_report(
             f"{label}: observed change from baseline, mean and 95% CI.",
             f"Change from baseline in {label}",
         )
+        body += _sensitivity_html(read["contrasts"], config, outcome)
         sections.append((f"outcome-{outcome}", label, body))
 
     if config.thresholds and read["responders"] is not None and len(read["responders"]):

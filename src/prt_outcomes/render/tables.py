@@ -499,6 +499,10 @@ def outcome_journal_table(
 
     def pick(df):
         out = df[df["outcome"].astype(str) == outcome].copy()
+        if "analysis" in out.columns and len(out):
+            # the primary analysis (the outcome's first; analyses:) is the journal table's
+            first = config.analyses_of(outcome)[0].name if config is not None else out["analysis"].iloc[0]
+            out = out[out["analysis"] == first]
         for c in ("arm", "visit"):
             out[c] = out[c].astype(str)
         return out

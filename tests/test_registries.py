@@ -245,6 +245,12 @@ def result_table_mismatches() -> dict[str, object]:
     return out
 
 
+def test_the_model_tables_the_layout_names_are_those_the_analyse_stage_writes():
+    from prt_outcomes.analyse.outcomes import MODEL_TABLES
+
+    assert tuple(MODEL_TABLES) == outputs.MODEL_TABLE_NAMES
+
+
 def test_result_tables_are_listed_as_the_registry_lists_them():
     assert result_table_mismatches() == {}
 

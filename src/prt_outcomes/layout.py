@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .outputs import (
     LOCK_FILE,
+    MODEL_TABLE_NAMES,
     RESULT_TABLES,
     TABLE_FORMATS,
     VALIDATION_FILES,
@@ -204,11 +205,8 @@ class RunLayout:
         return self.intermediate / "models" / outcome / analysis / f"{name}.csv"
 
     def model_tables(self, outcome: str, analysis: str) -> dict[str, Path]:
-        """One outcome x analysis's model tables by name
-        (:data:`prt_outcomes.analyse.outcomes.MODEL_TABLES`)."""
-        from .analyse.outcomes import MODEL_TABLES
-
-        return {name: self.model_table(outcome, analysis, name) for name in MODEL_TABLES}
+        """One outcome x analysis's model tables (:data:`prt_outcomes.outputs.MODEL_TABLE_NAMES`)."""
+        return {name: self.model_table(outcome, analysis, name) for name in MODEL_TABLE_NAMES}
 
     def report_figure(self, stem: str) -> Path:
         """The PNG of figure ``stem`` that the report embeds: the figure file itself when the

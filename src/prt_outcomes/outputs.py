@@ -24,6 +24,7 @@ from .errors import OutputError
 
 __all__ = [
     "RESULT_TABLE_REGISTRY",
+    "MODEL_TABLE_NAMES",
     "ResultTable",
     "RESULT_TABLES",
     "TABLE_FORMATS",
@@ -140,6 +141,9 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
 }
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.
 RESULT_TABLES = tuple(RESULT_TABLE_REGISTRY)
+#: The tables every outcome x analysis job writes (``analyse.outcomes.MODEL_TABLES`` gives their
+#: columns; tests/test_registries.py pins the two), stacked into the contract's tables.
+MODEL_TABLE_NAMES = ("marginal_means", "contrasts", "change_contrasts", "model_info")
 TABLE_FORMATS = ("csv", "md", "html", "tex")
 VALIDATION_FILES = ("summary.csv", "failures.csv", "rule_counts.csv", "filtered.csv", "report.md")
 #: Held (``flock``) by the run writing ``results/<study>/``; not part of the output contract.

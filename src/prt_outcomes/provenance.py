@@ -48,6 +48,7 @@ PRESENTATION_KEYS: Mapping[str, tuple[str, ...] | None] = {"study": ("title",), 
 ANALYSIS_KEYS: Mapping[str, tuple[str, ...] | None] = {
     "study": ("seed",),
     "models": None,
+    "analyses": None,
     "thresholds": None,
     "responders": None,
 }

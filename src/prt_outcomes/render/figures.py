@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..analyse.outcomes import primary_rows
 from ..errors import OutputError, PrtOutcomesError
 from ..files import output_file, read_result_csv
 
@@ -1395,7 +1396,8 @@ class StudyFigures:
 
     def __init__(self, config: "StudyConfig", tables: dict, data: pd.DataFrame | None = None):
         self.config = config
-        self.tables = dict(tables)
+        # several analyses per outcome: the figures show the primary one (the journal tables too)
+        self.tables = {name: primary_rows(frame, config) for name, frame in dict(tables).items()}
         self.data = data
 
     @classmethod
@@ -1691,7 +1693,7 @@ def render_figures(
             written += save_figure(fig, {"png": out[f"{stem}_report"]}, dpi=dpi)
 
     def read(name: str) -> pd.DataFrame:
-        return read_result_csv(tables[name])
+        return primary_rows(read_result_csv(tables[name]), config)
 
     with figure_style():
         mm = read("marginal_means")

@@ -55,7 +55,9 @@ KR = {  # file suffix -> (mmrm code, SAS type, model)
     "adh": ("adh", "ANTE(1)", "FEV1 ~ ARMCD + adh(AVISIT | USUBJID)"),
     "spexp": ("sp_exp", "SP(EXP)(VISITN VISITN2)", "FEV1 ~ ARMCD + sp_exp(VISITN, VISITN2 | USUBJID)"),
 }
-COVPARM = re.compile(r"^(UN\(\d,\d\)|CS|CSH|AR\(1\)|ARH\(1\)|TOEP\(\d\)|TOEPH\(\d\)|Var\(\d\)|Rho\(\d\)|SP\(EXP\)|Residual)$")
+COVPARM = re.compile(
+    r"^(UN\(\d,\d\)|CS|CSH|AR\(1\)|ARH\(1\)|TOEP\(\d\)|TOEPH\(\d\)|Var\(\d\)|Rho\(\d\)|SP\(EXP\)|Residual)$"
+)
 NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[Ee][-+]?\d+)?"
 
 

@@ -52,7 +52,8 @@ same, antidepressant RI                          9.0e-10    4.5e-9    1.6e-5   2
 ===============================================  =========  ========  =======  =========  =========
 
 ``*`` relative: at most 6.2e-5 for |estimate| > 1 and 5.2e-3 for the 0.039 above (0.82 of its
-allowance); SE at most 2.1e-4 relative; ``**`` at most 2.4e-3 of the parameter's scale (0.52 of the allowance). Type-3 F:
+allowance); SE at most 2.1e-4 relative; ``**`` at most 2.4e-3 of the parameter's scale (0.52 of
+the allowance). Type-3 F:
 2.0e-7 absolute (8.8e-9 relative), den df 9.8e-6 (Satterthwaite) and 8.7e-8 (KR, lmerTest and car).
 """
 
@@ -67,7 +68,10 @@ import pandas as pd
 import pytest
 
 import prt_outcomes as po
+from prt_outcomes.models.covariance import make_structure
+from prt_outcomes.models.fit import _profiled
 from prt_outcomes.models.inference import Inference
+from prt_outcomes.models.likelihood import PatternData
 
 REPO = Path(__file__).resolve().parents[1]
 MATRIX = REPO / "tests" / "references" / "models" / "matrix"
@@ -78,7 +82,9 @@ AD = REPO.parent / "shared" / "data" / "rbmi_antidepressant" / "antidepressant_c
 needs_fev = pytest.mark.skipif(not FEV.exists(), reason="../shared/data/mmrm_fev_data not available")
 needs_ad = pytest.mark.skipif(not AD.exists(), reason="../shared/data/rbmi_antidepressant not available")
 
-SAS = pd.read_csv(SAS_CSV, keep_default_na=False, na_values=[""])
+SAS_ALL = pd.read_csv(SAS_CSV, keep_default_na=False, na_values=[""])
+SAS = SAS_ALL[SAS_ALL["data"] == "fev_data"]
+SAS_SMALL = SAS_ALL[SAS_ALL["data"] == "fev_data[1:50, ]"]  # SAS's non-convergence runs
 # SAS reference levels that are not the alphabetically first one (CLASS ... SEX(ref='Male'))
 SAS_REFERENCE = {"SEX": "Male"}
 COVPARM_REL = 1e-3  # of the parameter's scale (variance scale; 1 for a correlation)
@@ -240,7 +246,8 @@ def test_matrix_covers_every_structure_with_a_sas_type():
         assert got.loc[code, "method"] == {"ml", "reml"}
         assert got.loc[code, "df_method"] == {"satterthwaite", "kenward_roger", "kenward_roger_linear"}
     assert "ad" not in got.index  # no SAS type: see the module docstring
-    assert SAS["commit"].str.fullmatch(r"[0-9a-f]{40}").all()
+    assert SAS_ALL["commit"].str.fullmatch(r"[0-9a-f]{40}").all()
+    assert SAS["sas_converged"].all() and not SAS_SMALL["sas_converged"].any()
 
 
 def test_spatial_kr_files_are_classified_by_their_listing():
@@ -366,3 +373,43 @@ def test_random_intercept_matches_lme4_lmertest_emmeans_pbkrtest_car(ri_fits, ri
     # convergence honesty: not below lme4's tightly converged REML optimum
     ll = d[d.quantity == "loglik"].iloc[0]
     assert ll["engine"] >= ll["reference"] - 1e-6
+
+
+@needs_fev
+@pytest.mark.parametrize(
+    "method",
+    # REML: ~60 s, the engine's Nelder-Mead fallback spends ~70,000 evaluations before giving up
+    ["ml", pytest.param("reml", marks=pytest.mark.slow)],
+)
+def test_sas_nonconvergence_case_is_reported_not_raised(fev, method):
+    """mmrm's design/SAS/sas.R fits the full UN model to fev_data[1:50, ] (13 subjects, 32
+    observations, 11 fixed effects, 10 covariance parameters): SAS stops without convergence
+    (ML: too many likelihood evaluations; REML: "Did not converge") as the likelihood runs to a
+    singular covariance. The engine must say so (converged False, a boundary warning) and not
+    stop at a worse point than SAS's last iterate. Before the fix in models/fit.py (a non-finite
+    trial covariance scored as infeasible) the REML fit raised a bare numpy ValueError."""
+    ref = SAS_SMALL[(SAS_SMALL.method == method) & (SAS_SMALL.quantity == "m2ll")].iloc[0]
+    fit = po.mmrm(ref.model, fev.iloc[:50], method=method, reference=SAS_REFERENCE)
+    assert not fit.converged
+    assert any("did not converge" in w for w in fit.warnings)
+    assert any("boundary" in w for w in fit.warnings)
+    assert -2 * fit.loglik <= ref.estimate + 1e-6
+
+
+def test_overflowing_trial_covariance_is_infeasible_not_an_error():
+    """The defect the REML case above exposed, in 10 ms: a line-search step whose log-Cholesky
+    parameters overflow exp() gives a non-finite covariance; the profiled deviance must score it
+    as infeasible (1e100, as a singular one) so the optimiser backs off, not raise ValueError."""
+    rng = np.random.default_rng(1)
+    n, k = 30, 4
+    subject, visit = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
+    y = rng.normal(size=n * k)
+    X = np.ones((n * k, 1))
+    pdata = PatternData.from_arrays(y, X, subject=subject, visit=visit, n_visits=k)
+    structure = make_structure("unstructured", k)
+    objective, _ = _profiled(pdata, structure, True)
+    phi = np.zeros(structure.n_params)
+    assert objective(phi)[0] < 1e100
+    phi[: k - 1] = 1000.0  # exp(1000) = inf
+    f, g = objective(phi)
+    assert f == 1e100 and np.all(g == 0)

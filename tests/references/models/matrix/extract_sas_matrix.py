@@ -15,7 +15,11 @@ Reads, at the commit named in every output row:
   (``sas_wrapper("kr", "sp(exp)...", "kr1_spexp")``); the listing's "Fixed Effects SE Method" line
   (Kenward-Roger vs Prasad-Rao-Jeske-Kackar-Harville) says which is which, and is what is used.
 
-Writes ``sas_fev_matrix.csv`` beside this script, one row per number: ``source, commit, structure
+* ``design/SAS/sas_log_nonconvergence{,_reml}.txt``: the full UN model on ``fev_data[1:50, ]``,
+  where SAS stops without convergence (its last iterate's -2LL is recorded).
+
+Writes ``sas_fev_matrix.csv`` beside this script, one row per number: ``source, commit, data,
+sas_converged ("Convergence criteria met." in the listing), structure
 (mmrm code), sas_type, method, df_method, model, quantity (m2ll | covparm | fixed | lsmean_diff),
 term, estimate, se, df, decimals`` (``decimals``: digits SAS printed for the estimate; empty for
 full-precision values). Fixed-effect terms are SAS effect + levels, e.g. ``AVISIT*ARMCD VIS2 TRT``.
@@ -104,9 +108,10 @@ def rows_of_rtf(text):
 
 def parse(rows):
     """-2 log-likelihood (last iteration), covariance parameters, fixed effects of a listing."""
-    m2ll, covparms, fixed, section, method_se = None, [], [], None, None
+    m2ll, covparms, fixed, section, method_se, converged = None, [], [], None, None, False
     for cells in rows:
         line = " ".join(cells)
+        converged = converged or "Convergence criteria met." in line
         if "Iteration History" in line:
             section = "iter"
         elif "Covariance Parameter Estimates" in line:
@@ -126,14 +131,16 @@ def parse(rows):
             est, se, df = cells[-5], cells[-4], cells[-3]
             if re.fullmatch(NUM, est) and re.fullmatch(NUM, se):
                 fixed.append((" ".join(cells[:-5]), est, se, df))
-    return m2ll, covparms, fixed, method_se
+    return m2ll, covparms, fixed, method_se, converged
 
 
-def emit(out, *, source, commit, structure, sas_type, method, df_method, model, parsed):
-    m2ll, covparms, fixed, _ = parsed
+def emit(out, *, source, commit, structure, sas_type, method, df_method, model, parsed, data="fev_data"):
+    m2ll, covparms, fixed, _, converged = parsed
     base = dict(
         source=source,
         commit=commit,
+        data=data,
+        sas_converged=converged,
         structure=structure,
         sas_type=sas_type,
         method=method,
@@ -183,6 +190,22 @@ def main(repo):
                 model=model,
                 parsed=parsed,
             )
+    # SAS's non-convergence runs of design/SAS/sas.R: the full UN model on fev_data[1:50, ]
+    for method in ("ml", "reml"):
+        name = f"design/SAS/sas_log_nonconvergence{'_reml' if method == 'reml' else ''}.txt"
+        commit = last_commit(repo, name)
+        emit(
+            out,
+            source=name,
+            commit=commit,
+            structure="us",
+            sas_type="UN",
+            method=method,
+            df_method="satterthwaite",
+            model=UN_FULL,
+            parsed=parse(rows_of_listing(git_show(repo, commit, name))),
+            data="fev_data[1:50, ]",
+        )
     for suffix, (code, sas_type, model) in KR.items():
         for prefix in ("kr", "kr1"):
             name = f"design/ddfm_covtype/{prefix}_{suffix}.txt"
@@ -207,6 +230,8 @@ def main(repo):
                     dict(
                         source=csv_name,
                         commit=c_commit,
+                        data="fev_data",
+                        sas_converged=parsed[4],
                         structure=code,
                         sas_type=sas_type,
                         method="reml",
@@ -223,6 +248,8 @@ def main(repo):
     fields = [
         "source",
         "commit",
+        "data",
+        "sas_converged",
         "structure",
         "sas_type",
         "method",

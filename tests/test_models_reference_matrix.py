@@ -27,10 +27,13 @@ not of itself, so an estimate near 0 (``AVISIT*ARMCD VIS2 TRT`` = -0.039, SE 1.1
 3e-4 SE instead of 1e-4 relative. Covariance parameters: 1e-3 of their scale (sqrt(V_ii V_jj) for
 variances and covariances, 1 for correlations) + half a unit. -2 log-likelihood: SAS's last
 iteration (8 decimals) within 1e-6 relative, and the engine's never above SAS's by more than 1e-6
-(it does not stop at a worse point than SAS). The R references are converged tightly (nloptwrap,
-ftol_abs 1e-14): logLik 1e-6 absolute, estimates 1e-6 relative, SEs 1e-5, F 1e-6, df 1e-4
-relative. Every fit must report ``converged``; the random-intercept fits must carry no boundary
-warning.
+(it does not stop at a worse point than SAS). SAS type-3 F (printed to 2 decimals): 2e-3
+relative + half a unit, as F = (estimate / SE)^2 for one df doubles the SE's relative error; den
+df within 1. The R references are converged tightly (nloptwrap, ftol_abs 1e-14): logLik 1e-6
+absolute, estimates 1e-6 relative, SEs 1e-5, F 1e-6, df 1e-4 relative. Every fit must report
+``converged``; the random-intercept fits must carry no boundary warning. SAS's own
+non-convergence runs (``sas_log_nonconvergence*``: the full UN model on ``fev_data[1:50, ]``) must
+come back as ``converged=False`` with a boundary warning, at a -2LL not above SAS's last iterate.
 
 Type 3 with Kenward-Roger is compared through ``kenward_roger_expected`` because lmerTest and car
 get KR from pbkrtest, which builds Phi_A and the df from the expected REML information; the
@@ -53,8 +56,9 @@ same, antidepressant RI                          9.0e-10    4.5e-9    1.6e-5   2
 
 ``*`` relative: at most 6.2e-5 for |estimate| > 1 and 5.2e-3 for the 0.039 above (0.82 of its
 allowance); SE at most 2.1e-4 relative; ``**`` at most 2.4e-3 of the parameter's scale (0.52 of
-the allowance). Type-3 F:
-2.0e-7 absolute (8.8e-9 relative), den df 9.8e-6 (Satterthwaite) and 8.7e-8 (KR, lmerTest and car).
+the allowance). SAS type 3 (full UN model ML/REML, every KR run): F at most 0.012 (3.7e-4
+relative for F > 1), den df 0.48. R type-3 F: 2.0e-7 absolute (8.8e-9 relative), den df 9.8e-6
+(Satterthwaite) and 8.7e-8 (KR, lmerTest and car).
 """
 
 from __future__ import annotations
@@ -213,6 +217,13 @@ def sas_differences(fev, model, method, df_method):
         elif r.quantity == "covparm":
             got, scale = sas_parameters(fit, r.sas_type, sas_visit_order(r.source, fit))[r.term]
             out.append(("covparm", r.term, r.estimate, got, COVPARM_REL * scale + h))
+        elif r.quantity == "type3":
+            t3 = fit.type3()
+            row = t3[[set(t.split(":")) == set(r.term.split("*")) for t in t3["term"]]].iloc[0]
+            assert row["num_df"] == r.num_df
+            # F = (estimate / SE)^2 for one df: twice the SE tolerance
+            out.append(("F", r.term, r.estimate, row["F"], 2e-3 * abs(r.estimate) + h))
+            out.append(("df", r.term, r.df, row["den_df"], 1.0))
         else:
             name = "ARMCD[TRT]" if r.quantity == "lsmean_diff" else engine_term(r.term, list(coefs.index))
             row = coefs.loc[name]

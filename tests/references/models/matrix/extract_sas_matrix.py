@@ -19,10 +19,11 @@ Reads, at the commit named in every output row:
   where SAS stops without convergence (its last iterate's -2LL is recorded).
 
 Writes ``sas_fev_matrix.csv`` beside this script, one row per number: ``source, commit, data,
-sas_converged ("Convergence criteria met." in the listing), structure
-(mmrm code), sas_type, method, df_method, model, quantity (m2ll | covparm | fixed | lsmean_diff),
-term, estimate, se, df, decimals`` (``decimals``: digits SAS printed for the estimate; empty for
-full-precision values). Fixed-effect terms are SAS effect + levels, e.g. ``AVISIT*ARMCD VIS2 TRT``.
+sas_converged`` ("Convergence criteria met." in the listing), ``structure`` (mmrm code),
+``sas_type, method, df_method, model, quantity`` (m2ll | covparm | fixed | lsmean_diff | type3),
+``term, estimate`` (type3: the F value), ``se, num_df, df`` (type3: den df) and ``decimals``
+(digits SAS printed for the estimate; empty for full-precision values). Fixed-effect terms are SAS
+effect + levels, e.g. ``AVISIT*ARMCD VIS2 TRT``.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def rows_of_rtf(text):
 def parse(rows):
     """-2 log-likelihood (last iteration), covariance parameters, fixed effects of a listing."""
     m2ll, covparms, fixed, section, method_se, converged = None, [], [], None, None, False
+    type3 = []
     for cells in rows:
         line = " ".join(cells)
         converged = converged or "Convergence criteria met." in line
@@ -118,7 +120,9 @@ def parse(rows):
             section = "cov"
         elif "Solution for Fixed Effects" in line:
             section = "fixed"
-        elif re.search(r"Type 3 Tests|Fit Statistics|Least Squares Means|Estimated R", line):
+        elif "Type 3 Tests of Fixed Effects" in line:
+            section = "type3"
+        elif re.search(r"Fit Statistics|Least Squares Means|Estimated R", line):
             section = None
         if line.startswith("Fixed Effects SE Method"):
             method_se = line
@@ -127,15 +131,33 @@ def parse(rows):
         elif section == "cov" and COVPARM.match(cells[0]) and len(cells) >= 5:
             vals = [c for c in cells[1:] if re.fullmatch(NUM, c)]
             covparms.append((cells[0], vals[0]))
+        elif section == "type3" and len(cells) >= 5 and all(re.fullmatch(NUM, c) for c in cells[1:5]):
+            # Effect, Num DF, Den DF, Chi-Square, F Value, Pr > ChiSq, Pr > F
+            type3.append((cells[0], cells[1], cells[2], cells[4]))
         elif section == "fixed" and len(cells) >= 6 and cells[-4] != ".":
             est, se, df = cells[-5], cells[-4], cells[-3]
             if re.fullmatch(NUM, est) and re.fullmatch(NUM, se):
                 fixed.append((" ".join(cells[:-5]), est, se, df))
-    return m2ll, covparms, fixed, method_se, converged
+    return m2ll, covparms, fixed, method_se, converged, type3
+
+
+def emit_type3(out, base, type3):
+    for effect, num_df, den_df, f_value in type3:
+        out.append(
+            {
+                **base,
+                "quantity": "type3",
+                "term": effect,
+                "estimate": f_value,
+                "num_df": num_df,
+                "df": den_df,
+                "decimals": decimals(f_value),
+            }
+        )
 
 
 def emit(out, *, source, commit, structure, sas_type, method, df_method, model, parsed, data="fev_data"):
-    m2ll, covparms, fixed, _, converged = parsed
+    m2ll, covparms, fixed, _, converged, type3 = parsed
     base = dict(
         source=source,
         commit=commit,
@@ -162,6 +184,7 @@ def emit(out, *, source, commit, structure, sas_type, method, df_method, model, 
                 "decimals": decimals(est),
             }
         )
+    emit_type3(out, base, type3)
 
 
 def main(repo):
@@ -259,6 +282,7 @@ def main(repo):
         "term",
         "estimate",
         "se",
+        "num_df",
         "df",
         "decimals",
     ]

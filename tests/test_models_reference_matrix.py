@@ -83,8 +83,21 @@ SAS_CSV = MATRIX / "sas_fev_matrix.csv"
 RI_CSV = MATRIX / "random_intercept_type3.csv"
 FEV = REPO.parent / "shared" / "data" / "mmrm_fev_data" / "fev_data.csv"
 AD = REPO.parent / "shared" / "data" / "rbmi_antidepressant" / "antidepressant_chapter15.csv"
-needs_fev = pytest.mark.skipif(not FEV.exists(), reason="../shared/data/mmrm_fev_data not available")
-needs_ad = pytest.mark.skipif(not AD.exists(), reason="../shared/data/rbmi_antidepressant not available")
+needs_fev = [
+    pytest.mark.shared,
+    pytest.mark.skipif(not FEV.exists(), reason="../shared/data/mmrm_fev_data not available"),
+]
+needs_ad = [
+    pytest.mark.shared,
+    pytest.mark.skipif(not AD.exists(), reason="../shared/data/rbmi_antidepressant not available"),
+]
+
+
+def shared_fev(test):
+    for mark in needs_fev:
+        test = mark(test)
+    return test
+
 
 SAS_ALL = pd.read_csv(SAS_CSV, keep_default_na=False, na_values=[""])
 SAS = SAS_ALL[SAS_ALL["data"] == "fev_data"]
@@ -237,7 +250,7 @@ def sas_differences(fev, model, method, df_method):
     )
 
 
-@needs_fev
+@shared_fev
 @pytest.mark.parametrize("model, method, df_method", CASES)
 def test_engine_matches_sas(fev, model, method, df_method):
     fit = sas_fit(fev, model, method, df_method)
@@ -386,7 +399,7 @@ def test_random_intercept_matches_lme4_lmertest_emmeans_pbkrtest_car(ri_fits, ri
     assert ll["engine"] >= ll["reference"] - 1e-6
 
 
-@needs_fev
+@shared_fev
 @pytest.mark.parametrize(
     "method",
     # REML: ~60 s, the engine's Nelder-Mead fallback spends ~70,000 evaluations before giving up

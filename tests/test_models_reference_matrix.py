@@ -10,9 +10,10 @@ References
   full model ``ARMCD AVISIT ARMCD*AVISIT RACE SEX``) and ``design/ddfm_covtype/*`` (``MODEL FEV1 =
   ARMCD / ddfm=kr`` and ``kr(linear)``, REML: SAS has no KR for ML, nor does the engine).
   Structures: UN, CS, CSH, AR(1), ARH(1), TOEP, TOEPH, ANTE(1) (= mmrm ``adh``), SP(EXP) in one and
-  two coordinates. mmrm's homogeneous antedependence ``ad`` has no SAS type (SAS's ANTE(1) is
-  heterogeneous), so it has no SAS row; mmrm's own ``design/R/mmrm_ad_*`` are mmrm output, not an
-  independent reference.
+  two coordinates; and ``design/SAS/sas_group_*`` (``REPEATED ... / GROUP = ARMCD``, ML and REML,
+  mmrm ``cs(AVISIT | ARMCD / USUBJID)``) for CS, CSH, AR(1), ARH(1), TOEPH, ANTE(1). mmrm's
+  homogeneous antedependence ``ad`` has no SAS type (SAS's ANTE(1) is heterogeneous), so it has no
+  SAS row; mmrm's own ``design/R/mmrm_ad_*`` are mmrm output, not an independent reference.
 * R, live: ``references/models/matrix/random_intercept_type3.R`` (fixture
   ``random_intercept_type3.csv``, rerun when Rscript is available) on fev_data
   (``FEV1 ~ RACE + SEX + ARMCD * AVISIT + (1 | USUBJID)``) and the antidepressant trial
@@ -50,6 +51,7 @@ reference                                        estimate   SE        df       c
 ===============================================  =========  ========  =======  =========  =========
 SAS Satterthwaite (11 models x ML/REML)          9.1e-4 *   1.3e-4    0.54     2.4e-2 **  1.3e-5
 SAS KR + KR(LINEAR) (9 structures, REML)         1.0e-3 *   1.3e-4    0.47     2.9e-2 **  1.3e-5
+SAS GROUP=ARMCD (6 structures x ML/REML)         2.7e-4     5.0e-5    0.49     1.7e-2 **  1.1e-5
 lmerTest/emmeans/pbkrtest/car, fev RI            3.8e-10    2.3e-10   3.0e-6   1.5e-8     1.6e-12
 same, antidepressant RI                          9.0e-10    4.5e-9    1.6e-5   2.3e-7     4.5e-13
 ===============================================  =========  ========  =======  =========  =========
@@ -132,10 +134,11 @@ def with_df_method(fit, df_method):
 
 
 # ------------------------------------------------------------------------------ SAS matrix
-def sas_parameters(fit, sas_type, order):
+def sas_parameters(fit, sas_type, order, group=""):
     """The engine's covariance in SAS's parametrisation (COVPARMS names), each with its scale:
     the variance scale for variances and covariances (sqrt(V_ii V_jj)), 1 for correlations."""
-    V = fit.covariance.loc[order, order].to_numpy()
+    cov = fit.covariance[group] if group else fit.covariance
+    V = cov.loc[order, order].to_numpy()
     sd = np.sqrt(np.diag(V))
     R = V / np.outer(sd, sd)
     k = V.shape[0]
@@ -165,7 +168,8 @@ def sas_parameters(fit, sas_type, order):
 def sas_visit_order(source, fit):
     """SAS orders the REPEATED levels as CLASS does: the ref= level last. The design/SAS/sas.R
     listings use AVISIT(ref='VIS1'), so their UN(1,1) is VIS2; the others use ref='VIS4'."""
-    names = list(fit.covariance.index)
+    cov = fit.covariance if isinstance(fit.covariance, pd.DataFrame) else next(iter(fit.covariance.values()))
+    names = list(cov.index)
     return names[1:] + names[:1] if "/sas_log" in source else names
 
 
@@ -228,7 +232,12 @@ def sas_differences(fev, model, method, df_method):
         if r.quantity == "m2ll":
             out.append(("m2ll", r.term, r.estimate, -2 * fit.loglik, 1e-6 * abs(r.estimate)))
         elif r.quantity == "covparm":
-            got, scale = sas_parameters(fit, r.sas_type, sas_visit_order(r.source, fit))[r.term]
+            group = r.group if isinstance(r.group, str) else ""
+            order = sas_visit_order(r.source, fit)
+            params = sas_parameters(fit, r.sas_type, order, group)
+            if group and "Residual" in params:  # SAS names it "Variance" with GROUP=
+                params["Variance"] = params.pop("Residual")
+            got, scale = params[r.term]
             out.append(("covparm", r.term, r.estimate, got, COVPARM_REL * scale + h))
         elif r.quantity == "type3":
             t3 = fit.type3()
@@ -270,6 +279,8 @@ def test_matrix_covers_every_structure_with_a_sas_type():
         assert got.loc[code, "method"] == {"ml", "reml"}
         assert got.loc[code, "df_method"] == {"satterthwaite", "kenward_roger", "kenward_roger_linear"}
     assert "ad" not in got.index  # no SAS type: see the module docstring
+    grouped = set(SAS.loc[SAS["model"].str.contains("ARMCD / USUBJID"), "structure"])
+    assert grouped == {"cs", "csh", "ar1", "ar1h", "toeph", "adh"}
     assert SAS_ALL["commit"].str.fullmatch(r"[0-9a-f]{40}").all()
     assert SAS["sas_converged"].all() and not SAS_SMALL["sas_converged"].any()
 

@@ -15,6 +15,8 @@ Reads, at the commit named in every output row:
   (``sas_wrapper("kr", "sp(exp)...", "kr1_spexp")``); the listing's "Fixed Effects SE Method" line
   (Kenward-Roger vs Prasad-Rao-Jeske-Kackar-Harville) says which is which, and is what is used.
 
+* ``design/SAS/sas_group_<type>_{ml,reml}.txt``: the same intercept-only fits with
+  ``REPEATED ... / GROUP = ARMCD`` (a covariance per arm; covariance parameters carry ``group``).
 * ``design/SAS/sas_log_nonconvergence{,_reml}.txt``: the full UN model on ``fev_data[1:50, ]``,
   where SAS stops without convergence (its last iterate's -2LL is recorded).
 
@@ -49,6 +51,14 @@ SIMPLE = {  # file stem -> (mmrm code, SAS type, model)
     "sas_sp_exp": ("sp_exp", "SP(EXP)(VISITN)", "FEV1 ~ sp_exp(VISITN | USUBJID)"),
     "sas_sp_exp2": ("sp_exp", "SP(EXP)(VISITN VISITN2)", "FEV1 ~ sp_exp(VISITN, VISITN2 | USUBJID)"),
 }
+GROUPED = {  # file stem -> (mmrm code, SAS type, model): REPEATED ... / GROUP = ARMCD
+    "sas_group_cs": ("cs", "CS", "FEV1 ~ cs(AVISIT | ARMCD / USUBJID)"),
+    "sas_group_csh": ("csh", "CSH", "FEV1 ~ csh(AVISIT | ARMCD / USUBJID)"),
+    "sas_group_ar1": ("ar1", "AR(1)", "FEV1 ~ ar1(AVISIT | ARMCD / USUBJID)"),
+    "sas_group_ar1h": ("ar1h", "ARH(1)", "FEV1 ~ ar1h(AVISIT | ARMCD / USUBJID)"),
+    "sas_group_toeph": ("toeph", "TOEPH", "FEV1 ~ toeph(AVISIT | ARMCD / USUBJID)"),
+    "sas_group_adh": ("adh", "ANTE(1)", "FEV1 ~ adh(AVISIT | ARMCD / USUBJID)"),
+}
 KR = {  # file suffix -> (mmrm code, SAS type, model)
     "us": ("us", "UN", "FEV1 ~ ARMCD + us(AVISIT | USUBJID)"),
     "cs": ("cs", "CS", "FEV1 ~ ARMCD + cs(AVISIT | USUBJID)"),
@@ -61,7 +71,7 @@ KR = {  # file suffix -> (mmrm code, SAS type, model)
     "spexp": ("sp_exp", "SP(EXP)(VISITN VISITN2)", "FEV1 ~ ARMCD + sp_exp(VISITN, VISITN2 | USUBJID)"),
 }
 COVPARM = re.compile(
-    r"^(UN\(\d,\d\)|CS|CSH|AR\(1\)|ARH\(1\)|TOEP\(\d\)|TOEPH\(\d\)|Var\(\d\)|Rho\(\d\)|SP\(EXP\)|Residual)$"
+    r"^(UN\(\d,\d\)|CS|CSH|AR\(1\)|ARH\(1\)|TOEP\(\d\)|TOEPH\(\d\)|Var\(\d\)|Rho\(\d\)|SP\(EXP\)|Residual|Variance)$"
 )
 NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[Ee][-+]?\d+)?"
 
@@ -130,11 +140,13 @@ def parse(rows):
             m2ll = cells[2]
         elif section == "cov" and COVPARM.match(cells[0]) and len(cells) >= 5:
             vals = [c for c in cells[1:] if re.fullmatch(NUM, c)]
-            covparms.append((cells[0], vals[0]))
+            group = next((c.split(" ", 1)[1] for c in cells[1:] if c.startswith("ARMCD ")), "")
+            covparms.append((cells[0], vals[0], group))
         elif section == "type3" and len(cells) >= 5 and all(re.fullmatch(NUM, c) for c in cells[1:5]):
             # Effect, Num DF, Den DF, Chi-Square, F Value, Pr > ChiSq, Pr > F
             type3.append((cells[0], cells[1], cells[2], cells[4]))
-        elif section == "fixed" and len(cells) >= 6 and cells[-4] != ".":
+        # a row starting with an Obs number is a PROC PRINT of an ODS data set, not the table
+        elif section == "fixed" and len(cells) >= 6 and cells[-4] != "." and not cells[0].isdigit():
             est, se, df = cells[-5], cells[-4], cells[-3]
             if re.fullmatch(NUM, est) and re.fullmatch(NUM, se):
                 fixed.append((" ".join(cells[:-5]), est, se, df))
@@ -170,8 +182,17 @@ def emit(out, *, source, commit, structure, sas_type, method, df_method, model, 
         model=model,
     )
     out.append({**base, "quantity": "m2ll", "term": "-2LL", "estimate": m2ll, "decimals": decimals(m2ll)})
-    for name, est in covparms:
-        out.append({**base, "quantity": "covparm", "term": name, "estimate": est, "decimals": decimals(est)})
+    for name, est, group in covparms:
+        out.append(
+            {
+                **base,
+                "quantity": "covparm",
+                "term": name,
+                "group": group,
+                "estimate": est,
+                "decimals": decimals(est),
+            }
+        )
     for term, est, se, df in fixed:
         out.append(
             {
@@ -190,7 +211,7 @@ def emit(out, *, source, commit, structure, sas_type, method, df_method, model, 
 def main(repo):
     repo = Path(repo)
     out = []
-    for stem, (code, sas_type, model) in SIMPLE.items():
+    for stem, (code, sas_type, model) in {**SIMPLE, **GROUPED}.items():
         for method in ("ml", "reml"):
             if stem.startswith("sas_log"):
                 name = f"design/SAS/{stem}{'_reml' if method == 'reml' else ''}.txt"
@@ -280,6 +301,7 @@ def main(repo):
         "model",
         "quantity",
         "term",
+        "group",
         "estimate",
         "se",
         "num_df",

@@ -543,7 +543,12 @@ def _profiled(pdata: PatternData, structure: CovarianceStructure, reml: bool):
     dof = pdata.n_obs - (pdata.p if reml else 0)
 
     def objective(phi):
-        R = structure.relative(phi)
+        # A far line-search step can overflow a log-scale parameter (exp) into inf / nan: that
+        # point is as infeasible as a singular one, not an error of the data.
+        with np.errstate(over="ignore", invalid="ignore"):
+            R = structure.relative(phi)
+        if not np.all(np.isfinite(R)):
+            return 1e100, np.zeros_like(phi)
         try:
             ev = pdata.evaluate(R, reml=reml, gradient=True)
         except np.linalg.LinAlgError:

@@ -92,7 +92,7 @@ def test_entries_override_the_models_settings_and_may_be_restricted():
         ([{"name": "a", "kind": "clda", "baseline_adjusted": True}], r"the key 'baseline_adjusted'"),
         ([{"name": "a", "kind": "mmrm", "visits": ["m99"]}], r"analyses/a.visits lists \['m99'\]"),
         ([{"name": "a", "kind": "mmrm", "covariates": ["bmi"]}], r"analyses/a.covariates lists"),
-        ([{"name": "a", "kind": "clda", "vcov": "empirical"}], r"analyses/a: kind 'clda' .* vcov"),
+        ([{"name": "a", "kind": "clda", "vcov": "empirical", "df_method": "kenward_roger"}], r"vcov"),
         ([{"name": "a", "kind": "formula"}], r"kind 'formula' needs 'formula:'"),
         ([{"name": "a", "kind": "formula", "formula": "pain_avg"}], r"kind 'formula' needs"),
         (

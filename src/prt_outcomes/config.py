@@ -604,10 +604,6 @@ def _check_model(model: ModelSettings, where: str, visit_names: list[str], cov_n
         )
 
 
-# The formula engine (po.mmrm) that the clda and formula kinds fit through offers these.
-_FORMULA_DF_METHODS = ("satterthwaite", "kenward_roger", "residual")
-
-
 def _analyses(
     entries, model: ModelSettings, visits: tuple[Visit, ...], outcome_names: list[str], cov_names: list[str]
 ) -> tuple[AnalysisSettings, ...]:
@@ -669,13 +665,6 @@ def _analyses(
             overrides["baseline_adjusted"] = False
         settings = replace(model, **overrides)
         _check_model(settings, where, visit_names, cov_names)
-        if kind in ("clda", "formula"):
-            if settings.vcov != "model" or settings.df_method not in _FORMULA_DF_METHODS:
-                raise ConfigError(
-                    f"{where}: kind {kind!r} is fitted through the formula engine (po.mmrm), which "
-                    f"offers vcov 'model' and df_method {list(_FORMULA_DF_METHODS)}; it has vcov "
-                    f"{settings.vcov!r} and df_method {settings.df_method!r}. Set them on the entry."
-                )
         out.append(
             AnalysisSettings(
                 name=name,

@@ -457,7 +457,14 @@ def _fit_clda(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
     terms = [VISIT, *columns.values(), *covariates]
     formula = f"{outcome} ~ {' + '.join(terms)} + {_covariance_term(settings.covariance, where)}"
     rows[VISIT] = rows[VISIT].astype(str)
-    fit = mmrm(formula, rows, method=settings.method, df_method=settings.df_method, levels={VISIT: present})
+    fit = mmrm(
+        formula,
+        rows,
+        method=settings.method,
+        df_method=settings.df_method,
+        vcov=settings.vcov,
+        levels={VISIT: present},
+    )
     # the means: visit v, arm a's indicator columns set (all zero for the reference arm)
     mean_rows, labels = [], []
     for a in arms:
@@ -514,6 +521,7 @@ def _fit_formula(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
         rows,
         method=settings.method,
         df_method=settings.df_method,
+        vcov=settings.vcov,
         # level orders only for the roles the formula names (po.mmrm refuses others)
         levels={k: lv for k, lv in ((ARM, arms), (VISIT, present)) if _names(formula, k)},
         reference={ARM: ref} if ref is not None and _names(formula, ARM) else None,

@@ -38,7 +38,7 @@ from ..errors import ModelError
 from .covariance import make_structure
 from .fit import fit_core
 from .formula import Design, Formula, aliased_columns, factor_levels, parse_formula
-from .inference import Inference
+from .inference import DF_METHOD_NAMES, VCOV_NAMES, Inference
 
 __all__ = ["mmrm", "MMRMFit"]
 
@@ -467,10 +467,16 @@ def mmrm(
     data : DataFrame
         Long data, one row per subject x visit.
     method : {"reml", "ml"}
-    df_method : {"satterthwaite", "kenward_roger", "residual"}
-    vcov : {"model"}
-        Covariance of the estimates: model-based. (Other choices arrive with the inference
-        module; asking for one now raises NotImplementedError.)
+    df_method : str
+        One of :data:`prt_outcomes.models.inference.DF_METHODS` (each row names its SAS and R
+        option): ``satterthwaite`` (default; SAS DDFM=SATTERTH, mmrm, lmerTest),
+        ``kenward_roger`` (SAS DDFM=KR, mmrm "Kenward-Roger": observed information),
+        ``kenward_roger_linear`` (SAS DDFM=KR(LINEAR)), ``kenward_roger_expected`` (pbkrtest),
+        ``residual``, ``between_within``.
+    vcov : str
+        Covariance of the estimates (:data:`prt_outcomes.models.inference.VCOV_METHODS`):
+        ``model`` (default), ``empirical`` (SAS EMPIRICAL, mmrm "Empirical"),
+        ``empirical_jackknife``, ``empirical_bias_reduced``.
     levels : dict, optional
         Level order per factor column, e.g. ``{"VISIT": ["4", "5", "6", "7"]}``; a numeric column
         named here becomes a factor.
@@ -524,15 +530,17 @@ def mmrm(
     """
     if method not in ("reml", "ml"):
         raise ValueError(f"method={method!r}; use 'reml' or 'ml'.")
-    if df_method not in ("satterthwaite", "kenward_roger", "residual"):
-        raise ValueError(f"df_method={df_method!r}; use 'satterthwaite', 'kenward_roger' or 'residual'.")
+    if df_method not in DF_METHOD_NAMES:
+        raise ValueError(f"df_method={df_method!r}; use one of {list(DF_METHOD_NAMES)}.")
+    if vcov not in VCOV_NAMES:
+        raise ValueError(f"vcov={vcov!r}; use one of {list(VCOV_NAMES)}.")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1.")
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
-    if df_method == "kenward_roger" and method != "reml":
+    if df_method.startswith("kenward_roger") and method != "reml":
         raise ModelError(
-            "df_method='kenward_roger' is defined for REML fits only (its bias correction uses the "
+            f"df_method={df_method!r} is defined for REML fits only (its bias correction uses the "
             "REML information); use method='reml' or df_method='satterthwaite'."
         )
     f = parse_formula(formula)

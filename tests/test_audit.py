@@ -1,0 +1,267 @@
+"""Clinic-audit tables on the CHOIR registry, recomputed here from the wide file by another path.
+
+The CHOIR / PORT registry (../shared/data/choir_pain_registry, PROVENANCE.md: 21,659 patients,
+average pain NRS at the first visit and at 3 months) is reshaped to the pipeline's long frame and
+run through prt_outcomes.analyse.audit. The references are computed in this file straight from
+the wide columns with numpy / scipy, written out formula by formula: the Wilson interval by its
+closed form, responder rules by integer arithmetic on the 0-10 scores (10 (b - f) >= 3 b for a
+30% reduction: no floating point), standardized differences by Austin (2009) and Yang & Dalton
+(2012) written with numpy. Tolerances: counts exact; means and intervals 1e-10 relative (the
+same sums in a different order); the Yang-Dalton distance 1e-8 (a 16 x 16 solve vs a
+pseudo-inverse).
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from prt_outcomes.analyse.audit import (
+    ALL_GROUPS,
+    AUDIT_ATTRITION_COLUMNS,
+    AUDIT_CHANGE_COLUMNS,
+    AUDIT_COMPLETION_COLUMNS,
+    AUDIT_FUNNEL_COLUMNS,
+    AUDIT_RESPONDER_COLUMNS,
+    MISSING_GROUP,
+    audit_attrition,
+    audit_change,
+    audit_completion,
+    audit_funnel,
+    audit_responders,
+    followed_up_flags,
+    suppress_audit_table,
+)
+from prt_outcomes.stats.funnel import funnel_table
+
+PAIN, FOLLOW = "PAIN_INTENSITY_AVERAGE", "PAIN_INTENSITY_AVERAGE.FOLLOW_UP"
+Z = stats.norm.ppf(0.975)
+
+
+def wilson(x, n, z=Z):
+    p = x / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100 * (centre - half), 100 * (centre + half)
+
+
+@pytest.fixture(scope="module")
+def choir(shared_data):
+    path = shared_data / "choir_pain_registry" / "choir_pain_registry.csv"
+    if not path.exists():
+        pytest.skip("the CHOIR registry file is absent")
+    return pd.read_csv(path)
+
+
+@pytest.fixture(scope="module")
+def long(choir):
+    ids = choir["PATIENT_NUM"].astype(str)
+    keep = ["AGE_AT_CONTACT", "BMI", "PAT_SEX", "PAT_RACE", "MEDICAID_BIN", "CCI_BIN"]
+    base = pd.DataFrame({"participant_id": ids, "visit": "first visit", "pain": choir[PAIN]})
+    base = pd.concat([base, choir[keep]], axis=1)
+    follow = pd.DataFrame({"participant_id": ids, "visit": "3 months", "pain": choir[FOLLOW]})
+    follow["PAT_SEX"] = choir["PAT_SEX"]
+    follow = follow[follow["pain"].notna()]  # only the assessments that happened have rows
+    return pd.concat([base, follow], ignore_index=True)
+
+
+def test_choir_completion(choir, long):
+    table = audit_completion(long, "pain", baseline_visit="first visit", group="PAT_SEX")
+    assert list(table.columns) == list(AUDIT_COMPLETION_COLUMNS)
+    b, f = choir[PAIN].notna(), choir[FOLLOW].notna()
+    for label, members in [
+        ("female", choir["PAT_SEX"] == "female"),
+        ("male", choir["PAT_SEX"] == "male"),
+        (MISSING_GROUP, choir["PAT_SEX"].isna()),
+        (ALL_GROUPS, pd.Series(True, index=choir.index)),
+    ]:
+        row = table[table["group"] == label].iloc[0]
+        n, x = int((b & members).sum()), int((b & f & members).sum())
+        assert (row["eligible"], row["assessed"]) == (n, x)
+        if n:
+            assert row["percent"] == pytest.approx(100 * x / n, rel=1e-12)
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson(x, n), rel=1e-10)
+    overall = table[table["group"] == ALL_GROUPS].iloc[0]
+    assert overall["eligible"] == 21658 and overall["assessed"] == int((b & f).sum())
+
+
+def test_choir_mean_change(choir, long):
+    table = audit_change(long, "pain", baseline_visit="first visit")
+    assert list(table.columns) == list(AUDIT_CHANGE_COLUMNS)
+    row = table.iloc[0]
+    both = choir[PAIN].notna() & choir[FOLLOW].notna()
+    b = choir.loc[both, PAIN].to_numpy()
+    f = choir.loc[both, FOLLOW].to_numpy()
+    d = f - b
+    n = d.size
+    mean, sd = d.sum() / n, math.sqrt(((d - d.mean()) ** 2).sum() / (n - 1))
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    assert row["n"] == n
+    assert row[["mean_baseline", "mean_followup", "mean_change", "sd_change"]].tolist() == pytest.approx(
+        [b.mean(), f.mean(), mean, sd], rel=1e-10
+    )
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((mean - half, mean + half), rel=1e-10)
+    assert row["effect_size"] == pytest.approx(mean / b.std(ddof=1), rel=1e-10)
+    assert row["effect_size_sd"] == "baseline_sd"
+    srm = audit_change(long, "pain", baseline_visit="first visit", standardizer="change_sd").iloc[0]
+    assert srm["effect_size"] == pytest.approx(mean / sd, rel=1e-10)
+
+
+def test_choir_responders(choir, long):
+    rules = ["percent_reduction >= 30", "percent_reduction >= 50", "reduction >= 2"]
+    table = audit_responders(long, {"pain": rules}, baseline_visit="first visit")
+    assert list(table.columns) == list(AUDIT_RESPONDER_COLUMNS)
+    b = choir[PAIN].to_numpy()
+    f = choir[FOLLOW].to_numpy()
+    eligible = ~np.isnan(b)
+    both = eligible & ~np.isnan(f)
+    bi = np.where(both, b, 0).astype(int)
+    fi = np.where(both, f, 0).astype(int)
+    reference = {
+        # percent kinds are undefined for a baseline of 0: left out of the observed denominator
+        "percent_reduction >= 30": (both & (bi > 0) & (10 * (bi - fi) >= 3 * bi), both & (bi > 0)),
+        "percent_reduction >= 50": (both & (bi > 0) & (2 * (bi - fi) >= bi), both & (bi > 0)),
+        "reduction >= 2": (both & (bi - fi >= 2), both),
+    }
+    for rule, (hit, decided) in reference.items():
+        for basis, denominator in [("observed", int(decided.sum())), ("eligible", int(eligible.sum()))]:
+            row = table[(table["threshold"] == rule) & (table["denominator_basis"] == basis)].iloc[0]
+            x = int(hit.sum())
+            assert (row["responders"], row["denominator"]) == (x, denominator), (rule, basis)
+            assert row["percent"] == pytest.approx(100 * x / denominator, rel=1e-12)
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson(x, denominator), rel=1e-10)
+
+
+def test_choir_attrition(choir, long):
+    people = followed_up_flags(
+        long,
+        "pain",
+        baseline_visit="first visit",
+        followup_visit="3 months",
+        characteristics=["AGE_AT_CONTACT", "BMI", "PAT_SEX", "PAT_RACE", "MEDICAID_BIN"],
+    )
+    table = audit_attrition(people, ["pain", "AGE_AT_CONTACT", "BMI", "PAT_SEX", "PAT_RACE", "MEDICAID_BIN"])
+    assert list(table.columns) == list(AUDIT_ATTRITION_COLUMNS)
+    eligible = choir[PAIN].notna()
+    followed = choir[FOLLOW].notna()[eligible]
+    wide = choir[eligible]
+    for name, col in [("pain", PAIN), ("AGE_AT_CONTACT", "AGE_AT_CONTACT"), ("BMI", "BMI")]:
+        a = wide.loc[followed, col].dropna().to_numpy()
+        c = wide.loc[~followed, col].dropna().to_numpy()
+        smd = (a.mean() - c.mean()) / math.sqrt((a.var(ddof=1) + c.var(ddof=1)) / 2)
+        row = table[table["variable"] == name].iloc[0]
+        assert (row["n_followed"], row["n_lost"]) == (a.size, c.size)
+        assert row["std_difference"] == pytest.approx(smd, rel=1e-10)
+        assert row["missing_followed"] == int(wide.loc[followed, col].isna().sum())
+    for name in ["PAT_SEX", "MEDICAID_BIN", "PAT_RACE"]:
+        a = wide.loc[followed, name].dropna()
+        c = wide.loc[~followed, name].dropna()
+        levels = sorted(set(a) | set(c))
+        pa = np.array([(a == lev).mean() for lev in levels])
+        pc = np.array([(c == lev).mean() for lev in levels])
+        for lev, p1, p0 in zip(levels, pa, pc):
+            row = table[(table["variable"] == name) & (table["level"] == lev)].iloc[0]
+            assert row["std_difference"] == pytest.approx(
+                (p1 - p0) / math.sqrt((p1 * (1 - p1) + p0 * (1 - p0)) / 2)
+            )
+        if len(levels) > 2:
+            t, k = pa[1:], pc[1:]
+            s = np.empty((t.size, t.size))
+            for i in range(t.size):
+                for j in range(t.size):
+                    s[i, j] = (
+                        (t[i] * (1 - t[i]) + k[i] * (1 - k[i])) / 2
+                        if i == j
+                        else -(t[i] * t[j] + k[i] * k[j]) / 2
+                    )
+            yd = math.sqrt((t - k) @ np.linalg.solve(s, t - k))
+            row = table[(table["variable"] == name) & (table["level"] == "(overall)")].iloc[0]
+            assert row["std_difference"] == pytest.approx(yd, rel=1e-8)
+    # the followed-up patients had lower pain at the first visit: a real, not a tested-in, finding
+    assert table.loc[table["variable"] == "pain", "std_difference"].iloc[0] < 0
+
+
+def test_eligible_pairs_and_groups():
+    d = pd.DataFrame(
+        {
+            "participant_id": list("aabbccd"),
+            "visit": ["b", "f", "b", "f", "b", "f", "b"],
+            "site": ["x", "x", "x", "x", "y", "y", None],
+            "pain": [8.0, 4.0, 6.0, None, 7.0, 7.0, 5.0],
+        }
+    )
+    t = audit_completion(d, "pain", baseline_visit="b", group="site")
+    assert t[["group", "eligible", "assessed"]].values.tolist() == [
+        [MISSING_GROUP, 1, 0],
+        ["x", 2, 1],
+        ["y", 1, 1],
+        [ALL_GROUPS, 4, 2],
+    ]
+    due = pd.DataFrame({"participant_id": ["a", "c"], "visit": ["f", "f"]})
+    t = audit_completion(d, "pain", baseline_visit="b", eligible=due)
+    assert t[["eligible", "assessed"]].values.tolist() == [[2, 2]]
+    with pytest.raises(ValueError, match="more than one row"):
+        audit_change(pd.concat([d, d.iloc[[1]]]), "pain", baseline_visit="b")
+
+
+def test_audit_funnel_matches_funnel_table():
+    rng = np.random.default_rng(11)
+    n = 400
+    site = rng.choice(list("abcdef"), n)
+    base = rng.integers(3, 11, n).astype(float)
+    follow = np.clip(base - rng.integers(-1, 5, n), 0, 10).astype(float)
+    d = pd.DataFrame(
+        {
+            "participant_id": np.repeat(np.arange(n), 2),
+            "visit": ["b", "f"] * n,
+            "site": np.repeat(site, 2),
+            "pain": np.column_stack([base, follow]).ravel(),
+        }
+    )
+    t = audit_funnel(d, "pain", group="site", baseline_visit="b", visit="f", adjustment="multiplicative")
+    assert list(t.columns) == list(AUDIT_FUNNEL_COLUMNS)
+    change = follow - base
+    means = [change[site == s].mean() for s in "abcdef"]
+    sizes = [(site == s).sum() for s in "abcdef"]
+    within = math.sqrt(
+        sum(((change[site == s] - change[site == s].mean()) ** 2).sum() for s in "abcdef") / (n - 6)
+    )
+    ref = funnel_table(means, sizes, list("abcdef"), kind="mean", sd=within, adjustment="multiplicative")
+    np.testing.assert_allclose(t["value"], ref["value"], rtol=1e-12)
+    np.testing.assert_allclose(t["ll998"], ref["ll998"], rtol=1e-12)
+    r = audit_funnel(d, "pain", group="site", baseline_visit="b", visit="f", measure="reduction >= 2")
+    hits = [((base - follow)[site == s] >= 2).mean() for s in "abcdef"]
+    np.testing.assert_allclose(r["value"], hits, rtol=1e-12)
+
+
+def test_suppressed_audit_tables_show_no_small_count():
+    d = pd.DataFrame(
+        {
+            "participant_id": [f"p{i}" for i in range(60) for _ in (0, 1)],
+            "visit": ["b", "f"] * 60,
+            "site": [s for s in ["x"] * 40 + ["y"] * 17 + ["z"] * 3 for _ in (0, 1)],
+        }
+    )
+    rng = np.random.default_rng(2)
+    pain = rng.integers(2, 11, 120).astype(float)
+    pain[1::2][rng.random(60) < 0.3] = np.nan
+    d["pain"] = pain
+    comp = audit_completion(d, "pain", baseline_visit="b", group="site")
+    safe = suppress_audit_table(comp, "assessed", denominator="eligible", by=("outcome", "visit"))
+    shown = pd.concat([safe["assessed"], safe["eligible"], safe["eligible"] - safe["assessed"]]).dropna()
+    assert not ((shown >= 1) & (shown < 5)).any()
+    assert safe.loc[safe["group"] == "z", "assessed"].isna().all()
+    assert safe.loc[safe["group"] == "z", "percent"].isna().all()
+    # the hidden site cannot be recovered from the total: another site is hidden with it
+    assert safe["assessed"].isna().sum() >= 2
+    resp = audit_responders(d, {"pain": ["reduction >= 2"]}, baseline_visit="b", group="site")
+    safe = suppress_audit_table(
+        resp,
+        "responders",
+        denominator="denominator",
+        by=("outcome", "threshold", "visit", "denominator_basis"),
+    )
+    shown = pd.concat([safe["responders"], safe["denominator"] - safe["responders"]]).dropna()
+    assert not ((shown >= 1) & (shown < 5)).any()

@@ -19,8 +19,8 @@ Definitions
   outcome (and, when ``eligible`` pairs are given, is listed for that visit, e.g. because the
   visit's due date has passed). A participant's ``group`` is read from the baseline row.
 * **Assessed**: eligible and the outcome is observed at the visit.
-* **Change**: ``value - baseline`` over the participants with both (:func:`~prt_outcomes.derive.change_from_baseline`);
-  its CI is the t interval ``mean +- t_{n-1} sd / sqrt(n)``.
+* **Change**: ``value - baseline`` over the participants with both
+  (:func:`~prt_outcomes.derive.change_from_baseline`); its CI is the t interval ``mean +- t_{n-1} sd / sqrt(n)``.
 * **Effect size** ``mean_change / SD`` with the SD named in ``effect_size_sd``
   (:data:`AUDIT_EFFECT_SIZES`).
 * **Responder rates** on two denominators (``denominator_basis``): ``observed`` (the assessed
@@ -518,7 +518,7 @@ def audit_attrition(
     categorical=(),
     sd_convention: str = "average_variance",
 ) -> pd.DataFrame:
-    """Baseline characteristics of the participants followed up against those lost, with standardized differences.
+    """Baseline characteristics of the participants followed up vs those lost: standardized differences.
 
     Parameters
     ----------
@@ -559,7 +559,8 @@ def audit_attrition(
     """
     if sd_convention not in ATTRITION_SD_CONVENTIONS:
         raise ValueError(
-            f"audit_attrition: sd_convention is one of {list(ATTRITION_SD_CONVENTIONS)}, got {sd_convention!r}."
+            f"audit_attrition: sd_convention is one of {list(ATTRITION_SD_CONVENTIONS)}, "
+            f"got {sd_convention!r}."
         )
     flags = participants[followed_up].astype(bool).to_numpy()
     categorical = set(_as_list(categorical))

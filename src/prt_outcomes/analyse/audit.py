@@ -20,7 +20,8 @@ Definitions
   visit's due date has passed). A participant's ``group`` is read from the baseline row.
 * **Assessed**: eligible and the outcome is observed at the visit.
 * **Change**: ``value - baseline`` over the participants with both
-  (:func:`~prt_outcomes.derive.change_from_baseline`); its CI is the t interval ``mean +- t_{n-1} sd / sqrt(n)``.
+  (:func:`~prt_outcomes.derive.change_from_baseline`); its CI is the t interval
+  ``mean +- t_{n-1} sd / sqrt(n)``.
 * **Effect size** ``mean_change / SD`` with the SD named in ``effect_size_sd``
   (:data:`AUDIT_EFFECT_SIZES`).
 * **Responder rates** on two denominators (``denominator_basis``): ``observed`` (the assessed

@@ -12,6 +12,8 @@ pseudo-inverse).
 """
 
 import math
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -265,3 +267,86 @@ def test_suppressed_audit_tables_show_no_small_count():
     )
     shown = pd.concat([safe["responders"], safe["denominator"] - safe["responders"]]).dropna()
     assert not ((shown >= 1) & (shown < 5)).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# The same CHOIR numbers from base R (tests/references/audit/make_choir_reference.R, stored in
+# choir_reference.csv with 15 significant digits): prop.test's Wilson interval, t.test's paired
+# interval, Austin / Yang & Dalton in R. Tolerance 1e-10 relative: 15 printed digits, and sums
+# of ~7000 values in another order.
+# ----------------------------------------------------------------------------------------------
+REFERENCE_DIR = Path(__file__).parent / "references" / "audit"
+
+
+def _ours(long):
+    comp = audit_completion(long, "pain", baseline_visit="first visit").iloc[0]
+    change = audit_change(long, "pain", baseline_visit="first visit").iloc[0]
+    rules = {"pr30": "percent_reduction >= 30", "pr50": "percent_reduction >= 50", "red2": "reduction >= 2"}
+    resp = audit_responders(long, {"pain": list(rules.values())}, baseline_visit="first visit")
+    ours = {
+        "completion_x": comp["assessed"],
+        "completion_n": comp["eligible"],
+        "completion_ci_low": comp["ci_low"],
+        "completion_ci_high": comp["ci_high"],
+        "change_n": change["n"],
+        "change_mean_baseline": change["mean_baseline"],
+        "change_mean_followup": change["mean_followup"],
+        "change_mean": change["mean_change"],
+        "change_sd": change["sd_change"],
+        "change_ci_low": change["ci_low"],
+        "change_ci_high": change["ci_high"],
+        "change_effect_size_baseline_sd": change["effect_size"],
+    }
+    for key, rule in rules.items():
+        for basis in ("observed", "eligible"):
+            row = resp[(resp["threshold"] == rule) & (resp["denominator_basis"] == basis)].iloc[0]
+            ours[f"{key}_{basis}_x"] = row["responders"]
+            ours[f"{key}_{basis}_n"] = row["denominator"]
+            ours[f"{key}_{basis}_ci_low"] = row["ci_low"]
+            ours[f"{key}_{basis}_ci_high"] = row["ci_high"]
+    people = followed_up_flags(
+        long,
+        "pain",
+        baseline_visit="first visit",
+        followup_visit="3 months",
+        characteristics=["AGE_AT_CONTACT", "BMI", "PAT_SEX", "PAT_RACE", "MEDICAID_BIN"],
+    )
+    att = audit_attrition(people, ["pain", "AGE_AT_CONTACT", "BMI", "PAT_SEX", "PAT_RACE", "MEDICAID_BIN"])
+
+    def smd(variable, level=""):
+        return att[(att["variable"] == variable) & (att["level"] == level)]["std_difference"].iloc[0]
+
+    ours.update(
+        smd_pain=smd("pain"),
+        smd_age=smd("AGE_AT_CONTACT"),
+        smd_bmi=smd("BMI"),
+        smd_sex_male=smd("PAT_SEX", "male"),
+        smd_medicaid_yes=smd("MEDICAID_BIN", "yes"),
+        smd_race_overall=smd("PAT_RACE", "(overall)"),
+    )
+    return ours
+
+
+def _compare(reference: pd.DataFrame, ours: dict):
+    ref = dict(zip(reference["quantity"], reference["value"]))
+    assert set(ref) == set(ours)
+    for key, value in ref.items():
+        if key.endswith(("_x", "_n")):
+            assert ours[key] == int(value), key
+        else:
+            assert float(ours[key]) == pytest.approx(value, rel=1e-10), key
+
+
+def test_choir_against_stored_r_reference(long):
+    _compare(pd.read_csv(REFERENCE_DIR / "choir_reference.csv"), _ours(long))
+
+
+def test_choir_r_reference_live(rscript, shared_data, tmp_path, long):
+    out = tmp_path / "choir_reference.csv"
+    data = shared_data / "choir_pain_registry" / "choir_pain_registry.csv"
+    subprocess.run(
+        [rscript, str(REFERENCE_DIR / "make_choir_reference.R"), str(data), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    _compare(pd.read_csv(out), _ours(long))

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from prt_outcomes.analyse.audit import (
@@ -37,6 +39,7 @@ from prt_outcomes.analyse.audit import (
     suppress_audit_table,
 )
 from prt_outcomes.stats.funnel import funnel_table
+from test_disclosure import _recoverable_by_rank
 
 PAIN, FOLLOW = "PAIN_INTENSITY_AVERAGE", "PAIN_INTENSITY_AVERAGE.FOLLOW_UP"
 Z = stats.norm.ppf(0.975)
@@ -112,7 +115,7 @@ def test_choir_mean_change(choir, long):
 
 
 def test_choir_responders(choir, long):
-    rules = ["percent_reduction >= 30", "percent_reduction >= 50", "reduction >= 2"]
+    rules = ["percent_reduction >= 30", "percent_reduction >= 50", "reduction >= 2", "value <= 3"]
     table = audit_responders(long, {"pain": rules}, baseline_visit="first visit")
     assert list(table.columns) == list(AUDIT_RESPONDER_COLUMNS)
     b = choir[PAIN].to_numpy()
@@ -126,6 +129,7 @@ def test_choir_responders(choir, long):
         "percent_reduction >= 30": (both & (bi > 0) & (10 * (bi - fi) >= 3 * bi), both & (bi > 0)),
         "percent_reduction >= 50": (both & (bi > 0) & (2 * (bi - fi) >= bi), both & (bi > 0)),
         "reduction >= 2": (both & (bi - fi >= 2), both),
+        "value <= 3": (both & (fi <= 3), both),  # recovery: mild pain at 3 months
     }
     for rule, (hit, decided) in reference.items():
         for basis, denominator in [("observed", int(decided.sum())), ("eligible", int(eligible.sum()))]:
@@ -267,6 +271,11 @@ def test_suppressed_audit_tables_show_no_small_count():
     )
     shown = pd.concat([safe["responders"], safe["denominator"] - safe["responders"]]).dropna()
     assert not ((shown >= 1) & (shown < 5)).any()
+    change = audit_change(d, "pain", baseline_visit="b", group="site")
+    safe = suppress_audit_table(change, "n")
+    assert safe.loc[safe["group"] == "z", ["n", "mean_change", "ci_low"]].isna().all(axis=None)
+    assert safe["n"].isna().sum() >= 2  # the all row's n would give z's n otherwise
+    assert not ((safe["n"] >= 1) & (safe["n"] < 5)).fillna(False).any()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,3 +359,81 @@ def test_choir_r_reference_live(rscript, shared_data, tmp_path, long):
         capture_output=True,
     )
     _compare(pd.read_csv(out), _ours(long))
+
+
+def test_attrition_binary_and_pooled_sd():
+    p = pd.DataFrame(
+        {
+            "smoker": [1, 0, 1, 1, 0, 0, 1, 0],
+            "flag": [True, False, True, True, True, False, False, False],
+            "age": [30.0, 40, 50, 60, 35, 45, 55, 70],
+            "followed_up": [True, True, True, False, False, False, False, False],
+        }
+    )
+    t = audit_attrition(p, ["smoker", "flag", "age"]).set_index("variable")
+    p1, p0 = 2 / 3, 2 / 5
+    assert t.loc["smoker", "kind"] == "binary" and t.loc["flag", "kind"] == "binary"
+    assert t.loc["smoker", "std_difference"] == pytest.approx(
+        (p1 - p0) / math.sqrt((p1 * (1 - p1) + p0 * (1 - p0)) / 2)
+    )
+    assert t.loc["smoker", ["followed", "lost"]].tolist() == pytest.approx([100 * p1, 100 * p0])
+    a, c = np.array([30.0, 40, 50]), np.array([60.0, 35, 45, 55, 70])
+    pooled = math.sqrt((2 * a.var(ddof=1) + 4 * c.var(ddof=1)) / 6)
+    t2 = audit_attrition(p, ["age"], sd_convention="pooled").iloc[0]
+    assert t2["std_difference"] == pytest.approx((a.mean() - c.mean()) / pooled)
+    t3 = audit_attrition(p, ["smoker"], categorical=["smoker"])
+    assert t3["level"].tolist() == ["0", "1"] and (t3["kind"] == "categorical").all()
+
+
+def test_audit_funnel_case_mix():
+    from prt_outcomes.stats.funnel import indirect_standardisation
+
+    rng = np.random.default_rng(5)
+    n = 500
+    site = rng.choice(list("abcde"), n)
+    age = rng.normal(55, 12, n)
+    base = np.clip(np.round(rng.normal(6.5, 1.5, n)), 1, 10)
+    follow = np.clip(np.round(base - 1 - 0.03 * (age - 55) + rng.normal(0, 1.5, n)), 0, 10)
+    d = pd.DataFrame(
+        {
+            "participant_id": np.repeat(np.arange(n), 2),
+            "visit": ["b", "f"] * n,
+            "site": np.repeat(site, 2),
+            "age": np.repeat(age, 2),
+            "pain": np.column_stack([base, follow]).ravel(),
+        }
+    )
+    t = audit_funnel(d, "pain", group="site", baseline_visit="b", visit="f", case_mix=["age"])
+    per = pd.DataFrame({"y": follow - base, "age": age, "unit": site})
+    ref, sd = indirect_standardisation(per, "y", ["age"], "unit", family="gaussian")
+    np.testing.assert_allclose(t["value"], ref["adjusted"], rtol=1e-12)
+    np.testing.assert_allclose(t["se"], sd / np.sqrt(ref["n"]), rtol=1e-12)
+    r = audit_funnel(
+        d, "pain", group="site", baseline_visit="b", visit="f", measure="reduction >= 2", case_mix=["age"]
+    )
+    per["hit"] = (base - follow >= 2).astype(float)
+    ref, _ = indirect_standardisation(per, "hit", ["age"], "unit")
+    np.testing.assert_allclose(r["value"], ref["ratio"], rtol=1e-10)
+    np.testing.assert_allclose(r["volume"], ref["expected"], rtol=1e-10)
+    assert (r["target"] == 1).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=6))
+def test_property_suppressed_groups_reveal_nothing(groups):
+    """Random group tables (assessed, not assessed): no count 1..4 shown, the all row included,
+    and no hidden count is fixed by the published ones (the rank check of test_disclosure)."""
+    rows = [("pain", "3m", f"g{i}", a + m, a) for i, (a, m) in enumerate(groups)]
+    rows.append(("pain", "3m", ALL_GROUPS, sum(a + m for a, m in groups), sum(a for a, _ in groups)))
+    t = pd.DataFrame(rows, columns=["outcome", "visit", "group", "eligible", "assessed"])
+    t["percent"] = 100 * t["assessed"] / t["eligible"].where(t["eligible"] > 0)
+    safe = suppress_audit_table(t, "assessed", denominator="eligible")
+    rest = safe["eligible"] - safe["assessed"]
+    for col in (safe["assessed"], safe["eligible"], rest):
+        shown = col.dropna()
+        assert not ((shown >= 1) & (shown < 5)).any()
+    assert safe.loc[safe["assessed"].isna(), "percent"].isna().all()
+    # the published grid: groups x (assessed, not assessed, eligible) + the all row
+    hidden = np.column_stack([safe["assessed"].isna(), rest.isna(), safe["eligible"].isna()])
+    # a "not assessed" count is hidden only if it cannot be had from eligible - assessed
+    assert _recoverable_by_rank(hidden) == []

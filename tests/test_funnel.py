@@ -128,7 +128,7 @@ def _spiegelhalter_exact(n, p0, prob):
     while _binom_cdf(r, n, p0) < prob:
         r += 1
     f_r, f_r1 = _binom_cdf(r, n, p0), _binom_cdf(r - 1, n, p0)
-    return (r - (f_r - prob) / (f_r - f_r1)) / n
+    return max(0.0, (r - (f_r - prob) / (f_r - f_r1)) / n)  # r = 0 interpolates below 0: clip
 
 
 @pytest.mark.parametrize("n", [10, 37, 120])
@@ -136,6 +136,8 @@ def test_exact_binomial_limits_with_interpolation(n):
     lim = funnel_limits([n], kind="proportion", target=0.2).iloc[0]
     for col, prob in [("ll95", 0.025), ("ul95", 0.975), ("ll998", 0.001), ("ul998", 0.999)]:
         assert lim[col] == pytest.approx(_spiegelhalter_exact(n, 0.2, prob), abs=1e-10), col
+    if n == 10:  # P(X = 0) = 0.107 > 0.001: the 99.8% lower limit is 0, not below
+        assert lim["ll998"] == 0.0
 
 
 def test_overdispersion_hand_case():

@@ -29,6 +29,14 @@ Definitions
   assessed counted as non-responders, a worst-case rate).
 * **Attrition**: standardized differences, followed up minus lost (:data:`ATTRITION_SD_CONVENTIONS`).
 
+References
+----------
+Kazis LE, Anderson JJ, Meenan RF (1989). Effect sizes for interpreting changes in health status.
+Med Care 27(3 Suppl):S178-S189.
+Liang MH, Fossel AH, Larson MG (1990). Comparisons of five health status instruments for
+orthopedic evaluation. Med Care 28:632-642.
+Austin PC (2009); Yang D, Dalton JE (2012): see :func:`audit_attrition`.
+
 Examples
 --------
 >>> import pandas as pd

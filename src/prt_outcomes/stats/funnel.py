@@ -9,11 +9,13 @@ Kinds of indicator (:data:`FUNNEL_KINDS`)
 ``proportion``
     ``y = events / n``, target ``p0 = sum(events) / sum(n)`` unless given. Without
     overdispersion the limits are exact binomial quantiles with Spiegelhalter's interpolation
-    (2005, appendix A.1.1: ``r_p`` the ``p``-quantile of ``Binomial(n, p0)``, ``alpha =
-    (F(r_p) - p) / (F(r_p) - F(r_p - 1))``, limit ``(r_p - alpha) / n``); with ``exact=False``
-    the normal approximation ``p0 +- z sqrt(p0 (1 - p0) / n)``. ``scale="arcsine"`` works on
-    ``asin(sqrt(y))`` with ``s = 1 / (2 sqrt(n))`` and back-transforms, as FunnelPlotR's
-    ``data_type = "PR"``.
+    (2005, appendix A.1.1: ``r_p`` the ``p``-quantile of ``Binomial(n, p0)``,
+    ``alpha = (F(r_p) - p) / (F(r_p) - F(r_p - 1))``, limit ``(r_p - alpha) / n``, kept within
+    [0, 1]); with ``exact=False`` the normal approximation ``p0 +- z sqrt(p0 (1 - p0) / n)``.
+    ``scale="arcsine"`` works on ``asin(sqrt(y))`` with ``s = 1 / (2 sqrt(n))`` and
+    back-transforms, as FunnelPlotR's ``data_type = "PR"`` (whose plotting grid also forces the
+    limits to be monotone in ``n`` at very small ``n``; the limits here are the formula's at
+    each unit's own ``n``).
 ``mean``
     ``y`` a mean (e.g. mean change from baseline) of ``n`` patients, ``s = sd / sqrt(n)`` with
     the within-unit SD ``sd`` (the pooled SD of the patients; :func:`pooled_within_sd`); limits
@@ -185,7 +187,8 @@ def _binomial_limit(n: np.ndarray, p0: float, prob: float) -> np.ndarray:
     f_r1 = stats.binom.cdf(r - 1, n, p0)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.where(f_r > f_r1, (f_r - prob) / (f_r - f_r1), 0.0)
-        return (r - alpha) / n
+        # r_p = 0 interpolates below 0 (r - alpha < 0); a proportion's limit stops at 0
+        return np.clip((r - alpha) / n, 0.0, 1.0)
 
 
 def _scale_of(kind: str, scale: str | None) -> str:

@@ -27,6 +27,7 @@ import pytest
 
 from prt_outcomes.stats.funnel import (
     FUNNEL_COLUMNS,
+    funnel_curve,
     funnel_limits,
     funnel_table,
     indirect_standardisation,
@@ -193,3 +194,17 @@ def test_pooled_within_sd_and_indirect_standardisation():
     v = d["change"].to_numpy()
     within = sum(((v[units == u] - v[units == u].mean()) ** 2).sum() for u in "abc")
     assert pooled_within_sd(v, units) == pytest.approx(math.sqrt(within / (units.size - 3)))
+
+
+@pytest.mark.parametrize("adjustment", [None, "multiplicative", "additive"])
+def test_curve_passes_through_the_units_limits(adjustment):
+    rng = np.random.default_rng(4)
+    n = rng.integers(20, 400, 12)
+    means = -1.5 + rng.normal(0, 2.4 / np.sqrt(n)) + rng.normal(0, 0.3, 12)
+    t = funnel_table(means, n, [f"u{i}" for i in range(12)], kind="mean", sd=2.4, adjustment=adjustment)
+    curve = funnel_curve(t, kind="mean", points=400)
+    for col in ("ll95", "ul998"):
+        # the lines are smooth in the volume: interpolating them at a unit's volume gives its limits
+        np.testing.assert_allclose(np.interp(t["volume"], curve["volume"], curve[col]), t[col], rtol=2e-3)
+    if adjustment is not None:
+        assert t["phi"].iloc[0] > 1  # the between-unit SD of 0.3 overdisperses the means

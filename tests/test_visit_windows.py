@@ -91,3 +91,13 @@ def test_partition_and_nearest_property(rows):
     outside = res.unassigned[res.unassigned["reason"] == "outside_windows"]["day"]
     for d in outside:
         assert not any(w.start <= d <= w.end for w in specs.values())
+
+
+def test_other_column_names_and_empty_input():
+    rows = pd.DataFrame({"id": ["a", "a"], "days": [1, 95], "visit": ["x", "y"]})
+    res = assign_visit_windows(rows, WINDOWS, day="days", subject="id")
+    assert res.assigned[["id", "visit"]].values.tolist() == [["a", "baseline"], ["a", "3 months"]]
+    empty = assign_visit_windows(rows.iloc[:0], WINDOWS, day="days", subject="id")
+    assert empty.assigned.empty and empty.unassigned.empty
+    with pytest.raises(KeyError, match="day column"):
+        assign_visit_windows(rows, WINDOWS, subject="id")

@@ -73,6 +73,7 @@ __all__ = [
     "overdispersion",
     "funnel_limits",
     "funnel_table",
+    "funnel_curve",
     "pooled_within_sd",
     "indirect_standardisation",
     "INDIRECT_COLUMNS",
@@ -389,6 +390,47 @@ def funnel_table(
         }
     )
     return out[list(FUNNEL_COLUMNS)]
+
+
+def funnel_curve(
+    table: pd.DataFrame,
+    *,
+    kind: str,
+    points: int = 200,
+    exact: bool = True,
+    scale: str | None = None,
+) -> pd.DataFrame:
+    """The funnel's limit lines over a grid of volumes, for drawing beside :func:`funnel_table`.
+
+    Reads the target, the adjustment and ``phi`` / ``tau2`` from ``table`` (the within-unit SD
+    of a mean funnel from ``se * sqrt(volume)``), so the lines are those the units' flags used.
+    The grid runs from the smallest volume shown (at least 1) to 1.1 x the largest.
+
+    Examples
+    --------
+    >>> t = funnel_table([0.2, 0.5, 0.3], [50, 40, 200], ["a", "b", "c"], kind="proportion")
+    >>> curve = funnel_curve(t, kind="proportion", points=5)
+    >>> list(curve.columns), len(curve)
+    (['volume', 'll95', 'ul95', 'll998', 'ul998'], 5)
+    """
+    if table.empty:
+        return pd.DataFrame(columns=["volume", *LIMIT_COLUMNS])
+    first = table.iloc[0]
+    sd = float(first["se"] * np.sqrt(first["volume"])) if kind == "mean" else None
+    low = max(1.0, 0.9 * float(table["volume"].min()))
+    grid = np.linspace(low, 1.1 * float(table["volume"].max()), points)
+    adjustment = None if first["adjustment"] == "none" else first["adjustment"]
+    return funnel_limits(
+        grid,
+        kind=kind,
+        target=float(first["target"]),
+        sd=sd,
+        adjustment=adjustment,
+        phi=float(first["phi"]),
+        tau2=float(first["tau2"]),
+        exact=exact,
+        scale=scale,
+    )
 
 
 def pooled_within_sd(values, group) -> float:

@@ -811,7 +811,7 @@ def suppress_audit_table(
     Returns
     -------
     DataFrame
-        ``table`` with hidden counts ``<NA>`` (``Int64``) and their dependent columns NaN.
+        ``table`` (index reset) with hidden counts ``<NA>`` (``Int64``) and their dependent columns NaN.
 
     Notes
     -----
@@ -832,7 +832,7 @@ def suppress_audit_table(
     """
     from ..stats.disclosure import TOTAL, suppress_table
 
-    out = table.copy()
+    out = table.reset_index(drop=True)  # positions label the cells of the suppressed grid
     if dependent is None:
         dependent = [
             c for c in out.columns if pd.api.types.is_float_dtype(out[c]) and c not in (count, denominator)

@@ -477,6 +477,31 @@ def _stratified_sample(rng, arm_of, arms):
     )
 
 
+def _supports_model(trial, rows) -> bool:
+    """Whether a bootstrap sample has enough distinct participants for the unstructured MMRM.
+
+    A sample repeats participants, so a visit can have fewer distinct values than the model has
+    parameters for it: the regression of visit ``v`` on its ``q`` mean parameters (the ANCOVA's:
+    intercept, arms, baseline, covariates) and the ``v`` earlier visits, plus its residual
+    variance, needs more than ``q + v + 1`` distinct participants, else the covariance is singular
+    at the optimum and the likelihood unbounded. Required here: ``q + v + 2`` (two residual df),
+    and two distinct participants in every arm at every visit. Such samples are counted as failed
+    and redrawn (as rbmi redraws failed samples) without calling the engine, which takes long to
+    give up on them (its Nelder-Mead fallback; see the issue 12 report).
+    """
+    use = (~trial.is_missing & trial.is_mar)[rows]
+    arm = trial.arm_of[rows]
+    q = trial.z.shape[1]
+    for v in range(use.shape[1]):
+        if np.unique(rows[use[:, v]]).size < q + v + 2:
+            return False
+        for a in trial.arms:
+            sel = arm == a
+            if np.unique(rows[sel][use[sel, v]]).size < 2:
+                return False
+    return True
+
+
 def _impute(trial, model, method, n_imputations, rng, max_failures):
     """[(rows, completed y)], n_failed."""
     n = len(trial.subjects)
@@ -496,10 +521,15 @@ def _impute(trial, model, method, n_imputations, rng, max_failures):
         nonlocal failed
         while True:
             rows = _stratified_sample(rng, trial.arm_of, trial.arms)
-            try:
-                beta, sigma, ok = model.fit(rows)
-            except ModelError:
+            if not _supports_model(trial, rows):
                 ok = False
+            else:
+                try:
+                    beta, sigma, ok = model.fit(rows)
+                except (ModelError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+                    # a degenerate resample the engine refuses: draw another, as rbmi does for
+                    # failed samples
+                    ok = False
             if ok:
                 return rows, beta, sigma
             failed += 1

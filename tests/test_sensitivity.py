@@ -479,3 +479,21 @@ def test_user_errors():
         sensitivity_analysis(df, **(KW | {"reference_arm": "placebo"}))
     with pytest.raises(ValueError, match="not in visits"):
         sensitivity_analysis(df, events=pd.DataFrame({"id": [1], "visit": ["w9"]}), **KW)
+
+
+def test_factor_covariate_ancova_matches_statsmodels():
+    smf = pytest.importorskip("statsmodels.formula.api")
+    df = _trial(n=30, seed=1)
+    df["site"] = np.where(df["id"] % 3 == 0, "A", np.where(df["id"] % 3 == 1, "B", "C"))
+    res = sensitivity_analysis(
+        df, covariates=["site"], method="approximate_bayesian", n_imputations=4, seed=1, strategy="CIR", **KW
+    )
+    ids, values = res.imputed[0]
+    first = df.groupby("id")[["arm", "base", "site"]].first()
+    for k, v in enumerate(VISITS):
+        w = first.loc[ids].assign(y=values[:, k])
+        ols = smf.ols("y ~ C(arm, Treatment('ctl')) + base + C(site)", w).fit()
+        ours = res.estimates.query("sample == 1 and visit == @v and reference == 'ctl'").iloc[0]
+        assert ours["estimate"] == pytest.approx(ols.params.iloc[1], rel=1e-10)
+        assert ours["se"] == pytest.approx(ols.bse.iloc[1], rel=1e-10)
+        assert ours["df"] == ols.df_resid == 30 - 5

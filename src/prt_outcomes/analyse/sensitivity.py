@@ -423,7 +423,7 @@ class _Model:
     def fit(self, rows: np.ndarray):
         """(beta, sigma_by_arm, converged) from the participants ``rows`` (repeats allowed)."""
         t = self.t
-        n_r, j = rows.size, len(t.labels)
+        j = len(t.labels)
         use = (~t.is_missing & t.is_mar)[rows]
         r, c = np.nonzero(use)
         long = t.base.iloc[rows[r]].reset_index(drop=True)
@@ -449,7 +449,6 @@ class _Model:
             sigma = {a: fit.covariance.to_numpy() for a in t.arms}
         else:
             sigma = {a: fit.covariance[a].to_numpy() for a in t.arms}
-        del n_r
         return beta, sigma, fit.converged
 
     def parameters(self, beta, sigma, rows):

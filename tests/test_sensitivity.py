@@ -301,12 +301,12 @@ def test_rubin_pooling_by_hand_and_the_ancova_of_an_imputed_data_set():
         w, b = (e["se"] ** 2).mean(), e["estimate"].var(ddof=1)
         t = w + (1 + 1 / m) * b
         lam = (1 + 1 / m) * b / t
-        v_old = (m - 1) / lam**2
+        v_old = (m - 1) / lam**2 if lam > 0 else math.inf
         v_obs = (v_com + 1) / (v_com + 3) * v_com * (1 - lam)
         row = res.table.query("visit == @v and reference == 'ctl'").iloc[0]
         assert row["estimate"] == pytest.approx(e["estimate"].mean(), rel=1e-12)
         assert row["se"] == pytest.approx(math.sqrt(t), rel=1e-12)
-        df_br = v_obs if b == 0 else v_old * v_obs / (v_old + v_obs)  # b = 0: no missing data
+        df_br = v_obs if math.isinf(v_old) else v_old * v_obs / (v_old + v_obs)  # B = 0: no missing data
         assert row["df"] == pytest.approx(df_br, rel=1e-10)
         assert row["n_imputations"] == m
     # one imputed data set: observed values kept, the ANCOVA refitted with numpy's lstsq

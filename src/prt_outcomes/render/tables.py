@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..analyse.responders import RESPONDER_COLUMNS
 from ..errors import PrtOutcomesError
 from ..files import (  # re-exported: the writers' cell and file guards live in the ground module
     MINUS,
@@ -612,23 +613,7 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
     """
     _require(
         responders,
-        [
-            "outcome",
-            "threshold",
-            "visit",
-            "arm",
-            "responders",
-            "denominator",
-            "percent",
-            "reference",
-            "risk_difference",
-            "rd_ci_low",
-            "rd_ci_high",
-            "odds_ratio",
-            "or_ci_low",
-            "or_ci_high",
-            "p",
-        ],
+        RESPONDER_COLUMNS,
         "tables/responders.csv",
     )
     r = responders.copy()

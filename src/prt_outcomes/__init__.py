@@ -40,6 +40,9 @@ _LAZY = {
     "parse_threshold": "thresholds",
     "simulate_trial": "simulate",
     "run": "pipeline",
+    "missing_data_sensitivity": "analyse.sensitivity",
+    "sensitivity_analysis": "analyse.sensitivity",
+    "tipping_point": "analyse.sensitivity",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -87,6 +87,7 @@ from prt_outcomes.stats.imputation import (
 )
 
 __all__ = [
+    "missing_data_sensitivity",
     "SENSITIVITY_COLUMNS",
     "TIPPING_POINT_COLUMNS",
     "METHODS",
@@ -1142,3 +1143,106 @@ def tipping_point(
             }
         )
     return TippingPointResult(table=table, tipping_points=pd.DataFrame(tips), results=results)
+
+
+#: :func:`missing_data_sensitivity`'s method names (the issue's) -> :data:`METHODS` keys.
+_ONE_CALL_METHODS = {
+    "approx_bayes": "approximate_bayesian",
+    "approximate_bayesian": "approximate_bayesian",
+    "conditional_mean": "conditional_mean",
+    "bootstrap": "conditional_mean_bootstrap",
+    "conditional_mean_bootstrap": "conditional_mean_bootstrap",
+}
+
+
+def missing_data_sensitivity(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    arm: str,
+    visit: str,
+    subject: str,
+    covariates=(),
+    covariates_by_visit=(),
+    reference_arm,
+    strategy="MAR",
+    method: str = "conditional_mean",
+    n_imputations: int | None = None,
+    seed: int | None = None,
+    delta=None,
+    ice: pd.DataFrame | None = None,
+    visits=None,
+) -> pd.DataFrame:
+    """One call: a missing-data sensitivity analysis as the ``tables/sensitivity.csv`` rows.
+
+    The imputation model is rbmi's / the SAS five macros': ``outcome ~ c*visit + arm*visit`` for
+    every ``c`` in ``covariates_by_visit`` (e.g. the baseline score ``basval``, as
+    ``basval*VISIT`` in the SAS model), unstructured covariance; the analysis is the ANCOVA of
+    ``outcome`` at each visit on ``arm`` and those covariates. The first of
+    ``covariates_by_visit`` is the baseline the ANCOVA adjusts for. See
+    :func:`sensitivity_analysis` for the methods, the strategies and the references.
+
+    Parameters
+    ----------
+    covariates : sequence of str
+        Covariates without a visit interaction are not offered (rbmi and the five macros enter
+        every covariate by visit); give them in ``covariates_by_visit``. Passing any raises
+        ``ValueError``.
+    method : {"conditional_mean", "approx_bayes", "bootstrap"}
+        Conditional mean imputation with jackknife SEs (deterministic, Wolbers et al. 2022), the
+        approximate Bayesian multiple imputation (bootstrap refits, Rubin's rules), or
+        conditional mean imputation with bootstrap SEs (rbmi ``method_condmean(type =
+        "bootstrap")``).
+    ice : DataFrame, optional
+        Intercurrent events: ``subject``, the first affected ``visit`` and ``strategy`` per
+        participant (``events`` of :func:`sensitivity_analysis`); default: data missing after
+        the last observed visit, under ``strategy``.
+    visits : sequence, optional
+        Visit order; default the sorted visit values.
+
+    Returns
+    -------
+    DataFrame
+        :data:`SENSITIVITY_COLUMNS`; ``estimate`` is arm minus reference, one row per visit
+        and non-reference arm (plus each arm's mean, ``reference`` empty).
+
+    Examples
+    --------
+    >>> import pandas as pd                                                  # doctest: +SKIP
+    >>> d = pd.read_csv("../shared/data/rbmi_antidepressant/antidepressant_chapter15.csv")  # doctest: +SKIP
+    >>> missing_data_sensitivity(d, outcome="change", arm="THERAPY", visit="VISIT",  # doctest: +SKIP
+    ...     subject="PATIENT", covariates_by_visit=["basval"], reference_arm="PLACEBO",
+    ...     strategy="J2R").query("visit == 7 and reference == 'PLACEBO'")["estimate"].round(3)
+    """
+    if len(tuple(covariates)):
+        raise ValueError(
+            f"covariates={tuple(covariates)!r}: every covariate enters the imputation model by visit "
+            "here (as in rbmi and the SAS five macros); give them in covariates_by_visit."
+        )
+    by_visit = [covariates_by_visit] if isinstance(covariates_by_visit, str) else list(covariates_by_visit)
+    if not by_visit:
+        raise ValueError(
+            "covariates_by_visit is empty: give at least the baseline score (e.g. ['basval']), "
+            "which the imputation model takes by visit and the ANCOVA adjusts for."
+        )
+    if method not in _ONE_CALL_METHODS:
+        raise ValueError(f"method={method!r}; use one of {sorted(_ONE_CALL_METHODS)}.")
+    order = sorted(pd.unique(data[visit].dropna())) if visits is None else list(visits)
+    result = sensitivity_analysis(
+        data,
+        outcome=outcome,
+        arm=arm,
+        visit=visit,
+        subject=subject,
+        baseline=by_visit[0],
+        covariates=tuple(by_visit[1:]),
+        reference_arm=reference_arm,
+        visits=order,
+        strategy=strategy,
+        events=ice,
+        method=_ONE_CALL_METHODS[method],
+        n_imputations=n_imputations,
+        seed=seed,
+        delta=delta,
+    )
+    return result.table

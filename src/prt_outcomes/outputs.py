@@ -139,6 +139,45 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
         ),
     )
 }
+# Clinic-audit tables (study.design: audit; empty with their columns for a trial), written by
+# the workflow's audit rule with the privacy: settings' disclosure control applied.
+RESULT_TABLE_REGISTRY.update(
+    {
+        table.name: table
+        for table in (
+            ResultTable(
+                "audit_completion",
+                "analyse",
+                "Audit: patients followed up per follow-up visit (eligible, assessed, 95% CI)",
+                "prt_outcomes.analyse.audit:AUDIT_COMPLETION_COLUMNS",
+            ),
+            ResultTable(
+                "audit_attrition",
+                "analyse",
+                "Audit: baseline characteristics of the patients followed up and lost",
+                "prt_outcomes.analyse.audit:AUDIT_ATTRITION_COLUMNS",
+            ),
+            ResultTable(
+                "audit_change",
+                "analyse",
+                "Audit: change from the first visit of the patients followed up (95% CI)",
+                "prt_outcomes.analyse.audit:AUDIT_CHANGE_COLUMNS",
+            ),
+            ResultTable(
+                "audit_responders",
+                "analyse",
+                "Audit: responders per threshold, on the observed and eligible denominators",
+                "prt_outcomes.analyse.audit:AUDIT_RESPONDER_COLUMNS",
+            ),
+            ResultTable(
+                "audit_funnel",
+                "analyse",
+                "Audit: units compared on funnel plots (95% and 99.8% limits)",
+                "prt_outcomes.analyse.audit:AUDIT_FUNNEL_COLUMNS",
+            ),
+        )
+    }
+)
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.
 RESULT_TABLES = tuple(RESULT_TABLE_REGISTRY)
 #: The tables every outcome x analysis job writes (``analyse.outcomes.MODEL_TABLES`` gives their

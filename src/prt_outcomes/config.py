@@ -723,7 +723,13 @@ def _audit_settings(raw, design, arms, visits, covariates, outcomes) -> AuditSet
     measures = tuple(funnel.get("measures", ("completion", "mean_change")))
     for m in measures:
         if m not in ("completion", "mean_change"):
-            _check_threshold_rule(m, tuple(o.name for o in outcomes), list(outcomes))
+            try:
+                _check_threshold_rule(m, tuple(o.name for o in outcomes), list(outcomes))
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"audit.funnel.measures: {m!r} is neither 'completion', 'mean_change' nor a "
+                    f"responder rule ({str(exc).removeprefix('thresholds: ')})."
+                ) from None
     case_mix = tuple(funnel.get("case_mix", ()))
     unknown = [c for c in case_mix if c not in cov]
     if unknown:

@@ -133,6 +133,20 @@ def _suppress_attrition(table: pd.DataFrame, privacy) -> pd.DataFrame:
     for n, col in ((n1, "followed"), (n0, "lost")):
         k = (pd.to_numeric(out[col]) * n / 100).round()
         hide |= pct & (small(k) | small(n - k))
+    # the levels' percentages add up to 100: one hidden level among shown ones would be 100 minus
+    # their sum, so a second level (the smallest) is hidden with it
+    levels = (out["kind"] == "categorical") & (out["level"] != "(overall)")
+    for _, part in out[levels].groupby("variable", sort=False):
+        if hide[part.index].sum() == 1 and len(part) > 1:
+            shown = part.index[~hide[part.index].to_numpy()]
+            sizes = pd.concat(
+                [
+                    pd.to_numeric(out.loc[shown, c]) * out.loc[shown, n] / 100
+                    for c, n in (("followed", "n_followed"), ("lost", "n_lost"))
+                ],
+                axis=1,
+            ).min(axis=1)
+            hide[sizes.idxmin()] = True
     for col in ("followed", "lost", "followed_sd", "lost_sd", "std_difference"):
         out[col] = pd.to_numeric(out[col]).astype(float).where(~hide)
     for col in ("n_followed", "n_lost", "missing_followed", "missing_lost"):

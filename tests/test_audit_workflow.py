@@ -352,3 +352,65 @@ def test_the_report_shows_suppressed_counts_with_the_reason(clinic):
     # no small number stands in a count column of the report's audit tables
     for cell in re.findall(r"<td[^>]*>\s*([0-9]+)\s*</td>", report.read_text(encoding="utf-8")):
         assert not 1 <= int(cell) < MIN_CELL, cell
+
+
+# --------------------------------------------------------------------------------------------
+# visit windows: every dated row is assigned to a visit or listed with its reason
+# --------------------------------------------------------------------------------------------
+def test_visit_windows_assign_every_row_or_list_it_with_its_reason(tmp_path):
+    from prt_outcomes.layout import RunLayout
+    from prt_outcomes.pipeline import write_validation
+    from prt_outcomes.validate.checks import load_and_validate
+
+    rows = pd.DataFrame(
+        {
+            "participant_id": ["a", "a", "a", "b", "b", "c", "c", "d"],
+            # a: first visit, 85 and 100 days (100 not nearest 90); b: day 200 is in no window;
+            # c: a row without a day; d: only a first visit
+            "day": ["0", "85", "100", "0", "200", "0", "", "0"],
+            "pain": [7, 5, 4, 6, 3, 8, 2, 5],
+        }
+    )
+    rows.to_csv(tmp_path / "dated.csv", index=False)
+    visits = [
+        {"name": "first_visit", "baseline": True, "day": 0, "window": {"start": 0, "end": 14}},
+        {"name": "month3", "day": 90, "window": {"start": 60, "end": 120}},
+    ]
+    raw = clinic_config(visits=visits, data={"files": [{"path": str(tmp_path / "dated.csv")}]})
+    raw["covariates"], raw["audit"] = [], {}
+    config = StudyConfig.from_dict(raw, base_dir=tmp_path)
+    checked = load_and_validate(config)
+    clean = checked.clean.sort_values(["participant_id", "visit"])
+    assert clean[["participant_id", "visit"]].values.tolist() == [
+        ["a", "first_visit"],
+        ["a", "month3"],
+        ["b", "first_visit"],
+        ["c", "first_visit"],
+        ["d", "first_visit"],
+    ]
+    assert clean.loc[clean["participant_id"] == "a", "pain"].tolist() == [7, 5]
+    layout = RunLayout.for_study(config, tmp_path / "results")
+    layout.validation.summary.parent.mkdir(parents=True, exist_ok=True)
+    write_validation(checked, layout.validation)
+    summary = pd.read_csv(layout.validation.summary).set_index("file").loc["total"]
+    assert summary["rows_read"] == 8 and summary["rows_filtered"] == 3
+    assert summary["rows_read"] == summary["rows_filtered"] + summary["rows_in"]
+    assert summary["rows_in"] == summary["rows_analysed"] + summary["rows_quarantined"] == 5
+    listed = pd.read_csv(layout.validation.filtered)
+    # the file's lines (header is line 1) and why each was left out
+    reasons = dict(zip(listed["row"], listed["message"]))
+    assert sorted(reasons) == [4, 6, 8]
+    assert "nearer the target" in reasons[4] and "(month3)" in reasons[4]
+    assert "outside every visit window" in reasons[6]
+    assert "no day recorded" in reasons[8]
+
+
+def test_visit_windows_need_a_day_or_date_column(tmp_path):
+    from prt_outcomes.ingest import InputError, read_study_data
+
+    pd.DataFrame({"participant_id": ["a"], "pain": [3]}).to_csv(tmp_path / "x.csv", index=False)
+    visits = [{"name": "first_visit", "baseline": True, "day": 0, "window": {"start": 0, "end": 14}}]
+    raw = clinic_config(visits=visits, data={"files": [{"path": str(tmp_path / "x.csv")}]})
+    raw["covariates"], raw["audit"] = [], {}
+    with pytest.raises(InputError, match="'day' column"):
+        read_study_data(StudyConfig.from_dict(raw, base_dir=tmp_path))

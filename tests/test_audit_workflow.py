@@ -414,3 +414,41 @@ def test_visit_windows_need_a_day_or_date_column(tmp_path):
     raw["covariates"], raw["audit"] = [], {}
     with pytest.raises(InputError, match="'day' column"):
         read_study_data(StudyConfig.from_dict(raw, base_dir=tmp_path))
+
+
+def test_the_funnel_plots_are_drawn_and_embedded(clinic):
+    config, _, base, report = clinic
+    from prt_outcomes.outputs import audit_funnel_stems, figure_stems
+
+    stems = list(audit_funnel_stems(config))
+    assert stems == [
+        "funnel_site_completion",
+        "funnel_site_mean_change",
+        "funnel_site_percent_reduction_30",
+        "funnel_clinician_completion",
+        "funnel_clinician_mean_change",
+        "funnel_clinician_percent_reduction_30",
+    ]
+    assert set(stems) <= set(figure_stems(config))
+    for stem in stems:
+        assert (base / "figures" / f"{stem}.png").stat().st_size > 1000
+    page = report.read_text(encoding="utf-8")
+    assert page.count('alt="Funnel plot of') == len(stems)
+
+
+def test_the_funnel_plot_draws_limits_at_every_plotted_volume(clinic):
+    """The exact binomial limits exist at whole numbers only: the drawn lines have no gaps, and
+    they are the limits the units were flagged with (tables/audit_funnel.csv)."""
+    from prt_outcomes.render.figures import _funnel_lines
+
+    _, _, base, _ = clinic
+    funnel = pd.read_csv(base / "tables" / "audit_funnel.csv").dropna(subset=["value"])
+    for measure, kind in (("completion", "proportion"), ("mean_change", "mean")):
+        rows = funnel[(funnel["measure"] == measure) & funnel["group"].str.startswith("site=")]
+        lines = _funnel_lines(rows, kind).set_index("volume")
+        assert np.isfinite(lines.to_numpy()).all(), measure
+        if kind == "proportion":
+            # the CSV holds 10 significant digits (outputs.write_csv): rel 1e-9 is that rounding
+            for _, unit in rows.iterrows():
+                assert lines.loc[unit["volume"], "ll95"] == pytest.approx(unit["ll95"], rel=1e-9)
+                assert lines.loc[unit["volume"], "ul998"] == pytest.approx(unit["ul998"], rel=1e-9)

@@ -32,6 +32,7 @@ __all__ = [
     "results_dir",
     "table_path",
     "figure_stems",
+    "audit_funnel_stems",
     "journal_table_stems",
     "journal_table_files",
     "write_csv",
@@ -213,7 +214,36 @@ def figure_stems(config: StudyConfig) -> list[str]:
     stems += ["flow", "missingness"]
     if config.individual_trajectories:
         stems += [f"individual_{outcome}" for outcome in config.outcome_names]
+    stems += list(audit_funnel_stems(config))
     return stems
+
+
+def audit_funnel_stems(config: StudyConfig) -> dict[str, tuple[str, str]]:
+    """The funnel plots of a clinic audit: stem -> (``audit.groups`` name, funnel measure).
+
+    One per grouping and measure, of the primary outcome at the last follow-up visit (the
+    attrition table's follow-up); none for a trial or an audit without groups.
+
+    >>> from prt_outcomes.config import StudyConfig
+    >>> cfg = StudyConfig.from_dict({"study": {"name": "a", "design": "audit"},
+    ...     "data": {"files": [{"path": "x.csv"}]}, "arms": {"levels": [{"name": "c"}]},
+    ...     "visits": [{"name": "v0", "baseline": True}, {"name": "v1"}],
+    ...     "covariates": [{"name": "site", "type": "categorical"}],
+    ...     "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}],
+    ...     "audit": {"groups": ["site"], "funnel": {"measures": ["completion", "percent_reduction >= 30"]}}})
+    >>> list(audit_funnel_stems(cfg))
+    ['funnel_site_completion', 'funnel_site_percent_reduction_30']
+    """
+    if not config.is_audit or not config.audit.groups:
+        return {}
+    import re
+
+    out = {}
+    for group in config.audit.groups:
+        for measure in config.audit.funnel_measures:
+            slug = re.sub(r"[^a-z0-9]+", "_", measure.lower()).strip("_")
+            out[f"funnel_{group.name}_{slug}"] = (group.name, measure)
+    return out
 
 
 def journal_table_stems(config: StudyConfig) -> list[str]:

@@ -34,7 +34,7 @@ import pandas as pd
 from ..analyse.outcomes import primary_rows, read_model_info
 from ..files import is_number_text, read_result_csv, restore_formula, restore_formula_frame, write_text_file
 from ..layout import REPORT_AUDIT_TABLES, REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
-from ..outputs import RESULT_TABLE_REGISTRY
+from ..outputs import RESULT_TABLE_REGISTRY, audit_funnel_stems
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
@@ -649,7 +649,7 @@ def build_report(
         }
         sections.append(("study", "Study", _audit_summary(config, audit.get("audit_completion"))))
         sections.append(("validation", "Data validation", _validation_section(inputs, known_ids)))
-        sections += _audit_sections(config, audit)
+        sections += _audit_sections(config, audit, figure)
         model_html, failed, warned = _model_section(read["model_info"])
         sections.append(
             ("models", "Models", model_html.replace("Trial models", "Models of the means per visit"))
@@ -857,7 +857,7 @@ def _audit_summary(config, completion: pd.DataFrame | None) -> str:
     )
 
 
-def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None]) -> list[tuple[str, str, str]]:
+def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None], figure) -> list[tuple[str, str, str]]:
     """The audit's sections: followed up, lost, change, recovered, benchmarks, units compared."""
     labels, visit_labels = {o.name: o.label for o in config.outcomes}, config.visit_labels
     note = _suppression_note(config)
@@ -1022,6 +1022,13 @@ def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None]) -> list[tu
             f"Overdispersion adjustment: {config.audit.funnel_adjustment or 'none'}.",
             _has_suppressed(funnel, ["value"]),
         )
+        for stem, (group, measure) in audit_funnel_stems(config).items():
+            body += figure(
+                stem,
+                f"Funnel plot of {group}, {measure}: each unit against its number of patients, with "
+                "the clinic's value and the 95% (dashed) and 99.8% (dotted) limits.",
+                f"Funnel plot of {group}, {measure}",
+            )
         sections.append(("units", "How do we compare with each other?", body))
     return sections
 

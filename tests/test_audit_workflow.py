@@ -42,8 +42,13 @@ def clinic_config(**changes) -> dict:
             {"name": "sex", "type": "categorical", "levels": ["female", "male"]},
         ],
         "outcomes": [{"name": "pain", "instrument": "nrs_0_10", "primary": True}],
-        "thresholds": [{"rule": "percent_reduction >= 30"}, {"rule": "reduction >= 2"}],
+        "thresholds": [
+            {"rule": "percent_reduction >= 30"},
+            {"rule": "reduction >= 2"},
+            {"rule": "value <= 1", "label": "pain-free or nearly"},
+        ],
         "audit": {
+            "benchmarks": True,
             "groups": ["site", "clinician"],
             "funnel": {"measures": ["completion", "mean_change", "percent_reduction >= 30"]},
         },
@@ -330,16 +335,23 @@ def test_the_report_asks_the_clinic_s_questions_in_order(clinic):
         "Who did we lose?",
         "How much did they change?",
         "How many recovered?",
+        "How do we compare?",
         "How do we compare with each other?",
     ]
-    at = [text.find(q) for q in questions]
+    at = [text.rfind(q) for q in questions]  # the sections' headings, after the navigation
     assert -1 not in at and at == sorted(at)
     assert "clinic audit of routine care" in text
 
 
 def test_the_report_says_nothing_of_randomization_or_arms(clinic):
     _, _, _, report = clinic
-    text = _text(report).lower()
+    text = _text(report)
+    # the benchmark section cites trials by their titles ("a randomized clinical trial"); the
+    # rest of the report is the clinic's and never speaks of randomization
+    # (rfind: each heading is also an entry of the navigation at the top)
+    start, end = text.rfind("How do we compare?"), text.rfind("How do we compare with each other?")
+    assert "randomized clinical trial" in text[start:end]
+    text = (text[:start] + text[end:]).lower()
     for word in ("randomi", "arm minus", " arms", "by arm", "reference arm", "trial model"):
         assert word not in text, word
 
@@ -452,3 +464,19 @@ def test_the_funnel_plot_draws_limits_at_every_plotted_volume(clinic):
             for _, unit in rows.iterrows():
                 assert lines.loc[unit["volume"], "ll95"] == pytest.approx(unit["ll95"], rel=1e-9)
                 assert lines.loc[unit["volume"], "ul998"] == pytest.approx(unit["ul998"], rel=1e-9)
+
+
+def test_the_benchmarks_stand_beside_the_clinic_s_rate_with_their_source(clinic):
+    config, data, base, report = clinic
+    text = _text(report)
+    section = text[text.rfind("How do we compare?") : text.rfind("How do we compare with each other?")]
+    # the published counts (../shared/reference/prt_trials.md, PMC8482298 key points)
+    for counts in ("33 of 50", "10 of 51", "5 of 50"):
+        assert counts in section
+    assert "doi:10.1001/jamapsychiatry.2021.2669" in section
+    # the clinic's own rate on the same denominator: every patient with a first-visit score
+    resp = pd.read_csv(base / "tables" / "audit_responders.csv")
+    mine = resp.query("threshold == 'value <= 1' and group == 'all' and denominator_basis == 'eligible'")
+    x, n = mine[["responders", "denominator"]].iloc[0]
+    assert n == data.loc[data["visit"] == "first_visit", "participant_id"].nunique()
+    assert "This clinic: Pain clinic" in section and f"{int(x)} of {int(n)}" in section

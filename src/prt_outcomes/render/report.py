@@ -988,13 +988,7 @@ def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None], figure) ->
         sections.append(("recovered", "How many recovered?", body))
 
     if config.audit.benchmarks:
-        sections.append(
-            (
-                "benchmarks",
-                "How do we compare?",
-                "<p>Benchmarks from published trials are not yet part of this report.</p>",
-            )
-        )
+        sections.append(("benchmarks", "How do we compare?", _benchmark_html(config, responders)))
 
     funnel = audit.get("audit_funnel")
     if funnel is not None and len(funnel):
@@ -1038,3 +1032,65 @@ def _cov_label(config, name: str) -> str:
         return config.covariate(name).label
     except KeyError:
         return name
+
+
+def _benchmark_html(config, responders: pd.DataFrame | None) -> str:
+    """Published trial rates (:data:`prt_outcomes.benchmarks.BENCHMARKS`) beside the clinic's
+    rate for the same rule at its last follow-up visit, on the same denominator."""
+    from ..benchmarks import benchmark_table
+
+    bench = benchmark_table()
+    follow = [v for v in config.visit_names if v != config.baseline_visit]
+    rows = []
+    for rule, part in bench.groupby("rule", sort=False):
+        for _, b in part.iterrows():
+            rows.append(
+                {
+                    "Source": f"{b['study']}: {b['arm']}",
+                    "When": b["timepoint"],
+                    "Improved": f"{int(b['responders'])} of {int(b['denominator'])}",
+                    "% (95% CI)": _pct_ci(b),
+                }
+            )
+        mine = None
+        if responders is not None and len(responders) and follow:
+            mine = responders[
+                (responders["threshold"] == rule)
+                & (responders["group"] == "all")
+                & (responders["visit"] == follow[-1])
+                & (responders["denominator_basis"] == "eligible")
+            ]
+        if mine is not None and len(mine):
+            r = mine.iloc[0]
+            rows.append(
+                {
+                    "Source": f"This clinic: {config.arms[0].label}",
+                    "When": config.visit_labels[follow[-1]],
+                    "Improved": f"{_count(r['responders'])} of {_count(r['denominator'])}",
+                    "% (95% CI)": _pct_ci(r),
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "Source": "This clinic",
+                    "When": "",
+                    "Improved": f"no threshold '{rule}' in the config",
+                    "% (95% CI)": "",
+                }
+            )
+    sources = sorted(set(bench["source"]))
+    labels = "; ".join(f"{r}: {lab}" for r, lab in dict(zip(bench["rule"], bench["label"])).items())
+    return (
+        _table_html(
+            pd.DataFrame(rows),
+            "The clinic beside published trials",
+            f"Rules: {labels}. The trials' denominators are every patient they enrolled (those not "
+            "assessed counted as not improved); the clinic's are every patient with a first-visit "
+            "score, counted the same way. Trial patients were selected and treated under a "
+            "protocol: a benchmark is a reference point, not a target. Wilson 95% CI.",
+        )
+        + "<p>Sources: "
+        + "; ".join(_esc(x) for x in sources)
+        + ".</p>"
+    )

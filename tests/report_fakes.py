@@ -434,6 +434,11 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
     pd.DataFrame(columns=list(RELIABLE_CHANGE_COLUMNS)).to_csv(
         results_dir / "tables/reliable_change.csv", index=False
     )
+    # a trial: the clinic-audit tables have their columns and no rows
+    from prt_outcomes.analyse.audit_tables import empty_audit_tables
+
+    for name, table in empty_audit_tables().items():
+        table.to_csv(results_dir / f"tables/{name}.csv", index=False)
 
     pd.DataFrame(
         [

@@ -277,7 +277,7 @@ def test_every_result_table_is_an_expected_output(example_config):
 
 def test_a_table_added_in_one_place_only_fails_the_pins(monkeypatch):
     extra = outputs.ResultTable(
-        "audit_completion", "analyse", "Completion per visit", "prt_outcomes.describe:FLOW_COLUMNS"
+        "clinic_extra", "analyse", "A table added in one place", "prt_outcomes.describe:FLOW_COLUMNS"
     )
     monkeypatch.setitem(outputs.RESULT_TABLE_REGISTRY, extra.name, extra)
     places = result_table_mismatches()

@@ -31,6 +31,7 @@ STUDIES = REPO_ROOT / "config" / "studies"
 CHECKED_IN = {
     "ashar2022": "tests/test_reproduce_ashar2022.py",
     "ashar2022_simple_wide": __name__,
+    "choir_registry": __name__,
     "claus2020": __name__,
     "fev_data": __name__,
     "neck_pain": __name__,
@@ -208,3 +209,35 @@ def test_neck_pain_counts_and_provenance_means(run):
     for arm, means in computed.items():
         for visit, mean in zip(("baseline", "week7", "week12"), means):
             assert obs[(arm, visit)] == pytest.approx(mean, abs=rounding(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# CHOIR pain registry, a clinic audit: no published numbers; the values tests/test_audit.py
+# recomputes from the raw CSV (and base R, tests/references/audit/choir_reference.csv)
+# ---------------------------------------------------------------------------------------------
+def test_choir_registry_audit_tables_match_the_independent_recomputation(run):
+    tables = run("choir_registry")
+    assert tables["config"].is_audit
+    # the reader drops the file's one blank line: 21,658 patients, all with a first-visit row
+    summary = tables["checked"].summary.set_index("file").loc["total"]
+    assert summary["rows_read"] == 21658 and summary["rows_quarantined"] == 0
+    completion = tables["audit_completion"].set_index("group").loc["all"]
+    assert (completion["eligible"], completion["assessed"]) == (21658, 7138)
+    assert completion["percent"] == pytest.approx(100 * 7138 / 21658, rel=1e-12)
+    change = tables["audit_change"].set_index("group").loc["all"]
+    assert change["n"] == 7138
+    # published to three decimals in tests/test_audit.py's header: the rounding of the last digit
+    assert change["mean_change"] == pytest.approx(-0.338, abs=rounding(3))
+    assert change["ci_low"] == pytest.approx(-0.382, abs=rounding(3))
+    assert change["ci_high"] == pytest.approx(-0.293, abs=rounding(3))
+    resp = tables["audit_responders"].set_index(["threshold", "denominator_basis"])
+    assert tuple(resp.loc[("percent_reduction >= 30", "observed"), ["responders", "denominator"]]) == (
+        1178,
+        7135,
+    )
+    assert tuple(resp.loc[("reduction >= 2", "observed"), ["responders", "denominator"]]) == (1598, 7138)
+    assert tuple(resp.loc[("reduction >= 2", "eligible"), ["responders", "denominator"]]) == (1598, 21658)
+    attrition = tables["audit_attrition"].set_index(["variable", "level"])
+    assert attrition.loc[("pain", ""), ["n_followed", "n_lost"]].tolist() == [7138, 21658 - 7138]
+    assert set(attrition.index.get_level_values("variable")) == {"pain", "age", "sex", "bmi", "medicaid"}
+    assert tables["audit_funnel"].empty  # one registry: no units to compare

@@ -38,6 +38,10 @@ __all__ = [
     "Threshold",
     "DataFile",
     "ModelSettings",
+    "AuditGroup",
+    "AuditSettings",
+    "PrivacySettings",
+    "AUDIT_DESIGNS",
     "StudyConfig",
     "load_config",
     "config_schema",
@@ -70,6 +74,8 @@ class Visit:
     day: float | None = None
     baseline: bool = False
     codes: tuple = ()
+    #: ``(start, end, target)`` in days since the first visit (``visits[].window``), or None
+    window: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,61 @@ class ModelSettings:
     visits: tuple[str, ...] = ()  # visits the model analyses (models.visits); empty: every visit
 
 
+#: The ``study.design`` values that mean a clinic audit; ``single_arm`` is the older name, kept
+#: as an alias (the config reads it as ``audit``).
+AUDIT_DESIGNS = ("audit", "single_arm")
+#: Periods an ``audit.groups`` entry can cut the date column into.
+AUDIT_PERIODS = ("month", "quarter", "year")
+
+
+@dataclass(frozen=True)
+class AuditGroup:
+    """One entry of ``audit.groups``: a column whose values are the units compared.
+
+    ``name`` is the column of the audit tables' ``group`` labels (``site``, or ``date_quarter``
+    for the quarters of the date column); ``period`` is None for a plain column.
+
+    >>> AuditGroup("date", "quarter").name
+    'date_quarter'
+    """
+
+    column: str
+    period: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.column if self.period is None else f"{self.column}_{self.period}"
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """The ``audit:`` section (config/README.md, 'Clinic audit'); defaults are the schema's.
+
+    >>> AuditSettings().effect_size_sd, AuditSettings().funnel_adjustment
+    ('baseline_sd', None)
+    """
+
+    groups: tuple[AuditGroup, ...] = ()
+    effect_size_sd: str = "baseline_sd"
+    funnel_measures: tuple[str, ...] = ("completion", "mean_change")
+    funnel_adjustment: str | None = None  # None | "multiplicative" | "additive"
+    case_mix: tuple[str, ...] = ()
+    benchmarks: bool = False
+    attrition: tuple[str, ...] | None = None  # None: every covariate
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """The ``privacy:`` section: counts 1 .. ``min_cell - 1`` are never published.
+
+    >>> PrivacySettings().min_cell, PrivacySettings().round_to
+    (5, None)
+    """
+
+    min_cell: int = 5
+    round_to: int | None = None
+
+
 #: The keys of an ``analyses:`` entry that override the ``models:`` settings.
 ANALYSIS_OVERRIDES = (
     "covariance",
@@ -268,6 +329,14 @@ class StudyConfig:
     raw: Mapping[str, Any]
     # the named analyses (analyses:), the primary first; one from models: when none are given
     analyses: tuple[AnalysisSettings, ...] = ()
+    # the audit: and privacy: sections (audit is None unless the design is an audit)
+    audit: AuditSettings | None = None
+    privacy: PrivacySettings = PrivacySettings()
+
+    @property
+    def is_audit(self) -> bool:
+        """True for a clinic audit (``study.design: audit`` or its alias ``single_arm``)."""
+        return self.design == "audit"
 
     # ----- convenient views -------------------------------------------------
     @property
@@ -438,6 +507,7 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
             day=v.get("day"),
             baseline=bool(v.get("baseline", False)),
             codes=tuple(v.get("codes", ())),
+            window=_window(v),
         )
         for i, v in enumerate(raw["visits"])
     )
@@ -553,10 +623,17 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
     _check_results_root(raw.get("results_root", "results"))
     validation = raw.get("validation") or {}
     outputs = raw.get("outputs") or {}
+    design = "audit" if study.get("design", "randomized") in AUDIT_DESIGNS else "randomized"
+    audit = _audit_settings(raw, design, arms, visits, covariates, outcomes)
+    privacy_raw = raw.get("privacy") or {}
+    privacy = PrivacySettings(
+        min_cell=int(privacy_raw.get("min_cell", 5)),
+        round_to=None if privacy_raw.get("round_to") is None else int(privacy_raw["round_to"]),
+    )
     return StudyConfig(
         name=study["name"],
         title=study.get("title", study["name"]),
-        design=study.get("design", "randomized"),
+        design=design,
         seed=study.get("seed"),
         files=files,
         missing_codes=tuple(data.get("missing_codes", ("",))),
@@ -579,6 +656,107 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         base_dir=base_dir,
         raw=raw,
         analyses=analyses,
+        audit=audit,
+        privacy=privacy,
+    )
+
+
+def _window(entry: dict) -> tuple[float, float, float] | None:
+    """A visit's ``window:`` as ``(start, end, target)``; the target defaults to the visit's
+    ``day``, else the window's midpoint."""
+    given = entry.get("window")
+    if given is None:
+        return None
+    start, end = float(given["start"]), float(given["end"])
+    target = given.get("target", entry.get("day", (start + end) / 2))
+    if not start <= float(target) <= end:
+        raise ConfigError(
+            f"visits/{entry['name']}/window: the target day {target:g} is not between start "
+            f"{start:g} and end {end:g}; give start <= target <= end (days since the first visit)."
+        )
+    return (start, end, float(target))
+
+
+def _audit_settings(raw, design, arms, visits, covariates, outcomes) -> AuditSettings | None:
+    """The ``audit:`` section, checked against the study: an audit is one group of patients
+    with a baseline visit; its units and case-mix covariates are declared covariates."""
+    given = raw.get("audit")
+    if design != "audit":
+        if given is not None:
+            raise ConfigError(
+                "the config has an 'audit:' section but study.design is 'randomized'; set "
+                "'study: {design: audit}' for a clinic audit, or remove the 'audit:' section."
+            )
+        return None
+    if len(arms) > 1:
+        raise ConfigError(
+            f"study.design is 'audit' but arms.levels lists {len(arms)} arms; an audit describes one "
+            "group of patients (routine care). List one arm level, or set design: randomized for a trial."
+        )
+    if not any(v.baseline for v in visits):
+        raise ConfigError(
+            "study.design is 'audit', which measures change from the first visit, but no visit has "
+            "'baseline: true'; mark the first visit as the baseline."
+        )
+    given = given or {}
+    cov = {c.name: c for c in covariates}
+    groups = []
+    for entry in given.get("groups") or []:
+        group = (
+            AuditGroup(entry) if isinstance(entry, str) else AuditGroup(entry["column"], entry.get("period"))
+        )
+        if group.period is not None:
+            if group.column != DATE:
+                raise ConfigError(
+                    f"audit.groups: a period ({group.period!r}) is cut from the assessment date, so its "
+                    f"column must be {DATE!r} (map the file's date column to it under 'columns:'), not "
+                    f"{group.column!r}."
+                )
+        elif group.column not in cov:
+            raise ConfigError(
+                f"audit.groups names {group.column!r}, which is not a declared covariate; declare it "
+                f"under 'covariates:' (type: categorical, e.g. a site or clinician column) so the "
+                "pipeline reads it."
+            )
+        groups.append(group)
+    funnel = given.get("funnel") or {}
+    measures = tuple(funnel.get("measures", ("completion", "mean_change")))
+    for m in measures:
+        if m not in ("completion", "mean_change"):
+            try:
+                _check_threshold_rule(m, tuple(o.name for o in outcomes), list(outcomes))
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"audit.funnel.measures: {m!r} is neither 'completion', 'mean_change' nor a "
+                    f"responder rule ({str(exc).removeprefix('thresholds: ')})."
+                ) from None
+    case_mix = tuple(funnel.get("case_mix", ()))
+    unknown = [c for c in case_mix if c not in cov]
+    if unknown:
+        raise ConfigError(
+            f"audit.funnel.case_mix lists {unknown}, which are not declared under 'covariates:'; "
+            "case-mix adjustment reads baseline covariates."
+        )
+    if funnel and not groups:
+        raise ConfigError(
+            "audit.funnel compares units, but audit.groups is empty; name the units (e.g. "
+            "groups: [site]) or remove 'funnel:'."
+        )
+    attrition = given.get("attrition")
+    if attrition is not None:
+        unknown = [c for c in attrition if c not in cov]
+        if unknown:
+            raise ConfigError(f"audit.attrition lists {unknown}, which are not declared under 'covariates:'.")
+        attrition = tuple(attrition)
+    adjustment = funnel.get("adjustment", "none")
+    return AuditSettings(
+        groups=tuple(groups),
+        effect_size_sd=given.get("effect_size_sd", "baseline_sd"),
+        funnel_measures=measures,
+        funnel_adjustment=None if adjustment == "none" else adjustment,
+        case_mix=case_mix,
+        benchmarks=bool(given.get("benchmarks", False)),
+        attrition=attrition,
     )
 
 

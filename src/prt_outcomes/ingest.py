@@ -994,6 +994,10 @@ def _read_one(
     else:
         table = table.rename(columns=lambda c: config.column_map.get(c, c))
     _refuse_clashing_names(table, path, config)
+    table, lines, unassigned = _assign_windows(config, path, table, lines, missing, label)
+    if unassigned is not None and len(unassigned):
+        issues.append(unassigned)
+        n_filtered += len(unassigned)
 
     frame, value_issues = _canonical(
         config, path, table, lines, missing, spec.decimal, label, raw.line_breaks_possible
@@ -1001,6 +1005,76 @@ def _read_one(
     issues.extend(_locate_row_issues(raw.row_issues, lines, label))
     issues.extend(value_issues)
     return frame, issues, n_read, n_filtered, raw
+
+
+#: The column of days since the first visit that ``visits[].window`` reads (or the date column).
+WINDOW_DAY = "day"
+
+
+def _assign_windows(config, path, table, lines, missing, label):
+    """Name the visit of each row of a long file without a visit column from its day (or date)
+    and the config's ``visits[].window`` (:func:`prt_outcomes.visit_windows.assign_visit_windows`).
+
+    A row no window takes (no day, outside every window, or not the patient's nearest
+    assessment in its window) is left out like a row of the config filter: listed in
+    ``validation/filtered.csv`` with its reason and counted in ``rows_filtered``, so that
+    ``rows_read = rows_filtered + rows_in`` still holds.
+    """
+    windows = {v.name: v.window for v in config.visits if v.window is not None}
+    if not windows or VISIT in table.columns:
+        return table, lines, None
+    by_day = WINDOW_DAY in table.columns
+    if not by_day and DATE not in table.columns:
+        raise InputError(
+            f"data file '{path}' has no visit column, and the config's visit windows need a "
+            f"'{WINDOW_DAY}' column (days since the first visit) or a '{DATE}' column to place each "
+            "row; map the file's column to one of them under 'columns:', or give a visit column."
+        )
+    if len(windows) != len(config.visits):
+        bare = [v.name for v in config.visits if v.window is None]
+        raise InputError(
+            f"data file '{path}' is placed on visits by their windows, but the visits {bare} have no "
+            "'window:'; give every visit a window (config/README.md, visits)."
+        )
+    from .visit_windows import assign_visit_windows
+
+    frame = table.copy()
+    source = WINDOW_DAY if by_day else DATE
+    frame[source] = frame[source].where(~_missing_mask(frame[source], missing))
+    frame["_line"] = lines
+    result = assign_visit_windows(
+        frame,
+        windows,
+        day=WINDOW_DAY if by_day else "_window_day",
+        date=None if by_day else DATE,
+        subject=SUBJECT,
+    )
+    assigned = result.assigned
+    kept_lines = assigned["_line"].to_numpy(dtype=np.int64)
+    assigned = assigned.drop(columns=[c for c in ("_line", "distance", "_window_day") if c in assigned])
+    left = result.unassigned
+    if not len(left):
+        return assigned.reset_index(drop=True), kept_lines, None
+    reasons = {
+        "missing_day": f"no {source} recorded",
+        "outside_windows": "outside every visit window",
+        "not_nearest": "another assessment lies nearer the target of the same window",
+    }
+    dropped = pd.DataFrame(
+        {
+            "file": label,
+            "row": left["_line"].to_numpy(dtype=np.int64),
+            "column": source,
+            "rule": "filtered_by_config",
+            "value": safe_values(left["day"].astype("string").fillna("").tolist(), left["_line"].to_numpy()),
+            "message": [
+                f"row left out by the visit windows: {reasons[r]}" + (f" ({w})" if w else "")
+                for r, w in zip(left["reason"], left["window"])
+            ],
+            "_pos": -1,
+        }
+    )
+    return assigned.reset_index(drop=True), kept_lines, dropped
 
 
 def _locate_row_issues(row_issues: list[pd.DataFrame], lines: np.ndarray, label: str) -> list[pd.DataFrame]:

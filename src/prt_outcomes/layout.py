@@ -62,10 +62,26 @@ RENDERED_FORMATS = ("md", "html", "tex")
 REPORT_FIGURE_FORMAT = "png"
 #: The result tables the report reads numbers from (it embeds the rendered tables).
 REPORT_TABLES = ("flow", "contrasts", "missingness", "model_info", "responders", "reliable_change")
+#: The clinic-audit tables the report of an audit (study.design: audit) reads its sections from.
+REPORT_AUDIT_TABLES = (
+    "audit_completion",
+    "audit_attrition",
+    "audit_change",
+    "audit_responders",
+    "audit_funnel",
+)
 #: Result tables the report embeds as rendered (tidy tables without a journal version).
 REPORT_RESULT_FRAGMENTS = ("reliable_change",)
 #: The result tables the figures are drawn from.
-FIGURE_TABLES = ("marginal_means", "observed_summary", "responders", "contrasts", "flow", "missingness")
+FIGURE_TABLES = (
+    "marginal_means",
+    "observed_summary",
+    "responders",
+    "contrasts",
+    "flow",
+    "missingness",
+    "audit_funnel",
+)
 #: The content stamps: the data files' hashes and the config as each stage group reads it.
 _STAMP_NAMES = ("inputs", "config_data", "config_analysis", "config_full")
 
@@ -317,7 +333,7 @@ class RunLayout:
         appear, then the table fragments (``<stem>_html``) and the PNGs (``<stem>_png``) that
         the renderers wrote."""
         validation = self.validation
-        files = {name: self.table(name) for name in REPORT_TABLES}
+        files = {name: self.table(name) for name in (*REPORT_TABLES, *REPORT_AUDIT_TABLES)}
         files.update(
             validation_summary=validation.summary,
             validation_failures=validation.failures,

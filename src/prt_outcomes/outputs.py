@@ -32,6 +32,7 @@ __all__ = [
     "results_dir",
     "table_path",
     "figure_stems",
+    "audit_funnel_stems",
     "journal_table_stems",
     "journal_table_files",
     "write_csv",
@@ -139,6 +140,45 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
         ),
     )
 }
+# Clinic-audit tables (study.design: audit; empty with their columns for a trial), written by
+# the workflow's audit rule with the privacy: settings' disclosure control applied.
+RESULT_TABLE_REGISTRY.update(
+    {
+        table.name: table
+        for table in (
+            ResultTable(
+                "audit_completion",
+                "analyse",
+                "Audit: patients followed up per follow-up visit (eligible, assessed, 95% CI)",
+                "prt_outcomes.analyse.audit:AUDIT_COMPLETION_COLUMNS",
+            ),
+            ResultTable(
+                "audit_attrition",
+                "analyse",
+                "Audit: baseline characteristics of the patients followed up and lost",
+                "prt_outcomes.analyse.audit:AUDIT_ATTRITION_COLUMNS",
+            ),
+            ResultTable(
+                "audit_change",
+                "analyse",
+                "Audit: change from the first visit of the patients followed up (95% CI)",
+                "prt_outcomes.analyse.audit:AUDIT_CHANGE_COLUMNS",
+            ),
+            ResultTable(
+                "audit_responders",
+                "analyse",
+                "Audit: responders per threshold, on the observed and eligible denominators",
+                "prt_outcomes.analyse.audit:AUDIT_RESPONDER_COLUMNS",
+            ),
+            ResultTable(
+                "audit_funnel",
+                "analyse",
+                "Audit: units compared on funnel plots (95% and 99.8% limits)",
+                "prt_outcomes.analyse.audit:AUDIT_FUNNEL_COLUMNS",
+            ),
+        )
+    }
+)
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.
 RESULT_TABLES = tuple(RESULT_TABLE_REGISTRY)
 #: The tables every outcome x analysis job writes (``analyse.outcomes.MODEL_TABLES`` gives their
@@ -174,7 +214,36 @@ def figure_stems(config: StudyConfig) -> list[str]:
     stems += ["flow", "missingness"]
     if config.individual_trajectories:
         stems += [f"individual_{outcome}" for outcome in config.outcome_names]
+    stems += list(audit_funnel_stems(config))
     return stems
+
+
+def audit_funnel_stems(config: StudyConfig) -> dict[str, tuple[str, str]]:
+    """The funnel plots of a clinic audit: stem -> (``audit.groups`` name, funnel measure).
+
+    One per grouping and measure, of the primary outcome at the last follow-up visit (the
+    attrition table's follow-up); none for a trial or an audit without groups.
+
+    >>> from prt_outcomes.config import StudyConfig
+    >>> cfg = StudyConfig.from_dict({"study": {"name": "a", "design": "audit"},
+    ...     "data": {"files": [{"path": "x.csv"}]}, "arms": {"levels": [{"name": "c"}]},
+    ...     "visits": [{"name": "v0", "baseline": True}, {"name": "v1"}],
+    ...     "covariates": [{"name": "site", "type": "categorical"}],
+    ...     "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}],
+    ...     "audit": {"groups": ["site"], "funnel": {"measures": ["completion", "percent_reduction >= 30"]}}})
+    >>> list(audit_funnel_stems(cfg))
+    ['funnel_site_completion', 'funnel_site_percent_reduction_30']
+    """
+    if not config.is_audit or not config.audit.groups:
+        return {}
+    import re
+
+    out = {}
+    for group in config.audit.groups:
+        for measure in config.audit.funnel_measures:
+            slug = re.sub(r"[^a-z0-9]+", "_", measure.lower()).strip("_")
+            out[f"funnel_{group.name}_{slug}"] = (group.name, measure)
+    return out
 
 
 def journal_table_stems(config: StudyConfig) -> list[str]:

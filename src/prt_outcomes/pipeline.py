@@ -112,7 +112,7 @@ def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]
 
 
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
-    """Every named analysis per outcome (stacked), the responder table and the reliable-change table."""
+    """Every named analysis per outcome (stacked), the responder, reliable-change and audit tables."""
     from .analyse.outcomes import MODEL_TABLES, analyse_outcomes, analyse_responders, stack_tables
     from .analyse.reliable_change import reliable_change_table
 
@@ -125,7 +125,15 @@ def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
     }
     tables["responders"] = analyse_responders(data, config)
     tables["reliable_change"] = reliable_change_table(data, config)
+    tables.update(_audit(data, config))
     return tables
+
+
+def _audit(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
+    """The clinic-audit tables, disclosure-controlled (empty with their columns for a trial)."""
+    from .analyse.audit_tables import audit_tables
+
+    return audit_tables(data, config)
 
 
 def run(config: StudyConfig | str | Path, results_root: str | Path | None = None) -> Path:

@@ -79,3 +79,26 @@ rule reliable_change:
         SOFTWARE
     script:
         "../scripts/reliable_change.py"
+
+
+# Clinic audit (study.design: audit): completion, attrition, change, responders and funnel tables,
+# disclosure-controlled with the privacy: settings. For a trial the rule writes the tables empty,
+# with their columns, so the output contract is the same for every design.
+from prt_outcomes.outputs import RESULT_TABLE_REGISTRY as _REGISTRY
+
+AUDIT_TABLE_NAMES = [name for name in _REGISTRY if name.startswith("audit_")]
+
+
+rule audit:
+    """The clinic-audit tables (analyse.audit_tables.audit_tables)."""
+    input:
+        data=rules.derive.output.data,
+        config_stamp=STAMPS["config_analysis"],
+    output:
+        **{name: str(LAYOUT.table(name)) for name in AUDIT_TABLE_NAMES},
+    log:
+        log_of("audit"),
+    conda:
+        SOFTWARE
+    script:
+        "../scripts/audit.py"

@@ -31,6 +31,7 @@ from scipy import stats
 from ..analyse.outcomes import primary_rows
 from ..errors import OutputError, PrtOutcomesError
 from ..files import output_file, read_result_csv
+from ..outputs import audit_funnel_stems
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -1726,6 +1727,101 @@ def render_figures(
             data = read_result_csv(analysis_data)
             for outcome in config.outcome_names:
                 save(individual_figure(data, outcome=outcome, config=config), f"individual_{outcome}")
+        stems = audit_funnel_stems(config)
+        if stems:
+            funnel = read_result_csv(tables["audit_funnel"])
+            for stem, (group, measure) in stems.items():
+                save(audit_funnel_figure(funnel, group=group, measure=measure, config=config), stem)
     # the folder of the figures (all beside one another; the report's copies come second)
     log.info("wrote %d figure files to %s", len(written), written[0].parent if written else "nowhere")
     return written
+
+
+# --------------------------------------------------------------------------------------------
+# clinic audit: funnel plots
+# --------------------------------------------------------------------------------------------
+def audit_funnel_figure(funnel: pd.DataFrame, *, group: str, measure: str, config: "StudyConfig"):
+    """A funnel plot of the units of one ``audit.groups`` grouping for one measure.
+
+    Reads ``tables/audit_funnel.csv`` (the primary outcome at the last follow-up visit, see
+    :func:`prt_outcomes.outputs.audit_funnel_stems`): each unit's value against its volume,
+    the clinic's value (target) and the 95% and 99.8% limits of
+    :func:`prt_outcomes.stats.funnel.funnel_curve`, i.e. the limits the units were flagged
+    with. Units whose counts are suppressed (``privacy:``) are not drawn; the caption says how
+    many.
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                  # doctest: +SKIP
+    >>> fig = audit_funnel_figure(pd.read_csv("tables/audit_funnel.csv"), group="site",
+    ...                           measure="completion", config=load_config("audit.yaml"))  # doctest: +SKIP
+    """
+    from ..analyse.audit_tables import audit_outcome
+
+    outcome = audit_outcome(config)
+    follow = [v for v in config.visit_names if v != config.baseline_visit]
+    rows = funnel[
+        (funnel["outcome"] == outcome)
+        & (funnel["measure"] == measure)
+        & (funnel["visit"] == (follow[-1] if follow else None))
+        & funnel["group"].astype(str).str.startswith(f"{group}=")
+    ]
+    shown = rows.dropna(subset=["value", "volume"])
+    ratio = bool(config.audit.case_mix) and measure != "mean_change"
+    kind = "mean" if measure == "mean_change" else ("ratio" if ratio else "proportion")
+    fig = _figure((6.5, 4.0))
+    ax = fig.subplots()
+    _style_axes(ax)
+    scale = 100.0 if kind == "proportion" else 1.0
+    if len(shown):
+        curve = _funnel_lines(shown, kind)
+        target = float(shown["target"].iloc[0])
+        ax.axhline(target * scale, color="0.3", lw=1.0, label="Clinic")
+        for low, high, style, label in (
+            ("ll95", "ul95", "--", "95% limits"),
+            ("ll998", "ul998", ":", "99.8% limits"),
+        ):
+            ax.plot(curve["volume"], curve[low] * scale, style, color="0.45", lw=1.0, label=label)
+            ax.plot(curve["volume"], curve[high] * scale, style, color="0.45", lw=1.0)
+        # beyond the 99.8% limits red, beyond the 95% orange (stats.funnel's flags)
+        flags = shown["flag"].astype(str)
+        colors = np.where(
+            flags.str.endswith("_998"), "#c0392b", np.where(flags.str.endswith("_95"), "#e67e22", "#2c3e50")
+        )
+        ax.scatter(shown["volume"], shown["value"] * scale, s=22, color=colors, zorder=3)
+        for _, r in shown.iterrows():
+            ax.annotate(
+                str(r["group"]).split("=", 1)[1],
+                (r["volume"], r["value"] * scale),
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=7,
+            )
+        ax.legend(frameon=False, fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "every unit is suppressed (privacy.min_cell)", ha="center", va="center")
+    hidden = len(rows) - len(shown)
+    what = {
+        "completion": "Followed up (%)",
+        "mean_change": f"Mean change, {_outcome_label(config, outcome, axis=False)}",
+    }
+    ax.set_ylabel(what.get(measure, "Observed / expected" if ratio else f"{_pretty_rule(measure)} (%)"))
+    ax.set_xlabel("Expected count" if ratio else "Patients")
+    ax.set_title(
+        f"{group}: {measure}" + (f" ({hidden} unit(s) suppressed)" if hidden else ""), fontsize=9, loc="left"
+    )
+    return fig
+
+
+def _funnel_lines(shown: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The limit lines of a funnel plot: :func:`~prt_outcomes.stats.funnel.funnel_curve`, except
+    that a proportion's exact binomial limits exist at whole numbers of patients only (they are
+    NaN in between), so those are drawn at every whole number over the plotted range."""
+    from ..stats.funnel import funnel_curve, funnel_limits
+
+    first = shown.iloc[0]
+    if kind != "proportion" or first["adjustment"] != "none":
+        return funnel_curve(shown, kind=kind)
+    low = max(1, int(np.floor(0.9 * float(shown["volume"].min()))))
+    grid = np.arange(low, int(np.ceil(1.1 * float(shown["volume"].max()))) + 1, dtype=float)
+    return funnel_limits(grid, kind="proportion", target=float(first["target"]), exact=True)

@@ -33,8 +33,8 @@ import pandas as pd
 
 from ..analyse.outcomes import primary_rows, read_model_info
 from ..files import is_number_text, read_result_csv, restore_formula, restore_formula_frame, write_text_file
-from ..layout import REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
-from ..outputs import RESULT_TABLE_REGISTRY
+from ..layout import REPORT_AUDIT_TABLES, REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
+from ..outputs import RESULT_TABLE_REGISTRY, audit_funnel_stems
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
@@ -94,6 +94,16 @@ def _outcome_notes(config, outcome: str, reference: str) -> str:
         f"assessed. Model: {config.model.covariance.replace('_', ' ')} covariance, "
         f"{config.model.method.upper()}, {config.model.df_method.replace('_', '-').title()} df. "
         f"Differences are arm minus {reference}. P values are unadjusted for multiplicity."
+    )
+
+
+def _audit_outcome_notes(config, outcome: str) -> str:
+    o = config.outcome(outcome)
+    direction = "higher" if o.higher_is_better else "lower"
+    return (
+        f"{o.axis_label}; {direction} scores are better. Observed: mean (SD) of the patients "
+        "assessed at each visit. Model: means per visit from all patients' scores "
+        f"({config.model.covariance.replace('_', ' ')} covariance, {config.model.method.upper()})."
     )
 
 
@@ -170,14 +180,19 @@ def render_tables(
         written += write_table(
             table,
             files(f"outcome_{outcome}", ("csv", *_FORMATS)),
-            caption=f"{config.outcome(outcome).label} by arm and visit",
-            notes=_outcome_notes(config, outcome, reference),
+            caption=f"{config.outcome(outcome).label} by "
+            + ("visit" if config.is_audit else "arm and visit"),
+            notes=_audit_outcome_notes(config, outcome)
+            if config.is_audit
+            else _outcome_notes(config, outcome, reference),
         )
     baseline = baseline_journal_table(frames["baseline"], config, flow=frames["flow"])
     written += write_table(
         baseline,
         files("baseline_table", _FORMATS),
-        caption="Baseline characteristics of participants by arm",
+        caption="Characteristics of the patients at the first visit"
+        if config.is_audit
+        else "Baseline characteristics of participants by arm",
         notes="Mean (SD), median (IQR) or No. (%) of participants with a known value.",
     )
     if config.thresholds:
@@ -185,7 +200,9 @@ def render_tables(
         written += write_table(
             responders,
             files("responder_table", _FORMATS),
-            caption="Responders by threshold, visit and arm",
+            caption="Responders by threshold and visit"
+            if config.is_audit
+            else "Responders by threshold, visit and arm",
             notes=(
                 f"Denominator: {config.responder_denominator} participants"
                 + (
@@ -193,7 +210,7 @@ def render_tables(
                     if config.responder_denominator == "randomized"
                     else ""
                 )
-                + f". Risk difference and odds ratio vs {reference}."
+                + ("." if config.is_audit else f". Risk difference and odds ratio vs {reference}.")
             ),
         )
     # the folder of the tables (all beside one another)
@@ -626,6 +643,19 @@ def build_report(
     def figure(stem: str, caption: str, alt: str) -> str:
         return _figure_html(inputs.get(file_key(stem, REPORT_FIGURE_FORMAT)), caption, alt)
 
+    if config.is_audit:
+        audit = {
+            name: _read_csv(inputs[name], required=False) for name in REPORT_AUDIT_TABLES if name in inputs
+        }
+        sections.append(("study", "Study", _audit_summary(config, audit.get("audit_completion"))))
+        sections.append(("validation", "Data validation", _validation_section(inputs, known_ids)))
+        sections += _audit_sections(config, audit, figure)
+        model_html, failed, warned = _model_section(read["model_info"])
+        sections.append(
+            ("models", "Models", model_html.replace("Trial models", "Models of the means per visit"))
+        )
+        sections.append(("provenance", "Provenance", _provenance_section(inputs.get("manifest"))))
+        return _write_page(config, sections, failed, warned, out)
     sections.append(("study", "Study", _study_summary(config, read["flow"])))
     sections.append(("validation", "Data validation", _validation_section(inputs, known_ids)))
     flow = read["flow"]
@@ -718,7 +748,11 @@ def build_report(
     model_html, failed, warned = _model_section(read["model_info"])
     sections.append(("models", "Models", model_html))
     sections.append(("provenance", "Provenance", _provenance_section(inputs.get("manifest"))))
+    return _write_page(config, sections, failed, warned, out)
 
+
+def _write_page(config, sections, failed, warned, out) -> Path:
+    """The report page: navigation, a warning banner for failed or warned models, the sections."""
     nav = "".join(f'<li><a href="#{a}">{_esc(t)}</a></li>' for a, t, _ in sections)
     alert = ""
     problems = ([f"{len(failed)} outcome(s) could not be analysed"] if failed else []) + (
@@ -743,3 +777,320 @@ def build_report(
     out = write_text_file(Path(out), page)
     log.info("wrote %s (%d sections, %d model warning(s))", out, len(sections), len(warned))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# clinic audit (study.design: audit): the clinic's questions, in its order
+# --------------------------------------------------------------------------------------------
+#: How a suppressed count is shown in the report.
+SUPPRESSED = "suppressed"
+
+
+def _suppression_note(config) -> str:
+    p = config.privacy
+    return (
+        f"{SUPPRESSED.capitalize()}: a count from 1 to {p.min_cell - 1} (privacy.min_cell = {p.min_cell}), "
+        "or a count from which one could be worked out with the totals shown, is not published, "
+        "so that no small group of patients can be recognised; its percentage and interval are "
+        "hidden with it."
+        + (
+            f" Counts shown are rounded to a multiple of {p.round_to} (privacy.round_to)."
+            if p.round_to
+            else ""
+        )
+    )
+
+
+def _count(v) -> str:
+    return SUPPRESSED if pd.isna(v) else f"{int(v):,}"
+
+
+def _pct_ci(row, decimals: int = 1) -> str:
+    if pd.isna(row["percent"]):
+        return SUPPRESSED
+    return (
+        f"{format_number(row['percent'], decimals)} "
+        f"({format_number(row['ci_low'], decimals)} to {format_number(row['ci_high'], decimals)})"
+    )
+
+
+def _group_label(g) -> str:
+    return "All patients" if g == "all" else str(g).replace("=", ": ", 1)
+
+
+def _has_suppressed(frame: pd.DataFrame, columns) -> bool:
+    return any(c in frame and frame[c].isna().any() for c in columns)
+
+
+def _audit_summary(config, completion: pd.DataFrame | None) -> str:
+    n = None
+    if completion is not None and len(completion):
+        overall = completion[completion["group"] == "all"]
+        if len(overall) and not overall["eligible"].isna().all():
+            n = int(overall["eligible"].max())
+    visits = "; ".join(
+        f"{_esc(v.label)} (day {format_number(config.visit_days[v.name], 0)})"
+        + (" [first visit]" if v.baseline else "")
+        for v in config.visits
+    )
+    outcomes = "".join(
+        f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
+        f"instrument <code>{_esc(o.instrument.name)}</code>, range {o.min:g} to {o.max:g}, "
+        f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
+        for o in config.outcomes
+    )
+    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>" for t in config.thresholds)
+    groups = ", ".join(g.name for g in config.audit.groups) or "none (the clinic as a whole)"
+    return (
+        '<dl class="summary">'
+        f"<dt>Study</dt><dd><code>{_esc(config.name)}</code></dd>"
+        "<dt>Design</dt><dd>clinic audit of routine care"
+        + (f", {n:,} patients with a first-visit score" if n is not None else "")
+        + "</dd>"
+        f"<dt>Patients</dt><dd>{_esc(config.arms[0].label)}</dd>"
+        f"<dt>Visits</dt><dd>{visits}</dd>"
+        f"<dt>Compared units</dt><dd>{_esc(groups)}</dd>"
+        f"<dt>Privacy</dt><dd>counts below {config.privacy.min_cell} are suppressed</dd>"
+        "</dl>"
+        f"<h3>Outcomes</h3><ul>{outcomes}</ul>"
+        + (f"<h3>Improvement thresholds</h3><ul>{thresholds}</ul>" if thresholds else "")
+    )
+
+
+def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None], figure) -> list[tuple[str, str, str]]:
+    """The audit's sections: followed up, lost, change, recovered, benchmarks, units compared."""
+    labels, visit_labels = {o.name: o.label for o in config.outcomes}, config.visit_labels
+    note = _suppression_note(config)
+    sections = []
+
+    def table(df, caption, notes, suppressed):
+        return _table_html(df, caption, notes + (" " + note if suppressed else ""))
+
+    completion = audit.get("audit_completion")
+    if completion is not None and len(completion):
+        shown = pd.DataFrame(
+            {
+                "Outcome": completion["outcome"].map(labels),
+                "Group": completion["group"].map(_group_label),
+                "Visit": completion["visit"].map(visit_labels),
+                "Eligible": completion["eligible"].map(_count),
+                "Followed up": completion["assessed"].map(_count),
+                "% (95% CI)": completion.apply(_pct_ci, axis=1),
+            }
+        )
+        body = table(
+            shown,
+            "Patients followed up at each visit",
+            "Eligible: a score at the first visit. Followed up: a score at the visit. Wilson 95% CI.",
+            _has_suppressed(completion, ["eligible", "assessed"]),
+        )
+        sections.append(("followed-up", "How many did we follow up?", body))
+
+    attrition = audit.get("audit_attrition")
+    if attrition is not None and len(attrition):
+
+        def value(v, kind, sd):
+            if pd.isna(v):
+                return SUPPRESSED
+            text = format_number(v, 1)
+            return f"{text} ({format_number(sd, 1)})" if kind == "numeric" and not pd.isna(sd) else f"{text}%"
+
+        rows = attrition[attrition["level"] != "(overall)"]
+        shown = pd.DataFrame(
+            {
+                "Characteristic": rows["variable"].map(lambda v: labels.get(v, _cov_label(config, v))),
+                "Level": rows["level"].fillna(""),
+                "Followed up": [
+                    value(v, k, sd) for v, k, sd in zip(rows["followed"], rows["kind"], rows["followed_sd"])
+                ],
+                "Lost": [value(v, k, sd) for v, k, sd in zip(rows["lost"], rows["kind"], rows["lost_sd"])],
+                "Standardized difference": rows["std_difference"].map(
+                    lambda d: SUPPRESSED if pd.isna(d) else format_number(d, 2)
+                ),
+            }
+        )
+        followed = rows["n_followed"].dropna()
+        lost = rows["n_lost"].dropna()
+        head = (
+            f"<p>{_count(followed.iloc[0]) if len(followed) else SUPPRESSED} patients were followed up at "
+            f"the last visit and {_count(lost.iloc[0]) if len(lost) else SUPPRESSED} were lost. A "
+            "standardized difference beyond 0.1 in either direction is a notable imbalance "
+            "(Austin 2009): the patients followed up may not represent every patient seen.</p>"
+        )
+        body = head + table(
+            shown,
+            "First-visit characteristics of the patients followed up and lost",
+            "Mean (SD) or % of patients with a known value; difference followed up minus lost.",
+            _has_suppressed(attrition, ["followed", "lost", "n_followed", "n_lost"]),
+        )
+        sections.append(("lost", "Who did we lose?", body))
+
+    change = audit.get("audit_change")
+    if change is not None and len(change):
+        shown = pd.DataFrame(
+            {
+                "Outcome": change["outcome"].map(labels),
+                "Group": change["group"].map(_group_label),
+                "Visit": change["visit"].map(visit_labels),
+                "n": change["n"].map(_count),
+                "First visit, mean": change["mean_baseline"].map(
+                    lambda v: SUPPRESSED if pd.isna(v) else format_number(v, 2)
+                ),
+                "Follow-up, mean": change["mean_followup"].map(
+                    lambda v: SUPPRESSED if pd.isna(v) else format_number(v, 2)
+                ),
+                "Change (95% CI)": [
+                    SUPPRESSED
+                    if pd.isna(m)
+                    else f"{format_number(m, 2)} ({format_number(lo, 2)} to {format_number(hi, 2)})"
+                    for m, lo, hi in zip(change["mean_change"], change["ci_low"], change["ci_high"])
+                ],
+                "Effect size": change["effect_size"].map(
+                    lambda v: SUPPRESSED if pd.isna(v) else format_number(v, 2)
+                ),
+            }
+        )
+        sd = config.audit.effect_size_sd
+        body = table(
+            shown,
+            "Change from the first visit, patients with both scores",
+            f"Change is follow-up minus first visit; t 95% CI. Effect size: mean change / "
+            f"{'SD at the first visit' if sd == 'baseline_sd' else 'SD of the change'} ({sd}). "
+            "Patients not followed up are not in these means.",
+            _has_suppressed(change, ["n"]),
+        )
+        sections.append(("change", "How much did they change?", body))
+
+    responders = audit.get("audit_responders")
+    if config.thresholds and responders is not None and len(responders):
+        rule_labels = {t.rule: t.label for t in config.thresholds}
+        shown = pd.DataFrame(
+            {
+                "Outcome": responders["outcome"].map(labels),
+                "Threshold": responders["threshold"].map(lambda r: rule_labels.get(r, r)),
+                "Group": responders["group"].map(_group_label),
+                "Visit": responders["visit"].map(visit_labels),
+                "Of": responders["denominator_basis"].map(
+                    {"observed": "patients followed up", "eligible": "every eligible patient"}
+                ),
+                "Improved": responders["responders"].map(_count),
+                "Patients": responders["denominator"].map(_count),
+                "% (95% CI)": responders.apply(_pct_ci, axis=1),
+            }
+        )
+        body = table(
+            shown,
+            "Patients who improved by each threshold",
+            "Of patients followed up: those whose improvement can be decided. Of every eligible "
+            "patient: those not followed up counted as not improved (a worst case). Wilson 95% CI.",
+            _has_suppressed(responders, ["responders", "denominator"]),
+        )
+        sections.append(("recovered", "How many recovered?", body))
+
+    if config.audit.benchmarks:
+        sections.append(("benchmarks", "How do we compare?", _benchmark_html(config, responders)))
+
+    funnel = audit.get("audit_funnel")
+    if funnel is not None and len(funnel):
+        shown = pd.DataFrame(
+            {
+                "Outcome": funnel["outcome"].map(labels),
+                "Measure": funnel["measure"],
+                "Visit": funnel["visit"].map(visit_labels),
+                "Unit": funnel["group"].map(_group_label),
+                "Patients": funnel["volume"].map(lambda v: SUPPRESSED if pd.isna(v) else format_number(v, 0)),
+                "Value": funnel["value"].map(lambda v: SUPPRESSED if pd.isna(v) else format_number(v, 3)),
+                "Clinic": funnel["target"].map(lambda v: "" if pd.isna(v) else format_number(v, 3)),
+                "95% limits": [
+                    "" if pd.isna(lo) else f"{format_number(lo, 3)} to {format_number(hi, 3)}"
+                    for lo, hi in zip(funnel["ll95"], funnel["ul95"])
+                ],
+                "Flag": funnel["flag"].fillna(SUPPRESSED),
+            }
+        )
+        body = table(
+            shown,
+            "Units compared with the whole clinic",
+            "A unit outside the 99.8% limits differs from the clinic by more than chance would "
+            "explain (Spiegelhalter 2005); completion and responder measures are proportions. "
+            f"Overdispersion adjustment: {config.audit.funnel_adjustment or 'none'}.",
+            _has_suppressed(funnel, ["value"]),
+        )
+        for stem, (group, measure) in audit_funnel_stems(config).items():
+            body += figure(
+                stem,
+                f"Funnel plot of {group}, {measure}: each unit against its number of patients, with "
+                "the clinic's value and the 95% (dashed) and 99.8% (dotted) limits.",
+                f"Funnel plot of {group}, {measure}",
+            )
+        sections.append(("units", "How do we compare with each other?", body))
+    return sections
+
+
+def _cov_label(config, name: str) -> str:
+    try:
+        return config.covariate(name).label
+    except KeyError:
+        return name
+
+
+def _benchmark_html(config, responders: pd.DataFrame | None) -> str:
+    """Published trial rates (:data:`prt_outcomes.benchmarks.BENCHMARKS`) beside the clinic's
+    rate for the same rule at its last follow-up visit, on the same denominator."""
+    from ..benchmarks import benchmark_table
+
+    bench = benchmark_table()
+    follow = [v for v in config.visit_names if v != config.baseline_visit]
+    rows = []
+    for rule, part in bench.groupby("rule", sort=False):
+        for _, b in part.iterrows():
+            rows.append(
+                {
+                    "Source": f"{b['study']}: {b['arm']}",
+                    "When": b["timepoint"],
+                    "Improved": f"{int(b['responders'])} of {int(b['denominator'])}",
+                    "% (95% CI)": _pct_ci(b),
+                }
+            )
+        mine = None
+        if responders is not None and len(responders) and follow:
+            mine = responders[
+                (responders["threshold"] == rule)
+                & (responders["group"] == "all")
+                & (responders["visit"] == follow[-1])
+                & (responders["denominator_basis"] == "eligible")
+            ]
+        if mine is not None and len(mine):
+            r = mine.iloc[0]
+            rows.append(
+                {
+                    "Source": f"This clinic: {config.arms[0].label}",
+                    "When": config.visit_labels[follow[-1]],
+                    "Improved": f"{_count(r['responders'])} of {_count(r['denominator'])}",
+                    "% (95% CI)": _pct_ci(r),
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "Source": "This clinic",
+                    "When": "",
+                    "Improved": f"no threshold '{rule}' in the config",
+                    "% (95% CI)": "",
+                }
+            )
+    sources = sorted(set(bench["source"]))
+    labels = "; ".join(f"{r}: {lab}" for r, lab in dict(zip(bench["rule"], bench["label"])).items())
+    return (
+        _table_html(
+            pd.DataFrame(rows),
+            "The clinic beside published trials",
+            f"Rules: {labels}. The trials' denominators are every patient they enrolled (those not "
+            "assessed counted as not improved); the clinic's are every patient with a first-visit "
+            "score, counted the same way. Trial patients were selected and treated under a "
+            "protocol: a benchmark is a reference point, not a target. Wilson 95% CI.",
+        )
+        + "<p>Sources: "
+        + "; ".join(_esc(x) for x in sources)
+        + ".</p>"
+    )

@@ -307,3 +307,20 @@ def test_ingest_issues_survive_the_trip_between_jobs_unchanged(tmp_path):
     assert "-x" in set(result.issues["value"])
     save_ingest(result, tmp_path / "between")
     pd.testing.assert_frame_equal(load_ingest(tmp_path / "between").issues, result.issues)
+
+
+def test_a_categorical_covariate_without_levels_keeps_its_text_values():
+    # no levels: no code maps, and the values stay as written (a crash in pyarrow before)
+    import yaml
+
+    from conftest import EXAMPLE_CONFIG
+    from prt_outcomes.config import StudyConfig
+    from prt_outcomes.ingest import read_study_data
+
+    raw = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    for covariate in raw["covariates"]:
+        if covariate["name"] == "sex":
+            covariate.pop("levels", None)
+    config = StudyConfig.from_dict(raw, base_dir=EXAMPLE_CONFIG.parent)
+    data = read_study_data(config).data
+    assert set(data["sex"].dropna()) == {"female", "male"}

@@ -840,7 +840,9 @@ def _map_codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
         return pd.Series(pd.array([pd.NA] * len(values), dtype="string"), index=values.index)
     raw_u = pd.Series(uniques).astype("string").str.strip()
     norm_u = normalise_codes(raw_u)
-    mapped_u = norm_u.map(mapping)
+    # as text before the fill: with no code matching (an empty mapping, e.g. a categorical
+    # covariate without levels) the mapped values are all-NaN floats, which cannot take text
+    mapped_u = norm_u.map(mapping).astype("string")
     out_u = mapped_u.where(mapped_u.notna(), raw_u).astype("string")
     out = out_u.take(np.where(codes < 0, 0, codes)).to_numpy()
     result = pd.Series(pd.array(out, dtype="string"), index=values.index)

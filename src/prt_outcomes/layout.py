@@ -208,6 +208,17 @@ class RunLayout:
         """One outcome x analysis's model tables (:data:`prt_outcomes.outputs.MODEL_TABLE_NAMES`)."""
         return {name: self.model_table(outcome, analysis, name) for name in MODEL_TABLE_NAMES}
 
+    # ---- sensitivity (issue 12): the per-job tables stacked into tables/sensitivity.csv and
+    # tables/tipping_point.csv
+    def sensitivity_table(self, outcome: str, strategy: str) -> Path:
+        """One outcome x strategy's sensitivity table (``outcome`` / ``strategy`` may be the
+        workflow's ``{outcome}`` / ``{strategy}`` wildcards)."""
+        return self.intermediate / "sensitivity" / outcome / f"{strategy}.csv"
+
+    def tipping_point_table(self, outcome: str) -> Path:
+        """One outcome's tipping-point scan."""
+        return self.intermediate / "sensitivity" / outcome / "tipping_point.csv"
+
     def report_figure(self, stem: str) -> Path:
         """The PNG of figure ``stem`` that the report embeds: the figure file itself when the
         config asks for PNG, else a copy drawn for the report only, under ``intermediate/``."""

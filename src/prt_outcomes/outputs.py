@@ -137,6 +137,19 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
             "Reliable change (Jacobson-Truax) per outcome, follow-up visit and arm",
             "prt_outcomes.analyse.reliable_change:RELIABLE_CHANGE_COLUMNS",
         ),
+        # ---- sensitivity (issue 12)
+        ResultTable(
+            "sensitivity",
+            "analyse",
+            "Sensitivity to missing data: estimates per strategy, visit and arm",
+            "prt_outcomes.analyse.sensitivity:SENSITIVITY_COLUMNS",
+        ),
+        ResultTable(
+            "tipping_point",
+            "analyse",
+            "Tipping point: the difference per visit as the imputed values are shifted by delta",
+            "prt_outcomes.analyse.sensitivity:TIPPING_POINT_COLUMNS",
+        ),
     )
 }
 #: Tidy result tables (CSV), each also rendered as Markdown, HTML and LaTeX.

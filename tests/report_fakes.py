@@ -434,6 +434,12 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
     pd.DataFrame(columns=list(RELIABLE_CHANGE_COLUMNS)).to_csv(
         results_dir / "tables/reliable_change.csv", index=False
     )
+    # ---- sensitivity (issue 12): the example config has no sensitivity: section, so both tables
+    # have their columns and no rows
+    from prt_outcomes.analyse.sensitivity import SENSITIVITY_COLUMNS, TIPPING_POINT_COLUMNS
+
+    for name, columns in (("sensitivity", SENSITIVITY_COLUMNS), ("tipping_point", TIPPING_POINT_COLUMNS)):
+        pd.DataFrame(columns=list(columns)).to_csv(results_dir / f"tables/{name}.csv", index=False)
 
     pd.DataFrame(
         [

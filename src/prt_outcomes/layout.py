@@ -65,7 +65,16 @@ REPORT_TABLES = ("flow", "contrasts", "missingness", "model_info", "responders",
 #: Result tables the report embeds as rendered (tidy tables without a journal version).
 REPORT_RESULT_FRAGMENTS = ("reliable_change",)
 #: The result tables the figures are drawn from.
-FIGURE_TABLES = ("marginal_means", "observed_summary", "responders", "contrasts", "flow", "missingness")
+FIGURE_TABLES = (
+    "marginal_means",
+    "observed_summary",
+    "responders",
+    "contrasts",
+    "flow",
+    "missingness",
+    "sensitivity",
+    "tipping_point",
+)
 #: The content stamps: the data files' hashes and the config as each stage group reads it.
 _STAMP_NAMES = ("inputs", "config_data", "config_analysis", "config_full")
 

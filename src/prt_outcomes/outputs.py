@@ -187,6 +187,11 @@ def figure_stems(config: StudyConfig) -> list[str]:
     stems += ["flow", "missingness"]
     if config.individual_trajectories:
         stems += [f"individual_{outcome}" for outcome in config.outcome_names]
+    # ---- sensitivity (issue 12): a forest of strategies and a tipping-point figure per outcome
+    if config.sensitivity is not None:
+        stems += [f"sensitivity_{outcome}" for outcome in config.sensitivity.outcomes]
+        if config.sensitivity.tipping_deltas:
+            stems += [f"tipping_point_{outcome}" for outcome in config.sensitivity.outcomes]
     return stems
 
 

@@ -61,7 +61,16 @@ RENDERED_FORMATS = ("md", "html", "tex")
 #: The format the report embeds (base64, so the page stays one file).
 REPORT_FIGURE_FORMAT = "png"
 #: The result tables the report reads numbers from (it embeds the rendered tables).
-REPORT_TABLES = ("flow", "contrasts", "missingness", "model_info", "responders", "reliable_change")
+REPORT_TABLES = (
+    "flow",
+    "contrasts",
+    "missingness",
+    "model_info",
+    "responders",
+    "reliable_change",
+    "sensitivity",
+    "tipping_point",
+)
 #: Result tables the report embeds as rendered (tidy tables without a journal version).
 REPORT_RESULT_FRAGMENTS = ("reliable_change",)
 #: The result tables the figures are drawn from.

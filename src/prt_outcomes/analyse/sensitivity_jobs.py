@@ -71,7 +71,10 @@ def sensitivity_inputs(data: pd.DataFrame, config: StudyConfig, outcome: str) ->
         response, baseline = change_column(outcome), baseline_column(outcome)
     else:
         response, baseline = outcome, s.baseline
-    missing = [c for c in (response, baseline, *spec.model.covariates) if c not in data.columns]
+    # the baseline is in the imputation model already (by visit), whether or not the primary
+    # analysis also lists it as a covariate
+    covariates = tuple(c for c in spec.model.covariates if c != baseline)
+    missing = [c for c in (response, baseline, *covariates) if c not in data.columns]
     if missing:
         raise ModelError(
             f"sensitivity of {outcome!r}: the analysis data has no column(s) {missing}; check "
@@ -88,7 +91,7 @@ def sensitivity_inputs(data: pd.DataFrame, config: StudyConfig, outcome: str) ->
         baseline=baseline,
         reference_arm=config.reference_arm,
         visits=visits,
-        covariates=tuple(spec.model.covariates),
+        covariates=covariates,
         events=_events(data, config, visits),
         method=s.method,
         n_imputations=s.n_imputations,

@@ -245,4 +245,4 @@ def test_the_report_section():
     assert "(jump to reference)" in html and "missing at random" in html
     assert "The conclusion at 12 months" in html and "pain_avg" not in html.split("<table")[0]
     assert html.count("<figure/>") == 2  # the forest of strategies and the tipping point
-    assert "the first visit after a participant&#x27;s last observed value" in html
+    assert "the first visit after their last observed value" in html

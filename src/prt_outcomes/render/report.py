@@ -838,7 +838,7 @@ def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tippi
     elif s.events_file is not None:
         events = f"the visit given in {s.events_file.name}"
     else:
-        events = "the first visit after a participant's last observed value (data missing after it)"
+        events = "the first visit after their last observed value (data missing after it)"
     method = {
         "conditional_mean": "conditional mean imputation with jackknife standard errors (deterministic)",
         "conditional_mean_bootstrap": f"conditional mean imputation, {s.n_imputations} bootstrap samples",

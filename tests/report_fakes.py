@@ -439,6 +439,12 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
 
     for name, table in empty_audit_tables().items():
         table.to_csv(results_dir / f"tables/{name}.csv", index=False)
+    # ---- sensitivity (issue 12): the example config has no sensitivity: section, so both tables
+    # have their columns and no rows
+    from prt_outcomes.analyse.sensitivity import SENSITIVITY_COLUMNS, TIPPING_POINT_COLUMNS
+
+    for name, columns in (("sensitivity", SENSITIVITY_COLUMNS), ("tipping_point", TIPPING_POINT_COLUMNS)):
+        pd.DataFrame(columns=list(columns)).to_csv(results_dir / f"tables/{name}.csv", index=False)
 
     pd.DataFrame(
         [

@@ -453,3 +453,44 @@ def test_an_analysis_kind_added_in_one_place_only_fails_the_pins(monkeypatch):
     places = analysis_kind_mismatches()
     assert "src/prt_outcomes/data/config.schema.yaml analyses[].kind enum" in places
     assert "config/README.md analyses kinds table" in places
+
+
+# ---- sensitivity (issue 12): the schema's sensitivity enums are the API's registries
+
+
+def _schema_sensitivity() -> dict:
+    return config_schema()["properties"]["sensitivity"]["properties"]
+
+
+def sensitivity_mismatches() -> dict:
+    from prt_outcomes.analyse import sensitivity
+
+    out = {}
+    methods = sorted(set(sensitivity.METHODS.values()))
+    if sorted(_schema_sensitivity()["method"]["enum"]) != methods:
+        out["config.schema.yaml sensitivity.method enum (registry: sensitivity.METHODS)"] = methods
+    # the config says J2R where the API's registry says JR (it takes both)
+    named = [sensitivity._normalise_strategy(s) for s in _schema_sensitivity()["strategies"]["items"]["enum"]]
+    if sorted(named) != sorted(sensitivity._STRATEGIES):
+        out["config.schema.yaml sensitivity.strategies enum (registry: sensitivity._STRATEGIES)"] = named
+    tp = _schema_sensitivity()["tipping_point"]["properties"]["strategy"]["enum"]
+    if tp != _schema_sensitivity()["strategies"]["items"]["enum"]:
+        out["config.schema.yaml sensitivity.tipping_point.strategy enum"] = tp
+    row = _readme_row(CONFIG_README, "method")
+    for m in methods:
+        if f"`{m}`" not in CONFIG_README.read_text(encoding="utf-8").split("## `sensitivity`")[-1]:
+            out[f"config/README.md sensitivity method {m}"] = row
+    return out
+
+
+def test_sensitivity_methods_and_strategies_are_the_apis():
+    assert sensitivity_mismatches() == {}
+
+
+def test_a_method_added_to_the_api_only_fails_the_sensitivity_pin(monkeypatch):
+    from prt_outcomes.analyse import sensitivity
+
+    monkeypatch.setattr(sensitivity, "METHODS", {**sensitivity.METHODS, "bayes": "bayes"})
+    assert any("sensitivity.method" in place for place in sensitivity_mismatches())
+    monkeypatch.setattr(sensitivity, "_STRATEGIES", (*sensitivity._STRATEGIES, "LMCF"))
+    assert any("sensitivity.strategies" in place for place in sensitivity_mismatches())

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.shared, pytest.mark.slow]
 STUDIES = REPO_ROOT / "config" / "studies"
 # Where each config's published numbers are checked (a new config needs an entry).
 CHECKED_IN = {
+    "antidepressant": __name__,
     "ashar2022": "tests/test_reproduce_ashar2022.py",
     "ashar2022_simple_wide": __name__,
     "choir_registry": __name__,
@@ -87,7 +88,9 @@ def test_config_runs_on_its_own_and_fits_every_outcome(run, name):
     example = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     assert config.seed is None and config.title != example["study"]["title"]
     info = tables["model_info"]
-    assert info["outcome"].tolist() == list(config.outcome_names)
+    # one row per outcome x analysis (antidepressant has two analyses of its one outcome)
+    assert list(dict.fromkeys(info["outcome"])) == list(config.outcome_names)
+    assert len(info) == len(config.outcome_analyses())
     assert (info["status"] == "fitted").all(), info[["outcome", "message"]]
     assert info["converged"].all()
 
@@ -241,3 +244,37 @@ def test_choir_registry_audit_tables_match_the_independent_recomputation(run):
     assert attrition.loc[("pain", ""), ["n_followed", "n_lost"]].tolist() == [7138, 21658 - 7138]
     assert set(attrition.index.get_level_values("variable")) == {"pain", "age", "sex", "bmi", "medicaid"}
     assert tables["audit_funnel"].empty  # one registry: no units to compare
+
+
+# ---------------------------------------------------------------------------------------------
+# Antidepressant trial (rbmi / DIA working group): the MMRM (SAS) and reference-based imputation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_antidepressant_mmrm_matches_sas_and_the_sensitivity_analyses_rbmi(run):
+    """PROVENANCE.md A (SAS PROC MIXED, 4 decimals) and B / rbmi's CondMean_Inference vignette (3
+    decimals), as tests/test_sensitivity.py checks them on the API; here through the config. Our
+    differences are DRUG - PLACEBO, the published ones PLACEBO - DRUG at visit 7."""
+    tables = run("antidepressant")
+    contrasts = tables["contrasts"]
+    c = contrasts[contrasts["analysis"] == "sas_basval_by_visit"].set_index("visit").loc["v7"]
+    assert c["estimate"] == pytest.approx(-2.8018, abs=rounding(4))
+    assert c["se"] == pytest.approx(1.1163, abs=rounding(4))
+    assert c["df"] == pytest.approx(150, abs=1)  # SAS prints 150 (KR), ours 150.10
+    assert c["p"] == pytest.approx(0.0131, abs=rounding(4))
+    s = tables["sensitivity"]
+    diff = s[(s["visit"] == "v7") & (s["reference"] == "placebo")].set_index("strategy")
+    assert set(diff["method"]) == {"conditional mean, jackknife"}
+    assert set(diff["n_imputations"]) == {172}  # one leave-one-out sample per patient
+    # conditional-mean MAR is the MMRM's difference (the ANCOVA of conditional means), so SAS's
+    assert diff.loc["MAR", "estimate"] == pytest.approx(c["estimate"], abs=1e-6)
+    # J2R: rbmi's vignette, printed to 3 decimals, plus the two REML optimisations' agreement
+    assert -diff.loc["J2R", "estimate"] == pytest.approx(2.126, abs=rounding(3) + 1e-5)
+    assert diff.loc["J2R", "se"] == pytest.approx(0.858, abs=rounding(3) + 1e-5)
+    # the tipping point (MAR + delta in the DRUG arm): p crosses 0.05 between two grid points
+    tp = tables["tipping_point"].query("visit == 'v7'").sort_values("delta")
+    assert tp["estimate"].iloc[0] == pytest.approx(c["estimate"], abs=1e-6)
+    steps = tp["estimate"].diff().dropna()
+    assert steps.max() - steps.min() < 1e-9  # a delta shifts the ANCOVA estimate linearly
+    crossed = (tp["p"] >= 0.05).to_numpy()
+    assert not crossed[0] and crossed[-1]

@@ -338,6 +338,9 @@ class StudyConfig:
         """True for a clinic audit (``study.design: audit`` or its alias ``single_arm``)."""
         return self.design == "audit"
 
+    # the missing-data sensitivity analyses (sensitivity:); None when the section is absent
+    sensitivity: "SensitivitySettings | None" = None
+
     # ----- convenient views -------------------------------------------------
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -658,6 +661,16 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
         analyses=analyses,
         audit=audit,
         privacy=privacy,
+        sensitivity=_sensitivity_settings(
+            raw.get("sensitivity"),
+            base_dir=base_dir,
+            seed=study.get("seed"),
+            outcomes=outcomes,
+            arm_names=arm_names,
+            reference=reference,
+            baseline_visit=next((v.name for v in visits if v.baseline), None),
+            cov_names=cov_names,
+        ),
     )
 
 
@@ -1068,3 +1081,113 @@ def load_config(path: str | Path, *, base_dir: str | Path | None = None) -> Stud
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys.")
     base = Path(base_dir) if base_dir is not None else path.resolve().parent
     return StudyConfig.from_dict(mapping, base_dir=base)
+
+
+# --------------------------------------------------------------------------------------------
+# sensitivity: (issue 12) the missing-data sensitivity analyses
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SensitivitySettings:
+    """The ``sensitivity:`` section, resolved (config/README.md "Sensitivity to missing data").
+
+    ``strategies`` are the config's names (``J2R``, not the API's ``JR``); ``events_column`` /
+    ``events_file`` name where each participant's first visit affected by an intercurrent event
+    comes from (neither: the visit after the last observed one); ``tipping_arms`` empty means
+    every arm but the reference; ``baseline`` empty means the outcome's value at the baseline
+    visit (and the change from it is imputed).
+
+    >>> SensitivitySettings(outcomes=("pain",)).strategies
+    ('MAR', 'J2R')
+    """
+
+    outcomes: tuple[str, ...]
+    method: str = "conditional_mean"
+    n_imputations: int | None = None
+    seed: int | None = None
+    strategies: tuple[str, ...] = ("MAR", "J2R")
+    baseline: str | None = None
+    events_column: str | None = None
+    events_file: Path | None = None
+    tipping_deltas: tuple[float, ...] = ()
+    tipping_arms: tuple[str, ...] = ()
+    tipping_cumulative: bool = False
+    tipping_strategy: str = "MAR"
+
+    @property
+    def jobs(self) -> list[tuple[str, str]]:
+        """The (outcome, strategy) pairs: one workflow job each."""
+        return [(o, s) for o in self.outcomes for s in self.strategies]
+
+
+def _sensitivity_settings(
+    given, *, base_dir, seed, outcomes, arm_names, reference, baseline_visit, cov_names
+) -> SensitivitySettings | None:
+    if given is None:
+        return None
+    where = "sensitivity"
+    names = [o.name for o in outcomes]
+    primary = [o.name for o in outcomes if o.primary] or names[:1]
+    chosen = tuple(given.get("outcomes") or primary)
+    unknown = [o for o in chosen if o not in names]
+    if unknown:
+        raise ConfigError(f"{where}.outcomes names {unknown}, which are not among the outcomes {names}.")
+    if reference is None or len(arm_names) < 2:
+        raise ConfigError(
+            f"{where}: the reference-based strategies compare arms with arms.reference, so the study needs "
+            "at least two arms and a reference arm; remove the sensitivity section or add them."
+        )
+    baseline = given.get("baseline")
+    if baseline is not None and baseline not in cov_names:
+        raise ConfigError(
+            f"{where}.baseline is {baseline!r}, which is not a covariate {cov_names}; name the covariate "
+            "that holds each participant's baseline value, or leave it out to use the baseline visit."
+        )
+    if baseline is None and baseline_visit is None:
+        raise ConfigError(
+            f"{where}: the imputation model conditions on a baseline, and no visit has 'baseline: true'; "
+            "mark the baseline visit or name a baseline covariate in sensitivity.baseline."
+        )
+    method = given.get("method", "conditional_mean")
+    n_imp = given.get("n_imputations")
+    if method != "conditional_mean" and n_imp is None:
+        raise ConfigError(
+            f"{where}.method {method!r} draws n_imputations imputations or bootstrap samples; set "
+            "sensitivity.n_imputations (e.g. 100 for a first look, 1000 for a report)."
+        )
+    events = given.get("events") or {}
+    if len(events) > 1:
+        raise ConfigError(f"{where}.events: give either 'column' or 'file', not both.")
+    events_file = resolve_path(Path(base_dir), events["file"]) if "file" in events else None
+    tp = given.get("tipping_point") or {}
+    arms = tuple(tp.get("arms") or ())
+    bad = [a for a in arms if a not in arm_names or a == reference]
+    if bad:
+        raise ConfigError(
+            f"{where}.tipping_point.arms names {bad}; name arms other than the reference {reference!r} "
+            f"(the arms are {arm_names})."
+        )
+    if tp and len(arm_names) != 2:
+        raise ConfigError(
+            f"{where}.tipping_point scans one difference per visit, so it needs exactly two arms, not "
+            f"{len(arm_names)}; remove tipping_point or analyse two arms."
+        )
+    deltas = tuple(float(d) for d in tp.get("deltas") or ())
+    steps = [b - a for a, b in zip(deltas, deltas[1:])]
+    if steps and not (all(d > 0 for d in steps) or all(d < 0 for d in steps)):
+        raise ConfigError(f"{where}.tipping_point.deltas must be strictly monotone: {list(deltas)}.")
+    return SensitivitySettings(
+        outcomes=chosen,
+        method=method,
+        n_imputations=n_imp,
+        seed=given.get("seed", seed),
+        strategies=tuple(given.get("strategies") or ("MAR", "J2R")),
+        baseline=baseline,
+        events_column=events.get("column"),
+        events_file=events_file,
+        tipping_deltas=deltas,
+        tipping_arms=arms,
+        tipping_cumulative=bool(tp.get("cumulative", False)),
+        tipping_strategy=tp.get("strategy", "MAR"),
+    )

@@ -61,7 +61,16 @@ RENDERED_FORMATS = ("md", "html", "tex")
 #: The format the report embeds (base64, so the page stays one file).
 REPORT_FIGURE_FORMAT = "png"
 #: The result tables the report reads numbers from (it embeds the rendered tables).
-REPORT_TABLES = ("flow", "contrasts", "missingness", "model_info", "responders", "reliable_change")
+REPORT_TABLES = (
+    "flow",
+    "contrasts",
+    "missingness",
+    "model_info",
+    "responders",
+    "reliable_change",
+    "sensitivity",
+    "tipping_point",
+)
 #: The clinic-audit tables the report of an audit (study.design: audit) reads its sections from.
 REPORT_AUDIT_TABLES = (
     "audit_completion",
@@ -81,6 +90,8 @@ FIGURE_TABLES = (
     "flow",
     "missingness",
     "audit_funnel",
+    "sensitivity",
+    "tipping_point",
 )
 #: The content stamps: the data files' hashes and the config as each stage group reads it.
 _STAMP_NAMES = ("inputs", "config_data", "config_analysis", "config_full")
@@ -223,6 +234,17 @@ class RunLayout:
     def model_tables(self, outcome: str, analysis: str) -> dict[str, Path]:
         """One outcome x analysis's model tables (:data:`prt_outcomes.outputs.MODEL_TABLE_NAMES`)."""
         return {name: self.model_table(outcome, analysis, name) for name in MODEL_TABLE_NAMES}
+
+    # ---- sensitivity (issue 12): the per-job tables stacked into tables/sensitivity.csv and
+    # tables/tipping_point.csv
+    def sensitivity_table(self, outcome: str, strategy: str) -> Path:
+        """One outcome x strategy's sensitivity table (``outcome`` / ``strategy`` may be the
+        workflow's ``{outcome}`` / ``{strategy}`` wildcards)."""
+        return self.intermediate / "sensitivity" / outcome / f"{strategy}.csv"
+
+    def tipping_point_table(self, outcome: str) -> Path:
+        """One outcome's tipping-point scan."""
+        return self.intermediate / "sensitivity" / outcome / "tipping_point.csv"
 
     def report_figure(self, stem: str) -> Path:
         """The PNG of figure ``stem`` that the report embeds: the figure file itself when the

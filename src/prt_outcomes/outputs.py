@@ -138,6 +138,19 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
             "Reliable change (Jacobson-Truax) per outcome, follow-up visit and arm",
             "prt_outcomes.analyse.reliable_change:RELIABLE_CHANGE_COLUMNS",
         ),
+        # ---- sensitivity (issue 12)
+        ResultTable(
+            "sensitivity",
+            "analyse",
+            "Sensitivity to missing data: estimates per strategy, visit and arm",
+            "prt_outcomes.analyse.sensitivity:SENSITIVITY_COLUMNS",
+        ),
+        ResultTable(
+            "tipping_point",
+            "analyse",
+            "Tipping point: the difference per visit as the imputed values are shifted by delta",
+            "prt_outcomes.analyse.sensitivity:TIPPING_POINT_COLUMNS",
+        ),
     )
 }
 # Clinic-audit tables (study.design: audit; empty with their columns for a trial), written by
@@ -215,6 +228,11 @@ def figure_stems(config: StudyConfig) -> list[str]:
     if config.individual_trajectories:
         stems += [f"individual_{outcome}" for outcome in config.outcome_names]
     stems += list(audit_funnel_stems(config))
+    # ---- sensitivity (issue 12): a forest of strategies and a tipping-point figure per outcome
+    if config.sensitivity is not None:
+        stems += [f"sensitivity_{outcome}" for outcome in config.sensitivity.outcomes]
+        if config.sensitivity.tipping_deltas:
+            stems += [f"tipping_point_{outcome}" for outcome in config.sensitivity.outcomes]
     return stems
 
 

@@ -112,7 +112,8 @@ def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]
 
 
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
-    """Every named analysis per outcome (stacked), the responder, reliable-change and audit tables."""
+    """Every named analysis per outcome (stacked), the responder, reliable-change, audit,
+    sensitivity and tipping-point tables."""
     from .analyse.outcomes import MODEL_TABLES, analyse_outcomes, analyse_responders, stack_tables
     from .analyse.reliable_change import reliable_change_table
 
@@ -126,6 +127,11 @@ def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
     tables["responders"] = analyse_responders(data, config)
     tables["reliable_change"] = reliable_change_table(data, config)
     tables.update(_audit(data, config))
+    # ---- sensitivity (issue 12): every outcome x strategy job and tipping point, stacked as the
+    # workflow's collect_sensitivity does (empty tables without a sensitivity: section)
+    from .analyse.sensitivity_jobs import sensitivity_tables
+
+    tables.update(sensitivity_tables(data, config))
     return tables
 
 

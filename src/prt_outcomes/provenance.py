@@ -49,6 +49,9 @@ ANALYSIS_KEYS: Mapping[str, tuple[str, ...] | None] = {
     "study": ("seed",),
     "models": None,
     "analyses": None,
+    "sensitivity": None,
+    "audit": None,
+    "privacy": None,
     "thresholds": None,
     "responders": None,
 }

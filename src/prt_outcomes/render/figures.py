@@ -62,6 +62,8 @@ __all__ = [
     "render_figures",
     "save_figure",
     "StudyFigures",
+    "sensitivity_forest_figure",
+    "tipping_point_figure",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order arms receive it. Black and yellow
@@ -1723,6 +1725,17 @@ def render_figures(
             save(forest_figure(read("contrasts"), config), "forest")
         save(flow_figure(read("flow"), config), "flow")
         save(missingness_figure(read("missingness"), config), "missingness")
+        # ---- sensitivity (issue 12)
+        if config.sensitivity is not None and "sensitivity" in tables:
+            sens = read_result_csv(tables["sensitivity"])
+            primary = read("contrasts")
+            for outcome in config.sensitivity.outcomes:
+                fig = sensitivity_forest_figure(sens, config, outcome=outcome, contrasts=primary)
+                save(fig, f"sensitivity_{outcome}")
+            if config.sensitivity.tipping_deltas:
+                tipping = read_result_csv(tables["tipping_point"])
+                for outcome in config.sensitivity.outcomes:
+                    save(tipping_point_figure(tipping, config, outcome=outcome), f"tipping_point_{outcome}")
         if config.individual_trajectories:
             data = read_result_csv(analysis_data)
             for outcome in config.outcome_names:
@@ -1825,3 +1838,134 @@ def _funnel_lines(shown: pd.DataFrame, kind: str) -> pd.DataFrame:
     low = max(1, int(np.floor(0.9 * float(shown["volume"].min()))))
     grid = np.arange(low, int(np.ceil(1.1 * float(shown["volume"].max()))) + 1, dtype=float)
     return funnel_limits(grid, kind="proportion", target=float(first["target"]), exact=True)
+
+
+# Sensitivity to missing data (issue 12): a forest of strategies and the tipping point
+# --------------------------------------------------------------------------------------------
+
+
+def _differences(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a sensitivity table that are differences from the reference arm."""
+    ref = table["reference"]
+    return table[ref.notna() & (ref.astype(str) != "")]
+
+
+def sensitivity_forest_figure(
+    sensitivity: pd.DataFrame,
+    config: "StudyConfig | None" = None,
+    *,
+    outcome: str,
+    contrasts: pd.DataFrame | None = None,
+):
+    """Forest of strategies: the difference (95% CI) under each strategy at each visit.
+
+    One row per visit x strategy (x arm, when there are several), visits top to bottom in their
+    order; the primary analysis's difference at each visit (``contrasts``, when given) is a grey
+    tick across that visit's rows, so a strategy's distance from the primary result shows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"outcome": "y", "analysis": "ancova", "strategy": ["MAR", "J2R"] * 2,
+    ...                   "method": "m", "visit": ["w4", "w4", "w8", "w8"], "arm": "prt",
+    ...                   "reference": "uc", "estimate": [-2.0, -1.5, -2.5, -1.8], "se": 0.5,
+    ...                   "df": float("inf"), "ci_low": [-3.0, -2.5, -3.5, -2.8],
+    ...                   "ci_high": [-1.0, -0.5, -1.5, -0.8], "p": 0.01, "n_imputations": 40})
+    >>> fig = sensitivity_forest_figure(t, outcome="y")
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['w4: MAR', 'w4: J2R', 'w8: MAR', 'w8: J2R']
+    """
+    rows = _differences(sensitivity[sensitivity["outcome"].astype(str) == outcome])
+    if rows.empty:
+        raise FigureInputError(f"the sensitivity table has no differences for outcome {outcome!r}")
+    visits = _ordered(rows["visit"].astype(str), list(config.visit_names) if config else None)
+    strategies = list(dict.fromkeys(rows["strategy"].astype(str)))
+    arms = list(dict.fromkeys(rows["arm"].astype(str)))
+    colors = dict(zip(strategies, OKABE_ITO))
+    labels, ticks, y = [], [], 0.0
+    fig = _figure((6.5, 0.28 * len(rows) + 0.45 * len(visits) + 1.2))
+    ax = fig.subplots()
+    for v in visits:
+        first = y
+        for s in strategies:
+            for a in arms:
+                r = rows[(rows["visit"].astype(str) == v) & (rows["strategy"] == s) & (rows["arm"] == a)]
+                if r.empty:
+                    continue
+                r = r.iloc[0]
+                ax.errorbar(
+                    r["estimate"],
+                    -y,
+                    xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
+                    fmt="o",
+                    color=colors[s],
+                    capsize=2,
+                )
+                name = f"{s}" if len(arms) == 1 else f"{s} ({_arm_label(config, a) if config else a})"
+                labels.append(f"{_visit_label(config, v) if config else v}: {name}")
+                ticks.append(-y)
+                y += 1
+        if contrasts is not None and len(contrasts):
+            c = contrasts[
+                (contrasts["outcome"].astype(str) == outcome) & (contrasts["visit"].astype(str) == v)
+            ]
+            if len(c):
+                ax.plot([c["estimate"].iloc[0]] * 2, [-first + 0.4, -(y - 1) - 0.4], color="0.55", lw=2)
+        y += 0.5
+    ax.set_yticks(ticks, labels)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_xlabel(
+        "Difference from the reference arm (95% CI)"
+        + ("; grey: the primary analysis" if contrasts is not None and len(contrasts) else "")
+    )
+    title = _outcome_label(config, outcome, axis=False) if config else outcome
+    ax.set_title(f"{title}: sensitivity to missing data", loc="left")
+    _style_axes(ax)
+    return fig
+
+
+def tipping_point_figure(
+    tipping: pd.DataFrame, config: "StudyConfig | None" = None, *, outcome: str, alpha: float = 0.05
+):
+    """The difference (95% CI band) against delta, one line per visit, the tipping point marked.
+
+    The tipping point of a visit (the delta at which ``p < alpha`` first changes,
+    :func:`prt_outcomes.stats.imputation.first_crossing`) is a dashed vertical line in that
+    visit's colour, labelled with its value; visits whose conclusion never changes on the grid
+    have none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"outcome": "y", "visit": "w8", "delta": [0.0, 1.0, 2.0, 3.0],
+    ...                   "estimate": [-2.0, -1.5, -1.0, -0.5], "ci_low": [-3.0, -2.5, -2.0, -1.5],
+    ...                   "ci_high": [-1.0, -0.5, 0.0, 0.5], "p": [0.001, 0.01, 0.05, 0.3]})
+    >>> ax = tipping_point_figure(t, outcome="y").axes[0]
+    >>> [t.get_text() for t in ax.texts]
+    ['2.00']
+    """
+    from ..stats.imputation import first_crossing
+
+    rows = tipping[tipping["outcome"].astype(str) == outcome]
+    if rows.empty:
+        raise FigureInputError(f"the tipping-point table has no rows for outcome {outcome!r}")
+    visits = _ordered(rows["visit"].astype(str), list(config.visit_names) if config else None)
+    fig = _figure((6.5, 3.8))
+    ax = fig.subplots()
+    for v, color in zip(visits, OKABE_ITO):
+        r = rows[rows["visit"].astype(str) == v].sort_values("delta")
+        label = _visit_label(config, v) if config else v
+        ax.fill_between(r["delta"], r["ci_low"], r["ci_high"], color=color, alpha=0.15, lw=0)
+        ax.plot(r["delta"], r["estimate"], color=color, marker="o", ms=3, label=label)
+        tip = first_crossing(r["delta"].to_numpy(), r["p"].to_numpy(), alpha)
+        if np.isfinite(tip):
+            ax.axvline(tip, color=color, ls="--", lw=1)
+            ax.text(tip, ax.get_ylim()[1], f"{tip:.2f}", color=color, ha="center", va="bottom", fontsize=8)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_xlabel("delta added to the imputed values after the intercurrent event")
+    ax.set_ylabel("Difference (95% CI)")
+    title = _outcome_label(config, outcome, axis=False) if config else outcome
+    ax.set_title(f"{title}: tipping point", loc="left")
+    _legend_outside(ax, title="Visit")
+    _style_axes(ax)
+    return fig

@@ -745,6 +745,16 @@ def build_report(
             )
         )
 
+    # ---- sensitivity (issue 12): the missing-data sensitivity analyses of sensitivity:
+    if config.sensitivity is not None and read.get("sensitivity") is not None and len(read["sensitivity"]):
+        sections.append(
+            (
+                "sensitivity-missing-data",
+                "Sensitivity to missing data",
+                missing_data_section(config, read["sensitivity"], read.get("tipping_point"), figure),
+            )
+        )
+
     model_html, failed, warned = _model_section(read["model_info"])
     sections.append(("models", "Models", model_html))
     sections.append(("provenance", "Provenance", _provenance_section(inputs.get("manifest"))))
@@ -1094,3 +1104,153 @@ def _benchmark_html(config, responders: pd.DataFrame | None) -> str:
         + "; ".join(_esc(x) for x in sources)
         + ".</p>"
     )
+
+
+# Sensitivity to missing data (issue 12): the estimands in words, the table, the figures
+# --------------------------------------------------------------------------------------------
+
+#: What each strategy assumes after the intercurrent event, in words ({arm}: the compared arm(s),
+#: {reference}: the reference arm). Carpenter, Roger & Kenward (2013); rbmi's stat_specs vignette.
+ESTIMAND_WORDS = {
+    "MAR": (
+        "after the intercurrent event, participants of every arm are assumed to have the outcome "
+        "distribution of the participants of their own arm who stayed, conditional on their earlier "
+        "values (missing at random): the effect had everyone continued the assigned treatment"
+    ),
+    "J2R": (
+        "after leaving, participants of the {arm} arm are assumed to have the outcome distribution of "
+        "the {reference} arm (jump to reference), conditional on their earlier values"
+    ),
+    "CR": (
+        "participants of the {arm} arm who left are assumed to have had the outcome distribution of the "
+        "{reference} arm at every visit, the earlier ones included (copy reference), conditional on "
+        "their observed values: the benefit they had shown is taken as chance"
+    ),
+    "CIR": (
+        "after leaving, participants of the {arm} arm are assumed to keep the difference from the "
+        "{reference} arm that they had reached, and from then on to change as the {reference} arm "
+        "does (copy increments in reference), conditional on their earlier values"
+    ),
+}
+
+
+def estimand_sentence(strategy: str, arm: str, reference: str) -> str:
+    """One sentence stating a strategy's estimand in words.
+
+    >>> estimand_sentence("J2R", "PRT", "usual care")  # doctest: +NORMALIZE_WHITESPACE
+    'J2R: after leaving, participants of the PRT arm are assumed to have the outcome distribution of
+    the usual care arm (jump to reference), conditional on their earlier values.'
+    """
+    return f"{strategy}: " + ESTIMAND_WORDS[strategy].format(arm=arm, reference=reference) + "."
+
+
+def tipping_point_sentence(
+    tipping: pd.DataFrame, *, visit_label: str, arm: str, strategy: str, higher_is_better: bool, alpha=0.05
+) -> str:
+    """The tipping point of one visit's scan in words.
+
+    >>> t = pd.DataFrame({"delta": [0.0, 1.0, 2.0], "p": [0.01, 0.03, 0.07]})
+    >>> tipping_point_sentence(t, visit_label="12 months", arm="PRT", strategy="MAR",
+    ...                        higher_is_better=False)  # doctest: +NORMALIZE_WHITESPACE
+    'The conclusion at 12 months (a difference at the 5% level) changes when those who left the PRT
+    arm are assumed to be 1.50 points worse than MAR predicts.'
+    """
+    from ..stats.imputation import first_crossing
+
+    t = tipping.sort_values("delta") if tipping["delta"].iloc[-1] > tipping["delta"].iloc[0] else tipping
+    deltas, p = t["delta"].to_numpy(dtype=float), t["p"].to_numpy(dtype=float)
+    start = "a difference" if p[0] < alpha else "no difference"
+    level = f"{100 * alpha:g}% level"
+    tip = first_crossing(deltas, p, alpha)
+    if not pd.notna(tip):
+        return (
+            f"The conclusion at {visit_label} ({start} at the {level}) does not change for the shifts "
+            f"examined, {deltas.min():g} to {deltas.max():g} points from what {strategy} predicts for those "
+            f"who left the {arm} arm."
+        )
+    worse = (tip > 0) != higher_is_better
+    return (
+        f"The conclusion at {visit_label} ({start} at the {level}) changes when those who left the {arm} "
+        f"arm are assumed to be {abs(tip):.2f} points {'worse' if worse else 'better'} than {strategy} "
+        "predicts."
+    )
+
+
+def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tipping, figure) -> str:
+    """The "Sensitivity to missing data" section: estimands, table, figures, the tipping point."""
+    s = config.sensitivity
+    ref = config.reference_arm
+    labels = config.arm_labels
+    others = [a for a in config.arm_names if a != ref]
+    arm_words = " and ".join(labels.get(a, a) for a in others)
+    if s.events_column is not None:
+        events = f"the visit named in the data's column {s.events_column}"
+    elif s.events_file is not None:
+        events = f"the visit given in {s.events_file.name}"
+    else:
+        events = "the first visit after their last observed value (data missing after it)"
+    method = {
+        "conditional_mean": "conditional mean imputation with jackknife standard errors (deterministic)",
+        "conditional_mean_bootstrap": f"conditional mean imputation, {s.n_imputations} bootstrap samples",
+        "approximate_bayesian": f"approximate Bayesian multiple imputation, {s.n_imputations} imputations",
+    }[s.method]
+    parts = [
+        f"<p>Each participant's intercurrent event is {_esc(events)}; every visit from it on is imputed "
+        f"under the strategy, from a mixed model (unstructured covariance) of the visits, by {_esc(method)}, "
+        "then analysed by an ANCOVA at each visit. The estimands:</p><ul>"
+    ]
+    for strategy in s.strategies:
+        sentence = estimand_sentence(strategy, arm_words, labels.get(ref, ref))
+        parts.append(f"<li>{_esc(sentence)}</li>")
+    parts.append("</ul>")
+    rows = sensitivity[sensitivity["reference"].notna() & (sensitivity["reference"].astype(str) != "")]
+    for outcome in s.outcomes:
+        o = rows[rows["outcome"].astype(str) == outcome]
+        if not len(o):
+            continue
+        d = outcome_decimals(config, outcome)
+        label = config.outcome(outcome).label
+        shown = pd.DataFrame(
+            {
+                "Strategy": o["strategy"].astype(str),
+                "Visit": [config.visit_labels.get(str(v), str(v)) for v in o["visit"]],
+                "Arm": [f"{labels.get(a, a)} vs {labels.get(r, r)}" for a, r in zip(o["arm"], o.reference)],
+                "Difference (95% CI)": [
+                    f"{format_number(e, d)} ({format_number(lo, d)} to {format_number(hi, d)})"
+                    for e, lo, hi in zip(o["estimate"], o["ci_low"], o["ci_high"])
+                ],
+                "P": [format_p(p) for p in o["p"]],
+            }
+        )
+        parts.append(_table_html(shown, f"{label}: sensitivity to missing data", "tables/sensitivity.csv"))
+        parts.append(
+            figure(
+                f"sensitivity_{outcome}",
+                f"{label}: difference (95% CI) under each strategy; grey: the primary analysis.",
+                f"Forest of missing-data strategies for {label}",
+            )
+        )
+        if s.tipping_deltas and tipping is not None and len(tipping):
+            t = tipping[tipping["outcome"].astype(str) == outcome]
+            tip_arms = " and ".join(labels.get(a, a) for a in (s.tipping_arms or others))
+            words = [
+                tipping_point_sentence(
+                    t[t["visit"].astype(str) == v],
+                    visit_label=config.visit_labels.get(v, v),
+                    arm=tip_arms,
+                    strategy=s.tipping_strategy,
+                    higher_is_better=config.outcome(outcome).higher_is_better,
+                )
+                for v in config.visit_names
+                if (t["visit"].astype(str) == v).any()
+            ]
+            parts.append("<p>" + " ".join(_esc(w) for w in words) + "</p>")
+            parts.append(
+                figure(
+                    f"tipping_point_{outcome}",
+                    f"{label}: difference (95% CI) as the imputed values of those who left are shifted "
+                    "by delta; dashed: the tipping point.",
+                    f"Tipping point for {label}",
+                )
+            )
+    return "\n".join(parts)

@@ -354,6 +354,23 @@ def _esc(text) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
 
+def _study_lists(config, *, baseline_word: str) -> tuple[str, str, str]:
+    """The visits line and the outcome and threshold list items of a report's study summary."""
+    visits = "; ".join(
+        f"{_esc(v.label)} (day {format_number(config.visit_days[v.name], 0)})"
+        + (f" [{baseline_word}]" if v.baseline else "")
+        for v in config.visits
+    )
+    outcomes = "".join(
+        f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
+        f"instrument <code>{_esc(o.instrument.name)}</code>, range {o.min:g} to {o.max:g}, "
+        f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
+        for o in config.outcomes
+    )
+    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>" for t in config.thresholds)
+    return visits, outcomes, thresholds
+
+
 def _figure_html(png: Path | None, caption: str, alt: str) -> str:
     """The PNG the figure renderer wrote, embedded (base64) with its caption."""
     if png is None or not Path(png).is_file():
@@ -387,18 +404,7 @@ def _study_summary(config, flow: pd.DataFrame | None) -> str:
         + (f", n = {int(randomized[a.name])}" if a.name in randomized else "")
         for a in config.arms
     )
-    visits = "; ".join(
-        f"{_esc(v.label)} (day {format_number(config.visit_days[v.name], 0)})"
-        + (" [baseline]" if v.baseline else "")
-        for v in config.visits
-    )
-    outcomes = "".join(
-        f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
-        f"instrument <code>{_esc(o.instrument.name)}</code>, range {o.min:g} to {o.max:g}, "
-        f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
-        for o in config.outcomes
-    )
-    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>" for t in config.thresholds)
+    visits, outcomes, thresholds = _study_lists(config, baseline_word="baseline")
     total = sum(int(v) for v in randomized.values()) if randomized else None
     return (
         '<dl class="summary">'
@@ -838,18 +844,7 @@ def _audit_summary(config, completion: pd.DataFrame | None) -> str:
         overall = completion[completion["group"] == "all"]
         if len(overall) and not overall["eligible"].isna().all():
             n = int(overall["eligible"].max())
-    visits = "; ".join(
-        f"{_esc(v.label)} (day {format_number(config.visit_days[v.name], 0)})"
-        + (" [first visit]" if v.baseline else "")
-        for v in config.visits
-    )
-    outcomes = "".join(
-        f"<li>{_esc(o.label)}{' <strong>(primary)</strong>' if o.primary else ''}: "
-        f"instrument <code>{_esc(o.instrument.name)}</code>, range {o.min:g} to {o.max:g}, "
-        f"{'higher' if o.higher_is_better else 'lower'} is better</li>"
-        for o in config.outcomes
-    )
-    thresholds = "".join(f"<li>{_esc(t.label)} (<code>{_esc(t.rule)}</code>)</li>" for t in config.thresholds)
+    visits, outcomes, thresholds = _study_lists(config, baseline_word="first visit")
     groups = ", ".join(g.name for g in config.audit.groups) or "none (the clinic as a whole)"
     return (
         '<dl class="summary">'

@@ -415,6 +415,9 @@ def test_visit_windows_assign_every_row_or_list_it_with_its_reason(tmp_path):
     assert "nearer the target" in reasons[4] and "(month3)" in reasons[4]
     assert "outside every visit window" in reasons[6]
     assert "no day recorded" in reasons[8]
+    # the validation report says the visit windows left them out, not the config filter
+    headline = checked.headline()
+    assert "3 rows left out by the visit windows" in headline and "config filter" not in headline
 
 
 def test_visit_windows_need_a_day_or_date_column(tmp_path):

@@ -72,3 +72,42 @@ def test_seed_changes_data():
     a, b = simulate_trial(1), simulate_trial(2)
     assert not a.equals(b)
     pd.testing.assert_frame_equal(simulate_trial(1), a)
+
+
+# ---------------------------------------------------------------------------------------------
+# the clinic audit example (data/clinic_example, config/studies/clinic_example.yaml)
+# ---------------------------------------------------------------------------------------------
+def test_committed_clinic_example_regenerates_byte_identically(tmp_path):
+    from prt_outcomes.simulate import AUDIT_SEED, write_clinic_example
+
+    path = write_clinic_example(tmp_path, AUDIT_SEED)
+    committed = REPO_ROOT / "data" / "clinic_example" / "clinic_long.csv"
+    assert path.read_bytes() == committed.read_bytes()
+
+
+def test_the_cli_writes_either_design(tmp_path):
+    from prt_outcomes.cli import main
+
+    assert main(["simulate", "--out", str(tmp_path / "t")]) == 0
+    trial = (REPO_ROOT / "data" / "example" / "outcomes_long.csv").read_bytes()
+    assert (tmp_path / "t" / "outcomes_long.csv").read_bytes() == trial
+    assert main(["simulate", "--design", "audit", "--out", str(tmp_path / "a")]) == 0
+    clinic = (REPO_ROOT / "data" / "clinic_example" / "clinic_long.csv").read_bytes()
+    assert (tmp_path / "a" / "clinic_long.csv").read_bytes() == clinic
+
+
+def test_the_clinic_loses_more_patients_in_more_pain():
+    from prt_outcomes.simulate import simulate_audit
+
+    df = simulate_audit()
+    assert df["participant_id"].nunique() == 320
+    assert df["site"].nunique() == 4 and df["clinician"].nunique() == 10
+    first = pd.to_datetime(df.groupby("participant_id")["date"].transform("min"))
+    days = (pd.to_datetime(df["date"]) - first).dt.days
+    later = df.loc[days >= 150].groupby("participant_id").size()
+    base = df.loc[days == 0].set_index("participant_id")["pain"]
+    followed = base.index.isin(later.index)
+    # baseline pain of those still seen after 5 months is lower than of those lost
+    assert base[followed].mean() < base[~followed].mean() - 0.5
+    assert df["pain"].between(0, 10).all() and df["promis_pi"].between(20, 80).all()
+    assert ((days > 120) & (days < 150)).any()  # some returns fall outside every window

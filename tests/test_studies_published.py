@@ -33,6 +33,7 @@ CHECKED_IN = {
     "ashar2022": "tests/test_reproduce_ashar2022.py",
     "ashar2022_simple_wide": __name__,
     "choir_registry": __name__,
+    "clinic_example": __name__,
     "claus2020": __name__,
     "fev_data": __name__,
     "neck_pain": __name__,
@@ -278,3 +279,42 @@ def test_antidepressant_mmrm_matches_sas_and_the_sensitivity_analyses_rbmi(run):
     assert steps.max() - steps.min() < 1e-9  # a delta shifts the ANCOVA estimate linearly
     crossed = (tp["p"] >= 0.05).to_numpy()
     assert not crossed[0] and crossed[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# clinic_example.yaml: synthetic, no published numbers; the simulator and the counts are checked
+# ---------------------------------------------------------------------------------------------
+def test_clinic_example_is_the_simulator_s_and_its_counts_reconcile(tmp_path):
+    from prt_outcomes.simulate import write_clinic_example
+
+    committed = REPO_ROOT / "data" / "clinic_example" / "clinic_long.csv"
+    assert write_clinic_example(tmp_path).read_bytes() == committed.read_bytes()
+    result = _run("clinic_example")
+    checked = result["checked"]
+    summary = checked.summary.set_index("file").loc["total"]
+    assert summary["rows_read"] == summary["rows_filtered"] + summary["rows_in"]
+    raw = pd.read_csv(committed)
+    assert summary["rows_read"] == len(raw)
+    # the windows recomputed from the file: days since each patient's earliest date
+    day = (
+        pd.to_datetime(raw["date"]) - pd.to_datetime(raw.groupby("participant_id")["date"].transform("min"))
+    ).dt.days
+    windows = {"first_visit": (0, 0), "month3": (60, 120), "month6": (150, 210)}
+    seen = {
+        v: raw.loc[day.between(lo, hi) & raw["pain"].notna(), "participant_id"].nunique()
+        for v, (lo, hi) in windows.items()
+    }
+    assert (
+        summary["rows_filtered"]
+        == (~pd.concat([day.between(lo, hi) for lo, hi in windows.values()], axis=1).any(axis=1)).sum()
+    )
+    completion = result["audit_completion"]
+    overall = completion[(completion["outcome"] == "pain") & (completion["group"] == "all")].set_index(
+        "visit"
+    )
+    assert overall["eligible"].tolist() == [seen["first_visit"]] * 2
+    assert overall.loc["month3", "assessed"] == seen["month3"]
+    assert overall.loc["month6", "assessed"] == seen["month6"]
+    # clinician c10 sees fewer than min_cell patients: its counts are blank
+    c10 = completion[completion["group"] == "clinician=c10"]
+    assert len(c10) and c10["eligible"].isna().all()

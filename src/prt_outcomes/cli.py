@@ -13,6 +13,7 @@ Examples
     $ prt-outcomes run --config config/config.yaml --cores 2
     $ prt-outcomes validate --config config/config.yaml --data my_export.csv --report checks/
     $ prt-outcomes simulate --seed 20221 --out data/example
+    $ prt-outcomes simulate --design audit --out data/clinic_example
 """
 
 from __future__ import annotations
@@ -202,9 +203,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .simulate import write_example
+    from .simulate import AUDIT_SEED, EXAMPLE_SEED, write_clinic_example, write_example
 
-    print(write_example(args.out, args.seed))
+    if args.design == "audit":
+        seed = AUDIT_SEED if args.seed is None else args.seed
+        print(write_clinic_example(args.out or "data/clinic_example", seed))
+    else:
+        seed = EXAMPLE_SEED if args.seed is None else args.seed
+        print(write_example(args.out or "data/example", seed))
     return 0
 
 
@@ -239,8 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     simulate = sub.add_parser("simulate", help="write the bundled example data set")
-    simulate.add_argument("--seed", type=int, default=20221)
-    simulate.add_argument("--out", default="data/example")
+    simulate.add_argument(
+        "--design",
+        choices=("trial", "audit"),
+        default="trial",
+        help="trial: the example trial (data/example); audit: the multi-site clinic (data/clinic_example)",
+    )
+    simulate.add_argument("--seed", type=int, default=None, help="default 20221 (trial), 20240 (audit)")
+    simulate.add_argument("--out", default=None, help="default data/example or data/clinic_example")
     return parser
 
 

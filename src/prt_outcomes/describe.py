@@ -25,6 +25,7 @@ __all__ = [
     "baseline_table",
     "observed_summary",
     "missingness",
+    "disclose_describe_tables",
     "FLOW_COLUMNS",
     "BASELINE_COLUMNS",
     "OBSERVED_COLUMNS",
@@ -293,3 +294,105 @@ def missingness(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
                     )
                 )
     return pd.DataFrame(rows, columns=MISSINGNESS_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# disclosure control of the describe tables of an audit (privacy.min_cell)
+# ---------------------------------------------------------------------------------------------
+#: How a hidden count reads in a text column (``display``) of a describe table.
+SUPPRESSED_TEXT = "suppressed"
+
+
+def _small(x: pd.Series, min_cell: int) -> pd.Series:
+    x = pd.to_numeric(pd.Series(x), errors="coerce")
+    return ((x >= 1) & (x < min_cell)).fillna(False).astype(bool)
+
+
+def disclose_describe_tables(tables: dict[str, pd.DataFrame], config) -> dict[str, pd.DataFrame]:
+    """Apply ``privacy.min_cell`` to the describe tables of an audit; a trial's are returned as is.
+
+    A count from 1 to ``min_cell - 1`` is blanked, and so is every count a reader could work
+    it out from by subtraction (the assessed of a visit when fewer than ``min_cell`` were
+    missed; a second level of a categorical covariate when one level is hidden, since the
+    levels add up to the patients), with the statistics of the hidden cells (percent, mean,
+    SD, quantiles; ``display`` reads "suppressed"). Primary suppression is
+    :func:`prt_outcomes.stats.disclosure.suppress_counts`.
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import StudyConfig
+    >>> config = StudyConfig.from_dict({"study": {"name": "x", "design": "audit"},
+    ...     "data": {"files": [{"path": "x.csv"}]}, "arms": {"levels": [{"name": "clinic"}]},
+    ...     "visits": [{"name": "v0", "baseline": True}, {"name": "v1"}],
+    ...     "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}]})
+    >>> flow = pd.DataFrame({"arm": ["clinic"] * 2, "visit": ["v0", "v1"], "randomized": [40, 40],
+    ...     "assessed": [40, 37], "analysed": [40, 37]})
+    >>> disclose_describe_tables({"flow": flow}, config)["flow"]["assessed"].tolist()
+    [40, <NA>]
+    """
+    if not config.is_audit:
+        return tables
+    from .stats.disclosure import suppress_counts
+
+    m = config.privacy.min_cell
+    out = dict(tables)
+    if "flow" in out:
+        flow = out["flow"].copy()
+        for col in ("randomized", "assessed", "analysed"):
+            flow[col] = pd.to_numeric(flow[col]).astype("Int64")
+        hide_a = _small(flow["assessed"], m) | _small(flow["randomized"] - flow["assessed"], m)
+        hide_n = hide_a | _small(flow["analysed"], m) | _small(flow["assessed"] - flow["analysed"], m)
+        flow["randomized"] = flow["randomized"].mask(_small(flow["randomized"], m))
+        flow["assessed"] = flow["assessed"].mask(hide_a)
+        flow["analysed"] = flow["analysed"].mask(hide_n)
+        out["flow"] = flow
+    if "missingness" in out:
+        miss = out["missingness"].copy()
+        hide = _small(miss["observed"], m) | _small(miss["missing"], m)
+        for col in ("expected", "observed", "missing"):
+            miss[col] = pd.to_numeric(miss[col]).astype("Int64")
+        miss["expected"] = miss["expected"].mask(_small(miss["expected"], m))
+        miss[["observed", "missing"]] = miss[["observed", "missing"]].mask(hide, axis=0)
+        miss["percent_missing"] = miss["percent_missing"].where(~hide)
+        out["missingness"] = miss
+    if "observed_summary" in out:
+        obs = out["observed_summary"]
+        # n = the observed of the missingness table: hide it where that one is hidden too
+        expected = None
+        if "missingness" in tables:
+            key = ["outcome", "arm", "visit"]
+            expected = obs[key].merge(tables["missingness"][key + ["expected"]], on=key, how="left")[
+                "expected"
+            ]
+        stats_cols = [c for c in obs.columns if c not in ("outcome", "arm", "visit", "n", "change_n")]
+        hide = _small(obs["n"], m) | _small(obs["change_n"], m)
+        if expected is not None:
+            gap = pd.to_numeric(expected).to_numpy(dtype=float) - pd.to_numeric(obs["n"]).to_numpy(
+                dtype=float
+            )
+            hide |= pd.Series(_small(gap, m).to_numpy(), index=obs.index)
+        obs = suppress_counts(obs, ["n", "change_n"], dependent=stats_cols, min_cell=m)
+        obs[["n", "change_n"]] = obs[["n", "change_n"]].mask(hide, axis=0)
+        obs[stats_cols] = obs[stats_cols].where(~hide, axis=0)
+        out["observed_summary"] = obs
+    if "baseline" in out:
+        base = out["baseline"].copy()
+        count = pd.to_numeric(base["count"])
+        hide = _small(count, m) | _small(base["n"], m)
+        # the levels of a covariate add up to its patients: one hidden level is recoverable, so
+        # the smallest shown non-zero level beside it is hidden too
+        levels = base["level"].notna()
+        for _, rows in base[levels].groupby(["variable", "arm"], sort=False).groups.items():
+            rows = list(rows)
+            if hide[rows].sum() == 1:
+                shown = count[rows][~hide[rows] & (count[rows] > 0)]
+                if len(shown):
+                    hide[shown.idxmin()] = True
+        base["count"] = count.astype("Int64").mask(hide)
+        base["n"] = pd.to_numeric(base["n"]).astype("Int64").mask(_small(base["n"], m))
+        for col in ("mean", "sd", "median", "q1", "q3", "percent"):
+            if col in base:
+                base[col] = base[col].where(~hide)
+        base["display"] = base["display"].astype(object).where(~hide, SUPPRESSED_TEXT)
+        out["baseline"] = base
+    return out

@@ -100,15 +100,24 @@ def write_analysis_data(data: pd.DataFrame, parquet: str | Path, csv: str | Path
 
 
 def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
-    """``flow``, ``baseline``, ``observed_summary`` and ``missingness`` tables."""
-    from .describe import baseline_table, missingness, observed_summary, participant_flow
+    """``flow``, ``baseline``, ``observed_summary`` and ``missingness`` tables; for an audit
+    with ``privacy.min_cell`` applied (:func:`prt_outcomes.describe.disclose_describe_tables`),
+    so that every file written from them (CSV, md/html/tex, the report) is controlled too."""
+    from .describe import (
+        baseline_table,
+        disclose_describe_tables,
+        missingness,
+        observed_summary,
+        participant_flow,
+    )
 
-    return {
+    tables = {
         "flow": participant_flow(data, config),
         "baseline": baseline_table(data, config),
         "observed_summary": observed_summary(data, config),
         "missingness": missingness(data, config),
     }
+    return disclose_describe_tables(tables, config)
 
 
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:

@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["simulate_trial", "write_example", "EXAMPLE_SEED", "VISITS", "ARMS"]
+__all__ = [
+    "simulate_trial",
+    "simulate_audit",
+    "write_example",
+    "write_clinic_example",
+    "EXAMPLE_SEED",
+    "AUDIT_SEED",
+    "VISITS",
+    "ARMS",
+]
 
 EXAMPLE_SEED = 20221
 ARMS = ("prt", "placebo", "usual_care")
@@ -254,6 +264,127 @@ def simulate_trial(seed: int = EXAMPLE_SEED) -> pd.DataFrame:
     return frame
 
 
+#: Seed of the bundled clinic audit example (data/clinic_example/clinic_long.csv).
+AUDIT_SEED = 20240
+#: Sites and their clinicians: clinician c10 sees only a handful of patients (its cells are
+#: suppressed by privacy.min_cell 5), c09 a few more.
+AUDIT_SITES = {
+    "north": ("c01", "c02", "c03"),
+    "south": ("c04", "c05", "c06"),
+    "east": ("c07", "c08"),
+    "west": ("c09", "c10"),
+}
+_AUDIT_CLINICIAN_WEIGHT = {
+    "c01": 1.0, "c02": 1.0, "c03": 0.8, "c04": 1.0, "c05": 0.9, "c06": 0.7,
+    "c07": 0.9, "c08": 0.8, "c09": 0.35, "c10": 0.12,
+}  # fmt: skip
+AUDIT_COLUMNS = ("participant_id", "date", "site", "clinician", "age", "sex", "pain", "promis_pi")
+
+
+def simulate_audit(seed: int = AUDIT_SEED, n: int = 320) -> pd.DataFrame:
+    """Simulate routine care at a multi-site pain clinic (the bundled clinic audit example).
+
+    Patients have a first visit on a date spread over two years (2023-2024) and are asked back
+    at about 3 and 6 months; the day of a return visit scatters around 90 and 180 days, and
+    some fall outside every visit window (days 125-145 or 225-260). Loss to follow-up is
+    monotone and more likely for patients in more pain at the first visit (logit -0.45 per
+    point of baseline pain above 6). Outcomes: average pain NRS 0-10 (whole points) and the
+    PROMIS pain interference T-score (20-80, one decimal), both improving by about a point
+    (NRS) and 3-4 T points on average, with site and clinician effects.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of :func:`numpy.random.default_rng`; the same seed gives the same data.
+    n : int
+        Number of patients.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format, one row per assessment, columns ``participant_id, date, site, clinician,
+        age, sex, pain, promis_pi`` (no visit column: the study config places each row on a
+        visit by its days since the patient's first date, ``visits[].window``).
+
+    Examples
+    --------
+    >>> df = simulate_audit(seed=1, n=50)
+    >>> int(df["participant_id"].nunique()), sorted(df["site"].unique())
+    (50, ['east', 'north', 'south', 'west'])
+    """
+    rng = np.random.default_rng(seed)
+    clinicians = [c for cs in AUDIT_SITES.values() for c in cs]
+    site_of = {c: s for s, cs in AUDIT_SITES.items() for c in cs}
+    weight = np.array([_AUDIT_CLINICIAN_WEIGHT[c] for c in clinicians])
+    chosen = rng.choice(clinicians, size=n, p=weight / weight.sum())
+    site_effect = dict(zip(AUDIT_SITES, rng.normal(0.0, 0.4, len(AUDIT_SITES))))
+    clinician_effect = dict(zip(clinicians, rng.normal(0.0, 0.35, len(clinicians))))
+    start = np.datetime64("2023-01-02")
+    first = start + rng.integers(0, 730, n).astype("timedelta64[D]")
+    age = np.clip(np.round(rng.normal(52, 14, n)), 18, 90).astype(int)
+    sex = np.where(rng.random(n) < 0.6, "female", "male")
+    base_pain = np.clip(np.round(rng.normal(6.3, 1.8, n)), 0, 10)
+    base_t = np.clip(np.round(60 + 2.2 * (base_pain - 6.3) + rng.normal(0, 5, n), 1), 20, 80)
+    gain = rng.normal(1.0, 1.6, n)  # the patient's improvement on the NRS by 6 months
+    records = []
+    in_care = np.ones(n, dtype=bool)
+    for j, (centre, sd) in enumerate(((0, 0), (90, 12), (180, 15))):
+        if j:
+            logit = 1.2 - 0.45 * (base_pain - 6.0)
+            in_care &= rng.random(n) < 1 / (1 + np.exp(-logit))
+        late = rng.random(n) < 0.06  # returned outside the window (between or after them)
+        days = np.round(rng.normal(centre, sd, n)) if j else np.zeros(n)
+        days = np.where(late & (j > 0), [135, 240][j - 1] + rng.integers(-10, 11, n), days)
+        noise_p, noise_t = rng.normal(0, 0.9, n), rng.normal(0, 3.0, n)
+        for i in np.flatnonzero(in_care):
+            c = chosen[i]
+            shift = site_effect[site_of[c]] + clinician_effect[c] if j else 0.0
+            change = gain[i] * (0.75 if j == 1 else 1.0) + shift if j else 0.0
+            pain = (
+                base_pain[i] if not j else float(np.clip(np.round(base_pain[i] - change + noise_p[i]), 0, 10))
+            )
+            tscore = (
+                base_t[i]
+                if not j
+                else float(np.clip(np.round(base_t[i] - 3.2 * change + noise_t[i], 1), 20, 80))
+            )
+            records.append(
+                {
+                    "participant_id": f"CL-{1001 + i}",
+                    "date": str(first[i] + np.timedelta64(int(days[i]), "D")),
+                    "site": site_of[c],
+                    "clinician": c,
+                    "age": int(age[i]),
+                    "sex": sex[i],
+                    "pain": pain,
+                    "promis_pi": tscore,
+                }
+            )
+    frame = pd.DataFrame.from_records(records, columns=list(AUDIT_COLUMNS))
+    return frame.sort_values(["participant_id", "date"], kind="stable").reset_index(drop=True)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False, float_format="%.4f", lineterminator="\n")
+    # Trailing zeros carry no information; strip them so the file reads like an export.
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"(\.\d*?)0+(?=[,\n])", r"\1", text)
+    text = re.sub(r"\.(?=[,\n])", "", text)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_clinic_example(out_dir: str | Path, seed: int = AUDIT_SEED) -> Path:
+    """Write the clinic audit example to ``out_dir/clinic_long.csv`` and return its path.
+
+    Byte-identical for the same seed and package version:
+    ``prt-outcomes simulate --design audit --out data/clinic_example``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _write_csv(simulate_audit(seed), out_dir / "clinic_long.csv")
+
+
 def write_example(out_dir: str | Path, seed: int = EXAMPLE_SEED) -> Path:
     """Write the example data set to ``out_dir/outcomes_long.csv`` and return its path.
 
@@ -262,17 +393,7 @@ def write_example(out_dir: str | Path, seed: int = EXAMPLE_SEED) -> Path:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = simulate_trial(seed)
-    path = out_dir / "outcomes_long.csv"
-    frame.to_csv(path, index=False, float_format="%.4f", lineterminator="\n")
-    # Trailing zeros carry no information; strip them so the file reads like an export.
-    text = path.read_text(encoding="utf-8")
-    import re
-
-    text = re.sub(r"(\.\d*?)0+(?=[,\n])", r"\1", text)
-    text = re.sub(r"\.(?=[,\n])", "", text)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return _write_csv(simulate_trial(seed), out_dir / "outcomes_long.csv")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,7 +147,8 @@ class ValidationResult:
     rule_counts : DataFrame
         ``rule, column, n`` (number of failures; ``filtered_by_config`` counts filtered rows).
     filtered : DataFrame
-        Rows left out by the config filter, in the failures format.
+        Rows left out by the config filter or by the visit windows (``visits[].window``), in
+        the failures format; the ``message`` says which.
     warnings : list of str
     mode : str
         ``strict`` or ``lenient`` (from the config).
@@ -189,7 +190,19 @@ class ValidationResult:
             )
         n_f = int(total["rows_filtered"])
         if n_f:
-            parts.append(f"{n_f} rows left out by the config filter (filtered_by_config).")
+            # a row the visit windows did not place is not one the file's filter dropped: say which
+            messages = (
+                self.filtered["message"].astype(str) if len(self.filtered) else pd.Series([], dtype=str)
+            )
+            n_w = int(messages.str.startswith(VISIT_WINDOW_MESSAGE).sum()) if len(messages) == n_f else 0
+            if n_f - n_w:
+                parts.append(f"{n_f - n_w} rows left out by the config filter (filtered_by_config).")
+            if n_w:
+                parts.append(
+                    f"{n_w} rows left out by the visit windows (no day or date, outside every "
+                    "window, or not the patient's assessment nearest the window's target; "
+                    "listed in filtered.csv)."
+                )
         return " ".join(parts)
 
     def to_markdown(self, max_failures: int = 20) -> str:
@@ -812,6 +825,10 @@ def _canonical_columns(df: pd.DataFrame, config: StudyConfig) -> list[str]:
     if DATE in df.columns:
         cols.append(DATE)
     return cols + [SOURCE_FILE, SOURCE_ROW]
+
+
+#: The start of the message of a row the visit windows left out (prt_outcomes.ingest).
+VISIT_WINDOW_MESSAGE = "row left out by the visit windows"
 
 
 def _filtered(ingest: IngestResult | None) -> pd.DataFrame:

@@ -253,12 +253,10 @@ COUNT_COLUMNS = {
 }  # fmt: skip
 
 
-#: Tables of the analyse stage an audit still writes uncontrolled (the trial responder table,
-#: prt_outcomes.analyse.outcomes.analyse_responders): the change is outside this test's files.
-NOT_YET_CONTROLLED = {"responders"}
+#: Tables of the analyse stage an audit still writes uncontrolled: none.
+NOT_YET_CONTROLLED: set[str] = set()
 
 
-@pytest.mark.xfail(strict=True, reason="tables/responders.csv of an audit is not disclosure-controlled yet")
 def test_the_trial_responder_table_of_an_audit_is_controlled(clinic):
     _, _, base, _ = clinic
     counts = pd.to_numeric(pd.read_csv(base / "tables" / "responders.csv")["responders"], errors="coerce")

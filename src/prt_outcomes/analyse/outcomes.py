@@ -714,4 +714,14 @@ def analyse_responders(data: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     :func:`prt_outcomes.analyse.responders.responders_from_config`.
     """
     randomized = data.drop_duplicates(SUBJECT).set_index(SUBJECT)[ARM]
-    return responders_from_config(data, config, randomized=randomized)
+    table = responders_from_config(data, config, randomized=randomized)
+    if config.is_audit:
+        # an audit publishes no count under privacy.min_cell, this table included (its rates
+        # are in the audit tables too); what a hidden count gives away goes with it
+        from ..stats.disclosure import suppress_counts
+
+        counts = [c for c in ("responders", "denominator", "n_missing", "n_undefined") if c in table]
+        derived = [c for c in table.columns if c.startswith(("percent", "rd_", "or_", "nnt")) or c in (
+            "risk_difference", "odds_ratio", "p", "nnt_label")]  # fmt: skip
+        table = suppress_counts(table, counts, dependent=derived, min_cell=config.privacy.min_cell)
+    return table

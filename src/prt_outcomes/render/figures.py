@@ -175,9 +175,16 @@ def _responder_rates(r: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     """
     from ..stats.proportions import compare_proportions
 
-    results = [compare_proportions(int(x), int(n), 0, 0) for x, n in zip(r["responders"], r["denominator"])]
     columns = ("percent", "percent_ci_low", "percent_ci_high")
-    return tuple(pd.Series([getattr(res, c) for res in results], index=r.index, dtype=float) for c in columns)
+    # a count an audit's privacy settings suppressed has no rate to draw (NaN, not plotted)
+    results = [
+        None if pd.isna(x) or pd.isna(n) else compare_proportions(int(x), int(n), 0, 0)
+        for x, n in zip(r["responders"], r["denominator"])
+    ]
+    return tuple(
+        pd.Series([np.nan if res is None else getattr(res, c) for res in results], index=r.index, dtype=float)
+        for c in columns
+    )
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -12,7 +12,7 @@ help:
 	@echo "make run    - install into .venv (first time) and run the workflow on the bundled example"
 	@echo "make test   - install into .venv (first time) and run the test suite"
 	@echo "make lint   - format and lint checks (snakefmt --check, snakemake --lint, ruff check, ruff format --check)"
-	@echo "make bench  - benchmarks of the model engine (150 to 50,000 participants) and validation (1M rows), printed as tables"
+	@echo "make bench  - benchmarks of the model engine (150 to 50,000 participants) and validation (1M rows) and sensitivity analyses (jackknife, M = 1000), printed as tables"
 
 # Creates .venv when missing and (re)installs the package when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -38,6 +38,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_validation.py
+	$(BIN)/python benchmarks/bench_sensitivity.py
 
 example: $(STAMP)
 	$(BIN)/prt-outcomes simulate --seed 20221 --out data/example

@@ -208,3 +208,33 @@ def test_curve_passes_through_the_units_limits(adjustment):
         np.testing.assert_allclose(np.interp(t["volume"], curve["volume"], curve[col]), t[col], rtol=2e-3)
     if adjustment is not None:
         assert t["phi"].iloc[0] > 1  # the between-unit SD of 0.3 overdisperses the means
+
+
+def test_exact_proportion_curve_is_drawn_at_whole_volumes():
+    # binomial limits exist at whole numbers of patients only: the curve must not be NaN there
+    t = funnel_table([0.2, 0.5, 0.3], [50, 40, 200], ["a", "b", "c"], kind="proportion")
+    curve = funnel_curve(t, kind="proportion")
+    assert curve[["ll95", "ul95", "ll998", "ul998"]].notna().all().all()
+    assert (curve["volume"] == np.round(curve["volume"])).all()
+    assert curve["volume"].min() <= 40 and curve["volume"].max() >= 220
+    at = funnel_limits(curve["volume"], kind="proportion", target=float(t["target"].iloc[0]), exact=True)
+    np.testing.assert_array_equal(curve["ul95"], at["ul95"])
+    # a unit's own limits lie on the curve
+    for _, unit in t.iterrows():
+        row = curve[curve["volume"] == unit["volume"]].iloc[0]
+        assert row["ul998"] == unit["ul998"] and row["ll95"] == unit["ll95"]
+
+
+def test_a_target_of_zero_gives_no_warning_and_no_false_flag():
+    # every unit at 0 (no patient met the rule anywhere): binomial SE 0, the units sit on the
+    # target; before, 0 / 0 warned and the dispersion estimate was NaN from a division
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = funnel_table([0.0, 0.0, 0.0, 0.0], [12, 30, 7, 51], list("abcd"), kind="proportion")
+        od = overdispersion([0.0, 0.1, 0.3], [0.0, 0.05, 0.1], 0.0, trim=0)
+    assert (t["flag"] == "within").all() and (t["z"] == 0).all()
+    # the zero-SE unit is left out of phi; the off-target one with s = 0 would be +inf
+    assert od.n_used == 2 and od.phi == pytest.approx((2.0**2 + 3.0**2) / 2)
+    assert np.isinf(overdispersion([0.2], [0.0], 0.0, trim=0).z[0])

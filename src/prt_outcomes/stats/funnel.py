@@ -150,14 +150,19 @@ def overdispersion(
     """
     y = np.asarray(y, dtype=float)
     s = np.asarray(s, dtype=float)
-    z = (y - target) / s
-    ok = np.isfinite(z)
+    # A proportion whose target is 0 or 1 has no binomial spread (s = 0): a unit on the target
+    # has z = 0, one off it is outside any limit (z = +-inf); neither says anything about
+    # dispersion, so only units with s > 0 enter phi.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, (y - target) / s, np.sign(y - target) * np.inf)
+    z = np.where((s == 0) & (y == target), 0.0, z)
+    ok = np.isfinite(z) & (s > 0)
     if trim_method == "winsorise":
         if ok.any():
             low, high = np.quantile(z[ok], [trim, 1 - trim])
             zt = np.where(ok, np.clip(z, low, high), np.nan)
         else:
-            zt = z
+            zt = np.full_like(z, np.nan)
     elif trim_method == "truncate":
         k = 1.0 / trim
         ranks = pd.Series(np.where(ok, z, np.nan)).rank(method="average").to_numpy()
@@ -404,7 +409,9 @@ def funnel_curve(
 
     Reads the target, the adjustment and ``phi`` / ``tau2`` from ``table`` (the within-unit SD
     of a mean funnel from ``se * sqrt(volume)``), so the lines are those the units' flags used.
-    The grid runs from the smallest volume shown (at least 1) to 1.1 x the largest.
+    The grid runs from the smallest volume shown (at least 1) to 1.1 x the largest: ``points``
+    volumes, or every whole number of patients for a proportion's exact binomial limits (which
+    exist at whole numbers only).
 
     Examples
     --------
@@ -418,8 +425,13 @@ def funnel_curve(
     first = table.iloc[0]
     sd = float(first["se"] * np.sqrt(first["volume"])) if kind == "mean" else None
     low = max(1.0, 0.9 * float(table["volume"].min()))
-    grid = np.linspace(low, 1.1 * float(table["volume"].max()), points)
+    high = 1.1 * float(table["volume"].max())
     adjustment = None if first["adjustment"] == "none" else first["adjustment"]
+    if kind == "proportion" and exact and adjustment is None and _scale_of(kind, scale) == "identity":
+        # exact binomial limits exist at whole numbers of patients only (NaN in between)
+        grid = np.arange(np.floor(low), np.ceil(high) + 1, dtype=float)
+    else:
+        grid = np.linspace(low, high, points)
     return funnel_limits(
         grid,
         kind=kind,

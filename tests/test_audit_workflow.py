@@ -549,3 +549,37 @@ def test_the_benchmarks_stand_beside_the_clinic_s_rate_with_their_source(clinic)
     x, n = mine[["responders", "denominator"]].iloc[0]
     assert n == data.loc[data["visit"] == "first_visit", "participant_id"].nunique()
     assert "This clinic: Pain clinic" in section and f"{int(x)} of {int(n)}" in section
+
+
+def test_the_benchmark_figure_draws_the_section_s_numbers(clinic):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from prt_outcomes.benchmarks import benchmark_comparison
+    from prt_outcomes.render.figures import audit_benchmark_figure
+
+    config, data, base, report = clinic
+    assert (base / "figures" / "audit_benchmarks.png").is_file()
+    resp = pd.read_csv(base / "tables" / "audit_responders.csv")
+    compared = benchmark_comparison(
+        resp, outcome="pain", visit="month3", visit_label="3 months", clinic_label="Pain clinic"
+    )
+    # the clinic's own >=50% row is absent (the config has no such threshold); its recovery row is
+    # the audit table's eligible-denominator rate
+    clinic_rows = compared[compared["who"] == "clinic"]
+    assert clinic_rows["rule"].tolist() == ["value <= 1"]
+    mine = resp.query("threshold == 'value <= 1' and group == 'all' and denominator_basis == 'eligible'")
+    assert clinic_rows["percent"].iloc[0] == pytest.approx(mine["percent"].iloc[0])
+    fig = audit_benchmark_figure(compared, config)
+    drawn = sorted(
+        round(float(line.get_xdata()[0]), 6)
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_marker() in ("o", "D")
+    )
+    assert drawn == sorted(round(float(v), 6) for v in compared["percent"])
+    text = _text(report)
+    assert "Figure not rendered (audit_benchmarks" not in text
+    section = text[text.rfind("How do we compare?") : text.rfind("How do we compare with each other?")]
+    for counts in ("35 of 50", "15 of 51", "8 of 50", "no threshold"):
+        assert counts in section

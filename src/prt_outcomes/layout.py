@@ -90,6 +90,7 @@ FIGURE_TABLES = (
     "flow",
     "missingness",
     "audit_funnel",
+    "audit_responders",
     "sensitivity",
     "tipping_point",
 )

@@ -228,6 +228,8 @@ def figure_stems(config: StudyConfig) -> list[str]:
     if config.individual_trajectories:
         stems += [f"individual_{outcome}" for outcome in config.outcome_names]
     stems += list(audit_funnel_stems(config))
+    if config.is_audit and config.audit.benchmarks:
+        stems.append("audit_benchmarks")
     # ---- sensitivity (issue 12): a forest of strategies and a tipping-point figure per outcome
     if config.sensitivity is not None:
         stems += [f"sensitivity_{outcome}" for outcome in config.sensitivity.outcomes]

@@ -1752,6 +1752,19 @@ def render_figures(
             funnel = read_result_csv(tables["audit_funnel"])
             for stem, (group, measure) in stems.items():
                 save(audit_funnel_figure(funnel, group=group, measure=measure, config=config), stem)
+        if config.is_audit and config.audit.benchmarks:
+            from ..analyse.audit_tables import audit_outcome
+            from ..benchmarks import benchmark_comparison
+
+            follow = [v for v in config.visit_names if v != config.baseline_visit]
+            compared = benchmark_comparison(
+                read_result_csv(tables["audit_responders"]),
+                outcome=audit_outcome(config),
+                visit=follow[-1],
+                visit_label=config.visit_labels[follow[-1]],
+                clinic_label=config.arms[0].label,
+            )
+            save(audit_benchmark_figure(compared, config), "audit_benchmarks")
     # the folder of the figures (all beside one another; the report's copies come second)
     log.info("wrote %d figure files to %s", len(written), written[0].parent if written else "nowhere")
     return written
@@ -1833,18 +1846,76 @@ def audit_funnel_figure(funnel: pd.DataFrame, *, group: str, measure: str, confi
     return fig
 
 
-def _funnel_lines(shown: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The limit lines of a funnel plot: :func:`~prt_outcomes.stats.funnel.funnel_curve`, except
-    that a proportion's exact binomial limits exist at whole numbers of patients only (they are
-    NaN in between), so those are drawn at every whole number over the plotted range."""
-    from ..stats.funnel import funnel_curve, funnel_limits
+def audit_benchmark_figure(compared: pd.DataFrame, config: "StudyConfig"):
+    """The clinic's rates beside the published trial arms, one panel per rule, Wilson 95% CIs.
 
-    first = shown.iloc[0]
-    if kind != "proportion" or first["adjustment"] != "none":
-        return funnel_curve(shown, kind=kind)
-    low = max(1, int(np.floor(0.9 * float(shown["volume"].min()))))
-    grid = np.arange(low, int(np.ceil(1.1 * float(shown["volume"].max()))) + 1, dtype=float)
-    return funnel_limits(grid, kind="proportion", target=float(first["target"]), exact=True)
+    Draws :func:`prt_outcomes.benchmarks.benchmark_comparison` (the table the report's
+    benchmark section prints): each trial arm and the clinic as a point with its interval. A
+    clinic rate suppressed by ``privacy:`` (blank count) is not drawn, and the panel says so.
+
+    Examples
+    --------
+    >>> from prt_outcomes.benchmarks import benchmark_comparison       # doctest: +SKIP
+    >>> fig = audit_benchmark_figure(benchmark_comparison(resp, outcome="pain", visit="month3",
+    ...     visit_label="3 months", clinic_label="Clinic"), config)    # doctest: +SKIP
+    """
+    rules = list(dict.fromkeys(compared["rule"]))
+    height = 0.8 + sum(0.32 * (compared["rule"] == r).sum() + 0.6 for r in rules)
+    fig = _figure((6.5, max(2.4, height)))
+    axes = np.atleast_1d(
+        fig.subplots(
+            len(rules),
+            1,
+            sharex=True,
+            gridspec_kw={"height_ratios": [(compared["rule"] == r).sum() + 1 for r in rules]},
+        )
+    )
+    for ax, rule in zip(axes, rules):
+        part = compared[compared["rule"] == rule].reset_index(drop=True)
+        _style_axes(ax)
+        ys = np.arange(len(part))[::-1]
+        for y, (_, r) in zip(ys, part.iterrows()):
+            clinic = r["who"] == "clinic"
+            color = "#c0392b" if clinic else "#2c3e50"
+            if pd.isna(r["percent"]):
+                ax.text(0.5, y, "suppressed (privacy.min_cell)", va="center", fontsize=8, color=color)
+                continue
+            ax.errorbar(
+                r["percent"],
+                y,
+                xerr=[[r["percent"] - r["ci_low"]], [r["ci_high"] - r["percent"]]],
+                fmt="D" if clinic else "o",
+                color=color,
+                ms=5,
+                capsize=2,
+                lw=1.2,
+            )
+        trials = part[part["who"] == "trial"]
+        ticks = [
+            f"{arm}, {when}" if who == "clinic" else arm
+            for arm, who, when in zip(part["arm"], part["who"], part["timepoint"])
+        ]
+        ax.set_yticks(ys, [_wrap(t, 34) for t in ticks], fontsize=8)
+        ax.set_ylim(-0.7, len(part) - 0.3)
+        trial_note = "; ".join(
+            dict.fromkeys(f"{a}, {b}" for a, b in zip(trials["study"], trials["timepoint"]))
+        )
+        ax.set_title(
+            _wrap(f"{part['label'].iloc[0][:1].upper()}{part['label'].iloc[0][1:]}. Trial: {trial_note}", 70),
+            fontsize=8,
+            loc="left",
+        )
+    axes[-1].set_xlim(0, 100)
+    axes[-1].set_xlabel("Patients who met the rule (%), Wilson 95% CI")
+    return fig
+
+
+def _funnel_lines(shown: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The limit lines of a funnel plot: :func:`~prt_outcomes.stats.funnel.funnel_curve` (a
+    proportion's exact binomial limits at every whole number of patients)."""
+    from ..stats.funnel import funnel_curve
+
+    return funnel_curve(shown, kind=kind)
 
 
 # Sensitivity to missing data (issue 12): a forest of strategies and the tipping point

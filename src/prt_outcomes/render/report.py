@@ -964,6 +964,14 @@ def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None], figure) ->
             "Patients not followed up are not in these means.",
             _has_suppressed(change, ["n"]),
         )
+        # the observed change per visit over every patient (the describe stage's summary, which
+        # obeys privacy.min_cell like the table above)
+        body += "".join(
+            figure(
+                f"change_{o.name}", f"{o.label}: observed change from the first visit (mean, 95% CI)", o.label
+            )
+            for o in config.outcomes
+        )
         sections.append(("change", "How much did they change?", body))
 
     responders = audit.get("audit_responders")
@@ -993,7 +1001,7 @@ def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None], figure) ->
         sections.append(("recovered", "How many recovered?", body))
 
     if config.audit.benchmarks:
-        sections.append(("benchmarks", "How do we compare?", _benchmark_html(config, responders)))
+        sections.append(("benchmarks", "How do we compare?", _benchmark_html(config, responders, figure)))
 
     funnel = audit.get("audit_funnel")
     if funnel is not None and len(funnel):
@@ -1039,43 +1047,34 @@ def _cov_label(config, name: str) -> str:
         return name
 
 
-def _benchmark_html(config, responders: pd.DataFrame | None) -> str:
+def _benchmark_html(config, responders: pd.DataFrame | None, figure) -> str:
     """Published trial rates (:data:`prt_outcomes.benchmarks.BENCHMARKS`) beside the clinic's
-    rate for the same rule at its last follow-up visit, on the same denominator."""
-    from ..benchmarks import benchmark_table
+    rate for the same rule at its last follow-up visit, on the same denominator
+    (:func:`prt_outcomes.benchmarks.benchmark_comparison`), as a table and a figure."""
+    from ..analyse.audit_tables import audit_outcome
+    from ..benchmarks import benchmark_comparison, benchmark_table
 
     bench = benchmark_table()
     follow = [v for v in config.visit_names if v != config.baseline_visit]
+    compared = benchmark_comparison(
+        responders,
+        outcome=audit_outcome(config),
+        visit=follow[-1],
+        visit_label=config.visit_labels[follow[-1]],
+        clinic_label=config.arms[0].label,
+    )
     rows = []
-    for rule, part in bench.groupby("rule", sort=False):
+    for rule, part in compared.groupby("rule", sort=False):
         for _, b in part.iterrows():
             rows.append(
                 {
-                    "Source": f"{b['study']}: {b['arm']}",
+                    "Source": b["source"],
                     "When": b["timepoint"],
-                    "Improved": f"{int(b['responders'])} of {int(b['denominator'])}",
+                    "Improved": f"{_count(b['responders'])} of {_count(b['denominator'])}",
                     "% (95% CI)": _pct_ci(b),
                 }
             )
-        mine = None
-        if responders is not None and len(responders) and follow:
-            mine = responders[
-                (responders["threshold"] == rule)
-                & (responders["group"] == "all")
-                & (responders["visit"] == follow[-1])
-                & (responders["denominator_basis"] == "eligible")
-            ]
-        if mine is not None and len(mine):
-            r = mine.iloc[0]
-            rows.append(
-                {
-                    "Source": f"This clinic: {config.arms[0].label}",
-                    "When": config.visit_labels[follow[-1]],
-                    "Improved": f"{_count(r['responders'])} of {_count(r['denominator'])}",
-                    "% (95% CI)": _pct_ci(r),
-                }
-            )
-        else:
+        if not (part["who"] == "clinic").any():
             rows.append(
                 {
                     "Source": "This clinic",
@@ -1098,6 +1097,9 @@ def _benchmark_html(config, responders: pd.DataFrame | None) -> str:
         + "<p>Sources: "
         + "; ".join(_esc(x) for x in sources)
         + ".</p>"
+        + figure(
+            "audit_benchmarks", "The clinic beside published trials (Wilson 95% CI)", "Dot plot of rates"
+        )
     )
 
 

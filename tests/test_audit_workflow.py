@@ -583,3 +583,37 @@ def test_the_benchmark_figure_draws_the_section_s_numbers(clinic):
     section = text[text.rfind("How do we compare?") : text.rfind("How do we compare with each other?")]
     for counts in ("35 of 50", "15 of 51", "8 of 50", "no threshold"):
         assert counts in section
+
+
+def test_a_run_chart_draws_the_funnel_table_s_periods_in_time_order():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from prt_outcomes.outputs import audit_run_chart_stems
+    from prt_outcomes.render.figures import audit_run_chart_figure
+    from prt_outcomes.stats.funnel import funnel_table
+
+    config = _config(audit={"groups": ["site", {"column": "date", "period": "quarter"}]})
+    assert list(audit_run_chart_stems(config)) == [
+        "run_chart_date_quarter_completion",
+        "run_chart_date_quarter_mean_change",
+    ]
+    periods = ["2024Q3", "2023Q4", "2024Q1", "2024Q2"]  # out of order on purpose
+    table = funnel_table(
+        [0.5, 0.7, 0.2, 0.55], [40, 30, 25, 60], [f"date_quarter={q}" for q in periods], kind="proportion"
+    )
+    table.insert(0, "outcome", "pain")
+    table.insert(1, "measure", "completion")
+    table.insert(2, "visit", "month3")
+    table.loc[3, "value"] = np.nan  # a suppressed period is a gap
+    fig = audit_run_chart_figure(table, group="date_quarter", measure="completion", config=config)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == sorted(periods)
+    ordered = table.assign(q=periods).sort_values("q")
+    drawn = ax.collections[0].get_offsets()
+    shown = ordered[ordered["value"].notna()]
+    np.testing.assert_allclose(drawn[:, 1], 100 * shown["value"].to_numpy())
+    # the limits at each period are that period's own (its number of patients)
+    steps = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    np.testing.assert_allclose(steps["95% limits"], 100 * ordered["ll95"].to_numpy())
+    assert "1 period(s) suppressed" in ax.get_title(loc="left")

@@ -33,6 +33,7 @@ __all__ = [
     "table_path",
     "figure_stems",
     "audit_funnel_stems",
+    "audit_run_chart_stems",
     "journal_table_stems",
     "journal_table_files",
     "write_csv",
@@ -228,6 +229,7 @@ def figure_stems(config: StudyConfig) -> list[str]:
     if config.individual_trajectories:
         stems += [f"individual_{outcome}" for outcome in config.outcome_names]
     stems += list(audit_funnel_stems(config))
+    stems += list(audit_run_chart_stems(config))
     if config.is_audit and config.audit.benchmarks:
         stems.append("audit_benchmarks")
     # ---- sensitivity (issue 12): a forest of strategies and a tipping-point figure per outcome
@@ -236,6 +238,30 @@ def figure_stems(config: StudyConfig) -> list[str]:
         if config.sensitivity.tipping_deltas:
             stems += [f"tipping_point_{outcome}" for outcome in config.sensitivity.outcomes]
     return stems
+
+
+def audit_run_chart_stems(config: StudyConfig) -> dict[str, tuple[str, str]]:
+    """The run charts of a clinic audit: stem -> (period grouping's name, funnel measure).
+
+    One per ``audit.groups`` entry that cuts the date column into periods (``{column: date,
+    period: quarter}``) and per funnel measure: the units of the funnel table in time order
+    (a p-chart for a rate). None for a trial or an audit without period groupings.
+
+    >>> from prt_outcomes.config import StudyConfig
+    >>> cfg = StudyConfig.from_dict({"study": {"name": "a", "design": "audit"},
+    ...     "data": {"files": [{"path": "x.csv"}]}, "arms": {"levels": [{"name": "c"}]},
+    ...     "visits": [{"name": "v0", "baseline": True}, {"name": "v1"}],
+    ...     "outcomes": [{"name": "pain", "instrument": "nrs_0_10"}],
+    ...     "audit": {"groups": [{"column": "date", "period": "quarter"}],
+    ...               "funnel": {"measures": ["completion"]}}})
+    >>> list(audit_run_chart_stems(cfg))
+    ['run_chart_date_quarter_completion']
+    """
+    return {
+        stem.replace("funnel_", "run_chart_", 1): (group, measure)
+        for stem, (group, measure) in audit_funnel_stems(config).items()
+        if any(g.name == group and g.period for g in config.audit.groups)
+    }
 
 
 def audit_funnel_stems(config: StudyConfig) -> dict[str, tuple[str, str]]:

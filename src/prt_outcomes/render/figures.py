@@ -31,7 +31,7 @@ from scipy import stats
 from ..analyse.outcomes import primary_rows
 from ..errors import OutputError, PrtOutcomesError
 from ..files import output_file, read_result_csv
-from ..outputs import audit_funnel_stems
+from ..outputs import audit_funnel_stems, audit_run_chart_stems
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -1752,6 +1752,8 @@ def render_figures(
             funnel = read_result_csv(tables["audit_funnel"])
             for stem, (group, measure) in stems.items():
                 save(audit_funnel_figure(funnel, group=group, measure=measure, config=config), stem)
+        for stem, (group, measure) in audit_run_chart_stems(config).items():
+            save(audit_run_chart_figure(funnel, group=group, measure=measure, config=config), stem)
         if config.is_audit and config.audit.benchmarks:
             from ..analyse.audit_tables import audit_outcome
             from ..benchmarks import benchmark_comparison
@@ -1842,6 +1844,80 @@ def audit_funnel_figure(funnel: pd.DataFrame, *, group: str, measure: str, confi
     ax.set_xlabel("Expected count" if ratio else "Patients")
     ax.set_title(
         f"{group}: {measure}" + (f" ({hidden} unit(s) suppressed)" if hidden else ""), fontsize=9, loc="left"
+    )
+    return fig
+
+
+def audit_run_chart_figure(funnel: pd.DataFrame, *, group: str, measure: str, config: "StudyConfig"):
+    """A run chart of one period grouping (``{column: date, period: quarter}``) for one measure.
+
+    The units of ``tables/audit_funnel.csv`` in time order: each period's value with the
+    clinic's value as the centre line and the 95% and 99.8% limits at that period's number of
+    patients (for a rate this is a p-chart; the 99.8% limits are about Shewhart's 3 sigma).
+    Periods whose counts are suppressed (``privacy:``) are left as gaps.
+
+    Examples
+    --------
+    >>> from prt_outcomes.config import load_config                  # doctest: +SKIP
+    >>> fig = audit_run_chart_figure(pd.read_csv("tables/audit_funnel.csv"), group="date_quarter",
+    ...                              measure="completion", config=load_config("audit.yaml"))  # doctest: +SKIP
+    """
+    from ..analyse.audit_tables import audit_outcome
+
+    outcome = audit_outcome(config)
+    follow = [v for v in config.visit_names if v != config.baseline_visit]
+    rows = funnel[
+        (funnel["outcome"] == outcome)
+        & (funnel["measure"] == measure)
+        & (funnel["visit"] == (follow[-1] if follow else None))
+        & funnel["group"].astype(str).str.startswith(f"{group}=")
+    ]
+    # period labels (2024Q1, 2024-03, 2024) sort in time order as text
+    rows = rows.assign(period=rows["group"].astype(str).str.split("=", n=1).str[1]).sort_values("period")
+    kind = "mean" if measure == "mean_change" else "proportion"
+    scale = 100.0 if kind == "proportion" else 1.0
+    fig = _figure((6.5, 3.6))
+    ax = fig.subplots()
+    _style_axes(ax)
+    x = np.arange(len(rows))
+    shown = rows["value"].notna()
+    if shown.any():
+        target = float(rows.loc[shown, "target"].iloc[0])
+        ax.axhline(target * scale, color="0.3", lw=1.0, label="Clinic")
+        for low, high, style, label in (
+            ("ll95", "ul95", "--", "95% limits"),
+            ("ll998", "ul998", ":", "99.8% limits"),
+        ):
+            ax.step(x, rows[low] * scale, style, where="mid", color="0.45", lw=1.0, label=label)
+            ax.step(x, rows[high] * scale, style, where="mid", color="0.45", lw=1.0)
+        flags = rows["flag"].astype(str)
+        colors = np.where(
+            flags.str.endswith("_998"), "#c0392b", np.where(flags.str.endswith("_95"), "#e67e22", "#2c3e50")
+        )
+        ax.plot(x, rows["value"] * scale, "-", color="#2c3e50", lw=0.8)
+        ax.scatter(
+            x[shown.to_numpy()],
+            rows.loc[shown, "value"] * scale,
+            s=22,
+            color=colors[shown.to_numpy()],
+            zorder=3,
+        )
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    else:
+        ax.text(0.5, 0.5, "every period is suppressed (privacy.min_cell)", ha="center", va="center")
+    ax.set_xticks(x, rows["period"].tolist(), rotation=45, ha="right", fontsize=8)
+    what = {
+        "completion": "Followed up (%)",
+        "mean_change": f"Mean change, {_outcome_label(config, outcome, axis=False)}",
+    }
+    ax.set_ylabel(what.get(measure, f"{_pretty_rule(measure)} (%)"))
+    ax.set_xlabel("Period of the first visit")
+    hidden = int((~shown).sum())
+    ax.set_title(
+        f"{group}: {measure}, {config.visit_labels[follow[-1]]}"
+        + (f" ({hidden} period(s) suppressed)" if hidden else ""),
+        fontsize=9,
+        loc="left",
     )
     return fig
 

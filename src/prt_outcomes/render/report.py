@@ -34,7 +34,7 @@ import pandas as pd
 from ..analyse.outcomes import primary_rows, read_model_info
 from ..files import is_number_text, read_result_csv, restore_formula, restore_formula_frame, write_text_file
 from ..layout import REPORT_AUDIT_TABLES, REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
-from ..outputs import RESULT_TABLE_REGISTRY, audit_funnel_stems
+from ..outputs import RESULT_TABLE_REGISTRY, audit_funnel_stems, audit_run_chart_stems
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
@@ -1035,6 +1035,13 @@ def _audit_sections(config, audit: Mapping[str, pd.DataFrame | None], figure) ->
                 f"Funnel plot of {group}, {measure}: each unit against its number of patients, with "
                 "the clinic's value and the 95% (dashed) and 99.8% (dotted) limits.",
                 f"Funnel plot of {group}, {measure}",
+            )
+        for stem, (group, measure) in audit_run_chart_stems(config).items():
+            body += figure(
+                stem,
+                f"Run chart of {group}, {measure}: each period of first visits in time order, with the "
+                "clinic's value and the 95% (dashed) and 99.8% (dotted) limits at its number of patients.",
+                f"Run chart of {group}, {measure}",
             )
         sections.append(("units", "How do we compare with each other?", body))
     return sections

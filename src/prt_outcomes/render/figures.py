@@ -373,6 +373,7 @@ def _arm_series(
     color,
     marker: str,
     zorder: float | None = None,
+    capsize: float = 2.5,
 ) -> None:
     """One arm's estimates with their interval over visits (dodged by ``offset``)."""
     part = part.assign(x=part["visit"].map(pos) + offset).sort_values("x")
@@ -386,7 +387,7 @@ def _arm_series(
         marker=marker,
         markersize=4.5,
         linewidth=1.4,
-        capsize=2.5,
+        capsize=capsize,
         elinewidth=0.9,
         zorder=zorder,
     )
@@ -473,7 +474,12 @@ def plot_trajectory(
     # Model and observed means get their own slots, so an open marker never hides under a
     # filled one: model a, observed a, model b, observed b, ...
     n_slots = 2 * len(arms) if obs is not None and len(obs) else len(arms)
-    slots = _dodge(n_slots, span, 0.008 if n_slots > len(arms) else 0.012)
+    # The slots of one visit fill at most 80% of the narrowest gap between visits, so one
+    # visit's markers never reach the next visit's, and no wider than needed (2% of the span
+    # per slot): an open marker then sits beside, not on, its neighbour's error bar.
+    gaps = np.diff(sorted(pos.values()))
+    widest = 0.8 * float(gaps.min()) / n_slots if len(gaps) else 0.02 * span
+    slots = _dodge(n_slots, span, min(widest / span, 0.02))
     step = n_slots // len(arms)
     offsets = {arm: slots[step * i] for i, arm in enumerate(arms)}
     obs_offsets = {arm: slots[step * i + step - 1] for i, arm in enumerate(arms)}
@@ -489,6 +495,7 @@ def plot_trajectory(
             color=colors[arm],
             marker=marker,
             zorder=3,
+            capsize=0,  # caps would reach into the neighbouring slot
         )
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         labels.append(_arm_label(config, arm))
@@ -516,14 +523,87 @@ def plot_trajectory(
     _set_visit_ticks(ax, pos, config)
     ax.set_xlim(min(pos.values()) - 0.05 * span, max(pos.values()) + 0.05 * span)
     ax.set_ylabel(_outcome_label(config, outcome))
-    ax.set_xlabel("Visit (nominal time)" if config is not None else "Visit")
+    ax.set_xlabel(_time_axis_label(config))
     ax.set_title(
         title or f"{_outcome_label(config, outcome, axis=False)}: estimated means by arm", loc="left"
     )
     _clip_to_range(ax, config, outcome)
     _legend_outside(ax, handles, labels)
     _style_axes(ax)
+    if obs is not None and len(obs) and "n" in obs.columns:
+        _number_at_risk(ax, obs, pos, arms, colors, config)
     return ax
+
+
+def _time_axis_label(config) -> str:
+    """The time axis in the visits' unit: ``visits[].day`` is in days since the start."""
+    if config is None:
+        return "Visit"
+    if all(v.day is not None for v in config.visits):
+        return "Visit (nominal day)"
+    return "Visit (in order)"
+
+
+def _number_at_risk(ax, obs: pd.DataFrame, pos: dict, arms: list[str], colors: dict, config) -> None:
+    """A strip under the time axis: the number observed per arm at each visit.
+
+    The numbers are ``observed_summary``'s ``n`` (participants with a value at the visit), one
+    row per arm in its colour, below the tick labels; the x label moves under the strip. Each
+    number's text has gid ``n_at_risk:<arm>:<visit>`` (tests and readers find it by name).
+    """
+    rotated = any(t.get_rotation() and t.get_visible() for t in ax.get_xticklabels())
+    if rotated:
+        longest = max(len(t.get_text()) for t in ax.get_xticklabels())
+        below = longest * 0.6 * _FONT_SIZE * np.sin(np.radians(45)) + 8
+    else:
+        below = 1.4 * _FONT_SIZE + 6
+    row = 1.3 * (_FONT_SIZE - 1)
+    transform = ax.get_xaxis_transform()
+    ax.annotate(
+        "Number observed",
+        xy=(0, 0),
+        xycoords="axes fraction",
+        xytext=(0, -below),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=_FONT_SIZE - 1,
+        fontweight="bold",
+        annotation_clip=False,
+    )
+    for i, arm in enumerate(arms):
+        y = -below - row * (i + 1)
+        ax.annotate(
+            _arm_label(config, arm),
+            xy=(0, 0),
+            xycoords="axes fraction",
+            xytext=(-6, y),
+            textcoords="offset points",
+            ha="right",
+            va="top",
+            fontsize=_FONT_SIZE - 1,
+            color=colors[arm],
+            annotation_clip=False,
+        )
+        part = obs[obs["arm"] == arm]
+        for visit, n in zip(part["visit"], part["n"]):
+            if visit not in pos:
+                continue
+            text = ax.annotate(
+                "" if pd.isna(n) else str(int(n)),
+                xy=(pos[visit], 0),
+                xycoords=transform,
+                xytext=(0, y),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=_FONT_SIZE - 1,
+                color=colors[arm],
+                annotation_clip=False,
+            )
+            text.set_gid(f"n_at_risk:{arm}:{visit}")
+    # labelpad counts from the tick labels' lower edge, which the strip starts ~6-8 pt under
+    ax.xaxis.labelpad = row * (len(arms) + 1) + 8
 
 
 def _clip_to_range(ax, config, outcome) -> None:
@@ -1588,8 +1668,10 @@ def trajectory_figure(
     outcome: str,
     config: "StudyConfig | None" = None,
 ):
-    """:func:`plot_trajectory` of one outcome as the run's Figure (6.5 x 3.4 in)."""
-    fig = _figure((6.5, 3.4))
+    """:func:`plot_trajectory` of one outcome as the run's Figure (6.5 in wide, 3.4 in plus
+    the number-observed strip's rows)."""
+    n_arms = observed_summary["arm"].nunique() if observed_summary is not None else -1
+    fig = _figure((6.5, 3.4 + 0.15 * (n_arms + 1)))
     plot_trajectory(marginal_means, observed_summary, outcome=outcome, config=config, ax=fig.subplots())
     return fig
 

@@ -917,6 +917,16 @@ def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = N
 # --------------------------------------------------------------------------------------------
 # forest plot
 # --------------------------------------------------------------------------------------------
+def _estimate_text(estimate: float, low: float, high: float) -> str:
+    """``"-0.52 (-0.91 to -0.13)"``: the forest's numeric column (two decimals; "to", since a
+    minus sign after a dash would read as a range).
+
+    >>> _estimate_text(-0.5234, -0.911, -0.1349)
+    '-0.52 (-0.91 to -0.13)'
+    """
+    return f"{estimate:.2f} ({low:.2f} to {high:.2f})"
+
+
 def forest_height(contrasts: pd.DataFrame, config: "StudyConfig | None" = None) -> float:
     """Figure height (inches) that gives each row of :func:`plot_forest` about 0.2 inch.
 
@@ -933,7 +943,9 @@ def forest_height(contrasts: pd.DataFrame, config: "StudyConfig | None" = None) 
     n_outcomes = c["outcome"].nunique() if "outcome" in c.columns else 1
     n_visits = c["visit"].nunique() if "visit" in c.columns else 1
     rows = n_outcomes if n_visits == 1 else n_outcomes * (n_visits + 1)
-    return 0.2 * max(rows, 1) + 1.5
+    # several arms share a row: each needs a line of the numeric column (~0.15 in)
+    n_arms = c["arm"].nunique() if "arm" in c.columns else 1
+    return max(0.2, 0.16 * n_arms) * max(rows, 1) + 1.5
 
 
 @_literal_text
@@ -987,6 +999,18 @@ def plot_forest(
         raise FigureInputError(
             "contrasts has no rows with an estimate to draw for the chosen outcomes and visits."
         )
+    # Left is always better: an outcome where higher is better has its differences negated
+    # (and its interval's bounds swapped), so every row reads "left favours the comparison arm".
+    flipped = set()
+    if config is not None:
+        flipped = {o for o in set(c["outcome"]) if o in config.outcome_names and config.outcome(o).higher_is_better}
+    if flipped:
+        c = c.copy()
+        neg = c["outcome"].isin(flipped)
+        est, low, high = (c[k].astype(float) for k in cols)
+        c[cols[0]] = np.where(neg, -est, est)
+        c[cols[1]] = np.where(neg, -high, low)
+        c[cols[2]] = np.where(neg, -low, high)
     if not standardized and c["outcome"].nunique() > 1:
         raise FigureInputError(
             "raw differences of several outcomes are on different scales; "
@@ -1010,12 +1034,12 @@ def plot_forest(
         if one_visit:
             ypos[(o, visits_shown[0])] = y
             tick_pos.append(y)
-            tick_labels.append(_outcome_label(config, o, axis=False))
+            tick_labels.append(_outcome_label(config, o, axis=False) + (" \u2020" if o in flipped else ""))
             y += 1
             blocks.append((start, start))
             continue
         tick_pos.append(y)
-        tick_labels.append(_outcome_label(config, o, axis=False))
+        tick_labels.append(_outcome_label(config, o, axis=False) + (" \u2020" if o in flipped else ""))
         header_ticks.append(len(tick_pos) - 1)
         y += 1
         for v in _ordered(c.loc[c["outcome"] == o, "visit"], visit_order):
@@ -1027,7 +1051,7 @@ def plot_forest(
     arms = _arms(c, config)
     reference = str(c["reference"].iloc[0])
     colors = _colors_for([*arms, reference], config)
-    step = 0.5 / max(len(arms), 1)
+    step = (0.5 if len(arms) < 2 else 0.8) / max(len(arms), 1)
     handles = []
     for i, arm in enumerate(arms):
         part = c[c["arm"] == arm]
@@ -1049,6 +1073,35 @@ def plot_forest(
             zorder=3,
         )
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4))
+        # the numeric column: the drawn estimate and interval as text, right of the axes
+        for yy_k, e, lo_k, hi_k, o, v in zip(
+            yy, est, part[cols[1]].astype(float), part[cols[2]].astype(float), part["outcome"], part["visit"]
+        ):
+            text = ax.annotate(
+                _estimate_text(e, lo_k, hi_k),
+                xy=(1.0, yy_k),
+                xycoords=ax.get_yaxis_transform(),
+                xytext=(8, 0),
+                textcoords="offset points",
+                ha="left",
+                va="center",
+                fontsize=_FONT_SIZE - 1,
+                color=colors[arm],
+                annotation_clip=False,
+            )
+            text.set_gid(f"forest_value:{o}:{v}:{arm}")
+    ax.annotate(
+        ("g" if standardized else "Difference") + " (95% CI)",
+        xy=(1.0, 1.0),
+        xycoords="axes fraction",
+        xytext=(8, 2),
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
+        fontsize=_FONT_SIZE - 1,
+        fontweight="bold",
+        annotation_clip=False,
+    )
     ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
     lo, hi = ax.get_xlim()
     margin = 0.08 * (hi - lo)
@@ -1065,24 +1118,19 @@ def plot_forest(
     ax.set_ylim(y - 0.5, -0.5)
     ref_label = _arm_label(config, reference)
     ax.set_xlabel(
-        ("Hedges g" if standardized else "Difference in score points") + f", arm minus {ref_label} (95% CI)"
+        ("Hedges g" if standardized else "Difference in score points")
+        + f", arm minus {ref_label} (95% CI)"
+        + ("\n\u2020 higher is better: sign reversed, so left favours the arm" if flipped else "")
     )
     default = ("Standardized differences vs " if standardized else "Differences vs ") + ref_label
     if one_visit:
         default += f" at {_visit_label(config, visits_shown[0])}"
     ax.set_title(title or _wrap(default, 44), loc="left", pad=22)  # clears the legend above the axes
-    directions = set()
-    if config is not None:
-        for o in dict.fromkeys(o for o, _ in ypos):
-            if o in config.outcome_names:
-                directions.add(config.outcome(o).higher_is_better)
-    if len(directions) == 1:
-        higher = directions.pop()
-        left, right = (
-            ("Favours " + ref_label, "Favours comparison arm")
-            if higher
-            else ("Favours comparison arm", "Favours " + ref_label)
-        )
+    # every row is "lower is better" once flipped (an outcome outside the config is taken as
+    # written, so the sides are labelled only when the config says each outcome's direction)
+    if config is not None and all(o in config.outcome_names for o, _ in ypos):
+        arm_names = " / ".join(_arm_label(config, a) for a in arms)
+        left, right = f"Favours {arm_names}", f"Favours {ref_label}"
         # Offsets in points, not axes fractions: the labels sit just under the tick labels
         # and above the axis label whatever the figure's height.
         for x, text, ha in ((0.0, "\u2190 " + left, "left"), (1.0, right + " \u2192", "right")):

@@ -1003,7 +1003,9 @@ def plot_forest(
     # (and its interval's bounds swapped), so every row reads "left favours the comparison arm".
     flipped = set()
     if config is not None:
-        flipped = {o for o in set(c["outcome"]) if o in config.outcome_names and config.outcome(o).higher_is_better}
+        flipped = {
+            o for o in set(c["outcome"]) if o in config.outcome_names and config.outcome(o).higher_is_better
+        }
     if flipped:
         c = c.copy()
         neg = c["outcome"].isin(flipped)
@@ -1163,6 +1165,62 @@ def plot_forest(
 # --------------------------------------------------------------------------------------------
 # participant flow and missingness
 # --------------------------------------------------------------------------------------------
+_FLOW_LINE_IN = 0.14  # one text line of the flow diagram (7.5 pt type, 1.3 leading), inches
+_FLOW_GAP = 1.6  # lines between two boxes (room for the arrow)
+
+
+def _flow_boxes(f: pd.DataFrame, arms: list[str], visits: list[str], config) -> dict:
+    """The texts of the flow diagram, by stage, from the flow table (one producer: the counts
+    are the table's, only subtracted here: not assessed = randomized - assessed)."""
+    baseline = config.baseline_visit if config is not None else None
+    follow = [v for v in visits if v != baseline] or list(visits)
+    last = follow[-1]
+    single = len(arms) == 1 or (config is not None and config.is_audit)
+    total = int(sum(int(f.loc[f["arm"] == a, "randomized"].max()) for a in arms))
+    boxes = {"top": ("Enrolled" if single else "Randomized") + f"\n(n = {total})", "arms": {}}
+    for arm in arms:
+        part = f[f["arm"] == arm].set_index("visit")
+        n = int(part["randomized"].max())
+        lost = []
+        for v in follow:
+            if v not in part.index:
+                lost.append(f"{_visit_label(config, v)}: not scheduled")
+                continue
+            missed = n - int(part.loc[v, "assessed"])
+            lost.append(
+                f"{_visit_label(config, v)}: {missed} ({100.0 * missed / n:.0f}%)" if n else f"{v}: 0"
+            )
+        analysed = int(part.loc[last, "analysed"]) if last in part.index else 0
+        assessed = int(part.loc[last, "assessed"]) if last in part.index else 0
+        analysis = f"Analysed at {_visit_label(config, last)}\n(n = {analysed})"
+        if assessed != analysed:
+            analysis += f"\nexcluded (missing values): {assessed - analysed}"
+        boxes["arms"][arm] = {
+            "allocation": ("Included" if single else "Allocated to")
+            + f" {_arm_label(config, arm)}\n(n = {n})",
+            "follow_up": "Lost to follow-up\n(not assessed), by visit:\n" + "\n".join(lost),
+            "analysis": analysis,
+        }
+    return boxes
+
+
+def _flow_rows(boxes: dict) -> tuple[list[float], float]:
+    """Centres (in text lines from the top) of the stages' boxes, and the total height."""
+    heights = [boxes["top"].count("\n") + 1]
+    for stage in ("allocation", "follow_up", "analysis"):
+        heights.append(max(t[stage].count("\n") + 1 for t in boxes["arms"].values()))
+    centres, y = [], 0.0
+    for h in heights:
+        centres.append(y + h / 2)
+        y += h + _FLOW_GAP
+    return centres, y - _FLOW_GAP
+
+
+def _flow_size(boxes: dict) -> tuple[float, float]:
+    _, lines = _flow_rows(boxes)
+    return max(2.2 * len(boxes["arms"]) + 0.9, 4.5), lines * _FLOW_LINE_IN + 0.8
+
+
 @_literal_text
 def plot_flow(
     flow: pd.DataFrame,
@@ -1171,11 +1229,15 @@ def plot_flow(
     ax: "Axes | None" = None,
     title: str | None = None,
 ) -> "Axes":
-    """CONSORT-style diagram: total randomized, then per arm the randomized box and one box per
-    visit with the number (%) assessed, joined by arrows.
+    """CONSORT 2025-style flow diagram: enrolment, allocation, follow-up and analysis per arm.
 
-    The boxes are sized in points, so the Axes needs room: about 2.3 inches per arm and 0.6 inch
-    per visit row (plus two rows for the randomization boxes).
+    From the flow table (``tables/flow.csv``): the randomized total (or "Enrolled" in a
+    single-arm design or an audit), then per arm side by side the allocation box (n
+    randomized), the follow-up box (participants not assessed at each follow-up visit:
+    ``randomized - assessed``, with the percentage), and the analysis box (``analysed`` at the
+    last follow-up visit, with the assessed but not analysed when there are any). The stages
+    are named on the left, as CONSORT draws them. The data hold no reasons for discontinuation,
+    so the boxes give counts only. Each box's text has gid ``flow:<stage>[:<arm>]``.
 
     Examples
     --------
@@ -1185,78 +1247,61 @@ def plot_flow(
     ...                   "randomized": [10, 10, 12, 12], "assessed": [10, 9, 12, 10],
     ...                   "analysed": [10, 9, 12, 10]})
     >>> ax = plot_flow(f)
-    >>> any("Randomized" in t.get_text() for t in ax.texts)
-    True
+    >>> [t.get_text() for t in ax.texts if t.get_gid() == "flow:top"]
+    ['Randomized\\n(n = 22)']
     """
     _require(flow, ["arm", "visit", "randomized", "assessed", "analysed"], "flow")
     f = _select(flow, None, "flow")
     arms = _arms(f, config)
     visits = _ordered(f["visit"], list(config.visit_names) if config is not None else None)
     colors = _colors_for(arms, config)
-    ax = _new_axes(ax, figsize=(max(2.3 * len(arms), 4.5), 0.62 * (len(visits) + 2) + 0.6))
+    boxes = _flow_boxes(f, arms, visits, config)
+    ax = _new_axes(ax, figsize=_flow_size(boxes))
     ax.set_axis_off()
-    n_rows = len(visits) + 2
-    ax.set_xlim(-0.5, len(arms) - 0.5)
-    ax.set_ylim(n_rows - 0.45, -0.55)
+    centres, lines = _flow_rows(boxes)
+    ax.set_xlim(-1.0, len(arms) - 0.5)
+    ax.set_ylim(lines + 0.3, -0.3)
     box = dict(boxstyle="round,pad=0.35", facecolor="white", linewidth=0.9)
-    total = int(sum(int(f.loc[f["arm"] == a, "randomized"].max()) for a in arms))
     centre = (len(arms) - 1) / 2
+    text_kw = dict(ha="center", va="center", fontsize=_FONT_SIZE - 0.5, linespacing=1.3)
     top = ax.text(
-        centre,
-        0,
-        f"Randomized\n(n = {total})",
-        ha="center",
-        va="center",
-        fontsize=_FONT_SIZE,
-        bbox={**box, "edgecolor": "0.2"},
-        fontweight="bold",
+        centre, centres[0], boxes["top"], bbox={**box, "edgecolor": "0.2"}, fontweight="bold", **text_kw
     )
+    top.set_gid("flow:top")
+    for k, stage in enumerate(("Enrolment", "Allocation", "Follow-up", "Analysis")):
+        ax.text(
+            -0.95,
+            centres[k],
+            stage,
+            ha="left",
+            va="center",
+            fontsize=_FONT_SIZE,
+            fontweight="bold",
+            color="0.35",
+        )
     # Boxes first, arrows after: each arrow is clipped to the box patches it joins, so it
     # starts and ends at the box edges whatever the number of text lines.
     columns = []
     for j, arm in enumerate(arms):
-        part = f[f["arm"] == arm]
-        randomized = int(part["randomized"].max())
-        column = [
-            ax.text(
+        column = []
+        for k, stage in enumerate(("allocation", "follow_up", "analysis"), start=1):
+            t = ax.text(
                 j,
-                1,
-                f"{_arm_label(config, arm)}\nrandomized n = {randomized}",
-                ha="center",
-                va="center",
-                fontsize=_FONT_SIZE,
-                fontweight="bold",
-                bbox={**box, "edgecolor": colors[arm], "linewidth": 1.6},
+                centres[k],
+                boxes["arms"][arm][stage],
+                bbox={**box, "edgecolor": colors[arm], "linewidth": 1.6 if k == 1 else 0.9},
+                fontweight="bold" if k == 1 else "normal",
+                **text_kw,
             )
-        ]
-        for i, visit in enumerate(visits):
-            row = part[part["visit"] == visit]
-            if row.empty:
-                text = f"{_visit_label(config, visit)}\nnot scheduled"
-            else:
-                r = row.iloc[0]
-                pct = 100.0 * r["assessed"] / randomized if randomized else float("nan")
-                text = f"{_visit_label(config, visit)}\nassessed {int(r['assessed'])} ({pct:.0f}%)"
-                if int(r["analysed"]) != int(r["assessed"]):
-                    text += f"\nanalysed {int(r['analysed'])}"
-            column.append(
-                ax.text(
-                    j,
-                    i + 2,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=_FONT_SIZE - 0.5,
-                    bbox={**box, "edgecolor": colors[arm]},
-                )
-            )
+            t.set_gid(f"flow:{stage}:{arm}")
+            column.append(t)
         columns.append(column)
     line = dict(color="0.35", linewidth=0.8, shrinkA=0, shrinkB=0)
-    split = 0.55
+    split = (centres[0] + centres[1]) / 2
     ax.annotate(
         "",
         xy=(centre, split),
-        xytext=(centre, 0),
+        xytext=(centre, centres[0]),
         arrowprops={**line, "arrowstyle": "-", "patchA": top.get_bbox_patch()},
     )
     if len(arms) > 1:
@@ -1264,15 +1309,15 @@ def plot_flow(
     for j, column in enumerate(columns):
         ax.annotate(
             "",
-            xy=(j, 1),
+            xy=(j, centres[1]),
             xytext=(j, split),
             arrowprops={**line, "arrowstyle": "-|>", "patchB": column[0].get_bbox_patch()},
         )
         for k in range(1, len(column)):
             ax.annotate(
                 "",
-                xy=(j, k + 1),
-                xytext=(j, k),
+                xy=(j, centres[k + 1]),
+                xytext=(j, centres[k]),
                 arrowprops={
                     **line,
                     "arrowstyle": "-|>",
@@ -1749,8 +1794,10 @@ def flow_figure(flow: pd.DataFrame, config: "StudyConfig | None" = None):
     >>> [round(float(x), 2) for x in flow_figure(flow).get_size_inches()]
     [4.6, 3.08]
     """
-    n_arms, n_visits = flow["arm"].nunique(), flow["visit"].nunique()
-    fig = _figure((max(2.3 * n_arms, 4.5), 0.62 * (n_visits + 2) + 0.6))
+    f = _select(flow, None, "flow")
+    arms = _arms(f, config)
+    visits = _ordered(f["visit"], list(config.visit_names) if config is not None else None)
+    fig = _figure(_flow_size(_flow_boxes(f, arms, visits, config)))
     plot_flow(flow, config=config, ax=fig.subplots())
     return fig
 

@@ -1792,7 +1792,7 @@ def flow_figure(flow: pd.DataFrame, config: "StudyConfig | None" = None):
     >>> flow = pd.DataFrame({"arm": ["a", "a", "b", "b"], "visit": ["pre", "post"] * 2,
     ...                      "randomized": 10, "assessed": [10, 9, 10, 8], "analysed": [10, 9, 10, 8]})
     >>> [round(float(x), 2) for x in flow_figure(flow).get_size_inches()]
-    [4.6, 3.08]
+    [5.3, 2.87]
     """
     f = _select(flow, None, "flow")
     arms = _arms(f, config)

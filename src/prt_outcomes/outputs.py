@@ -222,6 +222,8 @@ def figure_stems(config: StudyConfig) -> list[str]:
         stems += [f"trajectory_{outcome}", f"change_{outcome}"]
     if config.thresholds:
         stems.append("responders")
+    # responder curves: outcomes named by a "percent_reduction >= X" threshold rule
+    stems += [f"responder_curve_{outcome}" for outcome in responder_curve_outcomes(config)]
     if len(config.arms) > 1:
         stems.append("forest")
     stems += ["flow", "missingness"]
@@ -234,6 +236,16 @@ def figure_stems(config: StudyConfig) -> list[str]:
         if config.sensitivity.tipping_deltas:
             stems += [f"tipping_point_{outcome}" for outcome in config.sensitivity.outcomes]
     return stems
+
+
+def responder_curve_outcomes(config: StudyConfig) -> list[str]:
+    """The outcomes that get a responder curve (``responder_curve_<outcome>``): those named by a
+    ``percent_reduction >= X`` threshold rule, in the config's outcome order."""
+    import re
+
+    rule = re.compile(r"^\s*percent_reduction\s*>=\s*[0-9]+(?:\.[0-9]+)?\s*$")
+    named = {o for t in config.thresholds if rule.match(t.rule) for o in t.outcomes}
+    return [o for o in config.outcome_names if o in named]
 
 
 def audit_funnel_stems(config: StudyConfig) -> dict[str, tuple[str, str]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
@@ -52,6 +53,9 @@ __all__ = [
     "plot_missingness",
     "plot_individual_trajectories",
     "responders_figure",
+    "responder_curve_figure",
+    "responder_curve_outcomes",
+    "responder_curve_points",
     "individual_figure",
     "trajectory_figure",
     "change_figure",
@@ -911,6 +915,123 @@ def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = N
         fontsize=_FONT_SIZE,
     )
     fig.suptitle("Responder rates by arm (Wilson 95% CI)", fontsize=_FONT_SIZE + 3, x=0.01, ha="left")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# responder curves (cumulative distribution of percent improvement; Farrar et al. 2006)
+# --------------------------------------------------------------------------------------------
+_PERCENT_RULE = re.compile(r"^\s*percent_reduction\s*>=\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+def responder_curve_outcomes(config: "StudyConfig") -> dict[str, list[float]]:
+    """The outcomes that get a responder curve, each with its percent-reduction thresholds.
+
+    An outcome gets one when a ``thresholds:`` rule of the form ``percent_reduction >= X``
+    names it; the curve marks each such ``X``.
+
+    >>> from prt_outcomes.config import load_config                  # doctest: +SKIP
+    >>> responder_curve_outcomes(load_config("config/config.yaml"))  # doctest: +SKIP
+    {'pain_avg': [30.0, 50.0]}
+    """
+    out: dict[str, list[float]] = {}
+    for t in config.thresholds:
+        m = _PERCENT_RULE.match(t.rule)
+        if m is None:
+            continue
+        for o in t.outcomes:
+            out.setdefault(o, []).append(float(m.group(1)))
+    from ..outputs import responder_curve_outcomes as outcomes_with_curves  # the figure stems' list
+
+    return {o: sorted(out[o]) for o in outcomes_with_curves(config)}
+
+
+def responder_curve_points(
+    data: pd.DataFrame, config: "StudyConfig", *, outcome: str, visit: str, arm: str
+) -> tuple[np.ndarray, int]:
+    """The percent reductions from baseline of one arm at one visit, and the curve's denominator.
+
+    The percent change is the derive stage's ``<outcome>_percent_change`` column (one
+    definition, :mod:`prt_outcomes.derive`), negated: ``percent_reduction``, as in the
+    threshold rules. The denominator follows ``responders.denominator``: every participant of
+    the arm (``randomized``: a missing value counts as a non-responder) or those observed at
+    the visit (``observed``), as in the responders table.
+    """
+    from ..derive import percent_change_column
+
+    column = percent_change_column(outcome)
+    _require(data, ["participant_id", "arm", "visit", column], "analysis data")
+    in_arm = data[data["arm"].astype(str) == arm]
+    at = in_arm[in_arm["visit"].astype(str) == visit]
+    values = -pd.to_numeric(at[column], errors="coerce").dropna().to_numpy(float)
+    if config.responder_denominator == "randomized":
+        n = int(in_arm["participant_id"].nunique())
+    else:
+        n = int(values.size)
+    return np.sort(values), n
+
+
+@_literal_text
+def responder_curve_figure(data: pd.DataFrame, config: "StudyConfig", *, outcome: str):
+    """Responder curves of one outcome: the percentage of each arm improved by at least x%.
+
+    One panel per follow-up visit (at most the last three), x the percent reduction from
+    baseline (0-100), y the cumulative percentage of participants with at least that
+    reduction (Farrar et al. 2006, the display the FDA's 2019 guidance on patient-reported
+    outcomes endorses). The config's percent-reduction thresholds are dotted vertical lines,
+    where the curve's height is that rule's responder rate. In a clinic audit with
+    ``privacy.min_cell``, an arm with fewer participants is not drawn (the panel says so).
+    Each arm's curve has gid ``responder_curve:<arm>:<visit>``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from prt_outcomes.config import load_config                       # doctest: +SKIP
+    >>> fig = responder_curve_figure(pd.read_csv("analysis_data.csv"),
+    ...                              load_config("config.yaml"), outcome="pain_avg")  # doctest: +SKIP
+    """
+    thresholds = responder_curve_outcomes(config).get(outcome, [])
+    follow = [v for v in config.visit_names if v != config.baseline_visit][-3:]
+    arms = list(config.arm_names)
+    colors = _colors_for(arms, config)
+    min_cell = config.privacy.min_cell if config.is_audit and config.privacy is not None else None
+    fig = _figure((6.5, 2.9))
+    axes = fig.subplots(1, len(follow), sharey=True, squeeze=False)[0]
+    grid = np.linspace(0.0, 100.0, 401)
+    hidden = []
+    for ax, visit in zip(axes, follow):
+        for i, arm in enumerate(arms):
+            values, n = responder_curve_points(data, config, outcome=outcome, visit=visit, arm=arm)
+            if n == 0 or (min_cell and n < min_cell):
+                hidden.append(_arm_label(config, arm))
+                continue
+            # share with a reduction of at least x: values >= x, counted on the sorted values
+            share = 100.0 * (values.size - np.searchsorted(values, grid, side="left")) / n
+            (line,) = ax.step(
+                grid, share, where="post", color=colors[arm], lw=1.4, label=_arm_label(config, arm)
+            )
+            line.set_gid(f"responder_curve:{arm}:{visit}")
+        for x in thresholds:
+            ax.axvline(x, color="0.45", lw=0.8, ls=":", zorder=0)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        ax.set_title(_visit_label(config, visit), loc="left", fontsize=_FONT_SIZE + 1)
+        _style_axes(ax)
+    fig.supxlabel("Reduction from baseline of at least x (%)", fontsize=_FONT_SIZE + 1)
+    axes[0].set_ylabel("Participants, %")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        # the curves fall from the left: the upper right of the last panel is free
+        axes[-1].legend(handles, labels, loc="upper right", frameon=False, fontsize=_FONT_SIZE)
+    note = "; dotted: " + ", ".join(f"{x:g}%" for x in thresholds) if thresholds else ""
+    if hidden:
+        note += f"; not drawn (fewer than {min_cell}): " + ", ".join(dict.fromkeys(hidden))
+    fig.suptitle(
+        f"{_outcome_label(config, outcome, False)}: responder curves{note}",
+        fontsize=_FONT_SIZE + 2,
+        x=0.01,
+        ha="left",
+    )
     return fig
 
 
@@ -1905,6 +2026,11 @@ def render_figures(
             save(change_figure(obs, outcome=outcome, config=config), f"change_{outcome}")
         if config.thresholds:
             save(responders_figure(read("responders"), config), "responders")
+        curves = responder_curve_outcomes(config)
+        if curves:
+            data = read_result_csv(analysis_data)
+            for outcome in curves:
+                save(responder_curve_figure(data, config, outcome=outcome), f"responder_curve_{outcome}")
         if len(config.arms) > 1:
             save(forest_figure(read("contrasts"), config), "forest")
         save(flow_figure(read("flow"), config), "flow")

@@ -960,6 +960,12 @@ def responder_curve_points(
     from ..derive import percent_change_column
 
     column = percent_change_column(outcome)
+    if column not in data.columns and outcome in data.columns and config.baseline_visit:
+        # data not passed through the derive stage: its own function adds the column (as
+        # describe.observed_summary does), so the definition stays the one of derive.py
+        from ..derive import add_change_scores
+
+        data = add_change_scores(data, [outcome], baseline_visit=config.baseline_visit)
     _require(data, ["participant_id", "arm", "visit", column], "analysis data")
     in_arm = data[data["arm"].astype(str) == arm]
     at = in_arm[in_arm["visit"].astype(str) == visit]
@@ -1990,6 +1996,8 @@ def render_figures(
         analysis_data = tables.get("analysis_data")
     if tables is None or out is None:
         raise ValueError("give results_dir, or tables and out")
+    if analysis_data is None:  # figure_inputs names it beside the tables
+        analysis_data = tables.get("analysis_data")
     formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
     written: list[Path] = []
 

@@ -137,13 +137,114 @@ def test_forest_raw_scale_needs_one_outcome(results, cfg):
     assert "score points" in ax.get_xlabel()
 
 
-def test_flow_diagram_boxes(results, cfg):
-    ax = F.plot_flow(read(results, "flow"), config=cfg, ax=new_ax())
-    texts = [t.get_text() for t in ax.texts if t.get_text()]
-    assert "Randomized\n(n = 153)" in texts
-    assert any(t.startswith("PRT\nrandomized n = 50") for t in texts)
-    assert sum("assessed" in t for t in texts) == 3 * 7
-    assert any("analysed 48" in t for t in texts)
+def test_flow_diagram_boxes_equal_the_flow_table(results, cfg):
+    flow = read(results, "flow")
+    ax = F.plot_flow(flow, config=cfg, ax=new_ax())
+    box = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
+    per_arm = flow.groupby("arm")["randomized"].max()
+    assert box["flow:top"] == f"Randomized\n(n = {int(per_arm.sum())})"
+    last = cfg.visit_names[-1]
+    for arm in cfg.arm_names:
+        n = int(per_arm[arm])
+        assert box[f"flow:allocation:{arm}"] == f"Allocated to {cfg.arm_labels[arm]}\n(n = {n})"
+        rows = flow[flow.arm == arm].set_index("visit")
+        lost = box[f"flow:follow_up:{arm}"].split("\n")[2:]
+        follow = [v for v in cfg.visit_names if v != cfg.baseline_visit]
+        assert len(lost) == len(follow)
+        for line, v in zip(lost, follow):
+            missed = n - int(rows.loc[v, "assessed"])
+            assert line == f"{cfg.visit_labels[v]}: {missed} ({100 * missed / n:.0f}%)"
+        assert f"(n = {int(rows.loc[last, 'analysed'])})" in box[f"flow:analysis:{arm}"]
+    # the stages are named, CONSORT style, and there is no chain of "assessed" boxes
+    texts = [t.get_text() for t in ax.texts]
+    assert {"Enrolment", "Allocation", "Follow-up", "Analysis"} <= set(texts)
+    assert not any("assessed " in t for t in texts)
+
+
+def test_flow_of_a_single_arm_says_enrolled(cfg):
+    flow = pd.DataFrame(
+        {
+            "arm": "clinic",
+            "visit": ["v0", "v1", "v2"],
+            "randomized": 20,
+            "assessed": [20, 15, 12],
+            "analysed": [20, 15, 11],
+        }
+    )
+    ax = F.plot_flow(flow, ax=new_ax())
+    box = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
+    assert box["flow:top"] == "Enrolled\n(n = 20)"
+    assert box["flow:allocation:clinic"] == "Included clinic\n(n = 20)"
+    assert box["flow:follow_up:clinic"].split("\n")[2:] == [
+        "v0: 0 (0%)",
+        "v1: 5 (25%)",
+        "v2: 8 (40%)",
+    ]  # no config: no baseline known
+    assert box["flow:analysis:clinic"] == "Analysed at v2\n(n = 11)\nexcluded (missing values): 1"
+
+
+def test_trajectory_number_at_risk_equals_observed_n(results, cfg):
+    obs = read(results, "observed_summary")
+    ax = F.plot_trajectory(read(results, "marginal_means"), obs, outcome="pain_avg", config=cfg, ax=new_ax())
+    drawn = {t.get_gid(): t.get_text() for t in ax.texts if (t.get_gid() or "").startswith("n_at_risk:")}
+    mine = obs[obs.outcome == "pain_avg"]
+    assert len(drawn) == len(mine) == len(cfg.arm_names) * len(cfg.visit_names)
+    for arm, visit, n in zip(mine.arm, mine.visit, mine.n):
+        assert drawn[f"n_at_risk:{arm}:{visit}"] == str(int(n))
+    assert any(t.get_text() == "Number observed" for t in ax.texts)
+    assert ax.get_xlabel() == "Visit (nominal day)"
+
+
+def test_trajectory_open_markers_clear_the_next_arms_error_bar(results, cfg):
+    ax = F.plot_trajectory(
+        read(results, "marginal_means"),
+        read(results, "observed_summary"),
+        outcome="pain_avg",
+        config=cfg,
+        ax=new_ax(),
+    )
+    fig = ax.get_figure()
+    fig.canvas.draw()
+    to_px = ax.transData.transform
+    # x of each series at the first visit, in pixels: model a, observed a, model b, ...
+    xs = sorted(
+        to_px((ln.get_xdata()[0], 0))[0]
+        for ln in ax.lines
+        if len(ln.get_xdata()) > 1 or ln.get_linestyle() == "None"
+    )
+    gaps = np.diff(xs)
+    marker_px = 4.5 * fig.dpi / 72
+    assert gaps.min() >= marker_px / 2, gaps
+
+
+def test_forest_numeric_column_equals_the_contrasts(results, cfg):
+    con = read(results, "contrasts")
+    ax = F.plot_forest(con, config=cfg, ax=new_ax())
+    drawn = {t.get_gid(): t.get_text() for t in ax.texts if (t.get_gid() or "").startswith("forest_value:")}
+    rows = con[con.visit != cfg.baseline_visit]
+    assert len(drawn) == len(rows)
+    for r in rows.itertuples():
+        sign = -1 if cfg.outcome(r.outcome).higher_is_better else 1
+        lo, hi = sorted((sign * r.hedges_g_ci_low, sign * r.hedges_g_ci_high))
+        expected = f"{sign * r.hedges_g:.2f} ({lo:.2f} to {hi:.2f})"
+        assert drawn[f"forest_value:{r.outcome}:{r.visit}:{r.arm}"] == expected
+    texts = [t.get_text() for t in ax.texts]
+    assert "\u2190 Favours PRT / Placebo" in texts and "Favours Usual care \u2192" in texts
+
+
+def test_forest_flips_outcomes_where_higher_is_better(results, cfg):
+    con = read(results, "contrasts")
+    outcomes = tuple(
+        replace(o, instrument=replace(o.instrument, higher_is_better=True)) if o.name == "odi" else o
+        for o in cfg.outcomes
+    )
+    flipped_cfg = replace(cfg, outcomes=outcomes)
+    ax = F.plot_forest(con, config=flipped_cfg, ax=new_ax())
+    r = con[(con.outcome == "odi") & (con.visit == "m12") & (con.arm == "prt")].iloc[0]
+    text = [t.get_text() for t in ax.texts if t.get_gid() == "forest_value:odi:m12:prt"][0]
+    assert text == f"{-r.hedges_g:.2f} ({-r.hedges_g_ci_high:.2f} to {-r.hedges_g_ci_low:.2f})"
+    assert "sign reversed" in ax.get_xlabel()
+    assert any(t.get_text().endswith("\u2020") for t in ax.get_yticklabels())
 
 
 def test_missingness_heatmap_annotated(results, cfg):
@@ -263,7 +364,8 @@ def test_forest_with_one_visit_has_one_row_per_outcome(results, cfg):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [o.label for o in cfg.outcomes]
     assert "Post-treatment" in ax.get_title(loc="left")
-    assert F.forest_height(post, cfg) == pytest.approx(0.2 * 4 + 1.5)
+    # two comparison arms share each row: 0.16 in a line of the numeric column each
+    assert F.forest_height(post, cfg) == pytest.approx(0.32 * 4 + 1.5)
 
 
 def _overlaps(boxes):

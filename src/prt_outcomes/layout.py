@@ -327,9 +327,13 @@ class RunLayout:
 
     def figure_inputs(self) -> dict[str, Path]:
         """The files the figure renderer reads, by name: the tables of :data:`FIGURE_TABLES`,
-        and the analysis data when the config asks for individual trajectories."""
+        and the analysis data when the config asks for individual trajectories or has responder
+        curves."""
+        from .outputs import responder_curve_outcomes
+
         files = {name: self.table(name) for name in FIGURE_TABLES}
-        if self.config.individual_trajectories:
+        # individual trajectories and responder curves are drawn from participant-level data
+        if self.config.individual_trajectories or responder_curve_outcomes(self.config):
             files["analysis_data"] = self.analysis_csv
         return files
 

@@ -223,6 +223,8 @@ def figure_stems(config: StudyConfig) -> list[str]:
         stems += [f"trajectory_{outcome}", f"change_{outcome}"]
     if config.thresholds:
         stems.append("responders")
+    # responder curves: outcomes named by a "percent_reduction >= X" threshold rule
+    stems += [f"responder_curve_{outcome}" for outcome in responder_curve_outcomes(config)]
     if len(config.arms) > 1:
         stems.append("forest")
     stems += ["flow", "missingness"]
@@ -262,6 +264,21 @@ def audit_run_chart_stems(config: StudyConfig) -> dict[str, tuple[str, str]]:
         for stem, (group, measure) in audit_funnel_stems(config).items()
         if any(g.name == group and g.period for g in config.audit.groups)
     }
+
+
+def responder_curve_outcomes(config: StudyConfig) -> dict[str, list[float]]:
+    """The outcomes that get a responder curve (``responder_curve_<outcome>``), in the config's
+    outcome order, each with the ``X`` of its ``percent_reduction >= X`` threshold rules
+    (:func:`prt_outcomes.thresholds.percent_reduction_cutoff`), which the curve marks."""
+    from .thresholds import percent_reduction_cutoff
+
+    cutoffs: dict[str, list[float]] = {}
+    for t in config.thresholds:
+        x = percent_reduction_cutoff(t.rule)
+        if x is not None:
+            for o in t.outcomes:
+                cutoffs.setdefault(o, []).append(x)
+    return {o: sorted(cutoffs[o]) for o in config.outcome_names if o in cutoffs}
 
 
 def audit_funnel_stems(config: StudyConfig) -> dict[str, tuple[str, str]]:

@@ -497,3 +497,25 @@ def names_its_outcomes(text: str) -> bool:
     (True, False)
     """
     return all(c.outcome is not None for c in _comparisons(_Parser(text).parse()))
+
+
+def percent_reduction_cutoff(text: str) -> float | None:
+    """``X`` of a rule that is one comparison ``percent_reduction >= X``, else None.
+
+    The responder curves (cumulative percent reduction per arm) mark these rules: their height
+    at ``X`` is the rule's responder rate. A combined rule, another kind or another operator
+    has no single point on the curve.
+
+    Examples
+    --------
+    >>> percent_reduction_cutoff("percent_reduction >= 30")
+    30.0
+    >>> percent_reduction_cutoff("percent_reduction(pain) >= 50")
+    50.0
+    >>> percent_reduction_cutoff("percent_reduction >= 30 or value <= 1") is None
+    True
+    """
+    tree = _Parser(text).parse()
+    if isinstance(tree, _Comparison) and tree.kind == "percent_reduction" and tree.op == ">=":
+        return float(tree.number)
+    return None

@@ -31,7 +31,7 @@ from scipy import stats
 from ..analyse.outcomes import primary_rows
 from ..errors import OutputError, PrtOutcomesError
 from ..files import output_file, read_result_csv
-from ..outputs import audit_funnel_stems, audit_run_chart_stems
+from ..outputs import audit_funnel_stems, audit_run_chart_stems, responder_curve_outcomes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -52,6 +52,9 @@ __all__ = [
     "plot_missingness",
     "plot_individual_trajectories",
     "responders_figure",
+    "responder_curve_figure",
+    "responder_curve_outcomes",
+    "responder_curve_points",
     "individual_figure",
     "trajectory_figure",
     "change_figure",
@@ -373,6 +376,7 @@ def _arm_series(
     color,
     marker: str,
     zorder: float | None = None,
+    capsize: float = 2.5,
 ) -> None:
     """One arm's estimates with their interval over visits (dodged by ``offset``)."""
     part = part.assign(x=part["visit"].map(pos) + offset).sort_values("x")
@@ -386,7 +390,7 @@ def _arm_series(
         marker=marker,
         markersize=4.5,
         linewidth=1.4,
-        capsize=2.5,
+        capsize=capsize,
         elinewidth=0.9,
         zorder=zorder,
     )
@@ -473,7 +477,12 @@ def plot_trajectory(
     # Model and observed means get their own slots, so an open marker never hides under a
     # filled one: model a, observed a, model b, observed b, ...
     n_slots = 2 * len(arms) if obs is not None and len(obs) else len(arms)
-    slots = _dodge(n_slots, span, 0.008 if n_slots > len(arms) else 0.012)
+    # The slots of one visit fill at most 80% of the narrowest gap between visits, so one
+    # visit's markers never reach the next visit's, and no wider than needed (2% of the span
+    # per slot): an open marker then sits beside, not on, its neighbour's error bar.
+    gaps = np.diff(sorted(pos.values()))
+    widest = 0.8 * float(gaps.min()) / n_slots if len(gaps) else 0.02 * span
+    slots = _dodge(n_slots, span, min(widest / span, 0.02))
     step = n_slots // len(arms)
     offsets = {arm: slots[step * i] for i, arm in enumerate(arms)}
     obs_offsets = {arm: slots[step * i + step - 1] for i, arm in enumerate(arms)}
@@ -489,6 +498,7 @@ def plot_trajectory(
             color=colors[arm],
             marker=marker,
             zorder=3,
+            capsize=0,  # caps would reach into the neighbouring slot
         )
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4.5))
         labels.append(_arm_label(config, arm))
@@ -516,14 +526,87 @@ def plot_trajectory(
     _set_visit_ticks(ax, pos, config)
     ax.set_xlim(min(pos.values()) - 0.05 * span, max(pos.values()) + 0.05 * span)
     ax.set_ylabel(_outcome_label(config, outcome))
-    ax.set_xlabel("Visit (nominal time)" if config is not None else "Visit")
+    ax.set_xlabel(_time_axis_label(config))
     ax.set_title(
         title or f"{_outcome_label(config, outcome, axis=False)}: estimated means by arm", loc="left"
     )
     _clip_to_range(ax, config, outcome)
     _legend_outside(ax, handles, labels)
     _style_axes(ax)
+    if obs is not None and len(obs) and "n" in obs.columns:
+        _number_at_risk(ax, obs, pos, arms, colors, config)
     return ax
+
+
+def _time_axis_label(config) -> str:
+    """The time axis in the visits' unit: ``visits[].day`` is in days since the start."""
+    if config is None:
+        return "Visit"
+    if all(v.day is not None for v in config.visits):
+        return "Visit (nominal day)"
+    return "Visit (in order)"
+
+
+def _number_at_risk(ax, obs: pd.DataFrame, pos: dict, arms: list[str], colors: dict, config) -> None:
+    """A strip under the time axis: the number observed per arm at each visit.
+
+    The numbers are ``observed_summary``'s ``n`` (participants with a value at the visit), one
+    row per arm in its colour, below the tick labels; the x label moves under the strip. Each
+    number's text has gid ``n_at_risk:<arm>:<visit>`` (tests and readers find it by name).
+    """
+    rotated = any(t.get_rotation() and t.get_visible() for t in ax.get_xticklabels())
+    if rotated:
+        longest = max(len(t.get_text()) for t in ax.get_xticklabels())
+        below = longest * 0.6 * _FONT_SIZE * np.sin(np.radians(45)) + 8
+    else:
+        below = 1.4 * _FONT_SIZE + 6
+    row = 1.3 * (_FONT_SIZE - 1)
+    transform = ax.get_xaxis_transform()
+    ax.annotate(
+        "Number observed",
+        xy=(0, 0),
+        xycoords="axes fraction",
+        xytext=(0, -below),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=_FONT_SIZE - 1,
+        fontweight="bold",
+        annotation_clip=False,
+    )
+    for i, arm in enumerate(arms):
+        y = -below - row * (i + 1)
+        ax.annotate(
+            _arm_label(config, arm),
+            xy=(0, 0),
+            xycoords="axes fraction",
+            xytext=(-6, y),
+            textcoords="offset points",
+            ha="right",
+            va="top",
+            fontsize=_FONT_SIZE - 1,
+            color=colors[arm],
+            annotation_clip=False,
+        )
+        part = obs[obs["arm"] == arm]
+        for visit, n in zip(part["visit"], part["n"]):
+            if visit not in pos:
+                continue
+            text = ax.annotate(
+                "" if pd.isna(n) else str(int(n)),
+                xy=(pos[visit], 0),
+                xycoords=transform,
+                xytext=(0, y),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=_FONT_SIZE - 1,
+                color=colors[arm],
+                annotation_clip=False,
+            )
+            text.set_gid(f"n_at_risk:{arm}:{visit}")
+    # labelpad counts from the tick labels' lower edge, which the strip starts ~6-8 pt under
+    ax.xaxis.labelpad = row * (len(arms) + 1) + 8
 
 
 def _clip_to_range(ax, config, outcome) -> None:
@@ -835,8 +918,116 @@ def responders_figure(responders: pd.DataFrame, config: "StudyConfig | None" = N
 
 
 # --------------------------------------------------------------------------------------------
+# responder curves (cumulative distribution of percent improvement; Farrar et al. 2006)
+# --------------------------------------------------------------------------------------------
+def responder_curve_points(
+    data: pd.DataFrame, config: "StudyConfig", *, outcome: str, visit: str, arm: str
+) -> tuple[np.ndarray, int]:
+    """The percent reductions from baseline of one arm at one visit, and the curve's denominator.
+
+    The percent change is the derive stage's ``<outcome>_percent_change`` column (one
+    definition, :mod:`prt_outcomes.derive`), negated: ``percent_reduction``, as in the
+    threshold rules. The denominator follows ``responders.denominator``: every participant of
+    the arm (``randomized``: a missing value counts as a non-responder) or those observed at
+    the visit (``observed``), as in the responders table.
+    """
+    from ..derive import percent_change_column
+
+    column = percent_change_column(outcome)
+    if column not in data.columns and outcome in data.columns and config.baseline_visit:
+        # data not passed through the derive stage: its own function adds the column (as
+        # describe.observed_summary does), so the definition stays the one of derive.py
+        from ..derive import add_change_scores
+
+        data = add_change_scores(data, [outcome], baseline_visit=config.baseline_visit)
+    _require(data, ["participant_id", "arm", "visit", column], "analysis data")
+    in_arm = data[data["arm"].astype(str) == arm]
+    at = in_arm[in_arm["visit"].astype(str) == visit]
+    values = -pd.to_numeric(at[column], errors="coerce").dropna().to_numpy(float)
+    if config.responder_denominator == "randomized":
+        n = int(in_arm["participant_id"].nunique())
+    else:
+        n = int(values.size)
+    return np.sort(values), n
+
+
+@_literal_text
+def responder_curve_figure(data: pd.DataFrame, config: "StudyConfig", *, outcome: str):
+    """Responder curves of one outcome: the percentage of each arm improved by at least x%.
+
+    One panel per follow-up visit (at most the last three), x the percent reduction from
+    baseline (0-100), y the cumulative percentage of participants with at least that
+    reduction (Farrar et al. 2006, the display the FDA's 2019 guidance on patient-reported
+    outcomes endorses). The config's percent-reduction thresholds are dotted vertical lines,
+    where the curve's height is that rule's responder rate. In a clinic audit with
+    ``privacy.min_cell``, an arm with fewer participants is not drawn (the panel says so).
+    Each arm's curve has gid ``responder_curve:<arm>:<visit>``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from prt_outcomes.config import load_config                       # doctest: +SKIP
+    >>> fig = responder_curve_figure(pd.read_csv("analysis_data.csv"),
+    ...                              load_config("config.yaml"), outcome="pain_avg")  # doctest: +SKIP
+    """
+    thresholds = responder_curve_outcomes(config).get(outcome, [])
+    follow = [v for v in config.visit_names if v != config.baseline_visit][-3:]
+    arms = list(config.arm_names)
+    colors = _colors_for(arms, config)
+    min_cell = config.privacy.min_cell if config.is_audit and config.privacy is not None else None
+    fig = _figure((6.5, 2.9))
+    axes = fig.subplots(1, len(follow), sharey=True, squeeze=False)[0]
+    grid = np.linspace(0.0, 100.0, 401)
+    hidden = []
+    for ax, visit in zip(axes, follow):
+        for i, arm in enumerate(arms):
+            values, n = responder_curve_points(data, config, outcome=outcome, visit=visit, arm=arm)
+            if n == 0 or (min_cell and n < min_cell):
+                hidden.append(_arm_label(config, arm))
+                continue
+            # share with a reduction of at least x: values >= x, counted on the sorted values
+            share = 100.0 * (values.size - np.searchsorted(values, grid, side="left")) / n
+            (line,) = ax.step(
+                grid, share, where="post", color=colors[arm], lw=1.4, label=_arm_label(config, arm)
+            )
+            line.set_gid(f"responder_curve:{arm}:{visit}")
+        for x in thresholds:
+            ax.axvline(x, color="0.45", lw=0.8, ls=":", zorder=0)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        ax.set_title(_visit_label(config, visit), loc="left", fontsize=_FONT_SIZE + 1)
+        _style_axes(ax)
+    fig.supxlabel("Reduction from baseline of at least x (%)", fontsize=_FONT_SIZE + 1)
+    axes[0].set_ylabel("Participants, %")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        # the curves fall from the left: the upper right of the last panel is free
+        axes[-1].legend(handles, labels, loc="upper right", frameon=False, fontsize=_FONT_SIZE)
+    note = "; dotted: " + ", ".join(f"{x:g}%" for x in thresholds) if thresholds else ""
+    if hidden:
+        note += f"; not drawn (fewer than {min_cell}): " + ", ".join(dict.fromkeys(hidden))
+    fig.suptitle(
+        f"{_outcome_label(config, outcome, False)}: responder curves{note}",
+        fontsize=_FONT_SIZE + 2,
+        x=0.01,
+        ha="left",
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # forest plot
 # --------------------------------------------------------------------------------------------
+def _estimate_text(estimate: float, low: float, high: float) -> str:
+    """``"-0.52 (-0.91 to -0.13)"``: the forest's numeric column (two decimals; "to", since a
+    minus sign after a dash would read as a range).
+
+    >>> _estimate_text(-0.5234, -0.911, -0.1349)
+    '-0.52 (-0.91 to -0.13)'
+    """
+    return f"{estimate:.2f} ({low:.2f} to {high:.2f})"
+
+
 def forest_height(contrasts: pd.DataFrame, config: "StudyConfig | None" = None) -> float:
     """Figure height (inches) that gives each row of :func:`plot_forest` about 0.2 inch.
 
@@ -853,7 +1044,9 @@ def forest_height(contrasts: pd.DataFrame, config: "StudyConfig | None" = None) 
     n_outcomes = c["outcome"].nunique() if "outcome" in c.columns else 1
     n_visits = c["visit"].nunique() if "visit" in c.columns else 1
     rows = n_outcomes if n_visits == 1 else n_outcomes * (n_visits + 1)
-    return 0.2 * max(rows, 1) + 1.5
+    # several arms share a row: each needs a line of the numeric column (~0.15 in)
+    n_arms = c["arm"].nunique() if "arm" in c.columns else 1
+    return max(0.2, 0.16 * n_arms) * max(rows, 1) + 1.5
 
 
 @_literal_text
@@ -907,6 +1100,20 @@ def plot_forest(
         raise FigureInputError(
             "contrasts has no rows with an estimate to draw for the chosen outcomes and visits."
         )
+    # Left is always better: an outcome where higher is better has its differences negated
+    # (and its interval's bounds swapped), so every row reads "left favours the comparison arm".
+    flipped = set()
+    if config is not None:
+        flipped = {
+            o for o in set(c["outcome"]) if o in config.outcome_names and config.outcome(o).higher_is_better
+        }
+    if flipped:
+        c = c.copy()
+        neg = c["outcome"].isin(flipped)
+        est, low, high = (c[k].astype(float) for k in cols)
+        c[cols[0]] = np.where(neg, -est, est)
+        c[cols[1]] = np.where(neg, -high, low)
+        c[cols[2]] = np.where(neg, -low, high)
     if not standardized and c["outcome"].nunique() > 1:
         raise FigureInputError(
             "raw differences of several outcomes are on different scales; "
@@ -930,12 +1137,12 @@ def plot_forest(
         if one_visit:
             ypos[(o, visits_shown[0])] = y
             tick_pos.append(y)
-            tick_labels.append(_outcome_label(config, o, axis=False))
+            tick_labels.append(_outcome_label(config, o, axis=False) + (" \u2020" if o in flipped else ""))
             y += 1
             blocks.append((start, start))
             continue
         tick_pos.append(y)
-        tick_labels.append(_outcome_label(config, o, axis=False))
+        tick_labels.append(_outcome_label(config, o, axis=False) + (" \u2020" if o in flipped else ""))
         header_ticks.append(len(tick_pos) - 1)
         y += 1
         for v in _ordered(c.loc[c["outcome"] == o, "visit"], visit_order):
@@ -947,7 +1154,7 @@ def plot_forest(
     arms = _arms(c, config)
     reference = str(c["reference"].iloc[0])
     colors = _colors_for([*arms, reference], config)
-    step = 0.5 / max(len(arms), 1)
+    step = (0.5 if len(arms) < 2 else 0.8) / max(len(arms), 1)
     handles = []
     for i, arm in enumerate(arms):
         part = c[c["arm"] == arm]
@@ -969,6 +1176,35 @@ def plot_forest(
             zorder=3,
         )
         handles.append(Line2D([], [], color=colors[arm], marker=marker, markersize=4))
+        # the numeric column: the drawn estimate and interval as text, right of the axes
+        for yy_k, e, lo_k, hi_k, o, v in zip(
+            yy, est, part[cols[1]].astype(float), part[cols[2]].astype(float), part["outcome"], part["visit"]
+        ):
+            text = ax.annotate(
+                _estimate_text(e, lo_k, hi_k),
+                xy=(1.0, yy_k),
+                xycoords=ax.get_yaxis_transform(),
+                xytext=(8, 0),
+                textcoords="offset points",
+                ha="left",
+                va="center",
+                fontsize=_FONT_SIZE - 1,
+                color=colors[arm],
+                annotation_clip=False,
+            )
+            text.set_gid(f"forest_value:{o}:{v}:{arm}")
+    ax.annotate(
+        ("g" if standardized else "Difference") + " (95% CI)",
+        xy=(1.0, 1.0),
+        xycoords="axes fraction",
+        xytext=(8, 2),
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
+        fontsize=_FONT_SIZE - 1,
+        fontweight="bold",
+        annotation_clip=False,
+    )
     ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
     lo, hi = ax.get_xlim()
     margin = 0.08 * (hi - lo)
@@ -985,24 +1221,19 @@ def plot_forest(
     ax.set_ylim(y - 0.5, -0.5)
     ref_label = _arm_label(config, reference)
     ax.set_xlabel(
-        ("Hedges g" if standardized else "Difference in score points") + f", arm minus {ref_label} (95% CI)"
+        ("Hedges g" if standardized else "Difference in score points")
+        + f", arm minus {ref_label} (95% CI)"
+        + ("\n\u2020 higher is better: sign reversed, so left favours the arm" if flipped else "")
     )
     default = ("Standardized differences vs " if standardized else "Differences vs ") + ref_label
     if one_visit:
         default += f" at {_visit_label(config, visits_shown[0])}"
     ax.set_title(title or _wrap(default, 44), loc="left", pad=22)  # clears the legend above the axes
-    directions = set()
-    if config is not None:
-        for o in dict.fromkeys(o for o, _ in ypos):
-            if o in config.outcome_names:
-                directions.add(config.outcome(o).higher_is_better)
-    if len(directions) == 1:
-        higher = directions.pop()
-        left, right = (
-            ("Favours " + ref_label, "Favours comparison arm")
-            if higher
-            else ("Favours comparison arm", "Favours " + ref_label)
-        )
+    # every row is "lower is better" once flipped (an outcome outside the config is taken as
+    # written, so the sides are labelled only when the config says each outcome's direction)
+    if config is not None and all(o in config.outcome_names for o, _ in ypos):
+        arm_names = " / ".join(_arm_label(config, a) for a in arms)
+        left, right = f"Favours {arm_names}", f"Favours {ref_label}"
         # Offsets in points, not axes fractions: the labels sit just under the tick labels
         # and above the axis label whatever the figure's height.
         for x, text, ha in ((0.0, "\u2190 " + left, "left"), (1.0, right + " \u2192", "right")):
@@ -1035,6 +1266,62 @@ def plot_forest(
 # --------------------------------------------------------------------------------------------
 # participant flow and missingness
 # --------------------------------------------------------------------------------------------
+_FLOW_LINE_IN = 0.14  # one text line of the flow diagram (7.5 pt type, 1.3 leading), inches
+_FLOW_GAP = 1.6  # lines between two boxes (room for the arrow)
+
+
+def _flow_boxes(f: pd.DataFrame, arms: list[str], visits: list[str], config) -> dict:
+    """The texts of the flow diagram, by stage, from the flow table (one producer: the counts
+    are the table's, only subtracted here: not assessed = randomized - assessed)."""
+    baseline = config.baseline_visit if config is not None else None
+    follow = [v for v in visits if v != baseline] or list(visits)
+    last = follow[-1]
+    single = len(arms) == 1 or (config is not None and config.is_audit)
+    total = int(sum(int(f.loc[f["arm"] == a, "randomized"].max()) for a in arms))
+    boxes = {"top": ("Enrolled" if single else "Randomized") + f"\n(n = {total})", "arms": {}}
+    for arm in arms:
+        part = f[f["arm"] == arm].set_index("visit")
+        n = int(part["randomized"].max())
+        lost = []
+        for v in follow:
+            if v not in part.index:
+                lost.append(f"{_visit_label(config, v)}: not scheduled")
+                continue
+            missed = n - int(part.loc[v, "assessed"])
+            lost.append(
+                f"{_visit_label(config, v)}: {missed} ({100.0 * missed / n:.0f}%)" if n else f"{v}: 0"
+            )
+        analysed = int(part.loc[last, "analysed"]) if last in part.index else 0
+        assessed = int(part.loc[last, "assessed"]) if last in part.index else 0
+        analysis = f"Analysed at {_visit_label(config, last)}\n(n = {analysed})"
+        if assessed != analysed:
+            analysis += f"\nexcluded (missing values): {assessed - analysed}"
+        boxes["arms"][arm] = {
+            "allocation": ("Included" if single else "Allocated to")
+            + f" {_arm_label(config, arm)}\n(n = {n})",
+            "follow_up": "Lost to follow-up\n(not assessed), by visit:\n" + "\n".join(lost),
+            "analysis": analysis,
+        }
+    return boxes
+
+
+def _flow_rows(boxes: dict) -> tuple[list[float], float]:
+    """Centres (in text lines from the top) of the stages' boxes, and the total height."""
+    heights = [boxes["top"].count("\n") + 1]
+    for stage in ("allocation", "follow_up", "analysis"):
+        heights.append(max(t[stage].count("\n") + 1 for t in boxes["arms"].values()))
+    centres, y = [], 0.0
+    for h in heights:
+        centres.append(y + h / 2)
+        y += h + _FLOW_GAP
+    return centres, y - _FLOW_GAP
+
+
+def _flow_size(boxes: dict) -> tuple[float, float]:
+    _, lines = _flow_rows(boxes)
+    return max(2.2 * len(boxes["arms"]) + 0.9, 4.5), lines * _FLOW_LINE_IN + 0.8
+
+
 @_literal_text
 def plot_flow(
     flow: pd.DataFrame,
@@ -1043,11 +1330,15 @@ def plot_flow(
     ax: "Axes | None" = None,
     title: str | None = None,
 ) -> "Axes":
-    """CONSORT-style diagram: total randomized, then per arm the randomized box and one box per
-    visit with the number (%) assessed, joined by arrows.
+    """CONSORT 2025-style flow diagram: enrolment, allocation, follow-up and analysis per arm.
 
-    The boxes are sized in points, so the Axes needs room: about 2.3 inches per arm and 0.6 inch
-    per visit row (plus two rows for the randomization boxes).
+    From the flow table (``tables/flow.csv``): the randomized total (or "Enrolled" in a
+    single-arm design or an audit), then per arm side by side the allocation box (n
+    randomized), the follow-up box (participants not assessed at each follow-up visit:
+    ``randomized - assessed``, with the percentage), and the analysis box (``analysed`` at the
+    last follow-up visit, with the assessed but not analysed when there are any). The stages
+    are named on the left, as CONSORT draws them. The data hold no reasons for discontinuation,
+    so the boxes give counts only. Each box's text has gid ``flow:<stage>[:<arm>]``.
 
     Examples
     --------
@@ -1057,78 +1348,61 @@ def plot_flow(
     ...                   "randomized": [10, 10, 12, 12], "assessed": [10, 9, 12, 10],
     ...                   "analysed": [10, 9, 12, 10]})
     >>> ax = plot_flow(f)
-    >>> any("Randomized" in t.get_text() for t in ax.texts)
-    True
+    >>> [t.get_text() for t in ax.texts if t.get_gid() == "flow:top"]
+    ['Randomized\\n(n = 22)']
     """
     _require(flow, ["arm", "visit", "randomized", "assessed", "analysed"], "flow")
     f = _select(flow, None, "flow")
     arms = _arms(f, config)
     visits = _ordered(f["visit"], list(config.visit_names) if config is not None else None)
     colors = _colors_for(arms, config)
-    ax = _new_axes(ax, figsize=(max(2.3 * len(arms), 4.5), 0.62 * (len(visits) + 2) + 0.6))
+    boxes = _flow_boxes(f, arms, visits, config)
+    ax = _new_axes(ax, figsize=_flow_size(boxes))
     ax.set_axis_off()
-    n_rows = len(visits) + 2
-    ax.set_xlim(-0.5, len(arms) - 0.5)
-    ax.set_ylim(n_rows - 0.45, -0.55)
+    centres, lines = _flow_rows(boxes)
+    ax.set_xlim(-1.0, len(arms) - 0.5)
+    ax.set_ylim(lines + 0.3, -0.3)
     box = dict(boxstyle="round,pad=0.35", facecolor="white", linewidth=0.9)
-    total = int(sum(int(f.loc[f["arm"] == a, "randomized"].max()) for a in arms))
     centre = (len(arms) - 1) / 2
+    text_kw = dict(ha="center", va="center", fontsize=_FONT_SIZE - 0.5, linespacing=1.3)
     top = ax.text(
-        centre,
-        0,
-        f"Randomized\n(n = {total})",
-        ha="center",
-        va="center",
-        fontsize=_FONT_SIZE,
-        bbox={**box, "edgecolor": "0.2"},
-        fontweight="bold",
+        centre, centres[0], boxes["top"], bbox={**box, "edgecolor": "0.2"}, fontweight="bold", **text_kw
     )
+    top.set_gid("flow:top")
+    for k, stage in enumerate(("Enrolment", "Allocation", "Follow-up", "Analysis")):
+        ax.text(
+            -0.95,
+            centres[k],
+            stage,
+            ha="left",
+            va="center",
+            fontsize=_FONT_SIZE,
+            fontweight="bold",
+            color="0.35",
+        )
     # Boxes first, arrows after: each arrow is clipped to the box patches it joins, so it
     # starts and ends at the box edges whatever the number of text lines.
     columns = []
     for j, arm in enumerate(arms):
-        part = f[f["arm"] == arm]
-        randomized = int(part["randomized"].max())
-        column = [
-            ax.text(
+        column = []
+        for k, stage in enumerate(("allocation", "follow_up", "analysis"), start=1):
+            t = ax.text(
                 j,
-                1,
-                f"{_arm_label(config, arm)}\nrandomized n = {randomized}",
-                ha="center",
-                va="center",
-                fontsize=_FONT_SIZE,
-                fontweight="bold",
-                bbox={**box, "edgecolor": colors[arm], "linewidth": 1.6},
+                centres[k],
+                boxes["arms"][arm][stage],
+                bbox={**box, "edgecolor": colors[arm], "linewidth": 1.6 if k == 1 else 0.9},
+                fontweight="bold" if k == 1 else "normal",
+                **text_kw,
             )
-        ]
-        for i, visit in enumerate(visits):
-            row = part[part["visit"] == visit]
-            if row.empty:
-                text = f"{_visit_label(config, visit)}\nnot scheduled"
-            else:
-                r = row.iloc[0]
-                pct = 100.0 * r["assessed"] / randomized if randomized else float("nan")
-                text = f"{_visit_label(config, visit)}\nassessed {int(r['assessed'])} ({pct:.0f}%)"
-                if int(r["analysed"]) != int(r["assessed"]):
-                    text += f"\nanalysed {int(r['analysed'])}"
-            column.append(
-                ax.text(
-                    j,
-                    i + 2,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=_FONT_SIZE - 0.5,
-                    bbox={**box, "edgecolor": colors[arm]},
-                )
-            )
+            t.set_gid(f"flow:{stage}:{arm}")
+            column.append(t)
         columns.append(column)
     line = dict(color="0.35", linewidth=0.8, shrinkA=0, shrinkB=0)
-    split = 0.55
+    split = (centres[0] + centres[1]) / 2
     ax.annotate(
         "",
         xy=(centre, split),
-        xytext=(centre, 0),
+        xytext=(centre, centres[0]),
         arrowprops={**line, "arrowstyle": "-", "patchA": top.get_bbox_patch()},
     )
     if len(arms) > 1:
@@ -1136,15 +1410,15 @@ def plot_flow(
     for j, column in enumerate(columns):
         ax.annotate(
             "",
-            xy=(j, 1),
+            xy=(j, centres[1]),
             xytext=(j, split),
             arrowprops={**line, "arrowstyle": "-|>", "patchB": column[0].get_bbox_patch()},
         )
         for k in range(1, len(column)):
             ax.annotate(
                 "",
-                xy=(j, k + 1),
-                xytext=(j, k),
+                xy=(j, centres[k + 1]),
+                xytext=(j, centres[k]),
                 arrowprops={
                     **line,
                     "arrowstyle": "-|>",
@@ -1588,8 +1862,10 @@ def trajectory_figure(
     outcome: str,
     config: "StudyConfig | None" = None,
 ):
-    """:func:`plot_trajectory` of one outcome as the run's Figure (6.5 x 3.4 in)."""
-    fig = _figure((6.5, 3.4))
+    """:func:`plot_trajectory` of one outcome as the run's Figure (6.5 in wide, 3.4 in plus
+    the number-observed strip's rows)."""
+    n_arms = observed_summary["arm"].nunique() if observed_summary is not None else -1
+    fig = _figure((6.5, 3.4 + 0.15 * (n_arms + 1)))
     plot_trajectory(marginal_means, observed_summary, outcome=outcome, config=config, ax=fig.subplots())
     return fig
 
@@ -1617,10 +1893,12 @@ def flow_figure(flow: pd.DataFrame, config: "StudyConfig | None" = None):
     >>> flow = pd.DataFrame({"arm": ["a", "a", "b", "b"], "visit": ["pre", "post"] * 2,
     ...                      "randomized": 10, "assessed": [10, 9, 10, 8], "analysed": [10, 9, 10, 8]})
     >>> [round(float(x), 2) for x in flow_figure(flow).get_size_inches()]
-    [4.6, 3.08]
+    [5.3, 2.87]
     """
-    n_arms, n_visits = flow["arm"].nunique(), flow["visit"].nunique()
-    fig = _figure((max(2.3 * n_arms, 4.5), 0.62 * (n_visits + 2) + 0.6))
+    f = _select(flow, None, "flow")
+    arms = _arms(f, config)
+    visits = _ordered(f["visit"], list(config.visit_names) if config is not None else None)
+    fig = _figure(_flow_size(_flow_boxes(f, arms, visits, config)))
     plot_flow(flow, config=config, ax=fig.subplots())
     return fig
 
@@ -1692,6 +1970,8 @@ def render_figures(
         analysis_data = tables.get("analysis_data")
     if tables is None or out is None:
         raise ValueError("give results_dir, or tables and out")
+    if analysis_data is None:  # figure_inputs names it beside the tables
+        analysis_data = tables.get("analysis_data")
     formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
     written: list[Path] = []
 
@@ -1728,6 +2008,11 @@ def render_figures(
             save(change_figure(obs, outcome=outcome, config=config), f"change_{outcome}")
         if config.thresholds:
             save(responders_figure(read("responders"), config), "responders")
+        curves = responder_curve_outcomes(config)
+        if curves:
+            data = read_result_csv(analysis_data)
+            for outcome in curves:
+                save(responder_curve_figure(data, config, outcome=outcome), f"responder_curve_{outcome}")
         if len(config.arms) > 1:
             save(forest_figure(read("contrasts"), config), "forest")
         save(flow_figure(read("flow"), config), "flow")

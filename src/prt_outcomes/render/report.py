@@ -34,7 +34,7 @@ import pandas as pd
 from ..analyse.outcomes import primary_rows, read_model_info
 from ..files import is_number_text, read_result_csv, restore_formula, restore_formula_frame, write_text_file
 from ..layout import REPORT_AUDIT_TABLES, REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
-from ..outputs import RESULT_TABLE_REGISTRY, audit_funnel_stems, audit_run_chart_stems
+from ..outputs import RESULT_TABLE_REGISTRY, audit_funnel_stems, audit_run_chart_stems, figure_stems
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
@@ -699,6 +699,14 @@ def build_report(
             f"{label}: observed change from baseline, mean and 95% CI.",
             f"Change from baseline in {label}",
         )
+        # responder curves (hF): outcomes with a percent-reduction threshold rule
+        if f"responder_curve_{outcome}" in figure_stems(config):
+            body += figure(
+                f"responder_curve_{outcome}",
+                f"{label}: responder curves, the percentage of each arm whose reduction from "
+                "baseline is at least x% (dotted: the configured thresholds).",
+                f"Responder curves of {label}",
+            )
         body += _sensitivity_html(read["contrasts"], config, outcome)
         sections.append((f"outcome-{outcome}", label, body))
 

@@ -237,7 +237,7 @@ def test_lsmeans_table_is_the_mmrmt01_layout(results, cfg):
     assert "Baseline" not in set(table["Visit"])
     src = lsm[(lsm.outcome == "pain_avg") & (lsm.visit == "post") & (lsm.arm == "prt")].iloc[0]
     row = table[(table["Visit"] == "Post-treatment") & (table["Arm"] == "PRT")].iloc[0]
-    assert row["Adjusted mean change (SE)"] == f"{src['estimate']:.2f} ({src['se']:.2f})"
+    assert row["Adjusted mean change (SE)"] == f"{src['estimate']:.2f} ({src['se']:.3f})"
     assert (
         row["95% CI of the difference"]
         == f"{src['difference_ci_low']:.2f} to {src['difference_ci_high']:.2f}"

@@ -322,7 +322,7 @@ def redact_failures(
 # --------------------------------------------------------------------------------------------
 _CSS = """
 body{font-family:"Helvetica Neue",Arial,"Liberation Sans",sans-serif;color:#1a1a1a;
-max-width:1100px;margin:2em auto;padding:0 1.5em;line-height:1.45;font-size:15px}
+max-width:1320px;margin:2em auto;padding:0 1.5em;line-height:1.45;font-size:15px}
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;
 margin-top:2.2em}h3{margin-top:1.6em}
 table.journal{border-collapse:collapse;margin:1em 0;font-size:.86em;
@@ -332,6 +332,8 @@ table.journal thead th{border-top:2px solid #000;border-bottom:1px solid #000;te
 padding:.3em .7em;vertical-align:bottom}
 table.journal td{padding:.2em .7em;vertical-align:top}
 table.journal td:not(:first-child),table.journal th:not(:first-child){white-space:nowrap}
+table.journal td:first-child{min-width:12em}
+@media print{body{max-width:none;font-size:11px}.scroll{overflow:visible}}
 table.journal tbody tr:last-child td{border-bottom:2px solid #000}
 table.journal tfoot td{font-size:.9em;color:#444;padding-top:.4em}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}

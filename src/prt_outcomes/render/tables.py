@@ -639,7 +639,7 @@ def lsmeans_journal_table(
     ...     "difference_df": [20.0, None], "difference_ci_low": [-2.4, None],
     ...     "difference_ci_high": [0.4, None], "p": [0.17, None]})
     >>> lsmeans_journal_table("pain", ls).iloc[0, 3:].tolist()
-    ['-2.00 (0.50)', '-3.00 to -1.00', '-1.00 (0.70)', '-2.40 to 0.40', '.17']
+    ['-2.00 (0.500)', '-3.00 to -1.00', '-1.00 (0.700)', '-2.40 to 0.40', '.17']
     """
     _require(
         lsmeans,
@@ -692,11 +692,9 @@ def lsmeans_journal_table(
                     "Visit": _visit_label(config, visit),
                     "Arm": _arm_label(config, arm),
                     "n": "" if _is_missing(r["n"]) else str(int(r["n"])),
-                    "Adjusted mean change (SE)": format_mean_sd(r["estimate"], r["se"], d),
+                    "Adjusted mean change (SE)": _with_se(r["estimate"], r["se"], d),
                     "95% CI": format_ci(r["ci_low"], r["ci_high"], d),
-                    diff_col: REFERENCE_CELL
-                    if is_ref
-                    else format_mean_sd(r["difference"], r["difference_se"], d),
+                    diff_col: REFERENCE_CELL if is_ref else _with_se(r["difference"], r["difference_se"], d),
                     "95% CI of the difference": ""
                     if is_ref
                     else format_ci(r["difference_ci_low"], r["difference_ci_high"], d),
@@ -708,6 +706,13 @@ def lsmeans_journal_table(
         # one arm (a clinic audit): no comparison columns
         table = table.drop(columns=columns[5:])
     return table
+
+
+def _with_se(estimate, se, decimals: int) -> str:
+    """ "estimate (SE)", the SE with one decimal more (a small SE would otherwise read 0.0)."""
+    if _is_missing(estimate):
+        return ""
+    return f"{format_number(estimate, decimals)} ({format_number(se, decimals + 1)})"
 
 
 def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | None" = None) -> pd.DataFrame:
@@ -737,8 +742,10 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
         "tables/responders.csv",
     )
     r = responders.copy()
-    for c in ("outcome", "threshold", "visit", "arm", "reference"):
+    for c in ("outcome", "threshold", "visit", "arm"):
         r[c] = r[c].astype(str)
+    # the reference arm's own rows have no reference (responders leaves it empty)
+    r["reference"] = r["reference"].map(lambda x: "" if _is_missing(x) else str(x))
     labels = _threshold_labels(config)
     if "threshold_label" in r.columns:
         # responders_from_config stores the config's label next to each rule.
@@ -791,7 +798,9 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
                     )
             for arm in arms:
                 compared = {
-                    v: x for (a, v), x in at.items() if a == arm and a != x["reference"] and v != baseline
+                    v: x
+                    for (a, v), x in at.items()
+                    if a == arm and x["reference"] not in ("", arm) and v != baseline
                 }
                 if not compared:
                     continue

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -184,8 +184,9 @@ class OutcomeAnalysis:
     marginal_means: pd.DataFrame
     contrasts: pd.DataFrame
     change_contrasts: pd.DataFrame
-    lsmeans_change: pd.DataFrame
     model_info: pd.DataFrame
+    # last, with a default: the MMRMT01 table (lsmeans_change) came after the others
+    lsmeans_change: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LSMEANS_CHANGE_COLUMNS))
 
     @property
     def fitted(self) -> bool:

@@ -117,6 +117,25 @@ CONTRACT = {
         "hedges_g_ci_low",
         "hedges_g_ci_high",
     ],
+    "tables/lsmeans_change.csv": [
+        "outcome",
+        "analysis",
+        "visit",
+        "arm",
+        "reference",
+        "n",
+        "estimate",
+        "se",
+        "df",
+        "ci_low",
+        "ci_high",
+        "difference",
+        "difference_se",
+        "difference_df",
+        "difference_ci_low",
+        "difference_ci_high",
+        "p",
+    ],
     "tables/model_info.csv": [
         "outcome",
         "analysis",
@@ -197,7 +216,7 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
     ]
     pd.DataFrame(flow).to_csv(results_dir / "tables/flow.csv", index=False)
 
-    obs, mm, con, chg, miss, info = [], [], [], [], [], []
+    obs, mm, con, chg, miss, info, lsm = [], [], [], [], [], [], []
     for k, outcome in enumerate(cfg.outcomes):
         base_mean, sd, floor = _outcome_scale(outcome)
         means = {}
@@ -288,6 +307,39 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
                             hedges_g_ci_high=g + 0.4,
                         )
                     )
+        for v in visits[1:]:
+            for a in arms:
+                change = means[a, v] - means[a, visits[0]]
+                diff = change - (means[ref, v] - means[ref, visits[0]])
+                q = stats.t.ppf(0.975, 140.0)
+                se, dse = 0.15 * sd, 0.2 * sd
+                lsm.append(
+                    dict(
+                        outcome=outcome.name,
+                        analysis="primary",
+                        visit=v,
+                        arm=a,
+                        reference=ref,
+                        n=int(round(n_rand[a] * retention[v])),
+                        estimate=change,
+                        se=se,
+                        df=140.0,
+                        ci_low=change - q * se,
+                        ci_high=change + q * se,
+                        **(
+                            {}
+                            if a == ref
+                            else dict(
+                                difference=diff,
+                                difference_se=dse,
+                                difference_df=140.0,
+                                difference_ci_low=diff - q * dse,
+                                difference_ci_high=diff + q * dse,
+                                p=float(2 * stats.t.sf(abs(diff / dse), 140.0)),
+                            )
+                        ),
+                    )
+                )
         info.append(
             dict(
                 outcome=outcome.name,
@@ -314,6 +366,7 @@ def write_fake_results(results_dir: Path, config=None, *, warnings: bool = True)
         "marginal_means": mm,
         "contrasts": con,
         "change_contrasts": chg,
+        "lsmeans_change": lsm,
         "missingness": miss,
         "model_info": info,
     }

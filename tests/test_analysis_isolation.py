@@ -146,7 +146,8 @@ def test_workflow_scripts_write_and_stack_a_failed_outcome(config, tmp_path):
     """fit_model.py writes a failed outcome without failing the job; collect_models.py stacks it."""
     data = derive(_data(), config)
     data.to_parquet(tmp_path / "data.parquet", index=False)
-    names = ("marginal_means", "contrasts", "change_contrasts", "model_info")
+    from prt_outcomes.outputs import MODEL_TABLE_NAMES as names
+
     # the scripts load the study from its file, as the workflow's jobs do (config_path)
     raw = _raw_config()
     raw["data"]["files"] = [{"path": str(REPO_ROOT / "data" / "example" / "outcomes_long.csv")}]

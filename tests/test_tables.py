@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from prt_outcomes.render.tables import (
     MINUS,
+    REFERENCE_CELL,
     TableFormatError,
     baseline_journal_table,
     flow_journal_table,
@@ -21,6 +22,7 @@ from prt_outcomes.render.tables import (
     format_mean_sd,
     format_number,
     format_p,
+    lsmeans_journal_table,
     outcome_journal_table,
     responder_journal_table,
     to_html,
@@ -177,7 +179,7 @@ def test_flow_table_counts_and_percentages(results, cfg):
     assert len(table) == 1 + len(cfg.visit_names)
 
 
-def test_outcome_table_columns_decimals_and_reference(results, cfg):
+def test_outcome_table_leads_with_the_difference_in_change_and_tests_no_baseline(results, cfg):
     obs, mm = read(results, "observed_summary"), read(results, "marginal_means")
     con, chg = read(results, "contrasts"), read(results, "change_contrasts")
     pain = outcome_journal_table("pain_avg", obs, mm, con, cfg, change_contrasts=chg)
@@ -187,32 +189,60 @@ def test_outcome_table_columns_decimals_and_reference(results, cfg):
         "No.",
         "Observed mean (SD)",
         "Model mean (95% CI)",
-        "Difference vs Usual care (95% CI)",
+        "Difference in change vs Usual care (95% CI)",
         "P",
         "Hedges g (95% CI)",
-        "Difference in change (95% CI)",
+        "Difference in levels vs Usual care (95% CI)",
     ]
     assert len(pain) == len(cfg.visit_names) * len(cfg.arm_names)
     assert pain["Visit"].iloc[0] == "Baseline" and pain["Arm"].iloc[0] == "PRT"
-    ref = pain[pain["Arm"] == "Usual care"]
-    assert (ref["Difference vs Usual care (95% CI)"] == "[Reference]").all()
+    follow = pain[pain["Visit"] != "Baseline"]
+    ref = follow[follow["Arm"] == "Usual care"]
+    assert (ref["Difference in change vs Usual care (95% CI)"] == REFERENCE_CELL).all()
     assert (ref["P"] == "").all()
     # BPI: 2 decimals; ODI: 1 decimal (Instrument.decimals)
     post_prt = pain[(pain["Visit"] == "Post-treatment") & (pain["Arm"] == "PRT")].iloc[0]
     assert re.fullmatch(r"\d+\.\d{2} \(\d+\.\d{2}\)", post_prt["Observed mean (SD)"])
-    assert re.fullmatch(
-        r"-\d+\.\d{2} \(-\d+\.\d{2} to -\d+\.\d{2}\)", post_prt["Difference vs Usual care (95% CI)"]
-    )
-    assert post_prt["P"] == "<.001"
-    expected = con[(con.outcome == "pain_avg") & (con.visit == "post") & (con.arm == "prt")]
-    assert post_prt["Difference vs Usual care (95% CI)"].startswith(f"{expected['estimate'].iloc[0]:.2f}")
+    # the P and g are the change contrast's, not the levels'
+    expected = chg[(chg.outcome == "pain_avg") & (chg.visit == "post") & (chg.arm == "prt")].iloc[0]
+    lead = post_prt["Difference in change vs Usual care (95% CI)"]
+    assert lead.startswith(f"{expected['estimate']:.2f} (")
+    assert post_prt["Hedges g (95% CI)"].startswith(f"{expected['hedges_g']:.2f} (")
+    levels = con[(con.outcome == "pain_avg") & (con.visit == "post") & (con.arm == "prt")].iloc[0]
+    assert post_prt["Difference in levels vs Usual care (95% CI)"].startswith(f"{levels['estimate']:.2f} (")
     odi = outcome_journal_table("odi", obs, mm, con, cfg)
     first = odi[(odi["Visit"] == "Post-treatment") & (odi["Arm"] == "PRT")].iloc[0]
     assert re.fullmatch(r"\d+\.\d \(\d+\.\d\)", first["Observed mean (SD)"])
-    assert "Difference in change (95% CI)" not in odi.columns
-    # no change contrast at baseline
+    assert "Difference vs Usual care (95% CI)" in odi.columns  # no change contrasts given
+    # CONSORT 2010 item 15: the baseline rows are descriptive only
     base = pain[pain["Visit"] == "Baseline"]
-    assert (base["Difference in change (95% CI)"] == "").all()
+    assert (base[pain.columns[5:]] == "").all().all()
+    base_odi = odi[odi["Visit"] == "Baseline"]
+    assert (base_odi[odi.columns[5:]] == "").all().all()
+
+
+def test_lsmeans_table_is_the_mmrmt01_layout(results, cfg):
+    lsm = read(results, "lsmeans_change")
+    table = lsmeans_journal_table("pain_avg", lsm, cfg)
+    assert list(table.columns) == [
+        "Visit",
+        "Arm",
+        "n",
+        "Adjusted mean change (SE)",
+        "95% CI",
+        "Difference vs Usual care (SE)",
+        "95% CI of the difference",
+        "P",
+    ]
+    assert "Baseline" not in set(table["Visit"])
+    src = lsm[(lsm.outcome == "pain_avg") & (lsm.visit == "post") & (lsm.arm == "prt")].iloc[0]
+    row = table[(table["Visit"] == "Post-treatment") & (table["Arm"] == "PRT")].iloc[0]
+    assert row["Adjusted mean change (SE)"] == f"{src['estimate']:.2f} ({src['se']:.3f})"
+    assert (
+        row["95% CI of the difference"]
+        == f"{src['difference_ci_low']:.2f} to {src['difference_ci_high']:.2f}"
+    )
+    assert (table.loc[table["Arm"] == "Usual care", "Difference vs Usual care (SE)"] == REFERENCE_CELL).all()
 
 
 def test_outcome_table_errors_name_the_problem(results, cfg):
@@ -223,29 +253,27 @@ def test_outcome_table_errors_name_the_problem(results, cfg):
         outcome_journal_table("pain_avg", obs, mm, con.drop(columns="hedges_g"), cfg)
 
 
-def test_responder_table_shows_percentage_points_and_reference(results, cfg):
+def test_responder_table_is_grouped_by_threshold_with_visits_as_columns(results, cfg):
     resp = read(results, "responders")
     table = responder_journal_table(resp, cfg)
-    assert {
-        "Outcome",
-        "Threshold",
-        "Visit",
-        "Arm",
-        "Responders, No./total (%)",
-        "Risk difference, % points (95% CI)",
-        "Odds ratio (95% CI)",
-        "P",
-    } <= set(table.columns)
-    assert table["Threshold"].iloc[0] == "Pain-free or nearly pain-free (0-1)"
-    row = table.iloc[0]
-    src = resp.iloc[0]
-    assert (
-        row["Responders, No./total (%)"] == f"{src['responders']}/{src['denominator']} ({src['percent']:.1f})"
-    )
-    assert row["Risk difference, % points (95% CI)"].startswith(f"{100 * src['risk_difference']:.1f} (")
-    ref_rows = table[table["Arm"] == "Usual care"]
-    assert (ref_rows["Risk difference, % points (95% CI)"] == "[Reference]").all()
-    assert len(table) == len(resp)
+    shown = [v for v in cfg.visit_names if v in set(resp["visit"])]
+    assert list(table.columns) == ["Measure", *(cfg.visit_labels[v] for v in shown)]
+    assert table["Measure"].iloc[0] == "BPI average pain: Pain-free or nearly pain-free (0-1)"
+    src = resp[(resp.visit == "post") & (resp.arm == "prt")].iloc[0]
+    prt = table[table["Measure"] == "    PRT, No./total (%)"].iloc[0]
+    assert prt["Post-treatment"] == f"{src['responders']}/{src['denominator']} ({src['percent']:.1f})"
+    rd = table[table["Measure"].str.contains("PRT vs Usual care: risk difference")].iloc[0]
+    assert rd["Post-treatment"].startswith(f"{100 * src['risk_difference']:.1f} (")
+    # no comparison of the baseline (CONSORT 2010 item 15), no reference row of comparisons
+    compared = table[table["Measure"].str.contains(" vs ")]
+    assert len(compared)
+    with_base = pd.concat([resp[resp.visit == "post"].assign(visit="baseline"), resp], ignore_index=True)
+    base = responder_journal_table(with_base, cfg)
+    assert (base.loc[base["Measure"].str.contains(" vs "), "Baseline"] == "").all()
+    assert (base.loc[base["Measure"].str.contains("No./total"), "Baseline"] != "").all()
+    assert not table["Measure"].str.contains("Usual care vs").any()
+    assert not table.isin(["NA", "[Reference]"]).any().any()
+    assert len(table) < len(resp)
 
 
 def test_responder_table_prefers_labels_and_nnt_label_from_the_responders_module(results, cfg):
@@ -253,8 +281,9 @@ def test_responder_table_prefers_labels_and_nnt_label_from_the_responders_module
         threshold_label="Custom label", nnt_label="NNTB 1.8 (1.5 to 2.6)"
     )
     table = responder_journal_table(resp, None)
-    assert set(table["Threshold"]) == {"Custom label"}
-    assert "NNTB 1.8 (1.5 to 2.6)" in set(table["NNT"])
+    assert table["Measure"].str.endswith(": Custom label").any()
+    nnt = table[table["Measure"].str.endswith(": NNT")]
+    assert (nnt == "NNTB 1.8 (1.5 to 2.6)").any().any()
 
 
 def test_outcome_table_of_a_single_arm_study_has_no_comparison_columns(results, cfg):

@@ -88,6 +88,13 @@ class Covariate:
     levels: tuple[str, ...] = ()
     codes: Mapping[str, str] = field(default_factory=dict)
     required: bool = True
+    #: level -> label shown in tables (``levels:`` given as a mapping); a level without one is
+    #: shown as written
+    level_labels: Mapping[str, str] = field(default_factory=dict)
+
+    def level_label(self, level: str) -> str:
+        """The label of a level: the config's (``levels: {code: label}``), else the level."""
+        return self.level_labels.get(str(level), str(level))
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,11 @@ class Outcome:
 
     @property
     def axis_label(self) -> str:
-        return f"{self.label} ({self.min:g}-{self.max:g})"
+        """The label with the instrument's range, once: a label that already names it
+        ("Pain NRS (0-10)") is not given it again."""
+        span = f"({self.min:g}-{self.max:g})"
+        named = {span, span.replace("-", "\u2013"), span.replace("-", " to ")}
+        return self.label if any(s in self.label for s in named) else f"{self.label} {span}"
 
 
 @dataclass(frozen=True)
@@ -527,7 +538,10 @@ def _build(raw: dict, base_dir: Path) -> StudyConfig:
             label=c.get("label", c["name"]),
             min=c.get("min"),
             max=c.get("max"),
-            levels=tuple(c.get("levels", ())),
+            levels=tuple(str(k) for k in (c.get("levels") or ())),
+            level_labels={str(k): str(v) for k, v in c["levels"].items()}
+            if isinstance(c.get("levels"), Mapping)
+            else {},
             codes={str(k): str(v) for k, v in (c.get("codes") or {}).items()},
             required=bool(c.get("required", True)),
         )

@@ -64,6 +64,8 @@ REPORT_FIGURE_FORMAT = "png"
 REPORT_TABLES = (
     "flow",
     "contrasts",
+    "change_contrasts",
+    "lsmeans_change",
     "missingness",
     "model_info",
     "responders",

@@ -122,6 +122,12 @@ RESULT_TABLE_REGISTRY: dict[str, ResultTable] = {
             "prt_outcomes.analyse.outcomes:CONTRAST_COLUMNS",
         ),
         ResultTable(
+            "lsmeans_change",
+            "analyse",
+            "Model-based (LS) mean change from baseline per visit and arm, and differences (MMRMT01)",
+            "prt_outcomes.analyse.outcomes:LSMEANS_CHANGE_COLUMNS",
+        ),
+        ResultTable(
             "model_info",
             "analyse",
             "Trial models: formula, covariance structure, fit and warnings",
@@ -197,7 +203,7 @@ RESULT_TABLE_REGISTRY.update(
 RESULT_TABLES = tuple(RESULT_TABLE_REGISTRY)
 #: The tables every outcome x analysis job writes (``analyse.outcomes.MODEL_TABLES`` gives their
 #: columns; tests/test_registries.py pins the two), stacked into the contract's tables.
-MODEL_TABLE_NAMES = ("marginal_means", "contrasts", "change_contrasts", "model_info")
+MODEL_TABLE_NAMES = ("marginal_means", "contrasts", "change_contrasts", "lsmeans_change", "model_info")
 TABLE_FORMATS = ("csv", "md", "html", "tex")
 VALIDATION_FILES = ("summary.csv", "failures.csv", "rule_counts.csv", "filtered.csv", "report.md")
 #: Held (``flock``) by the run writing ``results/<study>/``; not part of the output contract.

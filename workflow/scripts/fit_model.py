@@ -11,7 +11,7 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     import pandas as pd
 
-    from prt_outcomes.analyse.outcomes import analyse_outcome
+    from prt_outcomes.analyse.outcomes import MODEL_TABLES, analyse_outcome
     from prt_outcomes.outputs import write_csv
 
     outcome, analysis = snakemake.wildcards.outcome, snakemake.wildcards.analysis
@@ -23,5 +23,5 @@ with WorkflowStep(snakemake) as step:
         step.log.info("%s (%s): %s", outcome, analysis, info["message"])
     for warning in result.warnings:
         step.log.warning("%s (%s): %s", outcome, analysis, warning)
-    for name in ("marginal_means", "contrasts", "change_contrasts", "model_info"):
+    for name in MODEL_TABLES:
         write_csv(getattr(result, name), getattr(snakemake.output, name))

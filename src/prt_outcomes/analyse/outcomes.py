@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -68,6 +68,8 @@ __all__ = [
     "MODEL_TABLES",
     "MARGINAL_MEANS_COLUMNS",
     "CONTRAST_COLUMNS",
+    "LSMEANS_CHANGE_COLUMNS",
+    "lsmeans_change",
     "MODEL_INFO_COLUMNS",
     "MODEL_INFO_DTYPES",
     "RESPONDER_COLUMNS",
@@ -79,6 +81,26 @@ __all__ = [
 # The engine's and the responder module's tables, each with the outcome and the analysis in front.
 MARGINAL_MEANS_COLUMNS = ["outcome", "analysis", *MEANS_COLUMNS]
 CONTRAST_COLUMNS = ["outcome", "analysis", *ENGINE_CONTRAST_COLUMNS]
+# The MMRMT01 table (tern.mmrm): per post-baseline visit and arm, the model-based (LS) mean
+# change from baseline and its difference from the reference arm's (empty on the reference row).
+_LSMEANS_CHANGE_FIELDS = [
+    "visit",
+    "arm",
+    "reference",
+    "n",
+    "estimate",
+    "se",
+    "df",
+    "ci_low",
+    "ci_high",
+    "difference",
+    "difference_se",
+    "difference_df",
+    "difference_ci_low",
+    "difference_ci_high",
+    "p",
+]
+LSMEANS_CHANGE_COLUMNS = ["outcome", "analysis", *_LSMEANS_CHANGE_FIELDS]
 # status: "fitted" or "failed"; message: why a failed analysis could not be fitted, or a note on
 # what a fitted one analysed (the completers left out, the rows a formula could not give);
 # visits: the visits whose values are the model's responses.
@@ -156,13 +178,15 @@ class OutcomeAnalysis:
     """Result tables of one outcome's trial model, each with a leading ``outcome`` column.
 
     A failed outcome has one ``model_info`` row (``status == "failed"``, ``message`` says why)
-    and empty ``marginal_means``, ``contrasts`` and ``change_contrasts``.
+    and empty ``marginal_means``, ``contrasts``, ``change_contrasts`` and ``lsmeans_change``.
     """
 
     marginal_means: pd.DataFrame
     contrasts: pd.DataFrame
     change_contrasts: pd.DataFrame
     model_info: pd.DataFrame
+    # last, with a default: the MMRMT01 table (lsmeans_change) came after the others
+    lsmeans_change: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LSMEANS_CHANGE_COLUMNS))
 
     @property
     def fitted(self) -> bool:
@@ -179,6 +203,7 @@ MODEL_TABLES = {
     "marginal_means": MARGINAL_MEANS_COLUMNS,
     "contrasts": CONTRAST_COLUMNS,
     "change_contrasts": CONTRAST_COLUMNS,
+    "lsmeans_change": LSMEANS_CHANGE_COLUMNS,
     "model_info": MODEL_INFO_COLUMNS,
 }
 
@@ -275,9 +300,124 @@ class _Fitted:
     change_contrasts: pd.DataFrame
     info: dict
     message: str = ""
+    lsmeans_change: pd.DataFrame | None = None
 
 
-def _engine_result(fit, message: str = "") -> _Fitted:
+def _change_table(contrast, row, arms, visits, reference, n_of, start=None, offset=0.0) -> pd.DataFrame:
+    """The LS-means-of-change rows of :func:`lsmeans_change` from a model's linear functions.
+
+    ``contrast(L)`` gives ``estimate, se, df, p, ci_low, ci_high`` of the rows of ``L``;
+    ``row(a, v)`` is the design row of arm ``a``'s mean at visit ``v``; ``start(a)`` that of its
+    baseline mean (None when the response is the post-baseline values and the baseline a
+    covariate: then the change is the mean minus ``offset``, the baseline covariate's mean).
+    """
+    records, means, diffs, diff_keys = [], [], [], []
+    for v in visits:
+        rows = {a: row(a, v) - (start(a) if start is not None else 0.0) for a in arms}
+        for a in arms:
+            records.append({"visit": v, "arm": a, "reference": reference, "n": n_of(a, v)})
+            means.append(rows[a])
+            if reference in rows and a != reference:
+                diffs.append(rows[a] - rows[reference])
+                diff_keys.append((v, a))
+    out = pd.DataFrame(records, columns=["visit", "arm", "reference", "n"])
+    if not len(out):
+        return pd.DataFrame(columns=_LSMEANS_CHANGE_FIELDS)
+    tab = contrast(np.array(means))
+    out["estimate"] = tab["estimate"].to_numpy() - offset
+    for c in ("se", "df"):
+        out[c] = tab[c].to_numpy()
+    out["ci_low"] = tab["ci_low"].to_numpy() - offset
+    out["ci_high"] = tab["ci_high"].to_numpy() - offset
+    for c in _LSMEANS_CHANGE_FIELDS[9:]:
+        out[c] = np.nan
+    if diffs:
+        d = contrast(np.array(diffs))
+        at = {key: i for i, key in enumerate(diff_keys)}
+        index = [at.get((v, a)) for v, a in zip(out["visit"], out["arm"])]
+        for c, src in (
+            ("difference", "estimate"),
+            ("difference_se", "se"),
+            ("difference_df", "df"),
+            ("difference_ci_low", "ci_low"),
+            ("difference_ci_high", "ci_high"),
+            ("p", "p"),
+        ):
+            values = d[src].to_numpy()
+            out[c] = [np.nan if i is None else values[i] for i in index]
+    return out[_LSMEANS_CHANGE_FIELDS]
+
+
+def lsmeans_change(fit, *, outcome: str, baseline_adjusted: bool = False) -> pd.DataFrame:
+    """The MMRMT01 table of a trial model: LS mean change from baseline per visit and arm.
+
+    For each post-baseline visit and arm: ``n`` (participants with a value), the model-based
+    (least-squares) mean change from baseline with its SE, df and 95% CI, and the difference
+    from the reference arm's mean change with its SE, df, 95% CI and ``p`` (empty on the
+    reference arm's rows), as tern.mmrm's MMRMT01 table and emmeans show them. The means are
+    the fit's emmeans (equal weights over factor covariates, numeric ones at their mean): with
+    every visit a response, arm ``a``'s change at ``v`` is ``emmean(a, v) - emmean(a, baseline)``,
+    so the differences are the engine's ``change_contrasts``; with the baseline a covariate
+    (``baseline_adjusted``), it is ``emmean(a, v)`` minus the covariate's mean over the analysed
+    rows (what emmeans gives for a change response with the baseline covariate at its mean),
+    and the differences are the engine's ``contrasts``.
+
+    Parameters
+    ----------
+    fit : TrialModelResult
+        A :func:`prt_outcomes.models.fit_trial_model` result; its ``model``
+        (:class:`~prt_outcomes.models.MMRMFit`) computes the means.
+    outcome : str
+        The response, to name the baseline covariate ``baseline_<outcome>``.
+    baseline_adjusted : bool
+        Whether the fit had the baseline as a covariate.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``visit, arm, reference, n, estimate, se, df, ci_low, ci_high, difference,
+        difference_se, difference_df, difference_ci_low, difference_ci_high, p``; empty when the
+        fit has no baseline visit or no ``model``.
+
+    Examples
+    --------
+    >>> from prt_outcomes.simulate import simulate_trial            # doctest: +SKIP
+    >>> fit = fit_trial_model(simulate_trial(), outcome="pain_avg",
+    ...                       baseline_visit="baseline")                    # doctest: +SKIP
+    >>> lsmeans_change(fit, outcome="pain_avg").columns[:5].tolist()  # doctest: +SKIP
+    ['visit', 'arm', 'reference', 'n', 'estimate']
+    """
+    model, info = fit.model, fit.info
+    baseline = info.get("baseline_visit")
+    if model is None or baseline is None:
+        return pd.DataFrame(columns=_LSMEANS_CHANGE_FIELDS)
+    arms, visits = list(info["levels"][ARM]), list(info["levels"][VISIT])
+    counts = {
+        (str(a), str(v)): n
+        for a, v, n in fit.marginal_means[["arm", "visit", "n_observed"]].itertuples(index=False)
+    }
+
+    def row(a, v):
+        return _grid_mean_row(model, {ARM: a, VISIT: v})
+
+    if baseline_adjusted:
+        post, start, offset = visits, None, float(model.design.means[f"baseline_{outcome}"])
+    else:
+        post = visits[visits.index(baseline) + 1 :] if baseline in visits else []
+        start, offset = (lambda a: row(a, baseline)), 0.0
+    return _change_table(
+        model.contrast,
+        row,
+        arms,
+        post,
+        info.get("reference_arm"),
+        lambda a, v: counts.get((str(a), str(v)), 0),
+        start,
+        offset,
+    )
+
+
+def _engine_result(fit, message: str = "", *, outcome: str = "", baseline_adjusted: bool = False) -> _Fitted:
     return _Fitted(
         fit.marginal_means,
         fit.contrasts,
@@ -293,13 +433,18 @@ def _engine_result(fit, message: str = "") -> _Fitted:
             "warnings": list(fit.warnings),
         },
         message,
+        lsmeans_change(fit, outcome=outcome, baseline_adjusted=baseline_adjusted),
     )
 
 
 def _fit_mmrm(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
     # ancova is this with visits (visit,) and baseline_adjusted: one response per participant,
     # so every covariance structure is one variance and the fit is OLS (tests/test_analyses.py)
-    return _engine_result(_fit(data, config, outcome, spec.model))
+    return _engine_result(
+        _fit(data, config, outcome, spec.model),
+        outcome=outcome,
+        baseline_adjusted=spec.model.baseline_adjusted,
+    )
 
 
 def _fit_completers(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
@@ -322,7 +467,12 @@ def _fit_completers(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
         f"({', '.join(present)}); {left_out[SUBJECT].nunique()} participants with "
         f"{len(left_out)} observed values are left out"
     )
-    return _engine_result(_fit(rows[rows[SUBJECT].isin(complete)], config, outcome, settings), message)
+    return _engine_result(
+        _fit(rows[rows[SUBJECT].isin(complete)], config, outcome, settings),
+        message,
+        outcome=outcome,
+        baseline_adjusted=settings.baseline_adjusted,
+    )
 
 
 def _covariance_term(covariance: str, where: str) -> str:
@@ -501,7 +651,18 @@ def _fit_clda(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
             contrasts, rows, config, outcome, settings.effect_size_standardizer, fit.covariance
         )
     # the baseline means are common, so the difference in change from baseline is the difference
-    return _Fitted(means, contrasts, contrasts.copy(), _mmrm_info(fit, present, formula))
+    row_of = dict(zip(labels, mean_rows))
+    n_of = means.set_index(["arm", "visit"])["n_observed"].to_dict()
+    change = _change_table(
+        fit.contrast,
+        lambda a, v: row_of[(a, v)],
+        arms,
+        post,
+        ref,
+        lambda a, v: n_of.get((a, v), 0),
+        lambda a: row_of[(a, baseline)],
+    )
+    return _Fitted(means, contrasts, contrasts.copy(), _mmrm_info(fit, present, formula), "", change)
 
 
 def _fit_formula(data, config, outcome, spec: AnalysisSettings) -> _Fitted:
@@ -655,6 +816,12 @@ def analyse_outcome(
         marginal_means=label(result.marginal_means, MARGINAL_MEANS_COLUMNS),
         contrasts=label(result.contrasts, CONTRAST_COLUMNS),
         change_contrasts=label(result.change_contrasts, CONTRAST_COLUMNS),
+        lsmeans_change=label(
+            result.lsmeans_change
+            if result.lsmeans_change is not None
+            else pd.DataFrame(columns=_LSMEANS_CHANGE_FIELDS),
+            LSMEANS_CHANGE_COLUMNS,
+        ),
         model_info=pd.DataFrame([fitted], columns=MODEL_INFO_COLUMNS),
     )
 

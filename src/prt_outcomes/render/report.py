@@ -40,6 +40,7 @@ from .tables import (
     flow_journal_table,
     format_number,
     format_p,
+    lsmeans_journal_table,
     outcome_decimals,
     outcome_journal_table,
     responder_journal_table,
@@ -321,7 +322,7 @@ def redact_failures(
 # --------------------------------------------------------------------------------------------
 _CSS = """
 body{font-family:"Helvetica Neue",Arial,"Liberation Sans",sans-serif;color:#1a1a1a;
-max-width:1100px;margin:2em auto;padding:0 1.5em;line-height:1.45;font-size:15px}
+max-width:1320px;margin:2em auto;padding:0 1.5em;line-height:1.45;font-size:15px}
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;
 margin-top:2.2em}h3{margin-top:1.6em}
 table.journal{border-collapse:collapse;margin:1em 0;font-size:.86em;
@@ -330,6 +331,9 @@ table.journal caption{text-align:left;font-weight:bold;padding-bottom:.4em}
 table.journal thead th{border-top:2px solid #000;border-bottom:1px solid #000;text-align:left;
 padding:.3em .7em;vertical-align:bottom}
 table.journal td{padding:.2em .7em;vertical-align:top}
+table.journal td:not(:first-child),table.journal th:not(:first-child){white-space:nowrap}
+table.journal td:first-child{min-width:12em}
+@media print{body{max-width:none;font-size:11px}.scroll{overflow:visible}}
 table.journal tbody tr:last-child td{border-bottom:2px solid #000}
 table.journal tfoot td{font-size:.9em;color:#444;padding-top:.4em}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
@@ -487,6 +491,64 @@ def _sensitivity_html(contrasts: pd.DataFrame | None, config: "StudyConfig", out
         "described in config/README.md (Analyses)."
     )
     return _table_html(shown, "Sensitivity analyses", note)
+
+
+def _estimand_html(config: "StudyConfig", outcome: str, read: Mapping) -> str:
+    """The lead of an outcome section: the primary analysis's difference in change from baseline
+    (or baseline-adjusted difference) at each follow-up visit, with its 95% CI, P and Hedges g,
+    then the MMRMT01 table of the LS mean change (``tables/lsmeans_change.csv``)."""
+    spec = config.analyses_of(outcome)[0] if config.analyses_of(outcome) else None
+    adjusted = spec is not None and spec.model.baseline_adjusted
+    source = read.get("contrasts" if adjusted else "change_contrasts")
+    if source is None or not len(source):
+        source = read.get("contrasts")
+    parts = []
+    rows = primary_rows(source, config) if source is not None else None
+    if rows is not None and len(rows):
+        rows = rows[rows["outcome"].astype(str) == outcome]
+    if rows is not None and len(rows):
+        d = outcome_decimals(config, outcome)
+        labels = config.arm_labels
+        what = "Baseline-adjusted difference" if adjusted else "Difference in change from baseline"
+        shown = pd.DataFrame(
+            {
+                "Visit": [config.visit_labels.get(str(v), str(v)) for v in rows["visit"]],
+                "Comparison": [
+                    f"{labels.get(a, a)} vs {labels.get(r, r)}"
+                    for a, r in zip(rows["arm"], rows["reference"])
+                ],
+                f"{what} (95% CI)": [
+                    f"{format_number(e, d)} ({format_number(lo, d)} to {format_number(hi, d)})"
+                    for e, lo, hi in zip(rows["estimate"], rows["ci_low"], rows["ci_high"])
+                ],
+                "P": [format_p(p) for p in rows["p"]],
+                "Hedges g (95% CI)": [
+                    f"{format_number(g, 2)} ({format_number(lo, 2)} to {format_number(hi, 2)})"
+                    for g, lo, hi in zip(rows["hedges_g"], rows["hedges_g_ci_low"], rows["hedges_g_ci_high"])
+                ],
+            }
+        )
+        o = config.outcome(outcome)
+        note = (
+            f"Primary analysis ({spec.name if spec else 'primary'}): arm minus reference, "
+            f"{'higher' if o.higher_is_better else 'lower'} scores are better"
+            + ("; the baseline is a covariate." if adjusted else "; change = visit minus baseline.")
+            + " P values are unadjusted for multiplicity."
+        )
+        parts.append(_table_html(shown, f"{o.label}: {what.lower()}", note))
+    lsm = read.get("lsmeans_change")
+    if lsm is not None and len(lsm) and (lsm["outcome"].astype(str) == outcome).any():
+        table = lsmeans_journal_table(outcome, lsm, config)
+        if len(table):
+            parts.append(
+                _table_html(
+                    table,
+                    f"{config.outcome(outcome).label}: model-based (LS) mean change from baseline",
+                    "tables/lsmeans_change.csv; adjusted means from the primary analysis's model "
+                    "(equal weights over factor covariates, numeric covariates at their mean).",
+                )
+            )
+    return "\n".join(parts)
 
 
 def _model_section(model_info: pd.DataFrame | None) -> tuple[str, list[str], list[str]]:
@@ -681,7 +743,10 @@ def build_report(
         not_fitted = set(failed_rows["outcome"])
     for outcome in config.outcome_names:
         label = config.outcome(outcome).label
-        body = fragment(f"outcome_{outcome}")
+        # estimand first: the difference in change (or baseline-adjusted), then the MMRMT01
+        # table of the LS mean change, then the table by visit with the observed values
+        body = "" if outcome in not_fitted else _estimand_html(config, outcome, read)
+        body += fragment(f"outcome_{outcome}")
         if outcome in not_fitted:  # analysis.analyse_outcome recorded why
             body += (
                 '<p class="warning">The trial model could not be fitted to this outcome, '

@@ -68,6 +68,8 @@ __all__ = [
     "flow_journal_table",
     "outcome_journal_table",
     "responder_journal_table",
+    "lsmeans_journal_table",
+    "REFERENCE_CELL",
     "to_markdown",
     "to_html",
     "to_latex",
@@ -84,6 +86,8 @@ __all__ = [
 ]
 
 EN_DASH = "\u2013"
+#: How every journal table marks the reference arm's comparison cells.
+REFERENCE_CELL = "Reference"
 
 
 class TableFormatError(PrtOutcomesError):
@@ -369,13 +373,25 @@ def baseline_journal_table(
             continue
         head = label if _names_statistic(label) else f"{label}, No. (%)"
         rows.append({"Characteristic": head, **{headers[a]: "" for a in arms}})
+        shown = _level_labels(config, variable)
         for level in levels:
-            row = {"Characteristic": f"    {level[:1].upper()}{level[1:]}"}
+            name = shown.get(level) or f"{level[:1].upper()}{level[1:]}"
+            row = {"Characteristic": f"    {name}"}
             for arm in arms:
                 cell = part[(part["arm"] == arm) & (part["level"] == level)]
                 row[headers[arm]] = _text(cell["display"].iloc[0]) if len(cell) else ""
             rows.append(row)
     return pd.DataFrame(rows, columns=["Characteristic", *headers.values()], dtype=object)
+
+
+def _level_labels(config, variable: str) -> dict[str, str]:
+    """The config's labels of a covariate's levels (``levels: {code: label}``), else none."""
+    if config is None:
+        return {}
+    try:
+        return dict(config.covariate(variable).level_labels)
+    except (KeyError, AttributeError):
+        return {}
 
 
 def flow_journal_table(flow: pd.DataFrame, config: "StudyConfig | None" = None) -> pd.DataFrame:
@@ -522,26 +538,42 @@ def outcome_journal_table(
     references = _ordered(con["reference"], None)
     reference = references[0] if references else (config.reference_arm if config else None)
     ref_label = _arm_label(config, reference) if reference else "reference"
-
-    diff_col = f"Difference vs {ref_label} (95% CI)"
+    baseline = config.baseline_visit if config is not None else None
+    adjusted = bool(
+        config is not None
+        and config.analyses_of(outcome)
+        and config.analyses_of(outcome)[0].model.baseline_adjusted
+    )
+    # The estimand leads: the difference in change from baseline (or, with the baseline a
+    # covariate, the baseline-adjusted difference) with its P and g; the difference in levels
+    # follows for reference. A table without change contrasts (a formula analysis) leads with
+    # the differences it has.
+    has_change = cc is not None and len(cc) > 0
+    lead = cc if has_change and not adjusted else con
+    if adjusted:
+        lead_col = f"Baseline-adjusted difference vs {ref_label} (95% CI)"
+    elif has_change:
+        lead_col = f"Difference in change vs {ref_label} (95% CI)"
+    else:
+        lead_col = f"Difference vs {ref_label} (95% CI)"
+    levels_col = f"Difference in levels vs {ref_label} (95% CI)"
     columns = [
         "Visit",
         "Arm",
         "No.",
         "Observed mean (SD)",
         "Model mean (95% CI)",
-        diff_col,
+        lead_col,
         "P",
         "Hedges g (95% CI)",
     ]
-    if cc is not None:
-        columns.append("Difference in change (95% CI)")
+    if has_change and not adjusted:
+        columns.append(levels_col)
     rows = []
     for visit in visits:
         for arm in arms:
             o = obs[(obs["visit"] == visit) & (obs["arm"] == arm)]
             m = mm[(mm["visit"] == visit) & (mm["arm"] == arm)]
-            c = con[(con["visit"] == visit) & (con["arm"] == arm)]
             row = {
                 "Visit": _visit_label(config, visit),
                 "Arm": _arm_label(config, arm),
@@ -553,33 +585,26 @@ def outcome_journal_table(
                 if len(m)
                 else "",
             }
-            if arm == reference:
-                row[diff_col] = "[Reference]"
-                row["P"] = ""
-                row["Hedges g (95% CI)"] = ""
-            elif len(c):
-                r = c.iloc[0]
-                row[diff_col] = format_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], d)
-                row["P"] = format_p(r["p"])
-                row["Hedges g (95% CI)"] = format_estimate_ci(
-                    r["hedges_g"], r["hedges_g_ci_low"], r["hedges_g_ci_high"], 2
-                )
-            else:
-                row[diff_col] = row["P"] = row["Hedges g (95% CI)"] = ""
-            if cc is not None:
-                k = cc[(cc["visit"] == visit) & (cc["arm"] == arm)]
-                if not (cc["visit"] == visit).any():
-                    # No change contrast at this visit (the baseline): leave the column empty.
-                    row["Difference in change (95% CI)"] = ""
-                elif arm == reference:
-                    row["Difference in change (95% CI)"] = "[Reference]"
-                elif len(k):
-                    r = k.iloc[0]
-                    row["Difference in change (95% CI)"] = format_estimate_ci(
-                        r["estimate"], r["ci_low"], r["ci_high"], d
-                    )
-                else:
-                    row["Difference in change (95% CI)"] = ""
+            for col in columns[5:]:
+                row[col] = ""
+            if visit == baseline:
+                # CONSORT 2010 item 15: baseline values are described, not tested
+                rows.append(row)
+                continue
+            for col, table, inference in ((lead_col, lead, True), (levels_col, con, False)):
+                if col not in columns:
+                    continue
+                c = table[(table["visit"] == visit) & (table["arm"] == arm)]
+                if arm == reference and (table["visit"] == visit).any():
+                    row[col] = REFERENCE_CELL
+                elif len(c):
+                    r = c.iloc[0]
+                    row[col] = format_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], d)
+                    if inference:
+                        row["P"] = format_p(r["p"])
+                        row["Hedges g (95% CI)"] = format_estimate_ci(
+                            r["hedges_g"], r["hedges_g_ci_low"], r["hedges_g_ci_high"], 2
+                        )
             rows.append(row)
     table = pd.DataFrame(rows, columns=columns, dtype=object)
     if con.empty and (cc is None or cc.empty):
@@ -594,11 +619,110 @@ def _threshold_labels(config) -> dict[str, str]:
     return {t.rule: t.label for t in config.thresholds}
 
 
-def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | None" = None) -> pd.DataFrame:
-    """Responder analyses: No./total (%) with the 95% CI of the rate, and arm comparisons.
+def lsmeans_journal_table(
+    outcome: str, lsmeans: pd.DataFrame, config: "StudyConfig | None" = None, *, decimals: int | None = None
+) -> pd.DataFrame:
+    """The MMRMT01 table of one outcome (tern.mmrm): LS mean change from baseline per visit and arm.
 
-    The risk difference (stored on the proportion scale) is shown in percentage points; the
-    reference arm's comparison cells read "[Reference]".
+    Columns: Visit, Arm, n, Adjusted mean change (SE), 95% CI, Difference vs <reference> (SE),
+    95% CI of the difference, P. The reference arm's difference cells read
+    :data:`REFERENCE_CELL`. The numbers are ``tables/lsmeans_change.csv``'s
+    (:func:`prt_outcomes.analyse.outcomes.lsmeans_change`), of the outcome's primary analysis.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ls = pd.DataFrame({"outcome": ["pain"] * 2, "visit": ["v1"] * 2, "arm": ["a", "b"],
+    ...     "reference": ["b"] * 2, "n": [9, 8], "estimate": [-2.0, -1.0], "se": [0.5, 0.5],
+    ...     "df": [20.0] * 2, "ci_low": [-3.0, -2.0], "ci_high": [-1.0, 0.0],
+    ...     "difference": [-1.0, None], "difference_se": [0.7, None],
+    ...     "difference_df": [20.0, None], "difference_ci_low": [-2.4, None],
+    ...     "difference_ci_high": [0.4, None], "p": [0.17, None]})
+    >>> lsmeans_journal_table("pain", ls).iloc[0, 3:].tolist()
+    ['-2.00 (0.500)', '-3.00 to -1.00', '-1.00 (0.700)', '-2.40 to 0.40', '.17']
+    """
+    _require(
+        lsmeans,
+        [
+            "outcome",
+            "visit",
+            "arm",
+            "reference",
+            "n",
+            "estimate",
+            "se",
+            "ci_low",
+            "ci_high",
+            "difference",
+            "difference_se",
+            "difference_ci_low",
+            "difference_ci_high",
+            "p",
+        ],
+        "tables/lsmeans_change.csv",
+    )
+    ls = lsmeans[lsmeans["outcome"].astype(str) == outcome].copy()
+    if "analysis" in ls.columns and len(ls) and config is not None and config.analyses_of(outcome):
+        ls = ls[ls["analysis"] == config.analyses_of(outcome)[0].name]
+    for c in ("arm", "visit", "reference"):
+        ls[c] = ls[c].astype(str)
+    d = outcome_decimals(config, outcome) if decimals is None else decimals
+    references = _ordered(ls["reference"], None)
+    reference = references[0] if references else (config.reference_arm if config else None)
+    ref_label = _arm_label(config, reference) if reference else "reference"
+    diff_col = f"Difference vs {ref_label} (SE)"
+    columns = [
+        "Visit",
+        "Arm",
+        "n",
+        "Adjusted mean change (SE)",
+        "95% CI",
+        diff_col,
+        "95% CI of the difference",
+        "P",
+    ]
+    rows = []
+    for visit in _ordered(ls["visit"], list(config.visit_names) if config is not None else None):
+        rv = ls[ls["visit"] == visit]
+        for arm in _ordered(rv["arm"], list(config.arm_names) if config is not None else None):
+            r = rv[rv["arm"] == arm].iloc[0]
+            is_ref = arm == reference
+            rows.append(
+                {
+                    "Visit": _visit_label(config, visit),
+                    "Arm": _arm_label(config, arm),
+                    "n": "" if _is_missing(r["n"]) else str(int(r["n"])),
+                    "Adjusted mean change (SE)": _with_se(r["estimate"], r["se"], d),
+                    "95% CI": format_ci(r["ci_low"], r["ci_high"], d),
+                    diff_col: REFERENCE_CELL if is_ref else _with_se(r["difference"], r["difference_se"], d),
+                    "95% CI of the difference": ""
+                    if is_ref
+                    else format_ci(r["difference_ci_low"], r["difference_ci_high"], d),
+                    "P": "" if is_ref else format_p(r["p"]),
+                }
+            )
+    table = pd.DataFrame(rows, columns=columns, dtype=object)
+    if not ls["difference"].notna().any():
+        # one arm (a clinic audit): no comparison columns
+        table = table.drop(columns=columns[5:])
+    return table
+
+
+def _with_se(estimate, se, decimals: int) -> str:
+    """ "estimate (SE)", the SE with one decimal more (a small SE would otherwise read 0.0)."""
+    if _is_missing(estimate):
+        return ""
+    return f"{format_number(estimate, decimals)} ({format_number(se, decimals + 1)})"
+
+
+def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | None" = None) -> pd.DataFrame:
+    """Responder analyses grouped by outcome and threshold, with the visits as columns.
+
+    Each outcome x threshold is a block: a heading row (outcome: threshold), one row per arm with
+    No./total (%) and one with the rate's 95% CI, then per compared arm the risk difference
+    (stored on the proportion scale, shown in percentage points), the odds ratio, P and NNT vs
+    the reference arm. The baseline visit is described only (CONSORT 2010 item 15): its
+    comparison cells are empty.
 
     Examples
     --------
@@ -608,7 +732,8 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
     ...     "reference": ["uc"], "risk_difference": [0.56], "rd_ci_low": [0.4],
     ...     "rd_ci_high": [0.7], "odds_ratio": [17.5], "or_ci_low": [5.0], "or_ci_high": [60.0],
     ...     "p": [0.0001]})
-    >>> responder_journal_table(r).loc[0, "Risk difference, % points (95% CI)"]
+    >>> t = responder_journal_table(r)
+    >>> t.loc[t["Measure"].str.contains("Risk difference"), "post"].iloc[0]
     '56.0 (40.0 to 70.0)'
     """
     _require(
@@ -619,6 +744,8 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
     r = responders.copy()
     for c in ("outcome", "threshold", "visit", "arm"):
         r[c] = r[c].astype(str)
+    # the reference arm's own rows have no reference (responders leaves it empty)
+    r["reference"] = r["reference"].map(lambda x: "" if _is_missing(x) else str(x))
     labels = _threshold_labels(config)
     if "threshold_label" in r.columns:
         # responders_from_config stores the config's label next to each rule.
@@ -627,10 +754,16 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
                 labels.setdefault(rule, str(label))
     outcome_order = list(config.outcome_names) if config is not None else None
     arm_order = list(config.arm_names) if config is not None else None
-    visit_order = list(config.visit_names) if config is not None else None
+    visits = _ordered(r["visit"], list(config.visit_names) if config is not None else None)
+    baseline = config.baseline_visit if config is not None else None
+    visit_cols = {v: _visit_label(config, v) for v in visits}
     has_rate_ci = {"percent_ci_low", "percent_ci_high"} <= set(r.columns)
     has_nnt = "nnt" in r.columns or "nnt_label" in r.columns
     rows = []
+
+    def add(measure: str, cells: dict) -> None:
+        rows.append({"Measure": measure, **{visit_cols[v]: cells.get(v, "") for v in visits}})
+
     for outcome in _ordered(r["outcome"], outcome_order):
         ro = r[r["outcome"] == outcome]
         out_label = (
@@ -642,48 +775,63 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
             ro["threshold"], [t.rule for t in config.thresholds] if config is not None else None
         ):
             rt = ro[ro["threshold"] == threshold]
-            for visit in _ordered(rt["visit"], visit_order):
-                rv = rt[rt["visit"] == visit]
-                for arm in _ordered(rv["arm"], arm_order):
-                    x = rv[rv["arm"] == arm].iloc[0]
-                    is_ref = arm == str(x["reference"])
-                    row = {
-                        "Outcome": out_label,
-                        "Threshold": labels.get(threshold, threshold),
-                        "Visit": _visit_label(config, visit),
-                        "Arm": _arm_label(config, arm),
-                        "Responders, No./total (%)": format_count_percent(
-                            x["responders"], x["percent"], x["denominator"]
-                        ),
-                    }
-                    if has_rate_ci:
-                        row["Rate 95% CI, %"] = format_ci(x["percent_ci_low"], x["percent_ci_high"], 1)
-                    if is_ref:
-                        row["Risk difference, % points (95% CI)"] = "[Reference]"
-                        row["Odds ratio (95% CI)"] = "[Reference]"
-                        row["P"] = ""
-                        if has_nnt:
-                            row["NNT"] = ""
-                    else:
-                        row["Risk difference, % points (95% CI)"] = format_estimate_ci(
+            add(f"{out_label}: {labels.get(threshold, threshold)}", {})
+            arms = _ordered(rt["arm"], arm_order)
+            at = {(x["arm"], x["visit"]): x for _, x in rt.iterrows()}
+            for arm in arms:
+                add(
+                    f"    {_arm_label(config, arm)}, No./total (%)",
+                    {
+                        v: format_count_percent(x["responders"], x["percent"], x["denominator"])
+                        for (a, v), x in at.items()
+                        if a == arm
+                    },
+                )
+                if has_rate_ci:
+                    add(
+                        f"    {_arm_label(config, arm)}, 95% CI of the rate, %",
+                        {
+                            v: format_ci(x["percent_ci_low"], x["percent_ci_high"], 1)
+                            for (a, v), x in at.items()
+                            if a == arm
+                        },
+                    )
+            for arm in arms:
+                compared = {
+                    v: x
+                    for (a, v), x in at.items()
+                    if a == arm and x["reference"] not in ("", arm) and v != baseline
+                }
+                if not compared:
+                    continue
+                ref = _arm_label(config, next(iter(compared.values()))["reference"])
+                name = f"    {_arm_label(config, arm)} vs {ref}"
+                add(
+                    f"{name}: risk difference, % points (95% CI)",
+                    {
+                        v: format_estimate_ci(
                             _scale(x["risk_difference"]), _scale(x["rd_ci_low"]), _scale(x["rd_ci_high"]), 1
                         )
-                        row["Odds ratio (95% CI)"] = format_estimate_ci(
-                            x["odds_ratio"], x["or_ci_low"], x["or_ci_high"], 2
-                        )
-                        row["P"] = format_p(x["p"])
-                        if has_nnt:
-                            row["NNT"] = (
-                                _text(x["nnt_label"]) if "nnt_label" in r.columns else _format_nnt(x["nnt"])
-                            )
-                    rows.append(row)
-    columns = ["Outcome", "Threshold", "Visit", "Arm", "Responders, No./total (%)"]
-    if has_rate_ci:
-        columns.append("Rate 95% CI, %")
-    columns += ["Risk difference, % points (95% CI)", "Odds ratio (95% CI)", "P"]
-    if has_nnt:
-        columns.append("NNT")
-    return pd.DataFrame(rows, columns=columns, dtype=object)
+                        for v, x in compared.items()
+                    },
+                )
+                add(
+                    f"{name}: odds ratio (95% CI)",
+                    {
+                        v: format_estimate_ci(x["odds_ratio"], x["or_ci_low"], x["or_ci_high"], 2)
+                        for v, x in compared.items()
+                    },
+                )
+                add(f"{name}: P", {v: format_p(x["p"]) for v, x in compared.items()})
+                if has_nnt:
+                    add(
+                        f"{name}: NNT",
+                        {
+                            v: _text(x["nnt_label"]) if "nnt_label" in r.columns else _format_nnt(x["nnt"])
+                            for v, x in compared.items()
+                        },
+                    )
+    return pd.DataFrame(rows, columns=["Measure", *visit_cols.values()], dtype=object)
 
 
 def _scale(x):

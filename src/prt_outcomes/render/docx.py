@@ -187,8 +187,9 @@ def _add_table(document, header: list[str], body: list[list[str]], *, caption=No
         if i == 0:
             # the header repeats on each page of a long table
             row._tr.get_or_add_trPr().append(row._tr.makeelement(_qn("w:tblHeader"), {}))
+        cells = row.cells  # python-docx rebuilds this list on each access
         for j, value in enumerate(values):
-            cell = row.cells[j]
+            cell = cells[j]
             cell.width = Inches(widths[j] * scale)
             tc_pr = cell._tc.get_or_add_tcPr()
             if i == 0:

@@ -51,9 +51,9 @@ TABLE_FONT = "Arial"
 _TABLE_PT = 8.5
 _BODY_PT = 10
 _NOTE_PT = 8
-#: Page geometry (inches): US Letter / A4-safe text widths with 1 in margins.
+#: Page geometry (inches): US Letter text widths, 1 in margins (0.75 in on a landscape page).
 _PORTRAIT_WIDTH = 6.5
-_LANDSCAPE_WIDTH = 9.0
+_LANDSCAPE_WIDTH = 9.5
 #: Estimated width of one character of the table font, and each cell's padding (inches).
 _CHAR_IN = _TABLE_PT * 0.55 / 72
 _PAD_IN = 0.16
@@ -131,13 +131,28 @@ def _display(text) -> str:
     return ("\u2003" * (pad // 4) + stripped) if pad >= 4 else stripped
 
 
+#: A number cell: digits and the punctuation of "1.77 (1.20 to 2.34)", "33/50 (66.0)", "<.001".
+_NUMBER_CELL = re.compile(r"[\d\s.,:;()/%<>+=\-\u2212]*(?:to[\d\s.,()\-\u2212]+)?")
+#: A label column wraps at this many characters (a long threshold or characteristic name).
+_LABEL_CHARS = 16
+
+
+def _is_label_column(cells: list[str]) -> bool:
+    """No cell of the column is a number: its text may wrap (a number or CI never does)."""
+    shown = [c.strip() for c in cells if c.strip() and c.strip() != "[Reference]"]
+    return bool(shown) and not any(_NUMBER_CELL.fullmatch(c) for c in shown)
+
+
 def _column_widths(header: list[str], body: list[list[str]]) -> list[float]:
-    """Inches per column: the longest body cell on one line (a CI never wraps), the header
-    allowed to wrap at its longest word."""
+    """Inches per column: the longest body cell on one line (a CI never wraps), a label column
+    (no numbers) wrapping at :data:`_LABEL_CHARS`, the header wrapping at its longest word."""
     widths = []
     for j, head in enumerate(header):
         cells = [row[j] for row in body if j < len(row)]
         longest_cell = max((len(c) for c in cells), default=0)
+        if _is_label_column(cells):
+            longest_word = max((len(w) for c in cells for w in c.split()), default=0)
+            longest_cell = max(min(longest_cell, _LABEL_CHARS), longest_word)
         longest_word = max((len(w) for w in head.split()), default=0)
         chars = max(longest_cell, longest_word, min(len(head), 14))
         widths.append(chars * _CHAR_IN + _PAD_IN)
@@ -152,7 +167,7 @@ def _set_orientation(section, landscape: bool) -> None:
     long, short = Inches(11), Inches(8.5)
     section.page_width, section.page_height = (long, short) if landscape else (short, long)
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-        setattr(section, side, Inches(1))
+        setattr(section, side, Inches(0.75 if landscape else 1))
 
 
 def _paragraph(document, text: str, *, size: float = _BODY_PT, bold: bool = False, style=None):
@@ -174,6 +189,7 @@ def _add_table(document, header: list[str], body: list[list[str]], *, caption=No
         paragraph.paragraph_format.keep_with_next = True
         paragraph.paragraph_format.space_after = Pt(3)
     widths = _column_widths(header, body)
+    label_columns = [_is_label_column([row[j] for row in body]) for j in range(len(header))]
     scale = min(1.0, width / sum(widths)) if widths else 1.0
     size = _TABLE_PT if scale >= 0.999 else max(6.0, _TABLE_PT * scale)
     table = document.add_table(rows=1 + len(body), cols=len(header))
@@ -194,7 +210,7 @@ def _add_table(document, header: list[str], body: list[list[str]], *, caption=No
             tc_pr = cell._tc.get_or_add_tcPr()
             if i == 0:
                 _border(tc_pr, "bottom", 6)
-            elif j > 0 or not value.startswith("\u2003"):
+            elif not label_columns[j]:
                 tc_pr.append(tc_pr.makeelement(_qn("w:noWrap"), {}))
             paragraph = cell.paragraphs[0]
             paragraph.paragraph_format.space_after = Pt(0)

@@ -171,3 +171,10 @@ def test_a_docx_write_failure_names_the_file(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputError, match="t.docx"):
         to_docx(pd.DataFrame({"a": ["1"]}), Path(blocker) / "t.docx")
+
+
+def test_control_characters_and_markup_are_text(tmp_path):
+    # XML cannot hold control characters: they are dropped, not a traceback; markup stays text
+    frame = pd.DataFrame({"a\x01b": ['=HYPERLINK("x")\x07', "<img onerror=1>"]})
+    path = to_docx(frame, tmp_path / "h.docx", caption="c\x00")
+    assert docx_table_cells(path) == [[["ab"], ['=HYPERLINK("x")'], ["<img onerror=1>"]]]

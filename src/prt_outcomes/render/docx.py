@@ -125,6 +125,8 @@ def _display(text) -> str:
     """A cell as printed: a true minus in negative numbers (as the HTML/LaTeX writers), the
     four-space indent of a sub-row as an em space per level."""
     value = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    # XML 1.0 cannot hold control characters (a pasted label may carry one): drop them
+    value = _XML_ILLEGAL.sub("", value)
     value = _minus(value, "\u2212")
     stripped = value.lstrip(" ")
     pad = len(value) - len(stripped)
@@ -236,7 +238,7 @@ def _save(document, path: Path, *, title: str = "") -> Path:
     props = document.core_properties
     props.author = "prt-outcomes"
     props.last_modified_by = "prt-outcomes"
-    props.title = title
+    props.title = _XML_ILLEGAL.sub("", title)
     props.created = props.modified = props.last_printed = FIXED_DATE.replace(tzinfo=None)
     props.revision = 1
     raw = io.BytesIO()
@@ -317,6 +319,7 @@ def docx_table_cells(path: str | Path) -> list[list[list[str]]]:
 # the report
 # --------------------------------------------------------------------------------------------
 _SPACE = re.compile(r"\s+")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SKIP = {"head", "style", "script", "nav", "title", "meta"}
 _CONTAINERS = {"html", "body", "section", "div", "header", "main", "article", "footer"}
 

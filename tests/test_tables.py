@@ -142,7 +142,7 @@ def test_write_table_writes_each_format_deterministically(tmp_path):
     assert b"\r\n" not in b"".join(blobs)
     assert r"\label{tab:t}" in first[2].read_text()
     with pytest.raises(ValueError, match="unknown table format"):
-        write_table(df, tmp_path / "t", ("docx",))
+        write_table(df, tmp_path / "t", ("rtf",))
 
 
 # ---------------------------------------------------------------- journal tables

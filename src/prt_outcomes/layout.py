@@ -51,6 +51,7 @@ __all__ = [
     "file_key",
     "stamp_paths",
     "RENDERED_FORMATS",
+    "JOURNAL_EXTRA_FORMATS",
     "REPORT_FIGURE_FORMAT",
     "REPORT_TABLES",
     "FIGURE_TABLES",
@@ -58,6 +59,8 @@ __all__ = [
 
 #: Formats every result table is rendered in, beside its CSV.
 RENDERED_FORMATS = ("md", "html", "tex")
+#: The journal tables are also written for Word (prt_outcomes.render.docx).
+JOURNAL_EXTRA_FORMATS = ("docx",)
 #: The format the report embeds (base64, so the page stays one file).
 REPORT_FIGURE_FORMAT = "png"
 #: The result tables the report reads numbers from (it embeds the rendered tables).
@@ -285,6 +288,11 @@ class RunLayout:
     def report(self) -> Path:
         return self.study_dir / "report.html"
 
+    @property
+    def report_docx(self) -> Path:
+        """The report as one Word document (the sections of :attr:`report`)."""
+        return self.study_dir / "report.docx"
+
     def result_tables(self) -> dict[str, Path]:
         """The tidy result tables' CSVs by name, in the registry's order."""
         return {name: self.table(name) for name in RESULT_TABLES}
@@ -297,11 +305,14 @@ class RunLayout:
 
     def journal_tables(self) -> dict[str, dict[str, Path]]:
         """The journal tables by stem, each ``{format: path}``; the per-outcome ones have a CSV
-        too, because each combines several result tables."""
+        too, because each combines several result tables; every one has a Word version."""
         return {
             stem: {
                 fmt: self.table(stem, fmt)
-                for fmt in (TABLE_FORMATS if stem.startswith("outcome_") else RENDERED_FORMATS)
+                for fmt in (
+                    *(TABLE_FORMATS if stem.startswith("outcome_") else RENDERED_FORMATS),
+                    *JOURNAL_EXTRA_FORMATS,
+                )
             }
             for stem in journal_table_stems(self.config)
         }
@@ -382,7 +393,9 @@ class RunLayout:
         paths = list(self.validation)[:5]
         paths += [self.table(t, ext) for t in RESULT_TABLES for ext in TABLE_FORMATS]
         for paths_of_stem in self.journal_tables().values():
-            paths += [paths_of_stem[fmt] for fmt in TABLE_FORMATS if fmt in paths_of_stem]
+            paths += [
+                paths_of_stem[fmt] for fmt in (*TABLE_FORMATS, *JOURNAL_EXTRA_FORMATS) if fmt in paths_of_stem
+            ]
         paths += list(self.figures().values())
-        paths += [self.report, self.manifest]
+        paths += [self.report, self.report_docx, self.manifest]
         return paths

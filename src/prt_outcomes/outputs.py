@@ -326,12 +326,13 @@ def journal_table_stems(config: StudyConfig) -> list[str]:
 def journal_table_files(config: StudyConfig) -> list[str]:
     """File names of the journal tables under ``tables/``.
 
-    The per-outcome tables also have a CSV, because each combines several result tables.
+    The per-outcome tables also have a CSV, because each combines several result tables; every
+    one has a Word version (``.docx``).
     """
     return [
         f"{stem}.{ext}"
         for stem in journal_table_stems(config)
-        for ext in (TABLE_FORMATS if stem.startswith("outcome_") else ("md", "html", "tex"))
+        for ext in (*(TABLE_FORMATS if stem.startswith("outcome_") else ("md", "html", "tex")), "docx")
     ]
 
 

@@ -15,7 +15,7 @@ rule manifest:
 
 
 rule render_tables:
-    """Markdown, HTML and LaTeX (booktabs) versions of every table, plus journal tables."""
+    """Markdown, HTML and LaTeX (booktabs) versions of every table, plus journal tables (also .docx)."""
     input:
         **named(LAYOUT.result_tables()),
         config_stamp=STAMPS["config_full"],
@@ -59,7 +59,8 @@ rule render_figures:
 
 
 rule report:
-    """One self-contained HTML report: the tables and figures the render rules wrote, embedded."""
+    """One self-contained HTML report (the tables and figures the render rules wrote, embedded),
+    and the same report as one Word document."""
     input:
         # result tables (numbers the report states), validation files, manifest, the row-level
         # files read only to know which participant ids must never appear, and the rendered
@@ -68,6 +69,8 @@ rule report:
         config_stamp=STAMPS["config_full"],
     output:
         report=report(str(LAYOUT.report), caption="../report/report.rst", category="Report"),
+        # the same sections as one Word document (prt_outcomes.render.docx.report_to_docx)
+        report_docx=str(LAYOUT.report_docx),
     log:
         log_of("report"),
     conda:

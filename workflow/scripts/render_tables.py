@@ -1,4 +1,4 @@
-"""Snakemake adapter: Markdown, HTML and LaTeX tables."""
+"""Snakemake adapter: Markdown, HTML and LaTeX tables (the journal tables also as Word .docx)."""
 
 from prt_outcomes.logs import WorkflowStep
 

@@ -63,6 +63,8 @@ RESULT_TABLE_TITLES = {table.name: table.title for table in RESULT_TABLE_REGISTR
 
 log = logging.getLogger(__name__)
 _FORMATS = ("md", "html", "tex")
+# ---- docx (issue 14, helper hD): the journal tables are also written for Word
+_JOURNAL_FORMATS = (*_FORMATS, "docx")
 _ID_COLUMN = "participant_id"
 _REDACTED = "[participant id removed]"
 
@@ -180,7 +182,7 @@ def render_tables(
         )
         written += write_table(
             table,
-            files(f"outcome_{outcome}", ("csv", *_FORMATS)),
+            files(f"outcome_{outcome}", ("csv", *_JOURNAL_FORMATS)),
             caption=f"{config.outcome(outcome).label} by "
             + ("visit" if config.is_audit else "arm and visit"),
             notes=_audit_outcome_notes(config, outcome)
@@ -190,7 +192,7 @@ def render_tables(
     baseline = baseline_journal_table(frames["baseline"], config, flow=frames["flow"])
     written += write_table(
         baseline,
-        files("baseline_table", _FORMATS),
+        files("baseline_table", _JOURNAL_FORMATS),
         caption="Characteristics of the patients at the first visit"
         if config.is_audit
         else "Baseline characteristics of participants by arm",
@@ -200,7 +202,7 @@ def render_tables(
         responders = responder_journal_table(frames["responders"], config)
         written += write_table(
             responders,
-            files("responder_table", _FORMATS),
+            files("responder_table", _JOURNAL_FORMATS),
             caption="Responders by threshold and visit"
             if config.is_audit
             else "Responders by threshold, visit and arm",

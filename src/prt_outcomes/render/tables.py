@@ -1059,15 +1059,19 @@ def write_table(
     else:
         stem = Path(stem)
         paths = {fmt: stem.with_name(stem.name + "." + fmt) for fmt in formats}
-    unknown = [f for f in paths if f not in (*_WRITERS, "csv")]
+    unknown = [f for f in paths if f not in (*_WRITERS, "csv", "docx")]
     if unknown:
-        raise ValueError(f"unknown table format(s) {unknown}; use any of md, html, tex, csv.")
+        raise ValueError(f"unknown table format(s) {unknown}; use any of md, html, tex, csv, docx.")
     from ..outputs import write_csv  # the one CSV writer (formula-safe cells, fixed floats)
 
     written = []
     for fmt, path in paths.items():
         if fmt == "csv":
             write_csv(df, path)
+        elif fmt == "docx":  # a Word table (python-docx), deterministic bytes
+            from .docx import to_docx
+
+            to_docx(df, path, caption=caption, notes=notes)
         else:
             kwargs = {"label": f"tab:{path.stem}"} if fmt == "tex" else {}
             write_text_file(path, _WRITERS[fmt](df, caption=caption, notes=notes, **kwargs) + "\n")

@@ -149,6 +149,7 @@ def test_manifest_inputs_are_relative_with_hash_and_size(edits):
     assert inputs == [
         {
             "path": "../data/visits.csv",
+            "relative_to": "config",  # no Snakefile above: outside any project
             "sha256": hashlib.sha256(data_file.read_bytes()).hexdigest(),  # the replacing export's
             "bytes": data_file.stat().st_size,
         }

@@ -82,7 +82,10 @@ def snakemake_command(
         *settings,
         "--cores",
         str(cores),
-        "--printshellcmds",
+        # the terminal shows progress; prt-outcomes run keeps Snakemake's full log in
+        # results/<study>/logs/snakemake.log (see _run)
+        "--quiet",
+        "rules",
         # Snakemake marks the outputs of jobs stopped by Ctrl-C as incomplete: build them again
         # instead of asking the user for this flag.
         "--rerun-incomplete",
@@ -94,7 +97,7 @@ def snakemake_command(
     ]
 
 
-def run_interruptible(command: list[str], *, on_interrupt: str | None = None, **popen) -> int:
+def run_interruptible(command: list[str], *, on_interrupt: str | None = None, on_line=None, **popen) -> int:
     """Run ``command`` and return its exit status; on Ctrl-C let it and its jobs stop cleanly.
 
     The child runs in a process group of its own, so the terminal's Ctrl-C reaches only this
@@ -103,7 +106,20 @@ def run_interruptible(command: list[str], *, on_interrupt: str | None = None, **
     lock. A second Ctrl-C sends SIGTERM, a third SIGKILL. After an interrupt ``on_interrupt`` is
     printed (one line, no traceback) and the status is 130.
     """
+    reader = None
+    if on_line is not None:
+        import threading
+
+        popen.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     child = subprocess.Popen(command, start_new_session=True, **popen)
+    if on_line is not None:
+
+        def pump():
+            for line in child.stdout:
+                on_line(line)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
     interrupts = 0
     while True:
         try:
@@ -116,6 +132,8 @@ def run_interruptible(command: list[str], *, on_interrupt: str | None = None, **
                 os.killpg(child.pid, sig)
             except ProcessLookupError:
                 pass
+    if reader is not None:
+        reader.join(timeout=10)
     if interrupts:
         if on_interrupt:
             print(on_interrupt, file=sys.stderr, flush=True)
@@ -137,6 +155,64 @@ def _step_failures(logs_dir: Path, since: float) -> list[tuple[Path, str]]:
         if message:
             found.append((log, message))
     return found
+
+
+#: Lines of Snakemake's output shown on the terminal; everything goes to the run's log.
+_SHOWN = (
+    "steps (",
+    "Nothing to be done",
+    "Error in rule",
+    "Exiting because",
+    "MissingInput",
+    "WorkflowError",
+)
+
+
+class _Terminal:
+    """Snakemake's output: every line to ``log``, the progress and error lines to the terminal."""
+
+    def __init__(self, log: Path):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(log, "w", encoding="utf-8")
+        self.shown = 0
+
+    def __call__(self, line: str) -> None:
+        self.file.write(line)
+        text = line.rstrip()
+        if any(key in text for key in _SHOWN) or text.startswith(("prt-outcomes:", "Error", "ConfigError")):
+            print(text, flush=True)
+            self.shown += 1
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _summary(layout, project: Path) -> list[str]:
+    """The lines printed after a successful run: report, warnings, quarantined rows."""
+    import csv
+
+    def shown(path: Path) -> str:
+        return str(Path(path).resolve())
+
+    lines = [f"Report: {shown(layout.report)}"]
+    warnings = 0
+    for log in sorted(layout.log_dir.glob("*.log")) if layout.log_dir.is_dir() else []:
+        if log.name == "snakemake.log":
+            continue
+        text = log.read_text(encoding="utf-8", errors="replace")
+        warnings += sum(1 for line in text.splitlines() if line.startswith("WARNING "))
+    lines.append(f"Warnings: {warnings} (in the step logs under {shown(layout.log_dir)})")
+    quarantined = 0
+    try:
+        with open(layout.validation.summary, encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("file") == "total":
+                    quarantined = int(float(row.get("rows_quarantined") or 0))
+    except (OSError, ValueError):
+        pass
+    where = f"; read {shown(layout.validation.report)}" if quarantined else ""
+    lines.append(f"Quarantined rows: {quarantined}{where}")
+    return lines
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -165,15 +241,22 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     layout = RunLayout.for_study(config, root)
     study_dir = layout.study_dir
     command = snakemake_command(snakefile, Path(args.config).resolve(), given_root, args.cores, extra)
-    print("prt-outcomes: " + " ".join(command[2:]), flush=True)
+    snakemake_log = layout.log_dir / "snakemake.log"
+    print(f"prt-outcomes: running study {config.name!r} (full log: {snakemake_log})", flush=True)
     started = time.time() - 1  # file times may be rounded down to the second
     try:
         with results_lock(study_dir, holder=f"project {project}"):
-            status = run_interruptible(
-                command,
-                on_interrupt="prt-outcomes: interrupted; Snakemake stopped its jobs. Run the same "
-                "command again to continue: unfinished outputs are built again.",
-            )
+            terminal = _Terminal(snakemake_log)
+            terminal("prt-outcomes: " + " ".join(command[2:]) + "\n")
+            try:
+                status = run_interruptible(
+                    command,
+                    on_interrupt="prt-outcomes: interrupted; Snakemake stopped its jobs. Run the same "
+                    "command again to continue: unfinished outputs are built again.",
+                    on_line=terminal,
+                )
+            finally:
+                terminal.close()
     except PrtOutcomesError as exc:
         print(f"prt-outcomes: {exc}", file=sys.stderr)
         return 1
@@ -184,13 +267,17 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         for log, message in failures:
             print(f"prt-outcomes: the workflow stopped. {message} (log: {log})", file=sys.stderr)
         if not failures:
+            # an error before any step ran (the Snakefile's own message): its last lines
+            tail = snakemake_log.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
+            print("\n".join(tail), file=sys.stderr)
             print(
                 f"prt-outcomes: the workflow stopped (exit {status}); the logs are in "
-                f"{layout.log_dir} and the lines above say which step failed.",
+                f"{layout.log_dir} ({snakemake_log.name}: Snakemake's own) and the lines above "
+                "say which step failed.",
                 file=sys.stderr,
             )
         return status
-    print(f"\nReport: {layout.report.resolve()}")
+    print("\n".join(["", *_summary(layout, project)]), flush=True)
     return 0
 
 

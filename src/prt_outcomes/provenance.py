@@ -32,6 +32,8 @@ from .config import ConfigError, StudyConfig
 __all__ = [
     "sha256_file",
     "package_versions",
+    "project_root",
+    "provenance_path",
     "input_records",
     "canonical_json",
     "STAMP_STAGES",
@@ -106,8 +108,38 @@ def _relative_to_config(config: StudyConfig, path: Path) -> str:
     return Path(os.path.relpath(path.resolve(), Path(config.base_dir).resolve())).as_posix()
 
 
+def project_root(config: StudyConfig) -> Path | None:
+    """The project a config belongs to: the nearest folder, from the config's own upwards,
+    holding the workflow's ``Snakefile``; ``None`` when the config lies outside any project."""
+    here = Path(config.base_dir).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Snakefile").is_file():
+            return folder
+    return None
+
+
+def provenance_path(config: StudyConfig, path: str | Path) -> tuple[str, str]:
+    """``(path, base)``: how provenance names an input, never by an absolute path.
+
+    Relative to the project root (``base`` ``"project"``) when the file lies inside the
+    project the config belongs to (:func:`project_root`), else relative to the config file's
+    folder (``base`` ``"config"``, possibly with ``..``): the same file is named the same way
+    on every machine that holds the project, and the sha256 beside it says which content.
+
+    >>> from prt_outcomes.config import load_config
+    >>> provenance_path(load_config("config/config.yaml"), "data/example/outcomes_long.csv")  # doctest: +SKIP
+    ('data/example/outcomes_long.csv', 'project')
+    """
+    resolved = Path(path).resolve()
+    root = project_root(config)
+    if root is not None and resolved.is_relative_to(root):
+        return resolved.relative_to(root).as_posix(), "project"
+    return _relative_to_config(config, resolved), "config"
+
+
 def input_records(config: StudyConfig, inputs: Iterable[str | Path]) -> list[dict]:
-    """``path`` (relative to the config file's folder, ``/``-separated), ``sha256``, ``bytes``.
+    """``path`` (:func:`provenance_path`, ``/``-separated), ``relative_to`` (``project`` or
+    ``config``), ``sha256``, ``bytes``.
 
     Relative paths keep the user's folder layout (and name) out of the manifest while still
     saying which file was read; the hash says exactly which content.
@@ -116,8 +148,9 @@ def input_records(config: StudyConfig, inputs: Iterable[str | Path]) -> list[dic
     for p in map(Path, inputs):
         if not p.is_file():
             raise _missing_input(config, p)
+        shown, base = provenance_path(config, p)
         records.append(
-            {"path": _relative_to_config(config, p), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+            {"path": shown, "relative_to": base, "sha256": sha256_file(p), "bytes": p.stat().st_size}
         )
     return records
 
@@ -219,13 +252,24 @@ def build_manifest(config: StudyConfig, inputs: Iterable[str | Path]) -> dict:
 
     No timestamps: the manifest is a pure function of inputs, config and environment, so a
     rerun on the same machine writes the same bytes. ``config`` is the config file's content
-    plus the schema's defaults; input paths are relative to the config file's folder.
+    plus the schema's defaults, except that a data file given by an absolute path is named as
+    in ``inputs`` (:func:`provenance_path`); input paths are relative to the project root, or
+    to the config file's folder for data outside the project. No absolute path of the machine
+    that ran is recorded.
     """
     files = input_records(config, inputs)
+    raw = json.loads(json.dumps(config.raw, default=str))
+    for entry in (raw.get("data") or {}).get("files") or []:
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("path"), str)
+            and Path(entry["path"]).is_absolute()
+        ):
+            entry["path"] = provenance_path(config, entry["path"])[0]
     return {
         "study": config.name,
         "created_by": f"prt-outcomes {__version__}",
-        "config": json.loads(json.dumps(config.raw, default=str)),
+        "config": raw,
         "inputs": files,
         "packages": package_versions(),
         "python": sys.version.split()[0],

@@ -844,10 +844,13 @@ def _map_codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
     # covariate without levels) the mapped values are all-NaN floats, which cannot take text
     mapped_u = norm_u.map(mapping).astype("string")
     out_u = mapped_u.where(mapped_u.notna(), raw_u).astype("string")
-    out = out_u.take(np.where(codes < 0, 0, codes)).to_numpy()
-    result = pd.Series(pd.array(out, dtype="string"), index=values.index)
-    result[codes < 0] = pd.NA
-    return result
+    # spread the few distinct names over the rows inside Arrow (a take on the codes): going
+    # through a million-element object array cost seconds on large data
+    name_codes, names = pd.factorize(out_u.to_numpy(dtype=object), use_na_sentinel=True)
+    row_codes = np.where(codes < 0, -1, name_codes[np.where(codes < 0, 0, codes)])
+    dictionary = pa.array(list(names), type=pa.large_string())
+    taken = pc.take(dictionary, pa.array(row_codes, mask=row_codes < 0, type=pa.int64()))
+    return pd.Series(pd.arrays.ArrowStringArray(taken), index=values.index)
 
 
 def _code_map(names_labels_codes: Iterable[tuple[str, str, Iterable]]) -> dict[str, str]:

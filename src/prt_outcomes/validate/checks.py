@@ -781,7 +781,8 @@ def _hide_participant_ids(failures: pd.DataFrame, df: pd.DataFrame) -> pd.DataFr
 def _locate(frame: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     pos = frame["_pos"].to_numpy()
     frame = frame.copy()
-    frame["file"] = df[SOURCE_FILE].to_numpy()[pos]
+    # take the failing rows first: the whole file column as objects costs ~0.5 s a million rows
+    frame["file"] = df[SOURCE_FILE].take(pos).to_numpy(dtype=object)
     frame["row"] = df[SOURCE_ROW].to_numpy()[pos]
     return frame[["_pos", *FAILURE_COLUMNS]]
 

@@ -239,22 +239,27 @@ def _frame_check(rule: str, column: str, fn: Callable[[pd.DataFrame], np.ndarray
 
 #: the last frame's participant codes: every cross-row check of one validation reads the same
 #: frame, and factorising a million ids once instead of once per check halves their cost
-_CODES_CACHE: list = [None, None]
+_CODES_CACHE: list = [None, None, None]
 
 
 def _participant_codes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    ref, cached = _CODES_CACHE
-    if ref is not None and ref() is df and len(cached) == len(df):
-        codes = cached
-    else:
-        codes, _ = pd.factorize(df[SUBJECT], use_na_sentinel=True)
-        _CODES_CACHE[:] = [weakref.ref(df), codes]
+    codes, _ = _participant_factors(df)
     return codes, codes >= 0
+
+
+def _participant_factors(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Participant codes (-1 for a missing id) and the distinct ids, cached per frame."""
+    ref, cached, uniques = _CODES_CACHE
+    if ref is not None and ref() is df and len(cached) == len(df):
+        return cached, uniques
+    codes, uniques = pd.factorize(df[SUBJECT], use_na_sentinel=True)
+    _CODES_CACHE[:] = [weakref.ref(df), codes, uniques]
+    return codes, uniques
 
 
 def forget_cached_codes() -> None:
     """Drop the cached participant codes (call after validating a frame that may change)."""
-    _CODES_CACHE[:] = [None, None]
+    _CODES_CACHE[:] = [None, None, None]
 
 
 def _spread(codes: np.ndarray, bad_participant: np.ndarray) -> np.ndarray:
@@ -267,7 +272,7 @@ def _spread(codes: np.ndarray, bad_participant: np.ndarray) -> np.ndarray:
 
 def _ids_differ_only_in_case(df: pd.DataFrame) -> np.ndarray:
     """Rows whose id equals another id but for letter case fail (both spellings)."""
-    codes, uniques = pd.factorize(df[SUBJECT], use_na_sentinel=True)
+    codes, uniques = _participant_factors(df)
     if len(uniques) < 2:
         return np.ones(len(df), dtype=bool)
     lowered, _ = pd.factorize(pd.Series(uniques, dtype="str").str.lower())
@@ -279,11 +284,18 @@ def _duplicate_visit(df: pd.DataFrame) -> np.ndarray:
     codes, has = _participant_codes(df)
     if not has.any():
         return np.ones(len(df), dtype=bool)
-    vcodes, _ = pd.factorize(df[VISIT], use_na_sentinel=True)
-    key = pd.DataFrame({"p": codes, "v": vcodes})
-    dup = key.duplicated(keep=False).to_numpy() & has & (vcodes >= 0)
+    vcodes, vnames = pd.factorize(df[VISIT], use_na_sentinel=True)
+    sel = has & (vcodes >= 0)
+    # one integer per (participant, visit): counting those is a hash-free duplicate test
+    key = codes[sel].astype(np.int64) * max(len(vnames), 1) + vcodes[sel]
+    if codes.max() + 1 <= 50_000_000 // max(len(vnames), 1):
+        counts = np.bincount(key)
+        dup_key = counts[key] > 1
+    else:  # many distinct visit texts: sort instead of a huge count table
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        dup_key = counts[inverse] > 1
     bad = np.zeros(codes.max() + 1, dtype=bool)
-    bad[codes[dup]] = True
+    bad[codes[sel][dup_key]] = True
     return _spread(codes, bad)
 
 
@@ -296,9 +308,12 @@ def _single_value(column: str) -> Callable[[pd.DataFrame], np.ndarray]:
             return np.ones(len(df), dtype=bool)
         vcodes, _ = pd.factorize(df[column], use_na_sentinel=True)
         sel = has & (vcodes >= 0)
-        pairs = pd.DataFrame({"p": codes[sel], "v": vcodes[sel]}).drop_duplicates()
-        n_values = np.bincount(pairs["p"].to_numpy(), minlength=codes.max() + 1)
-        return _spread(codes, n_values > 1)
+        p, v = codes[sel], vcodes[sel]
+        # a participant has one value when every row equals one of its rows (any one will do)
+        one = np.full(codes.max() + 1, -1, dtype=v.dtype)
+        one[p] = v
+        differs = np.bincount(p[v != one[p]], minlength=codes.max() + 1)
+        return _spread(codes, differs > 0)
 
     return check
 

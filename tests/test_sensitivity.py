@@ -329,6 +329,28 @@ def test_rubin_pooling_by_hand_and_the_ancova_of_an_imputed_data_set():
     assert not np.allclose(res.table["estimate"], other.table["estimate"])
 
 
+@pytest.mark.parametrize(
+    "method, m", [("approximate_bayesian", 9), ("conditional_mean_bootstrap", 7), ("conditional_mean", None)]
+)
+def test_results_are_byte_identical_whatever_the_number_of_workers(method, m):
+    """Each sample draws from its own seed spawned in advance, so 1, 2 or 3 forked workers give
+    the same bytes (tables, per-sample estimates and the imputed values), in the same order."""
+    df = _trial(n=24, seed=5)
+    runs = [
+        sensitivity_analysis(df, method=method, n_imputations=m, seed=21, strategy="JR", workers=w, **KW)
+        for w in (1, 2, 3)
+    ]
+    first = runs[0]
+    for other in runs[1:]:
+        assert first.table.to_csv() == other.table.to_csv()
+        pd.testing.assert_frame_equal(first.estimates, other.estimates, check_exact=True)
+        for col in ("estimate", "se"):
+            assert first.estimates[col].to_numpy().tobytes() == other.estimates[col].to_numpy().tobytes()
+        assert first.n_failed == other.n_failed
+        for (ids_a, va), (ids_b, vb) in zip(first.imputed, other.imputed):
+            assert (ids_a == ids_b).all() and va.tobytes() == vb.tobytes()
+
+
 def test_condmean_bootstrap_pools_its_samples_by_percentile():
     df = _trial(n=20, seed=2)
     res = sensitivity_analysis(df, method="conditional_mean_bootstrap", n_imputations=25, seed=1, **KW)

@@ -1003,7 +1003,8 @@ def sensitivity_analysis(
         Imputations M (approximate Bayesian) or bootstrap samples; not used by the jackknife
         (it has one sample per participant).
     seed : int, optional
-        Seed of numpy's generator for the bootstrap samples and the random draws.
+        Seed of the bootstrap samples and the random draws: each sample or imputation gets its own
+        generator from ``numpy.random.SeedSequence(seed).spawn(n_imputations)``.
     delta : float or sequence of float (one per visit), optional
         Added to the imputed values at and after the ICE (never to observed values, nor to MAR
         intermittent gaps) in the arms ``delta_arms`` (default: every arm but the reference);

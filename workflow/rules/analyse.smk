@@ -125,8 +125,10 @@ rule sensitivity:
         strategy="MAR|J2R|CR|CIR",
     conda:
         SOFTWARE
-    # the jackknife refits the MMRM once per participant: ~10 s for 172 participants x 4 visits
-    threads: 1
+    # the jackknife refits the MMRM once per participant, MI once per imputation: the refits run
+    # over the job's threads (forked workers, results identical whatever their number);
+    # Snakemake lowers 2 to --cores when fewer are given
+    threads: 2
     resources:
         mem_mb=1000,
         runtime=60,
@@ -145,7 +147,7 @@ rule tipping_point:
         log_of("tipping_point_{outcome}"),
     conda:
         SOFTWARE
-    threads: 1
+    threads: 2
     resources:
         mem_mb=1000,
         runtime=60,

@@ -10,5 +10,6 @@ with WorkflowStep(snakemake) as step:
     from prt_outcomes.outputs import write_csv
 
     outcome, strategy = snakemake.wildcards.outcome, snakemake.wildcards.strategy
-    table = sensitivity_job(pd.read_parquet(snakemake.input.data), step.config, outcome, strategy)
+    data = pd.read_parquet(snakemake.input.data)
+    table = sensitivity_job(data, step.config, outcome, strategy, workers=snakemake.threads)
     write_csv(table, snakemake.output.table)

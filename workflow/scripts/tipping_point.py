@@ -8,5 +8,6 @@ with WorkflowStep(snakemake) as step:
     from prt_outcomes.analyse.sensitivity_jobs import tipping_point_job
     from prt_outcomes.outputs import write_csv
 
-    table = tipping_point_job(pd.read_parquet(snakemake.input.data), step.config, snakemake.wildcards.outcome)
+    data = pd.read_parquet(snakemake.input.data)
+    table = tipping_point_job(data, step.config, snakemake.wildcards.outcome, workers=snakemake.threads)
     write_csv(table, snakemake.output.table)

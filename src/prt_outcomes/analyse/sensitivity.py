@@ -67,11 +67,13 @@ True
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import threadpoolctl
 
 from prt_outcomes.errors import ModelError
 from prt_outcomes.models.mmrm_fit import mmrm
@@ -502,67 +504,134 @@ def _supports_model(trial, rows) -> bool:
     return True
 
 
-def _impute(trial, model, method, n_imputations, rng, max_failures):
-    """[(rows, completed y)], n_failed."""
+class _TooManyFailures(Exception):
+    """A task redrew more bootstrap samples than allowed (the parent turns it into ModelError)."""
+
+
+def _fit_ok(trial, model, rows, what):
+    beta, sigma, ok = model.fit(rows)
+    if not ok:
+        raise ModelError(
+            f"sensitivity analysis of {trial.outcome!r}: the imputation MMRM did not converge on {what}; "
+            "simplify the model (fewer covariates) or check the data."
+        )
+    return beta, sigma
+
+
+def _resample_fit(trial, model, rng, limit):
+    """(rows, beta, sigma, failed): a stratified bootstrap sample the MMRM fits, redrawn on failure."""
+    failed = 0
+    while True:
+        rows = _stratified_sample(rng, trial.arm_of, trial.arms)
+        ok = False
+        if _supports_model(trial, rows):
+            try:
+                beta, sigma, ok = model.fit(rows)
+            except (ModelError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+                # a degenerate resample the engine refuses: draw another, as rbmi does for
+                # failed samples
+                ok = False
+        if ok:
+            return rows, beta, sigma, failed
+        failed += 1
+        if failed > limit:
+            raise _TooManyFailures(failed)
+
+
+def _one_task(trial, model, method, limit, task):
+    """(rows, completed y, failed) of one sample: ``task`` is a participant index (jackknife, -1 =
+    the full data) or a SeedSequence (one bootstrap sample or imputation)."""
     n = len(trial.subjects)
     everyone = np.arange(n)
-    out, failed = [], 0
+    if method == "conditional_mean" or isinstance(task, (int, np.integer)):
+        i = int(task)
+        rows = everyone if i < 0 else np.delete(everyone, i)
+        what = "the full data" if i < 0 else f"the data without participant {trial.subjects[i]!r}"
+        beta, sigma = _fit_ok(trial, model, rows, what)
+        mu, sig = model.parameters(beta, sigma, rows)
+        return rows, impute_conditional_mean(mu, sig, trial.y[rows]), 0
+    rng = np.random.default_rng(task)
+    rows, beta, sigma, failed = _resample_fit(trial, model, rng, limit)
+    if method == "conditional_mean_bootstrap":
+        mu, sig = model.parameters(beta, sigma, rows)
+        return rows, impute_conditional_mean(mu, sig, trial.y[rows]), failed
+    # approximate Bayesian: parameters from the bootstrap refit, a random draw for everyone
+    mu, sig = model.parameters(beta, sigma, everyone)
+    return everyone, impute_draw(mu, sig, trial.y, rng=rng), failed
 
-    def fit_ok(rows, what):
-        beta, sigma, ok = model.fit(rows)
-        if not ok:
-            raise ModelError(
-                f"sensitivity analysis of {trial.outcome!r}: the imputation MMRM did not converge on {what}; "
-                "simplify the model (fewer covariates) or check the data."
-            )
-        return beta, sigma
 
-    def resample_fit():
-        nonlocal failed
-        while True:
-            rows = _stratified_sample(rng, trial.arm_of, trial.arms)
-            if not _supports_model(trial, rows):
-                ok = False
-            else:
-                try:
-                    beta, sigma, ok = model.fit(rows)
-                except (ModelError, ValueError, ArithmeticError, np.linalg.LinAlgError):
-                    # a degenerate resample the engine refuses: draw another, as rbmi does for
-                    # failed samples
-                    ok = False
-            if ok:
-                return rows, beta, sigma
-            failed += 1
-            if failed > max_failures:
-                raise ModelError(
-                    f"sensitivity analysis of {trial.outcome!r}: the imputation MMRM failed on {failed} "
-                    "bootstrap samples; the data support the unstructured model poorly (few participants "
-                    "per visit); use fewer covariates."
-                )
+#: The state a forked worker inherits (set by :func:`_impute` just before the pool forks).
+_WORKER_STATE: tuple | None = None
+_WORKER_LIMITS = None
 
+
+def _worker_init():
+    global _WORKER_LIMITS
+    # one BLAS thread per worker: the workers are the parallelism, and a fixed thread count keeps
+    # every sample's floating-point sums the same whatever the number of workers
+    _WORKER_LIMITS = threadpoolctl.threadpool_limits(1)
+
+
+def _worker_task(task):
+    trial, model, method, limit = _WORKER_STATE
+    try:
+        return _one_task(trial, model, method, limit, task)
+    except _TooManyFailures as exc:
+        return (None, None, int(exc.args[0]))
+
+
+def _tasks(method, n, n_imputations, seed):
+    """The samples in their order: jackknife participant indices (-1 = full data) or one
+    SeedSequence per bootstrap sample / imputation, spawned from ``seed`` in advance, so that a
+    sample's random numbers do not depend on which worker draws it or on the other samples' redraws."""
     if method == "conditional_mean":
-        beta, sigma = fit_ok(everyone, "the full data")
-        mu, sig = model.parameters(beta, sigma, everyone)
-        out.append((everyone, impute_conditional_mean(mu, sig, trial.y)))
-        for i in range(n):
-            rows = np.delete(everyone, i)
-            beta, sigma = fit_ok(rows, f"the data without participant {trial.subjects[i]!r}")
-            mu, sig = model.parameters(beta, sigma, rows)
-            out.append((rows, impute_conditional_mean(mu, sig, trial.y[rows])))
-    elif method == "conditional_mean_bootstrap":
-        beta, sigma = fit_ok(everyone, "the full data")
-        mu, sig = model.parameters(beta, sigma, everyone)
-        out.append((everyone, impute_conditional_mean(mu, sig, trial.y)))
-        for _ in range(n_imputations):
-            rows, beta, sigma = resample_fit()
-            mu, sig = model.parameters(beta, sigma, rows)
-            out.append((rows, impute_conditional_mean(mu, sig, trial.y[rows])))
-    else:  # approximate Bayesian: parameters from a bootstrap refit, a random draw for everyone
-        for _ in range(n_imputations):
-            _, beta, sigma = resample_fit()
-            mu, sig = model.parameters(beta, sigma, everyone)
-            out.append((everyone, impute_draw(mu, sig, trial.y, rng=rng)))
-    return out, failed
+        return [-1, *range(n)]
+    children = np.random.SeedSequence(seed).spawn(n_imputations)
+    return ([-1] if method == "conditional_mean_bootstrap" else []) + children
+
+
+def _impute(trial, model, method, n_imputations, seed, max_failures, workers=1):
+    """[(rows, completed y)], n_failed: every sample, serially or over ``workers`` forked processes.
+
+    Results are identical whatever ``workers``: each sample is computed from its own task (a
+    participant index or a pre-spawned seed) with one BLAS thread, and they are returned in task
+    order.
+    """
+    global _WORKER_STATE
+    tasks = _tasks(method, len(trial.subjects), n_imputations, seed)
+    limit = int(max_failures)
+    workers = max(1, min(int(workers or 1), len(tasks)))
+    if workers == 1:
+        results = []
+        with threadpoolctl.threadpool_limits(1):
+            for task in tasks:
+                try:
+                    results.append(_one_task(trial, model, method, limit, task))
+                except _TooManyFailures as exc:
+                    results.append((None, None, int(exc.args[0])))
+    else:
+        # the full-data fit in the parent first: it raises the clear error for data the model
+        # cannot fit before any worker starts, and fixes the model's design once for all of them
+        if tasks[0] == -1:
+            first = [_one_task(trial, model, method, limit, -1)]
+            tasks = tasks[1:]
+        else:
+            first = []
+        _WORKER_STATE = (trial, model, method, limit)
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers, initializer=_worker_init) as pool:
+                results = first + pool.map(_worker_task, tasks, chunksize=max(1, len(tasks) // (4 * workers)))
+        finally:
+            _WORKER_STATE = None
+    failed = sum(r[2] for r in results)
+    if failed > limit or any(r[0] is None for r in results):
+        raise ModelError(
+            f"sensitivity analysis of {trial.outcome!r}: the imputation MMRM failed on {failed} "
+            "bootstrap samples; the data support the unstructured model poorly (few participants "
+            "per visit); use fewer covariates."
+        )
+    return [(r[0], r[1]) for r in results], failed
 
 
 # --------------------------------------------------------------------------------------------
@@ -740,6 +809,7 @@ def _run(
     seed,
     same_cov,
     max_failures,
+    workers=1,
 ):
     trial = _setup(
         data,
@@ -755,10 +825,9 @@ def _run(
         events=events,
     )
     model = _Model(trial, same_cov)
-    rng = np.random.default_rng(seed)
     n_imp = 0 if n_imputations is None else int(n_imputations)
     limit = n_imp if max_failures is None else int(max_failures)
-    imputations, failed = _impute(trial, model, method, n_imp, rng, limit)
+    imputations, failed = _impute(trial, model, method, n_imp, seed, limit, workers)
     return trial, imputations, failed
 
 
@@ -889,6 +958,7 @@ def sensitivity_analysis(
     analysis: str = "ancova",
     responder_label: str = "responder",
     max_failures: int | None = None,
+    workers: int = 1,
 ) -> SensitivityResult:
     """Impute, analyse (ANCOVA per visit) and pool: a missing-data sensitivity analysis in one call.
 
@@ -933,7 +1003,8 @@ def sensitivity_analysis(
         Imputations M (approximate Bayesian) or bootstrap samples; not used by the jackknife
         (it has one sample per participant).
     seed : int, optional
-        Seed of numpy's generator for the bootstrap samples and the random draws.
+        Seed of the bootstrap samples and the random draws: each sample or imputation gets its own
+        generator from ``numpy.random.SeedSequence(seed).spawn(n_imputations)``.
     delta : float or sequence of float (one per visit), optional
         Added to the imputed values at and after the ICE (never to observed values, nor to MAR
         intermittent gaps) in the arms ``delta_arms`` (default: every arm but the reference);
@@ -952,6 +1023,10 @@ def sensitivity_analysis(
         Written to the ``analysis`` column.
     max_failures : int, optional
         Bootstrap samples whose MMRM fails that may be redrawn (default ``n_imputations``).
+    workers : int, default 1
+        Processes the refits run in (forked; one BLAS thread each). The results do not depend on
+        it: every bootstrap sample or imputation draws from its own seed, spawned in advance from
+        ``seed`` (:class:`numpy.random.SeedSequence`), and the samples are pooled in their order.
 
     Returns
     -------
@@ -991,6 +1066,7 @@ def sensitivity_analysis(
         seed=seed,
         same_cov=same_cov,
         max_failures=max_failures,
+        workers=workers,
     )
     d_arms = trial.arms[1:] if delta_arms is None else [str(a) for a in np.atleast_1d(delta_arms)]
     return _result(
@@ -1038,6 +1114,7 @@ def tipping_point(
     alpha: float = 0.05,
     bootstrap_type: str = "percentile",
     max_failures: int | None = None,
+    workers: int = 1,
 ) -> TippingPointResult:
     """A tipping-point analysis: :func:`sensitivity_analysis` over a grid of deltas.
 
@@ -1097,6 +1174,7 @@ def tipping_point(
         seed=seed,
         same_cov=same_cov,
         max_failures=max_failures,
+        workers=workers,
     )
     if len(trial.arms) != 2:
         raise ValueError("tipping_point needs exactly two arms (one difference per visit)")

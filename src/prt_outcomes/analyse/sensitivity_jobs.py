@@ -151,21 +151,26 @@ def _api_strategy(strategy: str) -> str:
     return "JR" if strategy == "J2R" else strategy
 
 
-def sensitivity_job(data: pd.DataFrame, config: StudyConfig, outcome: str, strategy: str) -> pd.DataFrame:
+def sensitivity_job(
+    data: pd.DataFrame, config: StudyConfig, outcome: str, strategy: str, workers: int = 1
+) -> pd.DataFrame:
     """One job: ``outcome`` under ``strategy`` (a config name), :data:`SENSITIVITY_COLUMNS`.
 
-    The ``outcome`` column holds the config's outcome name (not the imputed column's).
+    The ``outcome`` column holds the config's outcome name (not the imputed column's);
+    ``workers`` processes run the refits (the table does not depend on it).
     """
     rows, kwargs = sensitivity_inputs(data, config, outcome)
-    res = sensitivity_analysis(rows, strategy=_api_strategy(strategy), **kwargs)
+    res = sensitivity_analysis(rows, strategy=_api_strategy(strategy), workers=workers, **kwargs)
     table = res.table.assign(outcome=outcome, strategy=strategy)
     table["visit"] = table["visit"].astype(str)
     return table[list(SENSITIVITY_COLUMNS)]
 
 
-def tipping_point_job(data: pd.DataFrame, config: StudyConfig, outcome: str) -> pd.DataFrame:
+def tipping_point_job(
+    data: pd.DataFrame, config: StudyConfig, outcome: str, workers: int = 1
+) -> pd.DataFrame:
     """The tipping-point scan of ``outcome`` (:data:`TIPPING_POINT_COLUMNS`); empty without
-    ``sensitivity.tipping_point``."""
+    ``sensitivity.tipping_point``; ``workers`` as :func:`sensitivity_job`."""
     s = _settings(config)
     if not s.tipping_deltas:
         return pd.DataFrame(columns=list(TIPPING_POINT_COLUMNS))
@@ -176,6 +181,7 @@ def tipping_point_job(data: pd.DataFrame, config: StudyConfig, outcome: str) -> 
         strategy=_api_strategy(s.tipping_strategy),
         delta_arms=list(s.tipping_arms) or None,
         delta_cumulative=s.tipping_cumulative,
+        workers=workers,
         **kwargs,
     )
     table = res.table.assign(outcome=outcome)

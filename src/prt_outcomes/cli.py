@@ -36,7 +36,12 @@ INTERRUPTED = 130
 
 def find_snakefile(start: Path | None = None) -> Path:
     """The workflow's ``Snakefile``: in the current directory or the source checkout."""
-    candidates = [Path(start or Path.cwd()) / "Snakefile", Path(__file__).resolve().parents[2] / "Snakefile"]
+    from .layout import WORKFLOW_FILE
+
+    candidates = [
+        Path(start or Path.cwd()) / WORKFLOW_FILE,
+        Path(__file__).resolve().parents[2] / WORKFLOW_FILE,
+    ]
     for path in candidates:
         if path.is_file():
             return path

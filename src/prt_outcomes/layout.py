@@ -57,6 +57,8 @@ __all__ = [
     "FIGURE_TABLES",
 ]
 
+#: The workflow's file, in the project's root folder (which it marks).
+WORKFLOW_FILE = "Snakefile"
 #: Formats every result table is rendered in, beside its CSV.
 RENDERED_FORMATS = ("md", "html", "tex")
 #: The journal tables are also written for Word (prt_outcomes.render.docx).

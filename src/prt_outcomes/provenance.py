@@ -111,9 +111,11 @@ def _relative_to_config(config: StudyConfig, path: Path) -> str:
 def project_root(config: StudyConfig) -> Path | None:
     """The project a config belongs to: the nearest folder, from the config's own upwards,
     holding the workflow's ``Snakefile``; ``None`` when the config lies outside any project."""
+    from .layout import WORKFLOW_FILE
+
     here = Path(config.base_dir).resolve()
     for folder in (here, *here.parents):
-        if (folder / "Snakefile").is_file():
+        if (folder / WORKFLOW_FILE).is_file():
             return folder
     return None
 

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
+from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from .covariance import COVARIANCE_REGISTRY
@@ -432,6 +434,12 @@ def aliased_columns(X: np.ndarray, tol: float = _ALIAS_TOLERANCE) -> np.ndarray:
     """
     X = np.asarray(X, dtype=float)
     n, p = X.shape
+    if n > p:
+        # The inner products of the columns of X are those of the columns of its QR triangle R
+        # (Q is orthonormal), so Gram-Schmidt on the p x p R decides exactly what it would on
+        # X, at O(n p^2) once instead of an n x p basis grown column by column.
+        X = qr_triangle(X)
+        n = X.shape[0]
     Q = np.zeros((n, 0))
     out = np.zeros(p, dtype=bool)
     for j in range(p):
@@ -447,6 +455,40 @@ def aliased_columns(X: np.ndarray, tol: float = _ALIAS_TOLERANCE) -> np.ndarray:
             continue
         Q = np.column_stack((Q, r / np.linalg.norm(r)))
     return out
+
+
+def _indicator(codes: np.ndarray, uniques: list, level) -> np.ndarray:
+    """``value == level`` per row as floats, from the factorized column (missing: 0)."""
+    hit = np.zeros(len(uniques) + 1)
+    for i, u in enumerate(uniques):
+        try:
+            hit[i] = bool(u == level)
+        except (TypeError, ValueError):
+            hit[i] = 0.0
+    return hit[codes]  # code -1 (missing) picks the trailing 0
+
+
+def qr_triangle(X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """The triangle ``R`` of ``X = QR`` (up to the signs of its rows) for a tall ``X``, from
+    blocks of rows (the R of each block stacked under the R so far), so the memory is one block.
+
+    Examples
+    --------
+    >>> X = np.array([[3.0, 1.0], [4.0, 2.0], [0.0, 2.0]])
+    >>> R = qr_triangle(X, chunk=2)
+    >>> bool(np.allclose(R.T @ R, X.T @ X))
+    True
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    R = np.zeros((0, p))
+    # small blocks of a tall-skinny QR run fastest on one BLAS thread (threads only add
+    # synchronisation at this size; on a loaded machine they made it 10x slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, n, chunk):
+            block = np.vstack((R, X[start : start + chunk]))
+            R = linalg.qr(block, mode="r", overwrite_a=True, check_finite=False)[0][: min(p, block.shape[0])]
+    return R
 
 
 @dataclass
@@ -525,22 +567,34 @@ class Design:
 
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The design matrix of ``data`` (rows in order); factor values outside the levels give
-        zero indicators."""
+        zero indicators.
+
+        Each factor column is factorized once and its indicators are looked up from the codes
+        (a level compared with each distinct value, not with every row); the matrix is
+        allocated once and filled column by column.
+        """
         n = len(data)
-        cols = []
+        combos = [c for j in range(len(self.formula.terms)) for c in self._combinations(j)]
+        X = np.empty((n, int(self.formula.intercept) + len(combos)))
+        col = 0
         if self.formula.intercept:
-            cols.append(np.ones(n))
+            X[:, 0] = 1.0
+            col = 1
         values = {}
         for v, kind in self.kinds.items():
             s = data[v]
-            values[v] = s.to_numpy(dtype=float) if kind == "numeric" else s.astype(object).to_numpy()
-        for j in range(len(self.formula.terms)):
-            for combo in self._combinations(j):
-                col = np.ones(n)
-                for v, lv in combo:
-                    col = col * (values[v] if lv is None else (values[v] == lv).astype(float))
-                cols.append(col)
-        return np.column_stack(cols) if cols else np.zeros((n, 0))
+            if kind == "numeric":
+                values[v] = s.to_numpy(dtype=float)
+            else:
+                codes, uniques = pd.factorize(s)
+                values[v] = (codes, list(uniques))
+        for combo in combos:
+            out = np.ones(n)  # contiguous work column, written into X once
+            for v, lv in combo:
+                out *= values[v] if lv is None else _indicator(*values[v], lv)
+            X[:, col] = out
+            col += 1
+        return X
 
     @property
     def factors(self) -> list:

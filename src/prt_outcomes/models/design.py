@@ -240,7 +240,7 @@ def build_model_frame(
             f"outcome {outcome!r} has no non-missing values to analyse; check the column (or its "
             "missing-value codes) or leave the outcome out."
         )
-    srank, vpos = subject_rank[rows], visit_all[rows]
+    srank, vpos = subject_rank[rows], visit_all[rows].astype(np.int64)
     dup = np.zeros(rows.size, dtype=bool)
     dup[1:] = (srank[1:] == srank[:-1]) & (vpos[1:] == vpos[:-1])  # sorted: repeats are adjacent
     if dup.any():
@@ -327,7 +327,7 @@ def build_model_frame(
             f"missing covariate ({model_covariates}); fill in the covariates or leave them out."
         )
 
-    arm_code = arm_all[rows]
+    arm_code = arm_all[rows].astype(np.int64)
     visit_counts = np.bincount(vpos, minlength=len(visits))
     counts = {}
     for v, cnt in zip(visits, visit_counts):
@@ -379,6 +379,38 @@ def build_model_frame(
             "code read as a number?) or leave the outcome out."
         )
 
+    # Participants analysed, with their observed baseline outcome, for effect-size SDs (rows in
+    # canonical order, as every other sum).
+    analysed = np.zeros(int(subject_rank.max()) + 1, dtype=bool)
+    analysed[srank] = True
+    candidates = order[observed[order] & analysed[subject_rank[order]]]
+    at_baseline_visit = visit_all[candidates] == base_pos
+    base_rows = candidates[at_baseline_visit]
+    first = np.r_[True, subject_rank[base_rows][1:] != subject_rank[base_rows][:-1]]
+    base_rows = base_rows[first]  # drop_duplicates(subject): the first baseline row
+    columns = [data.columns.get_loc(c) for c in (subject, arm, visit, outcome)]
+    baseline_data = data.iloc[base_rows, columns]
+    # ... and their observed change from baseline at each later visit (the change-SD convention)
+    later = candidates[~at_baseline_visit]
+    base_value = np.full(analysed.size, np.nan)
+    base_value[subject_rank[base_rows]] = y_all[base_rows]
+    change = np.asarray(change_from_baseline(y_all[later], base_value[subject_rank[later]]))
+    has_change = ~np.isnan(change)
+    later = later[has_change]
+    change_data = pd.DataFrame(
+        {
+            # the columns' own dtypes (a take, no conversion of millions of values to objects)
+            "subject": data[subject].iloc[later].reset_index(drop=True),
+            "arm": pd.Categorical.from_codes(arm_all[later], categories=pd.Index(arms, dtype=object)),
+            "visit": pd.Categorical.from_codes(visit_all[later], categories=pd.Index(visits, dtype=object)),
+            "change": change[has_change],
+        }
+    )
+
+    # the row-length intermediates are no longer needed: free them before X is allocated
+    del order, observed, subject_rank, visit_all, arm_all, candidates, later, keep
+    del arm_codes, visit_codes, base_value, change, has_change
+
     # ----- design matrix ---------------------------------------------------------------
     visit_code = vpos - visit_offset
     n = rows.size
@@ -423,16 +455,26 @@ def build_model_frame(
         for i, a in enumerate(arms[1:], start=1):
             fills.append(("cell", (i, j)))
             names.append(f"{arm}[{a}]:{visit}[{v}]")
+    del rows, srank, vpos  # not needed past this point; X is the largest array of the fit
     X = np.empty((n, len(fills)))
-    for col, (kind, what) in enumerate(fills):
-        if kind == "one":
-            X[:, col] = 1.0
-        elif kind == "values":
-            X[:, col] = what
-        elif kind == "eq":
-            np.equal(what[0], what[1], out=X[:, col], casting="unsafe")
-        else:
-            X[:, col] = (arm_code == what[0]) & (visit_code == what[1])
+    # filled by blocks of rows: each block's columns in a small column-major buffer, copied
+    # into X once (a column-by-column fill would write every cache line of X p times)
+    block = 1 << 14
+    buffer = np.empty((len(fills), block))
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        part = buffer[:, : stop - start]
+        for col, (kind, what) in enumerate(fills):
+            out = part[col]
+            if kind == "one":
+                out[:] = 1.0
+            elif kind == "values":
+                out[:] = what[start:stop]
+            elif kind == "eq":
+                np.equal(what[0][start:stop], what[1], out=out, casting="unsafe")
+            else:
+                out[:] = (arm_code[start:stop] == what[0]) & (visit_code[start:stop] == what[1])
+        X[start:stop] = part.T
     rank = design_rank(X)
     if rank < X.shape[1]:
         _refuse_collinear(outcome, X, names, rank, model_covariates)
@@ -446,34 +488,6 @@ def build_model_frame(
         rhs.append(visit)
     rhs += [c for c in model_covariates if c in numeric or c in factors]
     formula = f"{outcome} ~ " + (" + ".join(rhs) if rhs else "1")
-
-    # Participants analysed, with their observed baseline outcome, for effect-size SDs (rows in
-    # canonical order, as every other sum).
-    analysed = np.zeros(int(subject_rank.max()) + 1, dtype=bool)
-    analysed[srank] = True
-    candidates = order[observed[order] & analysed[subject_rank[order]]]
-    at_baseline_visit = visit_all[candidates] == base_pos
-    base_rows = candidates[at_baseline_visit]
-    first = np.r_[True, subject_rank[base_rows][1:] != subject_rank[base_rows][:-1]]
-    base_rows = base_rows[first]  # drop_duplicates(subject): the first baseline row
-    columns = [data.columns.get_loc(c) for c in (subject, arm, visit, outcome)]
-    baseline_data = data.iloc[base_rows, columns]
-    # ... and their observed change from baseline at each later visit (the change-SD convention)
-    later = candidates[~at_baseline_visit]
-    base_value = np.full(analysed.size, np.nan)
-    base_value[subject_rank[base_rows]] = y_all[base_rows]
-    change = change_from_baseline(y_all[later], base_value[subject_rank[later]])
-    has_change = ~np.isnan(change)
-    later = later[has_change]
-    change_data = pd.DataFrame(
-        {
-            # the columns' own dtypes (a take, no conversion of millions of values to objects)
-            "subject": data[subject].iloc[later].reset_index(drop=True),
-            "arm": data[arm].iloc[later].reset_index(drop=True),
-            "visit": data[visit].iloc[later].reset_index(drop=True),
-            "change": change[has_change],
-        }
-    )
 
     mf = ModelFrame(
         y=y_values,
@@ -519,7 +533,8 @@ def _positions(codes: np.ndarray, uniques, levels) -> np.ndarray:
     """Per row, the position of its value in ``levels`` (-1 for a missing value or a value
     outside them): ``Series.map({level: position})`` done on the distinct values only."""
     index = {v: i for i, v in enumerate(levels)}
-    lookup = np.array([index.get(u, -1) for u in uniques] + [-1], dtype=np.int64)
+    dtype = np.int8 if len(levels) < 127 else np.int64  # row-length arrays: keep them small
+    lookup = np.array([index.get(u, -1) for u in uniques] + [-1], dtype=dtype)
     return lookup[codes]  # code -1 (missing) picks the trailing -1
 
 
@@ -536,7 +551,8 @@ def _covariate_values(series: pd.Series, rows: np.ndarray):
     if _is_numeric(series):
         return series.to_numpy(dtype=float)[rows]
     codes, uniques = pd.factorize(series)
-    return (codes[rows], uniques, series)
+    small = np.int8 if len(uniques) < 127 else np.int32 if len(uniques) < 2**31 - 1 else np.int64
+    return (codes[rows].astype(small), uniques, series)
 
 
 def _subset(values, mask):
@@ -549,7 +565,7 @@ def _missing(values) -> np.ndarray:
     return values[0] < 0 if isinstance(values, tuple) else np.isnan(values)
 
 
-def design_rank(X: np.ndarray, chunk: int = 8192) -> int:
+def design_rank(X: np.ndarray, chunk: int = 1 << 16) -> int:
     """``np.linalg.matrix_rank(X)`` (same tolerance) without an SVD of the n x p matrix.
 
     The singular values of ``X`` are those of the p x p triangle ``R`` of its QR

@@ -32,6 +32,9 @@ _DECREMENT_TOLERANCE = 1e-6
 # A one-sided slope below -_SLOPE_NOISE at a bound triggers a restart inside the parameter space
 # (it costs a few evaluations); only slopes below -_GRADIENT_TOLERANCE make a fit non-converged.
 _SLOPE_NOISE = 1e-8
+# Designs up to this many entries (rows x columns) get their OLS start from an SVD of the rows;
+# larger ones from the pattern moments (PatternData.ols), which costs no pass over X.
+_SMALL_OLS = 1_000_000
 
 
 def fit_trial_model(
@@ -519,7 +522,14 @@ def _refuse_unidentifiable(mf: ModelFrame, pdata: PatternData, structure, reml, 
 
 def _empirical_covariance(pdata: PatternData) -> np.ndarray:
     """Pairwise-complete covariance of OLS residuals by visit, nudged to positive definite."""
-    beta = pdata.ols()[0]
+    if pdata.n_obs * pdata.p <= _SMALL_OLS:
+        # the SVD least squares of the stacked rows, as always: at this size it is cheap, and
+        # the start (hence the end point of a fit that does not converge) stays as it was
+        X = np.vstack([pat.X.reshape(-1, pdata.p) for pat in pdata.patterns])
+        y = np.concatenate([pat.y.reshape(-1) for pat in pdata.patterns])
+        beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    else:
+        beta = pdata.ols()[0]  # normal equations from the moments, refined against the rows
     resid = pdata.residual_matrix(beta)
     k = pdata.k
     emp = pd.DataFrame(resid).cov(min_periods=2).to_numpy().copy()

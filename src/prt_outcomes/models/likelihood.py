@@ -460,15 +460,70 @@ _MOMENT_CHUNK = 1 << 15  # participants per block: the gathered rows stay ~ m * 
 
 
 def _pattern_moments(pat: Pattern, p: int):
-    """``XX`` (m, m, p, p), ``Xy`` (m, m, p) and ``yy`` (m, m) of one pattern, summed over blocks
-    of participants so that no copy of the whole pattern's rows is made."""
+    """``XX`` (m, m, p, p), ``Xy`` (m, m, p) and ``yy`` (m, m) of one pattern, by blocks of
+    participants (no copy of the whole pattern's rows).
+
+    A participant's m x p design rows, laid side by side, have m * p columns, and a trial's
+    design repeats most of them: the intercept and the arm and baseline-covariate columns are
+    the same at every visit, and a visit's indicator columns are constant in a pattern. So the
+    products are taken over the distinct columns only (``U``, typically ~10 of the m * p ~ 100)
+    and scattered back: ``XX[c, d] = (U'U)[class c, class d]``, the same sums of products at ~1 %
+    of the work. Columns are equal when equal in every block seen; a column that differs from
+    its class in a later block starts a class of its own, whose sums over the earlier blocks
+    (where it was equal to its old class) are those of the old class.
+    """
     m, n = pat.y.shape
-    XX = np.zeros((m, m, p, p))
-    Xy = np.zeros((m, m, p))
+    mp = m * p
+    cls = reps = UU = Uy = None
     for start in range(0, n, _MOMENT_CHUNK):
         stop = min(start + _MOMENT_CHUNK, n)
-        Xc = pat._X[:, start:stop] if pat._X is not None else pat._source[pat.rows[:, start:stop]]
-        yc = pat.y[:, start:stop]
-        XX += np.einsum("anp,bnq->abpq", Xc, Xc, optimize=True)
-        Xy += np.einsum("anp,bn->abp", Xc, yc, optimize=True)
-    return XX, Xy, pat.y @ pat.y.T
+        if pat._X is not None:
+            Z = np.ascontiguousarray(pat._X[:, start:stop].transpose(1, 0, 2)).reshape(stop - start, mp)
+        else:  # gathered participant by participant: (c, m, p) is already (c, m * p)
+            Z = pat._source[pat.rows[:, start:stop].T].reshape(stop - start, mp)
+        if cls is None:
+            cls, reps = _equal_columns(Z)
+            UU = np.zeros((len(reps), len(reps)))
+            Uy = np.zeros((len(reps), m))
+        else:
+            U = Z[:, reps]
+            differs = np.flatnonzero(np.any(Z != U[:, cls], axis=0))
+            split: dict[int, list[int]] = {}  # old class -> classes split off it in this block
+            for j in differs:
+                old = int(cls[j])
+                new = next((c for c in split.get(old, []) if np.array_equal(Z[:, reps[c]], Z[:, j])), None)
+                if new is None:
+                    new = len(reps)
+                    reps.append(int(j))
+                    UU = np.pad(UU, ((0, 1), (0, 1)))
+                    UU[new, :] = UU[old, :]
+                    UU[:, new] = UU[:, old]
+                    Uy = np.vstack((Uy, Uy[old]))
+                    split.setdefault(old, []).append(new)
+                cls[j] = new
+        U = Z[:, reps]
+        UU += U.T @ U
+        Uy += U.T @ pat.y[:, start:stop].T
+    XX = UU[np.ix_(cls, cls)].reshape(m, p, m, p).transpose(0, 2, 1, 3)
+    Xy = Uy[cls].reshape(m, p, m).transpose(0, 2, 1)
+    return np.ascontiguousarray(XX), np.ascontiguousarray(Xy), pat.y @ pat.y.T
+
+
+def _equal_columns(Z: np.ndarray):
+    """Classes of exactly equal columns of ``Z``: ``(class per column, first column of each
+    class)``. Columns are grouped by a random projection, then compared exactly within a group
+    (a projection tie of unequal columns only costs a comparison)."""
+    weights = np.random.default_rng(0).standard_normal(Z.shape[0])
+    key = weights @ Z
+    cls = np.empty(Z.shape[1], dtype=np.int64)
+    reps: list[int] = []
+    by_key: dict[float, list[int]] = {}
+    for j in range(Z.shape[1]):
+        bucket = by_key.setdefault(float(key[j]), [])
+        found = next((c for c in bucket if np.array_equal(Z[:, reps[c]], Z[:, j])), None)
+        if found is None:
+            found = len(reps)
+            reps.append(j)
+            bucket.append(found)
+        cls[j] = found
+    return cls, reps

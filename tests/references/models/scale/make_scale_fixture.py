@@ -106,15 +106,11 @@ def fit_formula(data, case):
     return mmrm(FORMULA_CASES[case], data, levels={"arm": ARMS, "visit": VISITS})
 
 
-def _table(frame, columns):
-    return {c: [float(x) for x in frame[c]] for c in columns}
-
-
-def answers(data) -> dict:
-    out = {}
-    for case in TRIAL_CASES:
+def answers_for(data, case) -> dict:
+    """The recorded answers of one case (``answers`` runs them all)."""
+    if case in TRIAL_CASES:
         fit = fit_trial(data, case)
-        out[case] = {
+        return {
             "loglik": fit.loglik,
             "terms": list(fit.coefficients["term"]),
             "coefficients": _table(fit.coefficients, ["estimate", "se", "df"]),
@@ -123,15 +119,21 @@ def answers(data) -> dict:
             "change_contrasts": _table(fit.change_contrasts, ["estimate", "se", "df", "hedges_g"]),
             "covariance": fit.covariance.to_numpy().ravel().tolist(),
         }
-    for case in FORMULA_CASES:
-        fit = fit_formula(data, case)
-        out[case] = {
-            "loglik": fit.loglik,
-            "terms": list(fit.coefficients["term"]),
-            "coefficients": _table(fit.coefficients, ["estimate", "se", "df"]),
-            "covariance": fit.covariance.to_numpy().ravel().tolist(),
-        }
-    return out
+    fit = fit_formula(data, case)
+    return {
+        "loglik": fit.loglik,
+        "terms": list(fit.coefficients["term"]),
+        "coefficients": _table(fit.coefficients, ["estimate", "se", "df"]),
+        "covariance": fit.covariance.to_numpy().ravel().tolist(),
+    }
+
+
+def _table(frame, columns):
+    return {c: [float(x) for x in frame[c]] for c in columns}
+
+
+def answers(data) -> dict:
+    return {case: answers_for(data, case) for case in [*TRIAL_CASES, *FORMULA_CASES]}
 
 
 if __name__ == "__main__":

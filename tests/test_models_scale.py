@@ -76,6 +76,7 @@ def test_moments_over_distinct_columns_equal_the_direct_sums(monkeypatch):
     )
     y = rng.normal(size=n * k)
     monkeypatch.setattr(likelihood, "_MOMENT_CHUNK", 64)
+    monkeypatch.setattr(likelihood, "_DIRECT_MOMENTS", 0)  # the distinct-column path at any size
     data = likelihood.PatternData.from_arrays(y, X.astype(float), subject=subject, visit=visit, n_visits=k)
     (pattern,) = data.patterns
     XX, Xy, yy = likelihood._pattern_moments(pattern, X.shape[1])

@@ -457,6 +457,7 @@ def _are_first_codes(codes: np.ndarray) -> bool:
 
 
 _MOMENT_CHUNK = 1 << 15  # participants per block: the gathered rows stay ~ m * 32768 * p floats
+_DIRECT_MOMENTS = 1 << 20  # patterns of up to this many design entries take the direct products
 
 
 def _pattern_moments(pat: Pattern, p: int):
@@ -474,6 +475,14 @@ def _pattern_moments(pat: Pattern, p: int):
     """
     m, n = pat.y.shape
     mp = m * p
+    if m * n * p <= _DIRECT_MOMENTS:
+        # a small pattern: the direct products, as always (the same numbers to the last bit)
+        X = pat.X
+        return (
+            np.einsum("anp,bnq->abpq", X, X, optimize=True),
+            np.einsum("anp,bn->abp", X, pat.y, optimize=True),
+            pat.y @ pat.y.T,
+        )
     cls = reps = UU = Uy = None
     for start in range(0, n, _MOMENT_CHUNK):
         stop = min(start + _MOMENT_CHUNK, n)

@@ -1,27 +1,31 @@
 #!/usr/bin/env python
-"""Benchmark of the trial-model engine against statsmodels MixedLM and lme4.
+"""Benchmark of the trial-model engine against lme4, nlme::gls and statsmodels MixedLM.
 
-    .venv/bin/python benchmarks/bench_models.py [--sizes 150 1000 10000 50000] [--quick] [--full]
+    .venv/bin/python benchmarks/bench_models.py [--sizes 1000 10000 50000 200000 1000000] [--quick] [--full]
 
 Simulates N participants x 5 visits (3 arms, dropout, age / sex / site covariates) for every
-size, then fits each model in a fresh subprocess and reports the fit time (measured inside the
-child around the fit call only; for lme4 inside R around lmer()) and the child's peak resident
-memory (os.wait4 rusage: the whole process, interpreter and imports included).
+size, writes the data once (parquet for Python, CSV for R), then fits each model in a fresh
+subprocess and reports the fit time (measured inside the child around the fit call only; for
+lme4 and gls inside R around lmer() / gls()) and the child's peak resident memory (os.wait4
+rusage: the whole process, interpreter, imports and the data frame included).
 
 Models:
   ours_ri     prt_outcomes fit_trial_model, covariance="random_intercept" (REML, Satterthwaite)
   ours_un     prt_outcomes fit_trial_model, covariance="unstructured"     (REML, Satterthwaite)
-  sm_mixedlm  statsmodels MixedLM random intercept, REML (from_formula + fit); skipped at
-              50,000 participants unless --full (~80 s)
-  lme4        lme4::lmer(y ~ arm*visit + age + sex + site + (1|id)) via Rscript, when installed
   formula_ri  prt_outcomes.mmrm("y ~ arm*visit + age + sex + site + (1 | participant_id)")
   formula_un  prt_outcomes.mmrm("y ~ arm*visit + age + sex + site + us(visit | participant_id)")
+  lme4        lme4::lmer(y ~ arm*visit + age + sex + site + (1|id)) via Rscript, when installed;
+              a child running longer than --r-timeout seconds (default 600) is stopped and
+              reported as capped
   gls_un      nlme::gls(y ~ arm*visit + age + sex + site, correlation = corSymm(form = ~ v | id),
-              weights = varIdent(form = ~ 1 | visit)) via Rscript, up to 10,000 participants
+              weights = varIdent(form = ~ 1 | visit)) via Rscript, at 1,000 and 10,000 only
+  sm_mixedlm  statsmodels MixedLM random intercept, REML; only up to 10,000 unless --full
 
-Targets checked at 10,000 participants x 5 visits (same run):
-  random intercept at least 10x faster than statsmodels MixedLM;  unstructured under 10 s;
-  the formula interface within 10% (+ 0.05 s) of fit_trial_model for the same model.
+Targets (issue 15, same run), with PASS / FAIL:
+  at 1,000,000 x 5: each of ours_ri, ours_un, formula_ri, formula_un under 10 s and under 2 GB
+  peak RSS; at every size from 10,000 up: ours_ri and formula_ri at least 5x faster than lme4,
+  with the same REML log-likelihood to 1e-6 relative; ours_un / formula_un vs gls_un likewise
+  (log-likelihood) at 1,000 and 10,000.
 """
 
 from __future__ import annotations
@@ -72,7 +76,10 @@ fit <- gls(y ~ arm * visit + age + sex + site, data = d, method = "REML",
 el <- proc.time()[["elapsed"]] - t0
 cat(sprintf('{"seconds": %.6f, "loglik": %.10g}\n', el, as.numeric(logLik(fit))))
 """
-GLS_MAX_PARTICIPANTS = 10000
+GLS_SIZES = (1000, 10000)
+SM_MAX_PARTICIPANTS = 10000
+TARGET_SIZE = 1000000
+TARGET_SECONDS, TARGET_MB, TARGET_RATIO, TARGET_LOGLIK = 10.0, 2048.0, 5.0, 1e-6
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -171,17 +178,31 @@ def child(method: str, path: str) -> None:
     print(json.dumps(out))
 
 
-def run_child(cmd: list[str]) -> dict:
+def run_child(cmd: list[str], timeout: float = CHILD_TIMEOUT) -> dict:
+    import threading
+
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        capped = threading.Event()
+
+        def stop():
+            capped.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, stop)
+        timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except KeyboardInterrupt:
             proc.kill()
             raise
+        finally:
+            timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
+        if capped.is_set():
+            return {"status": f"capped (stopped after {timeout:.0f} s)", "peak_mb": usage.ru_maxrss / 1024}
         out.seek(0)
         err.seek(0)
         text = out.read().strip().splitlines()
@@ -197,13 +218,16 @@ def run_child(cmd: list[str]) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[150, 1000, 10000, 50000], help="participants")
+    ap.add_argument(
+        "--sizes", type=int, nargs="+", default=[1000, 10000, 50000, 200000, 1000000], help="participants"
+    )
     ap.add_argument("--quick", action="store_true", help="sizes 150 and 1000 only (smoke run)")
-    ap.add_argument("--full", action="store_true", help="also run statsmodels at 50,000 participants")
+    ap.add_argument("--full", action="store_true", help="also statsmodels above 10,000 participants")
+    ap.add_argument("--r-timeout", type=float, default=600.0, help="seconds before an R child is stopped")
     ap.add_argument(
         "--methods",
         nargs="+",
-        default=["ours_ri", "formula_ri", "ours_un", "formula_un", "sm_mixedlm", "lme4", "gls_un"],
+        default=["ours_ri", "formula_ri", "ours_un", "formula_un", "lme4", "gls_un", "sm_mixedlm"],
     )
     ap.add_argument("--child", nargs=2, metavar=("METHOD", "PARQUET"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -220,7 +244,8 @@ def main(argv=None) -> int:
                 methods.remove(method)
     load = os.getloadavg()
     print(
-        f"bench_models: sizes {sizes}, methods {methods}, {os.cpu_count()} cpus, load average {load[0]:.1f}"
+        f"bench_models: sizes {sizes}, methods {methods}, {os.cpu_count()} cpus, "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     results: dict[tuple[int, str], dict] = {}
     nrows: dict[int, int] = {}
@@ -236,24 +261,28 @@ def main(argv=None) -> int:
             data.to_parquet(pq)
             csv = None
             for method in methods:
-                if method == "sm_mixedlm" and n >= 50000 and not args.full:
+                if method == "sm_mixedlm" and n > SM_MAX_PARTICIPANTS and not args.full:
                     results[(n, method)] = {"status": "skipped (--full)"}
                     continue
-                if method == "gls_un" and n > GLS_MAX_PARTICIPANTS:
-                    results[(n, method)] = {"status": f"skipped (> {GLS_MAX_PARTICIPANTS})"}
+                if method == "gls_un" and n not in GLS_SIZES:
+                    results[(n, method)] = {"status": "skipped (gls at 1,000 and 10,000 only)"}
                     continue
                 if method in ("lme4", "gls_un"):
-                    if csv is None:
+                    if csv is None:  # written once per size, for both R children
                         csv = Path(tmp) / f"sim_{n}.csv"
                         data.to_csv(csv, index=False)
                     cmd = ["Rscript", str(rscript if method == "lme4" else gls_script), str(csv)]
+                    res = run_child(cmd, timeout=args.r_timeout)
                 else:
                     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, str(pq)]
-                res = run_child(cmd)
+                    res = run_child(cmd)
                 results[(n, method)] = res
                 secs = f"{res['seconds']:.3f} s" if "seconds" in res else res["status"]
                 peak = res.get("peak_mb", float("nan"))
-                print(f"  n={n:>6} x 5  {method:<11} {secs:>14}  peak {peak:8.0f} MB", flush=True)
+                print(f"  n={n:>7} x 5  {method:<11} {secs:>14}  peak {peak:8.0f} MB", flush=True)
+            del data
+    load = os.getloadavg()
+    print(f"load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
     # ------------------------------------------------------------------ table
     print()
@@ -264,63 +293,95 @@ def main(argv=None) -> int:
             r = results.get((n, method), {})
             secs = f"{r['seconds']:.3f}" if "seconds" in r else "—"
             mb = f"{r['peak_mb']:.0f}" if "peak_mb" in r else "—"
-            ll = f"{r['loglik']:.3f}" if "loglik" in r else "—"
+            ll = f"{r['loglik']:.4f}" if "loglik" in r else "—"
             print(f"| {n} | {nrows[n]} | {method} | {secs} | {mb} | {ll} | {r.get('status', '—')} |")
+
+    def get(n, method, key="seconds"):
+        return results.get((n, method), {}).get(key)
+
+    def ratio(a, b):
+        return f"{a / b:.1f}x" if a is not None and b else "—"
+
+    def reldiff(a, b):
+        return f"{abs(a - b) / abs(b):.1e}" if a is not None and b is not None else "—"
 
     print()
     print(
-        "| participants | statsmodels / ours_ri | lme4 / ours_ri | ours_un (s) | gls / ours_un "
-        "| formula_ri / ours_ri | formula_un / ours_un |"
+        "| participants | lme4 / ours_ri | lme4 / formula_ri | logLik rel. diff ours_ri vs lme4 "
+        "| gls / ours_un | gls / formula_un | logLik rel. diff ours_un vs gls |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|")
-
-    def seconds(n, method):
-        return results.get((n, method), {}).get("seconds")
-
     for n in sizes:
-        ri, un = seconds(n, "ours_ri"), seconds(n, "ours_un")
-        f = lambda a, b: f"{a / b:.2f}x" if a is not None and b else "—"  # noqa: E731
         print(
-            f"| {n} | {f(seconds(n, 'sm_mixedlm'), ri)} | {f(seconds(n, 'lme4'), ri)} "
-            f"| {f'{un:.2f}' if un is not None else '—'} | {f(seconds(n, 'gls_un'), un)} "
-            f"| {f(seconds(n, 'formula_ri'), ri)} | {f(seconds(n, 'formula_un'), un)} |"
+            f"| {n} | {ratio(get(n, 'lme4'), get(n, 'ours_ri'))} "
+            f"| {ratio(get(n, 'lme4'), get(n, 'formula_ri'))} "
+            f"| {reldiff(get(n, 'ours_ri', 'loglik'), get(n, 'lme4', 'loglik'))} "
+            f"| {ratio(get(n, 'gls_un'), get(n, 'ours_un'))} "
+            f"| {ratio(get(n, 'gls_un'), get(n, 'formula_un'))} "
+            f"| {reldiff(get(n, 'ours_un', 'loglik'), get(n, 'gls_un', 'loglik'))} |"
         )
 
     print()
-    ri = results.get((10000, "ours_ri"), {}).get("seconds")
-    sm = results.get((10000, "sm_mixedlm"), {}).get("seconds")
-    un = results.get((10000, "ours_un"), {}).get("seconds")
-    if ri is not None and sm is not None:
-        verdict = "PASS" if sm / ri >= 10 else "FAIL"
-        print(
-            "target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: "
-            f"{sm / ri:.1f}x  {verdict}"
+    verdicts = []
+
+    def target(label, ok):
+        verdict = "not measured" if ok is None else ("PASS" if ok else "FAIL")
+        verdicts.append(verdict)
+        print(f"target: {label}: {verdict}")
+
+    big = TARGET_SIZE
+    for method in ("ours_ri", "ours_un", "formula_ri", "formula_un"):
+        if method not in methods or big not in sizes:
+            continue
+        secs, mb = get(big, method), get(big, method, "peak_mb")
+        target(
+            f"{method} at {big:,} x 5 under {TARGET_SECONDS:.0f} s "
+            f"({secs if secs is None else f'{secs:.2f} s'})",
+            None if secs is None else secs < TARGET_SECONDS,
         )
-    else:
-        print("target: random intercept at 10,000 x 5 >= 10x faster than statsmodels: not measured")
-    if un is not None:
-        print(f"target: unstructured at 10,000 x 5 under 10 s: {un:.2f} s  {'PASS' if un < 10 else 'FAIL'}")
-    else:
-        print("target: unstructured at 10,000 x 5 under 10 s: not measured")
-    for kind in ("ri", "un"):
-        ours, formula = seconds(10000, f"ours_{kind}"), seconds(10000, f"formula_{kind}")
-        label = f"target: formula interface ({kind}) at 10,000 x 5 within 10% + 0.05 s of fit_trial_model"
-        if ours is None or formula is None:
-            print(f"{label}: not measured")
-        else:
-            verdict = "PASS" if formula <= 1.1 * ours + 0.05 else "FAIL"
-            print(f"{label}: {formula:.3f} s vs {ours:.3f} s  {verdict}")
-    # loglik agreement between implementations of the same model
-    groups = {
-        "random-intercept": ("ours_ri", "formula_ri", "sm_mixedlm", "lme4"),
-        "unstructured": ("ours_un", "formula_un", "gls_un"),
-    }
-    for n in sizes:
-        for name, members in groups.items():
-            lls = {m: results.get((n, m), {}).get("loglik") for m in members}
-            lls = {m: v for m, v in lls.items() if v is not None}
-            if len(lls) > 1:
-                print(f"n={n}: {name} REML loglik " + ", ".join(f"{m} {v:.4f}" for m, v in lls.items()))
+        target(
+            f"{method} at {big:,} x 5 under 2 GB peak RSS ({mb if mb is None else f'{mb:.0f} MB'})",
+            None if mb is None else mb < TARGET_MB,
+        )
+    for n in [s for s in sizes if s >= 10000]:
+        for method in ("ours_ri", "formula_ri"):
+            if method not in methods or "lme4" not in methods:
+                continue
+            ours, lme4 = get(n, method), get(n, "lme4")
+            status = results.get((n, "lme4"), {}).get("status", "")
+            if lme4 is None and status.startswith("capped") and ours is not None:
+                # lme4 stopped at the cap: it took at least that long
+                lme4_min = args.r_timeout
+                target(
+                    f"{method} at {n:,} x 5 >= {TARGET_RATIO:.0f}x faster than lme4 (lme4 capped at "
+                    f"{lme4_min:.0f} s: >= {lme4_min / ours:.1f}x)",
+                    lme4_min / ours >= TARGET_RATIO,
+                )
+                continue
+            target(
+                f"{method} at {n:,} x 5 >= {TARGET_RATIO:.0f}x faster than lme4 ({ratio(lme4, ours)})",
+                None if ours is None or lme4 is None else lme4 / ours >= TARGET_RATIO,
+            )
+            ll, ll_ref = get(n, method, "loglik"), get(n, "lme4", "loglik")
+            target(
+                f"{method} at {n:,} x 5 logLik = lme4's to {TARGET_LOGLIK:g} relative "
+                f"({reldiff(ll, ll_ref)})",
+                None if ll is None or ll_ref is None else abs(ll - ll_ref) <= TARGET_LOGLIK * abs(ll_ref),
+            )
+    for n in [s for s in sizes if s in GLS_SIZES]:
+        for method in ("ours_un", "formula_un"):
+            if method not in methods or "gls_un" not in methods:
+                continue
+            ll, ll_ref = get(n, method, "loglik"), get(n, "gls_un", "loglik")
+            target(
+                f"{method} at {n:,} x 5 logLik = nlme::gls's to {TARGET_LOGLIK:g} relative "
+                f"({reldiff(ll, ll_ref)}; gls {ratio(get(n, 'gls_un'), get(n, method))} slower)",
+                None if ll is None or ll_ref is None else abs(ll - ll_ref) <= TARGET_LOGLIK * abs(ll_ref),
+            )
+    print(
+        f"targets: {verdicts.count('PASS')} PASS, {verdicts.count('FAIL')} FAIL, "
+        f"{verdicts.count('not measured')} not measured"
+    )
     return 0
 
 

@@ -32,6 +32,9 @@ _DECREMENT_TOLERANCE = 1e-6
 # A one-sided slope below -_SLOPE_NOISE at a bound triggers a restart inside the parameter space
 # (it costs a few evaluations); only slopes below -_GRADIENT_TOLERANCE make a fit non-converged.
 _SLOPE_NOISE = 1e-8
+# Designs up to this many entries (rows x columns) get their OLS start from an SVD of the rows;
+# larger ones from the pattern moments (PatternData.ols), which costs no pass over X.
+_SMALL_OLS = 1_000_000
 
 
 def fit_trial_model(
@@ -288,10 +291,10 @@ def _fit(
     coefficients.insert(0, "term", mf.term_names)
 
     means_rows, means_l = [], []
-    counts = pd.Series(list(zip(mf.arm_code, mf.visit_code))).value_counts()
+    counts = np.bincount(mf.arm_code * k + mf.visit_code, minlength=len(mf.arm_levels) * k).reshape(-1, k)
     for ai, a in enumerate(mf.arm_levels):
         for vi, v in enumerate(mf.visit_levels):
-            means_rows.append((a, v, int(counts.get((ai, vi), 0))))
+            means_rows.append((a, v, int(counts[ai, vi])))
             means_l.append(mf.grid_row(a, v))
     mm = _t_table(np.array(means_l), beta, inference, alpha)
     marginal_means = pd.DataFrame(
@@ -478,7 +481,7 @@ def _refuse_unidentifiable(mf: ModelFrame, pdata: PatternData, structure, reml, 
             f"{what} has {q} parameter(s) but {n} observations for {p} fixed effects leave "
             f"{available} residual degree(s) of freedom; {advice}."
         )
-    residual = mf.y - mf.X @ np.linalg.lstsq(mf.X, mf.y, rcond=None)[0]
+    residual = pdata.ols()[1]
     if np.linalg.norm(residual) <= 1e-10 * np.linalg.norm(mf.y - mf.y.mean()):
         raise ModelError(
             f"outcome {outcome!r}: the fixed effects reproduce every value exactly (zero residual "
@@ -519,9 +522,14 @@ def _refuse_unidentifiable(mf: ModelFrame, pdata: PatternData, structure, reml, 
 
 def _empirical_covariance(pdata: PatternData) -> np.ndarray:
     """Pairwise-complete covariance of OLS residuals by visit, nudged to positive definite."""
-    X = np.vstack([pat.X.reshape(-1, pdata.p) for pat in pdata.patterns])
-    y = np.concatenate([pat.y.reshape(-1) for pat in pdata.patterns])
-    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    if pdata.n_obs * pdata.p <= _SMALL_OLS:
+        # the SVD least squares of the stacked rows, as always: at this size it is cheap, and
+        # the start (hence the end point of a fit that does not converge) stays as it was
+        X = np.vstack([pat.X.reshape(-1, pdata.p) for pat in pdata.patterns])
+        y = np.concatenate([pat.y.reshape(-1) for pat in pdata.patterns])
+        beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    else:
+        beta = pdata.ols()[0]  # normal equations from the moments, refined against the rows
     resid = pdata.residual_matrix(beta)
     k = pdata.k
     emp = pd.DataFrame(resid).cov(min_periods=2).to_numpy().copy()

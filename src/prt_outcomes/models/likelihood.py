@@ -36,23 +36,36 @@ __all__ = ["Pattern", "PatternData", "Evaluation"]
 _LOG_2PI = np.log(2 * np.pi)
 
 
-@dataclass
 class Pattern:
     """Participants observed at the same visits: ``visits`` (m,), ``y`` (m, n), ``X`` (m, n, p).
 
     ``group`` is the participants' covariance group (0 when ungrouped): patterns are keyed by
-    (group, observed visits).
+    (group, observed visits). ``rows`` (m, n) are the row positions in the original arrays.
+    A large pattern keeps no copy of its design rows: ``X`` is then gathered from ``source``
+    (the caller's n x p matrix) when asked for, since the likelihood itself works on the
+    pattern's moments and a copy would double the memory of a registry-sized design.
     """
 
-    visits: np.ndarray
-    y: np.ndarray
-    X: np.ndarray
-    rows: np.ndarray  # (m, n) row positions in the original arrays
-    group: int = 0
+    def __init__(self, visits, y, X=None, rows=None, group: int = 0, *, source=None):
+        if X is None and (source is None or rows is None):
+            raise ValueError("a Pattern needs its design rows X, or rows and their source matrix.")
+        self.visits = visits
+        self.y = y
+        self.rows = rows
+        self.group = group
+        self._X = X
+        self._source = source
+
+    @property
+    def X(self) -> np.ndarray:
+        return self._X if self._X is not None else self._source[self.rows]
 
     @property
     def n_subjects(self) -> int:
         return self.y.shape[1]
+
+    def __repr__(self) -> str:
+        return f"Pattern(visits={self.visits.tolist()}, n_subjects={self.n_subjects}, group={self.group})"
 
 
 @dataclass
@@ -94,6 +107,7 @@ class PatternData:
 
     def __init__(self, patterns: list[Pattern], n_visits: int, n_obs: int, n_coef: int):
         self.patterns = patterns
+        self._source = None  # (y, X) as given to from_arrays: the rows in their original order
         self._moment_cache = None
         self._group_cache = None
         self.k = n_visits
@@ -131,8 +145,11 @@ class PatternData:
         subject = np.asarray(subject)
         visit = np.asarray(visit, dtype=np.int64)
         n = y.size
-        _, subj_code = np.unique(subject, return_inverse=True)
-        subj_code = subj_code.reshape(-1)
+        if _are_first_codes(subject):
+            subj_code = subject.astype(np.int64, copy=False)  # already 0, 1, 2, ... in order
+        else:
+            _, subj_code = np.unique(subject, return_inverse=True)
+            subj_code = subj_code.reshape(-1)
         n_subj = subj_code.max() + 1 if n else 0
         subj_group = np.zeros(n_subj, dtype=np.int64)
         n_groups = 1
@@ -149,18 +166,32 @@ class PatternData:
             n_groups = int(group.max()) + 1 if n else 1
         # A participant's pattern is its group and its set of observed visits. Patterns are
         # ordered by group, then by the observed-visit set read as a binary number (bit v =
-        # visit v), without forming that number: it overflows int64 beyond 62 visits (spatial
-        # structures over actual days). Sorting the bit vectors from the highest visit down is
-        # the same order, so ungrouped data keep the patterns (and sums) in the order they had.
+        # visit v). The number is formed only when it fits an int64 (it overflows beyond 62
+        # visits: spatial structures over actual days); else sorting the bit vectors from the
+        # highest visit down gives the same order, so the patterns (and sums) keep their order.
         observed = np.zeros((n_subj, n_visits), dtype=np.int8)
         observed[subj_code, visit] = 1
-        key = np.column_stack((subj_group, observed[:, ::-1]))
-        _, rank = np.unique(key, axis=0, return_inverse=True)
+        group_bits = int(subj_group.max()).bit_length() if n_subj else 0
+        if n_visits + group_bits <= 62:
+            weights = np.left_shift(np.int64(1), np.arange(n_visits, dtype=np.int64))
+            key = (subj_group << n_visits) + observed.astype(np.int64) @ weights
+            _, rank = np.unique(key, return_inverse=True)
+        else:
+            key = np.column_stack((subj_group, observed[:, ::-1]))
+            _, rank = np.unique(key, axis=0, return_inverse=True)
         rank = rank.reshape(-1)
-        order = np.lexsort((visit, subj_code, rank[subj_code]))
-        row_rank = rank[subj_code][order]
+        row_key = rank[subj_code]
+        if n < 2 or np.all(np.diff(subj_code * n_visits + visit) > 0):
+            # rows already in (subject, visit) order (both front ends sort them): a stable sort
+            # by pattern alone is the lexsort below, and for few patterns a radix sort
+            small = row_key.astype(np.int16) if rank.max(initial=0) < 2**15 else row_key
+            order = np.argsort(small, kind="stable")
+        else:
+            order = np.lexsort((visit, subj_code, row_key))
+        row_rank = row_key[order]
         patterns = []
         boundaries = np.flatnonzero(np.diff(row_rank)) + 1
+        p = X.shape[1]
         for chunk in np.split(order, boundaries):
             if chunk.size == 0:
                 continue
@@ -168,20 +199,22 @@ class PatternData:
             visits = np.flatnonzero(observed[first]).astype(np.int64)
             m = visits.size
             rows = chunk.reshape(-1, m).T  # (m, n_p): rows sorted by subject then visit
-            patterns.append(
-                Pattern(visits=visits, y=y[rows], X=X[rows], rows=rows, group=int(subj_group[first]))
-            )
+            g = int(subj_group[first])
+            if rows.shape[1] > m * p:  # evaluated from its moments: no copy of its rows
+                patterns.append(Pattern(visits, y[rows], rows=rows, group=g, source=X))
+            else:
+                patterns.append(Pattern(visits, y[rows], X[rows], rows=rows, group=g))
         out = cls(patterns, n_visits, n, X.shape[1])
         out.n_groups = max(out.n_groups, n_groups)
+        out._source = (y, X)
         return out
 
     # --------------------------------------------------------------------------------------
-    @staticmethod
-    def _uses_moments(pat: Pattern) -> bool:
+    def _uses_moments(self, pat: Pattern) -> bool:
         # Moments (m^2 p^2 numbers) pay off, and stay smaller than the rows themselves (m n p),
         # only for patterns with more participants than m * p.
-        m, n, p = pat.X.shape
-        return n > m * p
+        m, n = pat.y.shape
+        return n > m * self.p
 
     def _moments(self):
         """Per-pattern sums over participants, computed once: with them every likelihood
@@ -195,9 +228,7 @@ class PatternData:
             cache = []
             for pat in self.patterns:
                 if self._uses_moments(pat):
-                    XX = np.einsum("anp,bnq->abpq", pat.X, pat.X, optimize=True)
-                    Xy = np.einsum("anp,bn->abp", pat.X, pat.y, optimize=True)
-                    cache.append((XX, Xy, pat.y @ pat.y.T))
+                    cache.append(_pattern_moments(pat, self.p))
                 else:
                     cache.append(None)
             self._moment_cache = cache
@@ -356,9 +387,11 @@ class PatternData:
     def residual_matrix(self, beta: np.ndarray) -> np.ndarray:
         """Residuals ``y - X beta`` as a (n_subjects, k) array with NaN where unobserved."""
         blocks = []
+        source = getattr(self, "_source", None)
+        fitted = source[1] @ beta if source is not None else None
         for pat in self.patterns:
             m, n = pat.y.shape
-            r = pat.y - pat.X @ beta
+            r = pat.y - (pat.X @ beta if fitted is None else fitted[pat.rows])
             full = np.full((n, self.k), np.nan)
             full[:, pat.visits] = r.T
             blocks.append(full)
@@ -370,3 +403,136 @@ class PatternData:
             [np.full(pat.n_subjects, pat.group, dtype=np.int64) for pat in self.patterns]
             + [np.zeros(0, dtype=np.int64)]
         )
+
+    def ols(self):
+        """Ordinary least squares of the rows: ``(beta, residual)``, the residual ``y - X beta``
+        in the rows' original order.
+
+        ``X'X`` and ``X'y`` come from the pattern moments (no pass over the rows), then one
+        step of iterative refinement against the rows restores the accuracy the normal
+        equations lose, so a residual of zero (an exact fit) is recognised as such. For data
+        built without the source arrays (``PatternData(patterns, ...)``) the rows are stacked.
+        """
+        if getattr(self, "_ols_cache", None) is not None:
+            return self._ols_cache
+        p = self.p
+        source = getattr(self, "_source", None)
+        if source is None:
+            X = np.vstack([pat.X.transpose(1, 0, 2).reshape(-1, p) for pat in self.patterns])
+            y = np.concatenate([pat.y.T.reshape(-1) for pat in self.patterns])
+        else:
+            y, X = source
+        xtx = np.zeros((p, p))
+        xty = np.zeros(p)
+        for pat, mom in zip(self.patterns, self._moments()):
+            if mom is None:
+                Xp = pat.X.reshape(-1, p)
+                xtx += Xp.T @ Xp
+                xty += Xp.T @ pat.y.reshape(-1)
+            else:
+                XX, Xy, _ = mom
+                diag = np.arange(pat.visits.size)
+                xtx += XX[diag, diag].sum(axis=0)
+                xty += Xy[diag, diag].sum(axis=0)
+        try:
+            chol = cho_factor((xtx + xtx.T) / 2)
+            beta = cho_solve(chol, xty)
+            residual = y - X @ beta
+            beta = beta + cho_solve(chol, X.T @ residual)
+            residual = y - X @ beta
+        except np.linalg.LinAlgError:
+            beta = np.linalg.lstsq(X, y, rcond=None)[0]
+            residual = y - X @ beta
+        self._ols_cache = (beta, residual)
+        return beta, residual
+
+
+def _are_first_codes(codes: np.ndarray) -> bool:
+    """Whether integer ``codes`` are 0, 1, 2, ... in order of appearance and sorted (each step
+    0 or 1): then ``np.unique(codes, return_inverse=True)[1]`` is ``codes`` itself."""
+    if codes.size == 0 or codes.dtype.kind not in "iu" or codes[0] != 0:
+        return False
+    step = np.diff(codes)
+    return bool(np.all((step == 0) | (step == 1)))
+
+
+_MOMENT_CHUNK = 1 << 15  # participants per block: the gathered rows stay ~ m * 32768 * p floats
+_DIRECT_MOMENTS = 1 << 20  # patterns of up to this many design entries take the direct products
+
+
+def _pattern_moments(pat: Pattern, p: int):
+    """``XX`` (m, m, p, p), ``Xy`` (m, m, p) and ``yy`` (m, m) of one pattern, by blocks of
+    participants (no copy of the whole pattern's rows).
+
+    A participant's m x p design rows, laid side by side, have m * p columns, and a trial's
+    design repeats most of them: the intercept and the arm and baseline-covariate columns are
+    the same at every visit, and a visit's indicator columns are constant in a pattern. So the
+    products are taken over the distinct columns only (``U``, typically ~10 of the m * p ~ 100)
+    and scattered back: ``XX[c, d] = (U'U)[class c, class d]``, the same sums of products at ~1 %
+    of the work. Columns are equal when equal in every block seen; a column that differs from
+    its class in a later block starts a class of its own, whose sums over the earlier blocks
+    (where it was equal to its old class) are those of the old class.
+    """
+    m, n = pat.y.shape
+    mp = m * p
+    if m * n * p <= _DIRECT_MOMENTS:
+        # a small pattern: the direct products, as always (the same numbers to the last bit)
+        X = pat.X
+        return (
+            np.einsum("anp,bnq->abpq", X, X, optimize=True),
+            np.einsum("anp,bn->abp", X, pat.y, optimize=True),
+            pat.y @ pat.y.T,
+        )
+    cls = reps = UU = Uy = None
+    for start in range(0, n, _MOMENT_CHUNK):
+        stop = min(start + _MOMENT_CHUNK, n)
+        if pat._X is not None:
+            Z = np.ascontiguousarray(pat._X[:, start:stop].transpose(1, 0, 2)).reshape(stop - start, mp)
+        else:  # gathered participant by participant: (c, m, p) is already (c, m * p)
+            Z = pat._source[pat.rows[:, start:stop].T].reshape(stop - start, mp)
+        if cls is None:
+            cls, reps = _equal_columns(Z)
+            UU = np.zeros((len(reps), len(reps)))
+            Uy = np.zeros((len(reps), m))
+        else:
+            U = Z[:, reps]
+            differs = np.flatnonzero(np.any(Z != U[:, cls], axis=0))
+            split: dict[int, list[int]] = {}  # old class -> classes split off it in this block
+            for j in differs:
+                old = int(cls[j])
+                new = next((c for c in split.get(old, []) if np.array_equal(Z[:, reps[c]], Z[:, j])), None)
+                if new is None:
+                    new = len(reps)
+                    reps.append(int(j))
+                    UU = np.pad(UU, ((0, 1), (0, 1)))
+                    UU[new, :] = UU[old, :]
+                    UU[:, new] = UU[:, old]
+                    Uy = np.vstack((Uy, Uy[old]))
+                    split.setdefault(old, []).append(new)
+                cls[j] = new
+        U = Z[:, reps]
+        UU += U.T @ U
+        Uy += U.T @ pat.y[:, start:stop].T
+    XX = UU[np.ix_(cls, cls)].reshape(m, p, m, p).transpose(0, 2, 1, 3)
+    Xy = Uy[cls].reshape(m, p, m).transpose(0, 2, 1)
+    return np.ascontiguousarray(XX), np.ascontiguousarray(Xy), pat.y @ pat.y.T
+
+
+def _equal_columns(Z: np.ndarray):
+    """Classes of exactly equal columns of ``Z``: ``(class per column, first column of each
+    class)``. Columns are grouped by a random projection, then compared exactly within a group
+    (a projection tie of unequal columns only costs a comparison)."""
+    weights = np.random.default_rng(0).standard_normal(Z.shape[0])
+    key = weights @ Z
+    cls = np.empty(Z.shape[1], dtype=np.int64)
+    reps: list[int] = []
+    by_key: dict[float, list[int]] = {}
+    for j in range(Z.shape[1]):
+        bucket = by_key.setdefault(float(key[j]), [])
+        found = next((c for c in bucket if np.array_equal(Z[:, reps[c]], Z[:, j])), None)
+        if found is None:
+            found = len(reps)
+            reps.append(j)
+            bucket.append(found)
+        cls[j] = found
+    return cls, reps

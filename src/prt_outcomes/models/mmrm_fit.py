@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from .covariance import make_structure
+from .design import _positions, _present
 from .fit import fit_core
 from .formula import Design, Formula, aliased_columns, factor_levels, parse_formula
 from .inference import DF_METHOD_NAMES, VCOV_NAMES, Inference
@@ -573,39 +574,46 @@ def mmrm(
             "convert it with pd.to_numeric (missing-value codes as NaN) before fitting."
         )
     warnings: list[str] = []
-    frame = data[needed].copy()
-    no_y = frame[f.response].isna()
-    other_missing = frame.drop(columns=[f.response]).isna().any(axis=1) & ~no_y
+    # Masks and codes on the caller's columns; the analysed rows are taken once, in their final
+    # (subject, visit) order, so the long frame is copied once, not once per step.
+    na = {c: data[c].isna().to_numpy() for c in needed}
+    no_y = na[f.response]
+    other_missing = (
+        np.logical_or.reduce([na[c] for c in needed[1:]] + [np.zeros(len(data), dtype=bool)]) & ~no_y
+    )
     if no_y.any() or other_missing.any():
         parts = []
         if no_y.any():
             parts.append(f"{int(no_y.sum())} with a missing response")
         if other_missing.any():
-            which = [c for c in needed[1:] if frame.loc[other_missing, c].isna().any()]
+            which = [c for c in needed[1:] if (na[c] & other_missing).any()]
             parts.append(f"{int(other_missing.sum())} with a missing value in {which}")
         warnings.append(f"{int((no_y | other_missing).sum())} row(s) not analysed: " + "; ".join(parts))
     n_dropped = int((no_y | other_missing).sum())
-    frame = frame[~(no_y | other_missing)]
-    if len(frame) == 0:
+    keep = np.flatnonzero(~(no_y | other_missing))
+    if keep.size == 0:
         raise ModelError(
             f"formula {formula!r}: no rows are left to analyse after dropping rows with a missing "
             "response or covariate; check the columns (or their missing-value codes)."
         )
     levels = dict(levels or {})
     reference = dict(reference or {})
+    columns = [data.columns.get_loc(c) for c in needed]
 
     # ----- visit positions of the covariance ----------------------------------------------
-    subject_rank = _factorize(frame[cov.subject])
+    subject_rank = _dense(_factorize(data[cov.subject])[keep])
     coordinates = None
     if cov.code == "ri":
-        order = np.lexsort((np.arange(len(frame)), subject_rank))
-        frame = frame.iloc[order]
+        order = np.argsort(subject_rank, kind="stable")  # lexsort((arange, rank))
         subject_rank = subject_rank[order]
-        visit_code = frame.groupby(subject_rank, sort=False).cumcount().to_numpy(dtype=np.int64)
+        rows = keep[order]
+        new = np.r_[True, subject_rank[1:] != subject_rank[:-1]]
+        position = np.arange(rows.size)
+        visit_code = position - np.maximum.accumulate(np.where(new, position, 0))  # cumcount
         k = int(visit_code.max() + 1)
         visit_names = [str(i + 1) for i in range(k)]
     elif cov.code == "sp_exp":
-        coords = frame[list(cov.visit)]
+        coords = data.iloc[keep, [data.columns.get_loc(c) for c in cov.visit]]
         if not all(pd.api.types.is_numeric_dtype(coords[c].dtype) for c in cov.visit):
             raise ModelError(
                 f"formula {formula!r}: sp_exp() coordinates {list(cov.visit)} must be numeric (times or "
@@ -622,38 +630,42 @@ def mmrm(
         vcol = cov.visit[0]
         # The covariance's visit order is the level order; a reference level of the visit factor
         # is a choice of coding and must not reorder the lags of ar1 / toep / ad.
-        vlevels = factor_levels(frame[vcol], levels.get(vcol), None, vcol)
-        vindex = {v: i for i, v in enumerate(vlevels)}
-        visit_code = frame[vcol].astype(object).map(vindex).to_numpy(dtype=np.int64)
+        vcodes, vuniques = pd.factorize(data[vcol])
+        vlevels = factor_levels(_present(data[vcol], vcodes, vuniques, keep), levels.get(vcol), None, vcol)
+        visit_code = _positions(vcodes[keep], vuniques, vlevels)
         k = len(vlevels)
         visit_names = [str(v) for v in vlevels]
     if cov.code != "ri":
         # every sum over rows runs in (subject, visit) order: the fit does not depend on row order
         order = np.lexsort((visit_code, subject_rank))
-        frame, visit_code, subject_rank = frame.iloc[order], visit_code[order], subject_rank[order]
-        dup = pd.Series(list(zip(subject_rank, visit_code))).duplicated().to_numpy()
+        rows, visit_code, subject_rank = keep[order], visit_code[order], subject_rank[order]
+        dup = np.r_[False, (subject_rank[1:] == subject_rank[:-1]) & (visit_code[1:] == visit_code[:-1])]
         if dup.any():
-            example = frame.iloc[int(np.flatnonzero(dup)[0])]
+            example = data.iloc[int(rows[np.flatnonzero(dup)[0]])]
             what = ", ".join(f"{c}={example[c]!r}" for c in [cov.subject, *cov.visit])
             raise ModelError(
                 f"formula {formula!r}: {int(dup.sum())} row(s) repeat a subject x visit with an observed "
                 f"response (e.g. {what}); an MMRM has one row per subject and visit: keep one (or "
                 "aggregate) and refit."
             )
-    subject_code = pd.factorize(subject_rank)[0]
+    frame = data.iloc[rows, columns]
+    # subjects numbered in order of appearance in the sorted rows (pd.factorize of the ranks)
+    subject_code = np.cumsum(np.r_[True, subject_rank[1:] != subject_rank[:-1]]) - 1
     n_subjects = int(subject_code.max() + 1)
     group_code, group_names = None, None
     if cov.group:
-        g = frame[cov.group]
-        if (g.groupby(subject_code).nunique() > 1).any():
+        gcodes, guniques = pd.factorize(data[cov.group])
+        gcodes = gcodes[rows]
+        starts = np.flatnonzero(np.r_[True, subject_code[1:] != subject_code[:-1]])
+        if np.any(np.maximum.reduceat(gcodes, starts) != np.minimum.reduceat(gcodes, starts)):
             raise ModelError(
                 f"formula {formula!r}: the group {cov.group!r} of the covariance term changes within "
                 f"subject for some {cov.subject!r}; a grouped covariance needs one group per subject "
                 "(check the column or use an ungrouped term)."
             )
-        group_names = factor_levels(g, levels.get(cov.group), reference.get(cov.group), cov.group)
-        gindex = {v: i for i, v in enumerate(group_names)}
-        group_code = g.astype(object).map(gindex).to_numpy(dtype=np.int64)
+        present = _present(data[cov.group], gcodes, guniques, None)
+        group_names = factor_levels(present, levels.get(cov.group), reference.get(cov.group), cov.group)
+        group_code = _positions(gcodes, guniques, group_names)
     if n_subjects < 2:
         raise ModelError(
             f"formula {formula!r}: the data have values for only {n_subjects} subject, too few to "
@@ -673,7 +685,8 @@ def mmrm(
             f"{int(aliased.sum())} coefficient(s) not estimable (the column is a linear combination of "
             f"earlier ones) and reported as NaN: {names}"
         )
-    Xk = X[:, ~aliased]
+    # no copy when nothing is aliased; else a row-major copy, the layout fit_trial_model has
+    Xk = X if not aliased.any() else np.ascontiguousarray(X[:, ~aliased])
     structure = _structure_for(cov.structure, k, len(group_names) if group_names else 1, coordinates)
     reml = method == "reml"
     n, p = Xk.shape
@@ -688,7 +701,7 @@ def mmrm(
 
     def check(pdata):
         """Refuse what the likelihood cannot identify (as fit_trial_model does)."""
-        residual = y - Xk @ np.linalg.lstsq(Xk, y, rcond=None)[0]
+        residual = pdata.ols()[1]
         if np.linalg.norm(residual) <= 1e-10 * np.linalg.norm(y - y.mean()):
             raise ModelError(
                 f"formula {formula!r}: the fixed effects reproduce every response exactly (zero "
@@ -787,18 +800,21 @@ def model_from_frame(mf, core, inference, *, outcome, covariance, method, df_met
     """
     arm, visit = mf.arm_column, mf.visit_column
     index = {n: i for i, n in enumerate(mf.term_names)}
+    # factors as categoricals from the model frame's codes: no per-row objects
     cols = {
         outcome: mf.y,
-        arm: np.array(mf.arm_levels, dtype=object)[mf.arm_code],
-        visit: np.array(mf.visit_levels, dtype=object)[mf.visit_code],
+        arm: pd.Categorical.from_codes(mf.arm_code, categories=pd.Index(mf.arm_levels, dtype=object)),
+        visit: pd.Categorical.from_codes(mf.visit_code, categories=pd.Index(mf.visit_levels, dtype=object)),
     }
     position = {c: index[c] for c in mf.numeric_covariates}
     for c, levels in mf.factor_covariates.items():
         position[c] = index[f"{c}[{levels[1]}]"]
-        values = np.full(mf.y.size, levels[0], dtype=object)
-        for level in levels[1:]:
-            values[mf.X[:, index[f"{c}[{level}]"]] == 1] = level
-        cols[c] = values
+        codes = getattr(mf, "factor_codes", {}).get(c)
+        if codes is None:
+            codes = np.zeros(mf.y.size, dtype=np.int64)
+            for j, level in enumerate(levels[1:], start=1):
+                codes[mf.X[:, index[f"{c}[{level}]"]] == 1] = j
+        cols[c] = pd.Categorical.from_codes(codes, categories=pd.Index(levels, dtype=object))
     for c in mf.numeric_covariates:
         cols[c] = mf.X[:, index[c]]
     covs = sorted(position, key=position.get)  # the model's covariate order
@@ -811,9 +827,15 @@ def model_from_frame(mf, core, inference, *, outcome, covariance, method, df_met
     formula = Formula(mf.formula, outcome, terms, True, None, variables)
     levels = {v: lv for v, lv in ((arm, mf.arm_levels), (visit, mf.visit_levels)) if v in variables}
     design = Design.build(formula, frame, levels=levels | mf.factor_covariates)
-    X = design.matrix(frame)
-    if design.column_names != list(mf.term_names) or not np.array_equal(X, mf.X):
+    if design.column_names != list(mf.term_names):
         return None
+    # the rebuilt design must equal the engine's; compared block by block, so the model keeps
+    # the engine's matrix (one n x p copy in memory, not two)
+    block = 1 << 16
+    for start in range(0, len(frame), block):
+        if not np.array_equal(design.matrix(frame.iloc[start : start + block]), mf.X[start : start + block]):
+            return None
+    X = mf.X
     info = {"formula": mf.formula, "covariance": covariance, "method": method, "df_method": df_method}
     return MMRMFit(
         formula=formula,
@@ -831,6 +853,13 @@ def model_from_frame(mf, core, inference, *, outcome, covariance, method, df_met
         visit_names=[str(v) for v in mf.visit_levels],
         info=info,
     )
+
+
+def _dense(rank: np.ndarray) -> np.ndarray:
+    """Ranks renumbered 0, 1, ... over the values present (the sorted codes of the subset)."""
+    present = np.zeros(int(rank.max()) + 1 if rank.size else 0, dtype=bool)
+    present[rank] = True
+    return (np.cumsum(present) - 1)[rank]
 
 
 def _factorize(values: pd.Series) -> np.ndarray:

@@ -12,7 +12,7 @@ help:
 	@echo "make run    - install into .venv (first time) and run the workflow on the bundled example"
 	@echo "make test   - install into .venv (first time) and run the test suite"
 	@echo "make lint   - format and lint checks (snakefmt --check, snakemake --lint, ruff check, ruff format --check)"
-	@echo "make bench  - benchmarks of the model engine (150 to 50,000 participants) and validation (1M rows) and sensitivity analyses (jackknife, M = 1000), printed as tables"
+	@echo "make bench  - benchmarks of the model engine (1,000 to 1,000,000 participants, about 20 min) and validation (1M rows) and sensitivity analyses (jackknife, M = 1000), printed as tables"
 
 # Creates .venv when missing and (re)installs the package when pyproject.toml changes.
 $(STAMP): pyproject.toml

@@ -333,9 +333,12 @@ table.journal caption{text-align:left;font-weight:bold;padding-bottom:.4em}
 table.journal thead th{border-top:2px solid #000;border-bottom:1px solid #000;text-align:left;
 padding:.3em .7em;vertical-align:bottom}
 table.journal td{padding:.2em .7em;vertical-align:top}
-table.journal td:not(:first-child),table.journal th:not(:first-child){white-space:nowrap}
-table.journal td:first-child{min-width:12em}
-@media print{body{max-width:none;font-size:11px}.scroll{overflow:visible}}
+table.journal .nobr{white-space:nowrap}
+table.journal td:first-child{min-width:10em}
+@media (max-width:900px),print{body{max-width:none;font-size:12px;padding:0 .6em}
+table.journal{font-size:.8em}table.journal td,table.journal thead th{padding:.2em .35em}
+table.journal td:first-child{min-width:7em}.scroll{overflow:visible}
+table.journal td,table.journal th{overflow-wrap:anywhere}}
 table.journal tbody tr:last-child td{border-bottom:2px solid #000}
 table.journal tfoot td{font-size:.9em;color:#444;padding-top:.4em}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}

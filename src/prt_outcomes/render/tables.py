@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
@@ -903,6 +904,18 @@ def to_markdown(df: pd.DataFrame, *, caption: str | None = None, notes: str | No
     return "\n".join(lines)
 
 
+#: A cell holding an interval ("-1.90 to -1.05", "6.9 to inf"); its parenthesised parts.
+_INTERVAL = re.compile(r"\d\s+to\s+\S")
+_PARENTHESISED = re.compile(r"\([^()]*\)")
+#: The middle of an NNT interval through infinity (Altman 1998), where it may break.
+_THROUGH_INFINITY = " to inf to "
+
+
+def _unbroken(text: str) -> str:
+    """``text`` in spans that do not break; an NNT interval through infinity is two halves."""
+    return _THROUGH_INFINITY.join(f'<span class="nobr">{half}</span>' for half in text.split(_THROUGH_INFINITY))
+
+
 def to_html(
     df: pd.DataFrame, *, caption: str | None = None, notes: str | None = None, table_class: str = "journal"
 ) -> str:
@@ -924,13 +937,24 @@ def to_html(
         pad = len(out) - len(stripped)
         return ("&emsp;" * (pad // 4 if pad >= 4 else 0)) + stripped
 
+    def cell(s: str) -> str:
+        # An interval never breaks over two lines: "(a to b)" and a bare "a to b" are kept
+        # whole (class "nobr"); a narrow column may still break between an estimate and its
+        # interval, so a wide table can shrink to the page instead of running past its edge.
+        out = esc(s)
+        if not _INTERVAL.search(s):
+            return out
+        if "(" in out:
+            return _PARENTHESISED.sub(lambda m: _unbroken(m.group(0)), out)
+        return _unbroken(out)
+
     parts = [f'<table class="{table_class}">']
     if caption:
         parts.append(f"<caption>{esc(caption)}</caption>")
     parts.append("<thead><tr>" + "".join(f'<th scope="col">{esc(h)}</th>' for h in header) + "</tr></thead>")
     parts.append("<tbody>")
     for row in body:
-        cells = "".join(f"<td>{esc(c)}</td>" for c in row)
+        cells = "".join(f"<td>{cell(c)}</td>" for c in row)
         parts.append(f"<tr>{cells}</tr>")
     parts.append("</tbody>")
     if notes:

@@ -427,3 +427,22 @@ def test_study_figures_reads_once_and_draws_each_figure(results, cfg):
     assert len(figs.responders().axes) == 4
     with pytest.raises(F.FigureInputError, match="no 'contrasts' table"):
         F.StudyFigures(cfg, {}).forest()
+
+
+def test_the_forest_draws_each_outcome_s_primary_estimand(results, cfg):
+    # the example's primary analyses are MMRMs with the baseline as a visit: the forest shows the
+    # differences in change; an outcome whose primary analysis is an ANCOVA shows its
+    # baseline-adjusted differences (issue 14: the levels misled where the baseline differed)
+    rows = F.estimand_rows(lambda name: read(results, name), cfg)
+    change = read(results, "change_contrasts")
+    pd.testing.assert_frame_equal(
+        rows.reset_index(drop=True), change[change["outcome"].isin(cfg.outcome_names)].reset_index(drop=True)
+    )
+    ancova = replace(
+        cfg,
+        analyses=tuple(replace(a, model=replace(a.model, baseline_adjusted=True)) for a in cfg.all_analyses),
+    )
+    levels = read(results, "contrasts")
+    adjusted = F.estimand_rows(lambda name: read(results, name), ancova)
+    assert len(adjusted) == len(levels[levels["outcome"].isin(cfg.outcome_names)])
+    assert set(adjusted["visit"]) == set(levels["visit"])

@@ -195,7 +195,12 @@ def test_manifest_records_relative_input_paths_with_hash_and_size(tmp_path):
     config = load_config(tmp_path / "config" / "s.yaml")
     manifest = build_manifest(config, config.data_paths())
     assert manifest["inputs"] == [
-        {"path": "../data/visits.csv", "relative_to": "config", "sha256": sha256_file(data), "bytes": data.stat().st_size}
+        {
+            "path": "../data/visits.csv",
+            "relative_to": "config",
+            "sha256": sha256_file(data),
+            "bytes": data.stat().st_size,
+        }
     ]
     assert str(tmp_path) not in json.dumps(manifest)
 

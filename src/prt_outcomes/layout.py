@@ -94,6 +94,7 @@ FIGURE_TABLES = (
     "observed_summary",
     "responders",
     "contrasts",
+    "change_contrasts",
     "flow",
     "missingness",
     "audit_funnel",

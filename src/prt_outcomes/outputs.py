@@ -222,6 +222,22 @@ def table_path(config: StudyConfig, name: str, ext: str = "csv", root: str | Pat
     return RunLayout.for_study(config, root).table(name, ext)
 
 
+def estimand_table(config: StudyConfig, outcome: str) -> str:
+    """The result table holding the primary analysis's estimand for ``outcome``.
+
+    ``contrasts`` (the baseline-adjusted differences) when the outcome's primary analysis has
+    the baseline as a covariate (ANCOVA, cLDA, ``models.baseline_adjusted``), otherwise
+    ``change_contrasts`` (the differences in change from baseline). The report's lead table,
+    the outcome journal table and the forest plot read it from here.
+
+    >>> from prt_outcomes.config import load_config                       # doctest: +SKIP
+    >>> estimand_table(load_config("config/config.yaml"), "pain_avg")     # doctest: +SKIP
+    'change_contrasts'
+    """
+    analyses = config.analyses_of(outcome)
+    return "contrasts" if analyses and analyses[0].model.baseline_adjusted else "change_contrasts"
+
+
 def figure_stems(config: StudyConfig) -> list[str]:
     """Figure file names without extension."""
     stems = []

@@ -31,7 +31,7 @@ from scipy import stats
 from ..analyse.outcomes import primary_rows
 from ..errors import OutputError, PrtOutcomesError
 from ..files import output_file, read_result_csv
-from ..outputs import audit_funnel_stems, audit_run_chart_stems, responder_curve_outcomes
+from ..outputs import audit_funnel_stems, audit_run_chart_stems, estimand_table, responder_curve_outcomes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -698,7 +698,7 @@ def plot_change(
         higher = config.outcome(outcome).higher_is_better
         label += f"\n({'positive' if higher else 'negative'} = improvement)"
     ax.set_ylabel(label)
-    ax.set_xlabel("Visit (nominal time)" if config is not None else "Visit")
+    ax.set_xlabel(_time_axis_label(config))
     ax.set_title(
         title or f"{_outcome_label(config, outcome, axis=False)}: observed change (mean, 95% CI)", loc="left"
     )
@@ -1598,7 +1598,7 @@ def plot_individual_trajectories(
         )
     _set_visit_ticks(ax, pos, config)
     ax.set_ylabel(_outcome_label(config, outcome))
-    ax.set_xlabel("Visit (nominal time)" if config is not None else "Visit")
+    ax.set_xlabel(_time_axis_label(config))
     if config is not None and outcome in config.outcome_names:
         o = config.outcome(outcome)
         pad = 0.03 * (o.max - o.min)
@@ -1877,6 +1877,21 @@ def change_figure(observed_summary: pd.DataFrame, *, outcome: str, config: "Stud
     return fig
 
 
+def estimand_rows(read, config: "StudyConfig") -> pd.DataFrame:
+    """Each outcome's primary estimand, the rows the forest plot draws: the differences in
+    change from baseline, or the baseline-adjusted differences
+    (:func:`prt_outcomes.outputs.estimand_table`). ``read(name)`` returns a result table."""
+    tables: dict[str, pd.DataFrame] = {}
+    parts = []
+    for outcome in config.outcome_names:
+        name = estimand_table(config, outcome)
+        if name not in tables:
+            tables[name] = read(name)
+        table = tables[name]
+        parts.append(table[table["outcome"].astype(str) == outcome])
+    return pd.concat(parts, ignore_index=True) if parts else read("contrasts").iloc[0:0]
+
+
 def forest_figure(contrasts: pd.DataFrame, config: "StudyConfig | None" = None):
     """:func:`plot_forest` as the run's Figure, :func:`forest_height` tall."""
     fig = _figure((6.5, forest_height(contrasts, config)))
@@ -2014,7 +2029,7 @@ def render_figures(
             for outcome in curves:
                 save(responder_curve_figure(data, config, outcome=outcome), f"responder_curve_{outcome}")
         if len(config.arms) > 1:
-            save(forest_figure(read("contrasts"), config), "forest")
+            save(forest_figure(estimand_rows(read, config), config), "forest")
         save(flow_figure(read("flow"), config), "flow")
         save(missingness_figure(read("missingness"), config), "missingness")
         # ---- sensitivity (issue 12)

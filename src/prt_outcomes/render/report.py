@@ -34,7 +34,13 @@ import pandas as pd
 from ..analyse.outcomes import primary_rows, read_model_info
 from ..files import is_number_text, read_result_csv, restore_formula, restore_formula_frame, write_text_file
 from ..layout import REPORT_AUDIT_TABLES, REPORT_FIGURE_FORMAT, REPORT_TABLES, RunLayout, file_key
-from ..outputs import RESULT_TABLE_REGISTRY, audit_funnel_stems, audit_run_chart_stems, figure_stems
+from ..outputs import (
+    RESULT_TABLE_REGISTRY,
+    audit_funnel_stems,
+    audit_run_chart_stems,
+    estimand_table,
+    figure_stems,
+)
 from .tables import (
     baseline_journal_table,
     flow_journal_table,
@@ -503,8 +509,9 @@ def _estimand_html(config: "StudyConfig", outcome: str, read: Mapping) -> str:
     (or baseline-adjusted difference) at each follow-up visit, with its 95% CI, P and Hedges g,
     then the MMRMT01 table of the LS mean change (``tables/lsmeans_change.csv``)."""
     spec = config.analyses_of(outcome)[0] if config.analyses_of(outcome) else None
-    adjusted = spec is not None and spec.model.baseline_adjusted
-    source = read.get("contrasts" if adjusted else "change_contrasts")
+    table = estimand_table(config, outcome)
+    adjusted = table == "contrasts"
+    source = read.get(table)
     if source is None or not len(source):
         source = read.get("contrasts")
     parts = []
@@ -810,7 +817,9 @@ def build_report(
                 "Effects across outcomes",
                 figure(
                     "forest",
-                    f"Standardized differences (Hedges g, 95% CI) vs {reference}.",
+                    f"Standardized differences (Hedges g, 95% CI) vs {reference} in each outcome's "
+                    "primary estimand: the difference in change from baseline, or the "
+                    "baseline-adjusted difference where the baseline is a covariate.",
                     "Forest plot of standardized differences",
                 ),
             )

@@ -540,11 +540,9 @@ def outcome_journal_table(
     reference = references[0] if references else (config.reference_arm if config else None)
     ref_label = _arm_label(config, reference) if reference else "reference"
     baseline = config.baseline_visit if config is not None else None
-    adjusted = bool(
-        config is not None
-        and config.analyses_of(outcome)
-        and config.analyses_of(outcome)[0].model.baseline_adjusted
-    )
+    from ..outputs import estimand_table
+
+    adjusted = config is not None and estimand_table(config, outcome) == "contrasts"
     # The estimand leads: the difference in change from baseline (or, with the baseline a
     # covariate, the baseline-adjusted difference) with its P and g; the difference in levels
     # follows for reference. A table without change contrasts (a formula analysis) leads with
@@ -913,7 +911,9 @@ _THROUGH_INFINITY = " to inf to "
 
 def _unbroken(text: str) -> str:
     """``text`` in spans that do not break; an NNT interval through infinity is two halves."""
-    return _THROUGH_INFINITY.join(f'<span class="nobr">{half}</span>' for half in text.split(_THROUGH_INFINITY))
+    return _THROUGH_INFINITY.join(
+        f'<span class="nobr">{half}</span>' for half in text.split(_THROUGH_INFINITY)
+    )
 
 
 def to_html(

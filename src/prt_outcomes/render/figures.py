@@ -2075,6 +2075,22 @@ def render_figures(
 # --------------------------------------------------------------------------------------------
 # clinic audit: funnel plots
 # --------------------------------------------------------------------------------------------
+def _funnel_units(funnel: pd.DataFrame, *, group: str, measure: str, config: "StudyConfig"):
+    """The audited outcome, the follow-up visits, and the funnel table's rows of one grouping
+    and measure at the last follow-up visit (what the funnel plot and the run chart draw)."""
+    from ..analyse.audit_tables import audit_outcome
+
+    outcome = audit_outcome(config)
+    follow = [v for v in config.visit_names if v != config.baseline_visit]
+    rows = funnel[
+        (funnel["outcome"] == outcome)
+        & (funnel["measure"] == measure)
+        & (funnel["visit"] == (follow[-1] if follow else None))
+        & funnel["group"].astype(str).str.startswith(f"{group}=")
+    ]
+    return outcome, follow, rows
+
+
 def audit_funnel_figure(funnel: pd.DataFrame, *, group: str, measure: str, config: "StudyConfig"):
     """A funnel plot of the units of one ``audit.groups`` grouping for one measure.
 
@@ -2091,16 +2107,7 @@ def audit_funnel_figure(funnel: pd.DataFrame, *, group: str, measure: str, confi
     >>> fig = audit_funnel_figure(pd.read_csv("tables/audit_funnel.csv"), group="site",
     ...                           measure="completion", config=load_config("audit.yaml"))  # doctest: +SKIP
     """
-    from ..analyse.audit_tables import audit_outcome
-
-    outcome = audit_outcome(config)
-    follow = [v for v in config.visit_names if v != config.baseline_visit]
-    rows = funnel[
-        (funnel["outcome"] == outcome)
-        & (funnel["measure"] == measure)
-        & (funnel["visit"] == (follow[-1] if follow else None))
-        & funnel["group"].astype(str).str.startswith(f"{group}=")
-    ]
+    outcome, follow, rows = _funnel_units(funnel, group=group, measure=measure, config=config)
     shown = rows.dropna(subset=["value", "volume"])
     ratio = bool(config.audit.case_mix) and measure != "mean_change"
     kind = "mean" if measure == "mean_change" else ("ratio" if ratio else "proportion")
@@ -2162,16 +2169,7 @@ def audit_run_chart_figure(funnel: pd.DataFrame, *, group: str, measure: str, co
     >>> fig = audit_run_chart_figure(pd.read_csv("tables/audit_funnel.csv"), group="date_quarter",
     ...                              measure="completion", config=load_config("audit.yaml"))  # doctest: +SKIP
     """
-    from ..analyse.audit_tables import audit_outcome
-
-    outcome = audit_outcome(config)
-    follow = [v for v in config.visit_names if v != config.baseline_visit]
-    rows = funnel[
-        (funnel["outcome"] == outcome)
-        & (funnel["measure"] == measure)
-        & (funnel["visit"] == (follow[-1] if follow else None))
-        & funnel["group"].astype(str).str.startswith(f"{group}=")
-    ]
+    outcome, follow, rows = _funnel_units(funnel, group=group, measure=measure, config=config)
     # period labels (2024Q1, 2024-03, 2024) sort in time order as text
     rows = rows.assign(period=rows["group"].astype(str).str.split("=", n=1).str[1]).sort_values("period")
     kind = "mean" if measure == "mean_change" else "proportion"

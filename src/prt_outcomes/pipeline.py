@@ -165,9 +165,8 @@ def run(config: StudyConfig | str | Path, results_root: str | Path | None = None
     """
     from .ingest import read_study_data
     from .provenance import write_manifest
-    from .render.docx import report_to_docx
     from .render.figures import render_figures
-    from .render.report import build_report, render_tables
+    from .render.report import render_tables, write_reports
     from .validate.checks import validate_study_data
 
     if not isinstance(config, StudyConfig):
@@ -199,9 +198,9 @@ def run(config: StudyConfig | str | Path, results_root: str | Path | None = None
             analysis_data=figure_inputs.get("analysis_data"),
             out=layout.figure_outputs(),
         )
-        report = build_report(config, inputs=layout.report_inputs(), out=layout.report)
-        report_to_docx(report, layout.report_docx)
-        return report
+        return write_reports(
+            config, inputs=layout.report_inputs(), html=layout.report, docx=layout.report_docx
+        )
 
 
 def strict_validation_gate(

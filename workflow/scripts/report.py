@@ -5,10 +5,13 @@ from prt_outcomes.logs import WorkflowStep
 
 # heavy imports inside the step: a Ctrl-C while importing stops the job quietly too
 with WorkflowStep(snakemake) as step:
-    from prt_outcomes.render.docx import report_to_docx
-    from prt_outcomes.render.report import build_report
+    from prt_outcomes.render.report import write_reports
 
     # inputs are named as prt_outcomes.layout.RunLayout.report_inputs names them; the Word
     # document is written from the page (same sections, same numbers)
-    html = build_report(step.config, inputs=dict(snakemake.input.items()), out=snakemake.output.report)
-    report_to_docx(html, snakemake.output.report_docx)
+    write_reports(
+        step.config,
+        inputs=dict(snakemake.input.items()),
+        html=snakemake.output.report,
+        docx=snakemake.output.report_docx,
+    )

@@ -661,6 +661,17 @@ def _provenance_section(path: Path | None) -> str:
     )
 
 
+def write_reports(config: "StudyConfig", *, inputs: Mapping[str, Path], html: Path, docx: Path) -> Path:
+    """``report.html`` (:func:`build_report`), then ``report.docx`` written from that page
+    (:func:`prt_outcomes.render.docx.report_to_docx`: the same sections and numbers); returns
+    the HTML path. The report rule and :func:`prt_outcomes.pipeline.run` call this."""
+    from .docx import report_to_docx
+
+    page = build_report(config, inputs=inputs, out=html)
+    report_to_docx(page, docx)
+    return page
+
+
 def build_report(
     config: "StudyConfig",
     results_dir: str | Path | None = None,

@@ -75,7 +75,7 @@ def report(tmp_path_factory):
     base = results_dir(config, root)
     parser = _Tables()
     parser.feed((base / "report.html").read_text(encoding="utf-8"))
-    return {"config": config, "base": base, "tables": parser.tables}
+    return {"config": config, "base": base, "tables": parser.tables, "root": root}
 
 
 def test_each_outcome_section_leads_with_the_difference_in_change(report):
@@ -136,3 +136,14 @@ def test_the_reports_mmrmt01_table_is_lsmeans_change(report):
             assert row[2] == str(int(r["n"]))
             if pd.notna(r["difference"]):
                 assert row[5].replace("\u2212", "-").startswith(f"{r['difference']:.{d}f} (")
+
+
+def test_the_report_and_manifest_name_no_absolute_path(report):
+    # issue 14 acceptance: provenance relative to the project root; the run wrote into a
+    # temporary folder outside the project, so neither that folder nor the project may appear
+    base = report["base"]
+    for name in ("report.html", "manifest.json"):
+        text = (base / name).read_text(encoding="utf-8")
+        for absolute in (str(REPO_ROOT), str(report["root"]), "/tmp/", "/home/", "/work/", "/root/"):
+            assert absolute not in text, (name, absolute)
+    assert "data/example/outcomes_long.csv" in (base / "report.html").read_text(encoding="utf-8")

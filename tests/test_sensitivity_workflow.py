@@ -341,3 +341,16 @@ def test_rows_without_an_event_are_reported(tmp_path, caplog):
     assert "1 row(s) name no visit (lines 3)" in caplog.text
     # no strategy value anywhere: no per-participant job
     assert not _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,\n").sensitivity.per_participant
+
+
+def test_the_per_participant_estimand_in_words(tmp_path):
+    from prt_outcomes.render.report import per_participant_sentence
+
+    assert per_participant_sentence(["CR", "J2R", "", "J2R"], "MAR") == (
+        "per_participant: each participant with an intercurrent event follows the strategy given for them "
+        "(MAR for those given none): CR 1, J2R 2, MAR 1 participants."
+    )
+    cfg = _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,J2R\np03,m12,CR\np05,m12,\n")
+    empty = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
+    html = missing_data_section(cfg, empty, None, lambda *a: "<figure/>")
+    assert "(MAR for those given none): CR 1, J2R 1, MAR 1 participants." in html

@@ -354,3 +354,35 @@ def test_the_per_participant_estimand_in_words(tmp_path):
     empty = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
     html = missing_data_section(cfg, empty, None, lambda *a: "<figure/>")
     assert "(MAR for those given none): CR 1, J2R 1, MAR 1 participants." in html
+
+
+def test_antidepressant_everyone_j2r_from_a_side_file_is_rbmis_j2r(shared_data, tmp_path):
+    """The per_participant job with J2R for every dropout (first visit after the last observed
+    one, rbmi's default) is rbmi's CondMean_Inference vignette's J2R: 2.126 (SE 0.858) PLACEBO -
+    DRUG at visit 7 (3 decimals; config/studies/antidepressant.yaml's header)."""
+    import dataclasses
+
+    from conftest import REPO_ROOT
+    from prt_outcomes.analyse.sensitivity_jobs import sensitivity_inputs
+    from prt_outcomes.config import load_config
+    from prt_outcomes.pipeline import derive
+    from prt_outcomes.validate.checks import load_and_validate
+
+    config = load_config(REPO_ROOT / "config" / "studies" / "antidepressant.yaml")
+    data = derive(load_and_validate(config).clean, config)
+    rows, kwargs = sensitivity_inputs(data, config, config.sensitivity.outcomes[0])
+    wide = rows.pivot(index="participant_id", columns="visit", values=kwargs["outcome"])[kwargs["visits"]]
+    seen = wide.notna().to_numpy()
+    last = seen.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
+    lines = [
+        f"{p},{kwargs['visits'][k + 1]},J2R\n" for p, k in zip(wide.index, last) if k < seen.shape[1] - 1
+    ]
+    (tmp_path / "events.csv").write_text("participant_id,visit,strategy\n" + "".join(lines), encoding="utf-8")
+    s = dataclasses.replace(
+        config.sensitivity, events_file=tmp_path / "events.csv", per_participant=True, strategies=("MAR",)
+    )
+    job = sensitivity_job(data, dataclasses.replace(config, sensitivity=s), s.outcomes[0], "per_participant")
+    v7 = job[(job["visit"] == "v7") & (job["reference"] == "placebo")].iloc[0]
+    assert len(lines) > 0
+    assert -v7["estimate"] == pytest.approx(2.126, abs=0.0005 + 1e-5)
+    assert v7["se"] == pytest.approx(0.858, abs=0.0005 + 1e-5)

@@ -325,6 +325,14 @@ def test_mixed_strategies_differ_from_the_pure_ones(tmp_path):
             r"line 3, column visit: the strategy 'CR'.*without",
         ),
         ("participant_id,visit,strategy\np01,m12,J2R\nx99,m12,CR\n", r"line 3, column participant_id: 'x99'"),
+        (
+            "participant_id,visit,strategy\np01,m12,J2R\np01,m3,CR\n",
+            r"line 3, column participant_id\) gives more",
+        ),
+        (
+            "participant_id,visit,strategy\np01,m12,J2R\np03,m6,CR\n",
+            r"line 3, column visit\) names visits \['m6'\]",
+        ),
     ],
 )
 def test_per_participant_refusals(tmp_path, text, says):

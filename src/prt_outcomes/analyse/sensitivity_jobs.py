@@ -126,22 +126,29 @@ def _events(data: pd.DataFrame, config: StudyConfig, visits: list[str]) -> pd.Da
         given = given.rename(columns={s.events_column: "visit"})
         where = f"column {s.events_column!r}"
     elif s.events_file is not None:
-        given = read_events_file(s.events_file, visits)
+        given = read_events_file(s.events_file)
         where = f"file {s.events_file}"
     else:
         return None
     given = given.assign(participant_id=given[SUBJECT].astype(str), visit=given["visit"].astype(str))
-    twice = given[given[SUBJECT].duplicated()][SUBJECT].tolist()
-    if twice:
+
+    # the file's line of the first offending row (a column of the data has no lines)
+    def at(rows):
+        return f" (line {rows['line'].iloc[0]}, column {{}})" if "line" in rows.columns else " (column {})"
+
+    twice = given[given[SUBJECT].duplicated()]
+    if len(twice):
         raise ConfigError(
-            f"sensitivity.events ({where}) gives more than one first affected visit for {len(twice)} "
-            "participant(s); give one visit per participant."
+            f"sensitivity.events ({where}){at(twice).format('participant_id')} gives more than one first "
+            f"affected visit for {twice[SUBJECT].nunique()} participant(s), e.g. {twice[SUBJECT].iloc[0]!r}; "
+            "give one visit per participant."
         )
-    unknown = sorted(set(given["visit"]) - set(visits))
-    if unknown:
+    off = given[~given["visit"].isin(visits)]
+    if len(off):
         raise ConfigError(
-            f"sensitivity.events ({where}) names visits {unknown}, which are not follow-up visits of the "
-            f"analysis {visits}; use the config's visit names."
+            f"sensitivity.events ({where}){at(off).format('visit')} names visits "
+            f"{sorted(set(off['visit']))}, which are not follow-up visits of the analysis {visits}; "
+            "use the config's visit names."
         )
     known = set(data[SUBJECT].astype(str))
     strangers = given[~given[SUBJECT].isin(known)]
@@ -157,7 +164,7 @@ def _events(data: pd.DataFrame, config: StudyConfig, visits: list[str]) -> pd.Da
     return given[columns].rename(columns={SUBJECT: "subject"}).reset_index(drop=True)
 
 
-def read_events_file(path, visits: Sequence[str] | None = None) -> pd.DataFrame:
+def read_events_file(path) -> pd.DataFrame:
     """The rows of ``sensitivity.events.file`` that name an event, checked, with their ``line``.
 
     Columns ``participant_id``, ``visit`` (the first affected visit), ``strategy`` (the

@@ -347,6 +347,19 @@ def test_rows_without_an_event_are_reported(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         sensitivity_job(_data(), cfg, "pain_avg", "per_participant")
     assert "1 row(s) name no visit (lines 3)" in caplog.text
+    # a participant with no follow-up row (left before the first) is reported, not refused
+    data = _data()
+    data = data[data["participant_id"] != "p05"]
+    caplog.clear()
+    cfg = _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,J2R\np05,m3,CR\n")
+    with_p05 = pd.concat([data, pd.DataFrame({"participant_id": ["p05"], "visit": ["baseline"]})])
+    with caplog.at_level("WARNING"):
+        per = sensitivity_job(with_p05, cfg, "pain_avg", "per_participant")
+    assert "1 participant(s) have no row at the follow-up visits" in caplog.text and "p05" in caplog.text
+    only = _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,J2R\n")
+    np.testing.assert_array_equal(
+        per["estimate"], sensitivity_job(data, only, "pain_avg", "per_participant")["estimate"]
+    )
     # no strategy value anywhere: no per-participant job
     assert not _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,\n").sensitivity.per_participant
 

@@ -106,7 +106,7 @@ def sensitivity_inputs(data: pd.DataFrame, config: StudyConfig, outcome: str) ->
         reference_arm=config.reference_arm,
         visits=visits,
         covariates=covariates,
-        events=_events(data, config, visits),
+        events=_events(data, config, visits, set(rows[SUBJECT])),
         method=s.method,
         n_imputations=s.n_imputations,
         seed=s.seed,
@@ -114,7 +114,9 @@ def sensitivity_inputs(data: pd.DataFrame, config: StudyConfig, outcome: str) ->
     return rows, kwargs
 
 
-def _events(data: pd.DataFrame, config: StudyConfig, visits: list[str]) -> pd.DataFrame | None:
+def _events(
+    data: pd.DataFrame, config: StudyConfig, visits: list[str], analysed: set[str]
+) -> pd.DataFrame | None:
     s = config.sensitivity
     if s.events_column is not None:
         if s.events_column not in data.columns:
@@ -160,6 +162,19 @@ def _events(data: pd.DataFrame, config: StudyConfig, visits: list[str]) -> pd.Da
             f"participant of the analysis data ({len(strangers)} row(s) name unknown participants); "
             "correct the identifiers or drop the rows."
         )
+    # in the data but without a row at the analysis's follow-up visits: not in the analysis, so
+    # nothing to impute; reported, not refused (leaving before the first follow-up is an event)
+    absent = given[~given[SUBJECT].isin(analysed)]
+    if len(absent):
+        logger.warning(
+            "sensitivity.events (%s): %d participant(s) have no row at the follow-up visits %s and are "
+            "not in the sensitivity analysis; their events are not used: %s",
+            where,
+            len(absent),
+            visits,
+            ", ".join(absent[SUBJECT].tolist()[:10]) + (" ..." if len(absent) > 10 else ""),
+        )
+        given = given[given[SUBJECT].isin(analysed)]
     columns = [SUBJECT, "visit"] + (["strategy"] if "strategy" in given.columns else [])
     return given[columns].rename(columns={SUBJECT: "subject"}).reset_index(drop=True)
 

@@ -186,9 +186,10 @@ def test_events_from_a_side_file_and_from_a_column(tmp_path):
     (tmp_path / "events.csv").write_text("participant_id,visit\np01,m6\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not follow-up visits"):
         sensitivity_job(data, cfg, "pain_avg", "J2R")
+    # a strategy column is the per_participant job's: the J2R job applies J2R to every event
     (tmp_path / "events.csv").write_text("participant_id,visit,strategy\np01,m3,CR\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="per-participant strategies"):
-        sensitivity_job(data, cfg, "pain_avg", "J2R")
+    again = sensitivity_job(data, cfg, "pain_avg", "J2R")
+    np.testing.assert_allclose(again["estimate"], direct["estimate"], rtol=0, atol=0)
 
 
 def test_the_tipping_point_job_and_the_collect_step():
@@ -246,3 +247,163 @@ def test_the_report_section():
     assert "The conclusion at 12 months" in html and "pain_avg" not in html.split("<table")[0]
     assert html.count("<figure/>") == 2  # the forest of strategies and the tipping point
     assert "the first visit after their last observed value" in html
+
+
+# ------------------------------------------------------------- per-participant strategies
+
+
+def _file_config(tmp_path, text, strategies=("MAR", "J2R")):
+    (tmp_path / "events.csv").write_text(text, encoding="utf-8")
+    raw = copy.deepcopy(BASE)
+    raw["arms"]["levels"] = [a for a in raw["arms"]["levels"] if a["name"] != "placebo"]
+    raw["models"]["visits"] = ["baseline", "post", "m3", "m12"]
+    raw["sensitivity"] = {"events": {"file": "events.csv"}, "strategies": list(strategies)}
+    raw["data"]["files"][0]["path"] = str(EXAMPLE_CONFIG.parent / raw["data"]["files"][0]["path"])
+    return StudyConfig.from_dict(raw, base_dir=tmp_path)
+
+
+def _dropouts(data):
+    """Each participant's first missing visit (the participants who left)."""
+    miss = data[data["pain_avg_change"].isna()]
+    return miss.groupby("participant_id", sort=True)["visit"].first()
+
+
+def test_per_participant_all_j2r_is_the_j2r_job(tmp_path):
+    data = _data()
+    left = _dropouts(data)
+    text = "participant_id,visit,strategy\n" + "".join(f"{p},{v},J2R\n" for p, v in left.items())
+    cfg = _file_config(tmp_path, text)
+    assert cfg.sensitivity.per_participant
+    assert cfg.sensitivity.jobs == [("pain_avg", s) for s in ("MAR", "J2R", "per_participant")]
+    per = sensitivity_job(data, cfg, "pain_avg", "per_participant")
+    j2r = sensitivity_job(data, cfg, "pain_avg", "J2R")
+    assert set(per["strategy"]) == {"per_participant"}
+    np.testing.assert_array_equal(per["estimate"], j2r["estimate"])
+    np.testing.assert_array_equal(per["se"], j2r["se"])
+    # a blank strategy is the config's first strategy: all blank but one J2R under strategies [J2R]
+    blank = "participant_id,visit,strategy\n" + "".join(
+        f"{p},{v},{'J2R' if k == 0 else ''}\n" for k, (p, v) in enumerate(left.items())
+    )
+    cfg_b = _file_config(tmp_path, blank, strategies=("J2R", "MAR"))
+    np.testing.assert_array_equal(
+        sensitivity_job(data, cfg_b, "pain_avg", "per_participant")["estimate"], j2r["estimate"]
+    )
+    # the in-process twin runs the job too
+    tables = sensitivity_tables(data, cfg)
+    assert (tables["sensitivity"]["strategy"] == "per_participant").sum() == len(per)
+
+
+def test_mixed_strategies_differ_from_the_pure_ones(tmp_path):
+    data = _data()
+    left = _dropouts(data)
+    mixed = "".join(f"{p},{v},{'J2R' if k % 4 < 2 else 'MAR'}\n" for k, (p, v) in enumerate(left.items()))
+    cfg = _file_config(tmp_path, "participant_id,visit,strategy\n" + mixed)
+    per = sensitivity_job(data, cfg, "pain_avg", "per_participant")
+
+    def m12(t):
+        return t.query("visit == 'm12' and reference == 'usual_care'")["estimate"].item()
+
+    mar, j2r = (m12(sensitivity_job(data, cfg, "pain_avg", s)) for s in ("MAR", "J2R"))
+    # half the PRT dropouts jump to usual care (k % 4 < 2 alternates within each arm)
+    assert mar < m12(per) < j2r  # between the pure strategies, different from both
+    # equal to the API call with the per-participant mapping
+    events = pd.DataFrame({"subject": list(left.index), "visit": list(left.values)})
+    mapping = {p: ("JR" if k % 4 < 2 else "MAR") for k, p in enumerate(left.index)}
+    direct = sensitivity_analysis(data, strategy=mapping, events=events, **API).table
+    np.testing.assert_array_equal(per["estimate"], direct["estimate"])
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (
+            "participant_id,visit,strategy\np01,m12,MAR\np03,m12,LOCF\n",
+            r"line 3, column strategy: 'LOCF'.*allowed",
+        ),
+        (
+            "participant_id,visit,strategy\np01,m12,J2R\np03,,CR\n",
+            r"line 3, column visit: the strategy 'CR'.*without",
+        ),
+        ("participant_id,visit,strategy\np01,m12,J2R\nx99,m12,CR\n", r"line 3, column participant_id: 'x99'"),
+        (
+            "participant_id,visit,strategy\np01,m12,J2R\np01,m3,CR\n",
+            r"line 3, column participant_id\) gives more",
+        ),
+        (
+            "participant_id,visit,strategy\np01,m12,J2R\np03,m6,CR\n",
+            r"line 3, column visit\) names visits \['m6'\]",
+        ),
+    ],
+)
+def test_per_participant_refusals(tmp_path, text, says):
+    cfg = _file_config(tmp_path, text)
+    with pytest.raises(ConfigError, match=says) as err:
+        sensitivity_job(_data(), cfg, "pain_avg", "per_participant")
+    assert "events.csv" in str(err.value)
+
+
+def test_rows_without_an_event_are_reported(tmp_path, caplog):
+    cfg = _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,J2R\np03,,\n")
+    with caplog.at_level("WARNING"):
+        sensitivity_job(_data(), cfg, "pain_avg", "per_participant")
+    assert "1 row(s) name no visit (lines 3)" in caplog.text
+    # a participant with no follow-up row (left before the first) is reported, not refused
+    data = _data()
+    data = data[data["participant_id"] != "p05"]
+    caplog.clear()
+    cfg = _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,J2R\np05,m3,CR\n")
+    with_p05 = pd.concat([data, pd.DataFrame({"participant_id": ["p05"], "visit": ["baseline"]})])
+    with caplog.at_level("WARNING"):
+        per = sensitivity_job(with_p05, cfg, "pain_avg", "per_participant")
+    assert "1 participant(s) have no row at the follow-up visits" in caplog.text and "p05" in caplog.text
+    only = _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,J2R\n")
+    np.testing.assert_array_equal(
+        per["estimate"], sensitivity_job(data, only, "pain_avg", "per_participant")["estimate"]
+    )
+    # no strategy value anywhere: no per-participant job
+    assert not _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,\n").sensitivity.per_participant
+
+
+def test_the_per_participant_estimand_in_words(tmp_path):
+    from prt_outcomes.render.report import per_participant_sentence
+
+    assert per_participant_sentence(["CR", "J2R", "", "J2R"], "MAR") == (
+        "per_participant: each participant with an intercurrent event follows the strategy given for them "
+        "(MAR for those given none): CR 1, J2R 2, MAR 1 participants."
+    )
+    cfg = _file_config(tmp_path, "participant_id,visit,strategy\np01,m12,J2R\np03,m12,CR\np05,m12,\n")
+    empty = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
+    html = missing_data_section(cfg, empty, None, lambda *a: "<figure/>")
+    assert "(MAR for those given none): CR 1, J2R 1, MAR 1 participants." in html
+
+
+def test_antidepressant_everyone_j2r_from_a_side_file_is_rbmis_j2r(shared_data, tmp_path):
+    """The per_participant job with J2R for every dropout (first visit after the last observed
+    one, rbmi's default) is rbmi's CondMean_Inference vignette's J2R: 2.126 (SE 0.858) PLACEBO -
+    DRUG at visit 7 (3 decimals; config/studies/antidepressant.yaml's header)."""
+    import dataclasses
+
+    from conftest import REPO_ROOT
+    from prt_outcomes.analyse.sensitivity_jobs import sensitivity_inputs
+    from prt_outcomes.config import load_config
+    from prt_outcomes.pipeline import derive
+    from prt_outcomes.validate.checks import load_and_validate
+
+    config = load_config(REPO_ROOT / "config" / "studies" / "antidepressant.yaml")
+    data = derive(load_and_validate(config).clean, config)
+    rows, kwargs = sensitivity_inputs(data, config, config.sensitivity.outcomes[0])
+    wide = rows.pivot(index="participant_id", columns="visit", values=kwargs["outcome"])[kwargs["visits"]]
+    seen = wide.notna().to_numpy()
+    last = seen.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
+    lines = [
+        f"{p},{kwargs['visits'][k + 1]},J2R\n" for p, k in zip(wide.index, last) if k < seen.shape[1] - 1
+    ]
+    (tmp_path / "events.csv").write_text("participant_id,visit,strategy\n" + "".join(lines), encoding="utf-8")
+    s = dataclasses.replace(
+        config.sensitivity, events_file=tmp_path / "events.csv", per_participant=True, strategies=("MAR",)
+    )
+    job = sensitivity_job(data, dataclasses.replace(config, sensitivity=s), s.outcomes[0], "per_participant")
+    v7 = job[(job["visit"] == "v7") & (job["reference"] == "placebo")].iloc[0]
+    assert len(lines) > 0
+    assert -v7["estimate"] == pytest.approx(2.126, abs=0.0005 + 1e-5)
+    assert v7["se"] == pytest.approx(0.858, abs=0.0005 + 1e-5)

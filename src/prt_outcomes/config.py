@@ -1128,11 +1128,16 @@ class SensitivitySettings:
     tipping_arms: tuple[str, ...] = ()
     tipping_cumulative: bool = False
     tipping_strategy: str = "MAR"
+    # the events file has a strategy column with a value: one more job per outcome,
+    # "per_participant", applies each participant's own strategy
+    per_participant: bool = False
 
     @property
     def jobs(self) -> list[tuple[str, str]]:
-        """The (outcome, strategy) pairs: one workflow job each."""
-        return [(o, s) for o in self.outcomes for s in self.strategies]
+        """The (outcome, strategy) pairs: one workflow job each (``per_participant`` last when
+        the events file gives strategies)."""
+        extra = ("per_participant",) if self.per_participant else ()
+        return [(o, s) for o in self.outcomes for s in (*self.strategies, *extra)]
 
 
 def _sensitivity_settings(
@@ -1204,4 +1209,16 @@ def _sensitivity_settings(
         tipping_arms=arms,
         tipping_cumulative=bool(tp.get("cumulative", False)),
         tipping_strategy=tp.get("strategy", "MAR"),
+        per_participant=_gives_strategies(events_file),
     )
+
+
+def _gives_strategies(path: Path | None) -> bool:
+    """Whether the events file has a ``strategy`` column with a value (the cells are checked by
+    prt_outcomes.analyse.sensitivity_jobs.read_events_file when the jobs read it)."""
+    import csv
+
+    if path is None or not path.is_file():
+        return False  # the jobs say the file is missing
+    with open(path, newline="", encoding="utf-8") as handle:
+        return any((row.get("strategy") or "").strip() for row in csv.DictReader(handle))

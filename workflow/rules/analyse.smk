@@ -113,7 +113,8 @@ SENSITIVITY_OUTCOMES = list(SENSITIVITY.outcomes) if SENSITIVITY is not None els
 
 
 rule sensitivity:
-    """One outcome under one missing-data strategy (MAR, J2R, CR, CIR): an independent job."""
+    """One outcome under one missing-data strategy (MAR, J2R, CR, CIR, or per_participant: each
+    participant's own, from sensitivity.events.file): an independent job."""
     input:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
@@ -122,7 +123,7 @@ rule sensitivity:
     log:
         log_of("sensitivity_{outcome}_{strategy}"),
     wildcard_constraints:
-        strategy="MAR|J2R|CR|CIR",
+        strategy="MAR|J2R|CR|CIR|per_participant",
     conda:
         SOFTWARE
     # the jackknife refits the MMRM once per participant, MI once per imputation: the refits run

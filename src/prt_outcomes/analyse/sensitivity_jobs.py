@@ -13,7 +13,9 @@ follow-up visit the primary analysis reads, conditional on the baseline value
 ``sensitivity.baseline``. The primary analysis's covariates enter the imputation model and the
 ANCOVA. Each participant's intercurrent event (the first affected visit) comes from
 ``sensitivity.events`` (a column of the data or a side file of ``participant_id, visit``);
-without it, the visit after the last observed one.
+without it, the visit after the last observed one. A ``strategy`` column of the side file (MAR,
+J2R, CR, CIR per participant) adds one job per outcome, :data:`PER_PARTICIPANT`, applying
+each participant's own strategy.
 
 Examples
 --------
@@ -23,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -45,9 +48,20 @@ __all__ = [
     "stack_sensitivity",
     "sensitivity_tables",
     "sensitivity_inputs",
+    "read_events_file",
+    "events_strategies",
+    "STRATEGIES",
+    "PER_PARTICIPANT",
 ]
 
 SUBJECT, ARM, VISIT = "participant_id", "arm", "visit"
+#: The config's strategy names (``J2R`` is the API's ``JR``).
+STRATEGIES = ("MAR", "J2R", "CR", "CIR")
+#: The job name (``strategy`` of ``tables/sensitivity.csv``) applying each participant's own
+#: strategy from ``sensitivity.events.file``.
+PER_PARTICIPANT = "per_participant"
+
+logger = logging.getLogger(__name__)
 
 
 def _settings(config: StudyConfig):
@@ -92,7 +106,7 @@ def sensitivity_inputs(data: pd.DataFrame, config: StudyConfig, outcome: str) ->
         reference_arm=config.reference_arm,
         visits=visits,
         covariates=covariates,
-        events=_events(data, config, visits),
+        events=_events(data, config, visits, set(rows[SUBJECT])),
         method=s.method,
         n_imputations=s.n_imputations,
         seed=s.seed,
@@ -100,7 +114,9 @@ def sensitivity_inputs(data: pd.DataFrame, config: StudyConfig, outcome: str) ->
     return rows, kwargs
 
 
-def _events(data: pd.DataFrame, config: StudyConfig, visits: list[str]) -> pd.DataFrame | None:
+def _events(
+    data: pd.DataFrame, config: StudyConfig, visits: list[str], analysed: set[str]
+) -> pd.DataFrame | None:
     s = config.sensitivity
     if s.events_column is not None:
         if s.events_column not in data.columns:
@@ -112,39 +128,127 @@ def _events(data: pd.DataFrame, config: StudyConfig, visits: list[str]) -> pd.Da
         given = given.rename(columns={s.events_column: "visit"})
         where = f"column {s.events_column!r}"
     elif s.events_file is not None:
-        if not s.events_file.exists():
-            raise ConfigError(f"sensitivity.events.file {s.events_file} does not exist; correct the path.")
-        given = pd.read_csv(s.events_file, dtype=str, keep_default_na=False)
-        if not {"participant_id", "visit"} <= set(given.columns):
-            raise ConfigError(
-                f"sensitivity.events.file {s.events_file} needs the columns participant_id and visit "
-                f"(the first visit affected by the intercurrent event); it has {list(given.columns)}."
-            )
-        if "strategy" in given.columns and (given["strategy"] != "").any():
-            raise ConfigError(
-                f"sensitivity.events.file {s.events_file} has a strategy column: per-participant strategies "
-                "are not run by the workflow yet (each job applies one strategy of sensitivity.strategies); "
-                "drop the column, or call prt_outcomes.analyse.sensitivity.sensitivity_analysis with "
-                "strategy={participant: strategy}."
-            )
-        given = given[given["visit"] != ""]
+        given = read_events_file(s.events_file)
         where = f"file {s.events_file}"
     else:
         return None
     given = given.assign(participant_id=given[SUBJECT].astype(str), visit=given["visit"].astype(str))
-    twice = given[given[SUBJECT].duplicated()][SUBJECT].tolist()
-    if twice:
+
+    # the file's line of the first offending row (a column of the data has no lines)
+    def at(rows):
+        return f" (line {rows['line'].iloc[0]}, column {{}})" if "line" in rows.columns else " (column {})"
+
+    twice = given[given[SUBJECT].duplicated()]
+    if len(twice):
         raise ConfigError(
-            f"sensitivity.events ({where}) gives more than one first affected visit for {len(twice)} "
-            "participant(s); give one visit per participant."
+            f"sensitivity.events ({where}){at(twice).format('participant_id')} gives more than one first "
+            f"affected visit for {twice[SUBJECT].nunique()} participant(s), e.g. {twice[SUBJECT].iloc[0]!r}; "
+            "give one visit per participant."
         )
-    unknown = sorted(set(given["visit"]) - set(visits))
-    if unknown:
+    off = given[~given["visit"].isin(visits)]
+    if len(off):
         raise ConfigError(
-            f"sensitivity.events ({where}) names visits {unknown}, which are not follow-up visits of the "
-            f"analysis {visits}; use the config's visit names."
+            f"sensitivity.events ({where}){at(off).format('visit')} names visits "
+            f"{sorted(set(off['visit']))}, which are not follow-up visits of the analysis {visits}; "
+            "use the config's visit names."
         )
-    return given[[SUBJECT, "visit"]].rename(columns={SUBJECT: "subject"}).reset_index(drop=True)
+    known = set(data[SUBJECT].astype(str))
+    strangers = given[~given[SUBJECT].isin(known)]
+    if len(strangers):
+        first = strangers.iloc[0]
+        line = f"line {first['line']}, " if "line" in strangers.columns else ""
+        raise ConfigError(
+            f"sensitivity.events ({where}): {line}column participant_id: {first[SUBJECT]!r} is not a "
+            f"participant of the analysis data ({len(strangers)} row(s) name unknown participants); "
+            "correct the identifiers or drop the rows."
+        )
+    # in the data but without a row at the analysis's follow-up visits: not in the analysis, so
+    # nothing to impute; reported, not refused (leaving before the first follow-up is an event)
+    absent = given[~given[SUBJECT].isin(analysed)]
+    if len(absent):
+        logger.warning(
+            "sensitivity.events (%s): %d participant(s) have no row at the follow-up visits %s and are "
+            "not in the sensitivity analysis; their events are not used: %s",
+            where,
+            len(absent),
+            visits,
+            ", ".join(absent[SUBJECT].tolist()[:10]) + (" ..." if len(absent) > 10 else ""),
+        )
+        given = given[given[SUBJECT].isin(analysed)]
+    columns = [SUBJECT, "visit"] + (["strategy"] if "strategy" in given.columns else [])
+    return given[columns].rename(columns={SUBJECT: "subject"}).reset_index(drop=True)
+
+
+def read_events_file(path) -> pd.DataFrame:
+    """The rows of ``sensitivity.events.file`` that name an event, checked, with their ``line``.
+
+    Columns ``participant_id``, ``visit`` (the first affected visit), ``strategy`` (the
+    config's name, MAR, J2R, CR or CIR; blank: the job's fallback) when the file has one, and
+    ``line`` (the line of the file, the header being line 1). A strategy outside the four, or a
+    strategy without a visit, is refused with its line and column. A row with neither a visit
+    nor a strategy names no event: it is left out and counted in a warning (every row of the
+    file is used or reported).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+    >>> _ = f.write_text("participant_id,visit,strategy\\np1,m3,J2R\\np2,m3,\\n")
+    >>> read_events_file(f)[["participant_id", "strategy", "line"]].values.tolist()
+    [['p1', 'J2R', 2], ['p2', '', 3]]
+    """
+    if not path.exists():
+        raise ConfigError(f"sensitivity.events.file {path} does not exist; correct the path.")
+    given = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not {"participant_id", "visit"} <= set(given.columns):
+        raise ConfigError(
+            f"sensitivity.events.file {path} needs the columns participant_id and visit "
+            f"(the first visit affected by the intercurrent event); it has {list(given.columns)}."
+        )
+    given = given.assign(line=range(2, len(given) + 2))
+    given["visit"] = given["visit"].str.strip()
+    if "strategy" in given.columns:
+        given["strategy"] = given["strategy"].str.strip()
+        bad = given[(given["strategy"] != "") & ~given["strategy"].isin(STRATEGIES)]
+        if len(bad):
+            first = bad.iloc[0]
+            raise ConfigError(
+                f"sensitivity.events.file {path}, line {first['line']}, column strategy: "
+                f"{first['strategy']!r} is not a strategy (allowed: {', '.join(STRATEGIES)}; "
+                f"{len(bad)} row(s) like it); correct the name or leave the cell blank."
+            )
+        orphan = given[(given["strategy"] != "") & (given["visit"] == "")]
+        if len(orphan):
+            first = orphan.iloc[0]
+            raise ConfigError(
+                f"sensitivity.events.file {path}, line {first['line']}, column visit: the strategy "
+                f"{first['strategy']!r} is given without a first affected visit ({len(orphan)} row(s) "
+                "like it); give the visit from which the strategy applies, or drop the strategy."
+            )
+    empty = given[given["visit"] == ""]
+    if len(empty):
+        logger.warning(
+            "sensitivity.events.file %s: %d row(s) name no visit (lines %s), so no intercurrent event; "
+            "those participants' missing data are imputed under MAR.",
+            path,
+            len(empty),
+            ", ".join(map(str, empty["line"].tolist()[:10])) + (" ..." if len(empty) > 10 else ""),
+        )
+    return given[given["visit"] != ""].reset_index(drop=True)
+
+
+def events_strategies(settings) -> tuple[str, ...] | None:
+    """The per-participant strategies of ``sensitivity.events.file`` (blank: none given), or
+    None when the file has no ``strategy`` column with a value (no ``per_participant`` job).
+
+    Read by :class:`~prt_outcomes.config.SensitivitySettings` (is there a per-participant job?)
+    and by the report (how many participants follow each strategy)."""
+    if settings.events_file is None or not settings.events_file.exists():
+        return None
+    given = read_events_file(settings.events_file)
+    if "strategy" not in given.columns or not (given["strategy"] != "").any():
+        return None
+    return tuple(given["strategy"])
 
 
 def _api_strategy(strategy: str) -> str:
@@ -156,11 +260,32 @@ def sensitivity_job(
 ) -> pd.DataFrame:
     """One job: ``outcome`` under ``strategy`` (a config name), :data:`SENSITIVITY_COLUMNS`.
 
+    ``strategy`` :data:`PER_PARTICIPANT` applies each participant's strategy of
+    ``sensitivity.events.file`` (a blank cell: the config's first strategy); any other applies
+    that one strategy to every participant's event.
+
     The ``outcome`` column holds the config's outcome name (not the imputed column's);
     ``workers`` processes run the refits (the table does not depend on it).
     """
     rows, kwargs = sensitivity_inputs(data, config, outcome)
-    res = sensitivity_analysis(rows, strategy=_api_strategy(strategy), workers=workers, **kwargs)
+    events = kwargs.pop("events")
+    if strategy == PER_PARTICIPANT:
+        # each event's own strategy; a blank one gets the config's first strategy (the issue's
+        # default: "strategy from the config")
+        fallback = config.sensitivity.strategies[0]
+        if events is None or "strategy" not in events.columns:
+            raise ConfigError(
+                f"the {PER_PARTICIPANT} job needs a strategy column in sensitivity.events.file; add "
+                "one or drop the job."
+            )
+        events = events.assign(strategy=[_api_strategy(x or fallback) for x in events["strategy"]])
+        api_strategy = _api_strategy(fallback)
+    else:
+        # one strategy for every event: a per-participant column is the per_participant job's
+        if events is not None:
+            events = events.drop(columns="strategy", errors="ignore")
+        api_strategy = _api_strategy(strategy)
+    res = sensitivity_analysis(rows, strategy=api_strategy, events=events, workers=workers, **kwargs)
     table = res.table.assign(outcome=outcome, strategy=strategy)
     table["visit"] = table["visit"].astype(str)
     return table[list(SENSITIVITY_COLUMNS)]

@@ -1246,6 +1246,23 @@ def estimand_sentence(strategy: str, arm: str, reference: str) -> str:
     return f"{strategy}: " + ESTIMAND_WORDS[strategy].format(arm=arm, reference=reference) + "."
 
 
+def per_participant_sentence(strategies: Iterable[str], fallback: str) -> str:
+    """The ``per_participant`` job's estimand in words: how many participants follow each strategy.
+
+    ``strategies`` holds one entry per participant with an event (blank: ``fallback``).
+
+    >>> per_participant_sentence(["J2R", "J2R", "MAR", ""], "MAR")  # doctest: +NORMALIZE_WHITESPACE
+    'per_participant: each participant with an intercurrent event follows the strategy given for them
+    (MAR for those given none): J2R 2, MAR 2 participants.'
+    """
+    counts = pd.Series([x or fallback for x in strategies], dtype=object).value_counts()
+    listed = ", ".join(f"{k} {counts[k]}" for k in sorted(counts.index))
+    return (
+        "per_participant: each participant with an intercurrent event follows the strategy given for them "
+        f"({fallback} for those given none): {listed} participants."
+    )
+
+
 def tipping_point_sentence(
     tipping: pd.DataFrame, *, visit_label: str, arm: str, strategy: str, higher_is_better: bool, alpha=0.05
 ) -> str:
@@ -1303,6 +1320,11 @@ def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tippi
     ]
     for strategy in s.strategies:
         sentence = estimand_sentence(strategy, arm_words, labels.get(ref, ref))
+        parts.append(f"<li>{_esc(sentence)}</li>")
+    if s.per_participant:
+        from ..analyse.sensitivity_jobs import events_strategies
+
+        sentence = per_participant_sentence(events_strategies(s) or (), s.strategies[0])
         parts.append(f"<li>{_esc(sentence)}</li>")
     parts.append("</ul>")
     rows = sensitivity[sensitivity["reference"].notna() & (sensitivity["reference"].astype(str) != "")]

@@ -2,6 +2,13 @@
 # config's (an analysis may be restricted to some outcomes).
 OUTCOME_ANALYSES = STUDY.outcome_analyses()
 MODEL_TABLE_NAMES = list(LAYOUT.model_tables("{outcome}", "{analysis}"))
+# The sensitivity events file (sensitivity.events.file): an input of the jobs that read it, so an
+# edited file runs them again.
+SENSITIVITY_EVENTS = (
+    [str(STUDY.sensitivity.events_file)]
+    if STUDY.sensitivity is not None and STUDY.sensitivity.events_file is not None
+    else []
+)
 
 
 rule fit_model:
@@ -118,6 +125,7 @@ rule sensitivity:
     input:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
+        events=SENSITIVITY_EVENTS,
     output:
         table=str(LAYOUT.sensitivity_table("{outcome}", "{strategy}")),
     log:
@@ -142,6 +150,7 @@ rule tipping_point:
     input:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
+        events=SENSITIVITY_EVENTS,
     output:
         table=str(LAYOUT.tipping_point_table("{outcome}")),
     log:

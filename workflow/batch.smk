@@ -1,0 +1,73 @@
+# Several studies in one DAG: `prt-outcomes run --config a.yaml --config b.yaml` (or, from the
+# project folder, `snakemake -s workflow/batch.smk --cores 8 --config "config_paths=[a.yaml,b.yaml]"`).
+# Each study is the one-study workflow (../Snakefile) loaded as a Snakemake module with its own
+# config and namespace (its own LAYOUT, STAMPS and outputs, see rules/common.smk); its rules are
+# named `<study>__<rule>`, and `all` asks for every study's contract files. The outputs of one
+# study are the files a run of that study alone writes.
+import re
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+from prt_outcomes.config import ConfigError, load_config
+from prt_outcomes.layout import RunLayout
+
+min_version("9.0")
+
+BATCH_SETTINGS = ("config_paths", "results_root")
+
+
+def _batch_studies():
+    given = dict(workflow.config_settings.config or {})
+    unknown = sorted(set(given) - set(BATCH_SETTINGS))
+    if unknown:
+        raise ConfigError(
+            f"--config {unknown[0]}=... is not a batch setting; workflow/batch.smk takes only "
+            f"{', '.join(BATCH_SETTINGS)}. Put study settings in the studies' config files."
+        )
+    paths = given.get("config_paths")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not paths:
+        raise ConfigError('workflow/batch.smk needs the studies: --config "config_paths=[a.yaml,b.yaml]".')
+    root = given.get("results_root")
+    studies, seen = [], {}
+    for path in paths:
+        path = Path(str(path)).resolve()
+        study = load_config(path)
+        results = str(root) if root is not None else study.raw["results_root"]
+        folder = RunLayout.for_study(study, results).study_dir.resolve()
+        if folder in seen:
+            # two studies would write one results folder: refuse before any job runs
+            raise ConfigError(
+                f"{seen[folder]} and {path} both write the results folder {folder} (study name "
+                f"{study.name!r}); give one of them another study.name or results_root."
+            )
+        seen[folder] = path
+        studies.append((study.name, path, results, folder))
+    return studies
+
+
+BATCH = _batch_studies()
+BATCH_OUTPUTS = []
+for _i, (_name, _path, _results, _folder) in enumerate(BATCH):
+    # module and rule names must be identifiers; the index keeps two similar names apart
+    STUDY_MODULE = f"s{_i + 1}_" + re.sub(r"\W", "_", _name)
+    STUDY_PREFIX = STUDY_MODULE + "__"
+
+    module:
+        name: STUDY_MODULE
+        snakefile:
+            "../Snakefile"
+        config:
+            {"config_path": str(_path), "results_root": _results}
+
+    use rule * from STUDY_MODULE exclude all as STUDY_PREFIX*
+
+    BATCH_OUTPUTS += [str(p) for p in RunLayout.for_study(load_config(_path), _results).contract()]
+
+
+rule all:
+    default_target: True
+    input:
+        BATCH_OUTPUTS,

@@ -115,3 +115,20 @@ def test_batch_writes_what_each_study_writes_alone(tmp_path, shared_data):
         study = load_config(config_path).name
         logs = sorted(p.name for p in (batch / study / "logs").glob("*.log"))
         assert logs == sorted(p.name for p in (alone / study / "logs").glob("*.log"))
+
+
+def test_profile_resources_reach_every_study(tmp_path):
+    # profiles/slurm sizes rules by their one-study names; a batch's rules carry a prefix
+    settings = f"config_paths=['{CLINIC}', '{REPO / 'config' / 'config.yaml'}']"
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "batch.smk"), "-n", "--cores", "1"]
+        + ["--directory", str(REPO), "--set-resources", "fit_model:mem_mb=1234"]
+        + ["--config", settings, f"results_root='{tmp_path}'"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    blocks = done.stdout.split("\nrule ")
+    fits = [b for b in blocks if b.split(":")[0].endswith("__fit_model")]
+    assert {b.split(":")[0].split("__")[0] for b in fits} == {"s1_clinic_example", "s2_boulder_example"}
+    assert all("mem_mb=1234" in b for b in fits)

@@ -48,12 +48,24 @@ def _batch_studies():
     return studies
 
 
+def _profile_resources_for(prefix):
+    # A profile's set-resources / set-threads (profiles/slurm) name the one-study rules
+    # (`fit_model`); a batch's rules are `<prefix>fit_model`, so each study's rules get the
+    # same entries. Snakemake applies these when a rule is created, by its final name.
+    settings = workflow.resource_settings
+    for parsed in (settings._parsed_overwrite_resources, settings._parsed_overwrite_threads):
+        for rule_name, value in list(parsed.items()):
+            if "__" not in rule_name:
+                parsed.setdefault(prefix + rule_name, value)
+
+
 BATCH = _batch_studies()
 BATCH_OUTPUTS = []
 for _i, (_name, _path, _results, _folder) in enumerate(BATCH):
     # module and rule names must be identifiers; the index keeps two similar names apart
     STUDY_MODULE = f"s{_i + 1}_" + re.sub(r"\W", "_", _name)
     STUDY_PREFIX = STUDY_MODULE + "__"
+    _profile_resources_for(STUDY_PREFIX)
 
     module:
         name: STUDY_MODULE

@@ -2,7 +2,8 @@
 # project folder, `snakemake -s workflow/batch.smk --cores 8 --config "config_paths=[a.yaml,b.yaml]"`).
 # Each study is the one-study workflow (../Snakefile) loaded as a Snakemake module with its own
 # config and namespace (its own LAYOUT, STAMPS and outputs, see rules/common.smk); its rules are
-# named `<study>__<rule>`, and `all` asks for every study's contract files. The outputs of one
+# named `s<i>_<study>__<rule>` (i: its place on the command line), and `all` asks for every
+# study's contract files. The outputs of one
 # study are the files a run of that study alone writes.
 import re
 from pathlib import Path
@@ -44,7 +45,7 @@ def _batch_studies():
                 f"{study.name!r}); give one of them another study.name or results_root."
             )
         seen[folder] = path
-        studies.append((study.name, path, results, folder))
+        studies.append((study, path, results))
     return studies
 
 
@@ -61,9 +62,9 @@ def _profile_resources_for(prefix):
 
 BATCH = _batch_studies()
 BATCH_OUTPUTS = []
-for _i, (_name, _path, _results, _folder) in enumerate(BATCH):
+for _i, (_study, _path, _results) in enumerate(BATCH):
     # module and rule names must be identifiers; the index keeps two similar names apart
-    STUDY_MODULE = f"s{_i + 1}_" + re.sub(r"\W", "_", _name)
+    STUDY_MODULE = f"s{_i + 1}_" + re.sub(r"\W", "_", _study.name)
     STUDY_PREFIX = STUDY_MODULE + "__"
     _profile_resources_for(STUDY_PREFIX)
 
@@ -76,7 +77,7 @@ for _i, (_name, _path, _results, _folder) in enumerate(BATCH):
 
     use rule * from STUDY_MODULE exclude all as STUDY_PREFIX*
 
-    BATCH_OUTPUTS += [str(p) for p in RunLayout.for_study(load_config(_path), _results).contract()]
+    BATCH_OUTPUTS += [str(p) for p in RunLayout.for_study(_study, _results).contract()]
 
 
 rule all:

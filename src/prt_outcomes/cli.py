@@ -11,6 +11,7 @@ Examples
 .. code-block:: console
 
     $ prt-outcomes run --config config/config.yaml --cores 2
+    $ prt-outcomes run --config site_a.yaml --config site_b.yaml --cores 8   # one DAG
     $ prt-outcomes validate --config config/config.yaml --data my_export.csv --report checks/
     $ prt-outcomes simulate --seed 20221 --out data/example
     $ prt-outcomes simulate --design audit --out data/clinic_example
@@ -28,7 +29,10 @@ from pathlib import Path
 
 from . import __version__
 
-__all__ = ["main", "find_snakefile", "run_interruptible", "snakemake_command"]
+__all__ = ["main", "find_snakefile", "run_interruptible", "snakemake_command", "batch_command", "BATCH_FILE"]
+
+#: The workflow of several studies in one DAG (one Snakemake module per study), beside Snakefile.
+BATCH_FILE = Path("workflow") / "batch.smk"
 
 #: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
 INTERRUPTED = 130
@@ -75,14 +79,42 @@ def snakemake_command(
     settings = [f"config_path={_yaml_quoted(str(config_path))}"]
     if results_root is not None:
         settings.append(f"results_root={_yaml_quoted(str(results_root))}")
+    return _command(snakefile, snakefile.parent, settings, cores, extra)
+
+
+def batch_command(
+    snakefile: Path, config_paths: list[Path], results_root: Path | None, cores: int, extra: list[str]
+) -> list[str]:
+    """The Snakemake command of ``prt-outcomes run`` with several ``--config``: one DAG.
+
+    The project's ``workflow/batch.smk`` loads the one-study workflow (``snakefile``) once per
+    study as a Snakemake module; only the launcher settings travel, as in
+    :func:`snakemake_command`.
+
+    >>> cmd = batch_command(Path("/p/Snakefile"), [Path("/s/a.yaml"), Path("/s/b.yaml")], None, 8, [])
+    >>> cmd[3:7]
+    ['--snakefile', '/p/workflow/batch.smk', '--directory', '/p']
+    >>> cmd[8]
+    "config_paths=['/s/a.yaml', '/s/b.yaml']"
+    """
+    paths = ", ".join(_yaml_quoted(str(p)) for p in config_paths)
+    settings = [f"config_paths=[{paths}]"]
+    if results_root is not None:
+        settings.append(f"results_root={_yaml_quoted(str(results_root))}")
+    return _command(snakefile.parent / BATCH_FILE, snakefile.parent, settings, cores, extra)
+
+
+def _command(
+    workflow_file: Path, project: Path, settings: list[str], cores: int, extra: list[str]
+) -> list[str]:
     return [
         sys.executable,
         "-m",
         "snakemake",
         "--snakefile",
-        str(snakefile),
+        str(workflow_file),
         "--directory",
-        str(snakefile.parent),
+        str(project),
         "--config",
         *settings,
         "--cores",
@@ -97,7 +129,7 @@ def snakemake_command(
         # named explicitly: Snakemake would otherwise prefer a profiles/default folder in the
         # user's current folder over the project's
         "--workflow-profile",
-        str(snakefile.parent / "profiles" / "default"),
+        str(project / "profiles" / "default"),
         *extra,
     ]
 
@@ -176,20 +208,25 @@ _SHOWN = (
 class _Terminal:
     """Snakemake's output: every line to ``log``, the progress and error lines to the terminal."""
 
-    def __init__(self, log: Path):
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(log, "w", encoding="utf-8")
+    def __init__(self, *logs: Path):
+        # a batch of studies keeps the one Snakemake log in every study's logs folder
+        self.files = []
+        for log in logs:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            self.files.append(open(log, "w", encoding="utf-8"))
         self.shown = 0
 
     def __call__(self, line: str) -> None:
-        self.file.write(line)
+        for file in self.files:
+            file.write(line)
         text = line.rstrip()
         if any(key in text for key in _SHOWN) or text.startswith(("prt-outcomes:", "Error", "ConfigError")):
             print(text, flush=True)
             self.shown += 1
 
     def close(self) -> None:
-        self.file.close()
+        for file in self.files:
+            file.close()
 
 
 def _summary(layout, project: Path) -> list[str]:
@@ -221,19 +258,25 @@ def _summary(layout, project: Path) -> list[str]:
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import contextlib
+
     from .config import ConfigError, load_config
     from .errors import PrtOutcomesError
     from .layout import RunLayout
     from .outputs import results_lock
 
+    config_files = args.config or ["config/config.yaml"]
     try:
-        config = load_config(args.config)
-        missing = [str(p) for p in config.data_paths() if not p.is_file()]
-        if missing:
-            raise ConfigError(
-                f"the data file {missing[0]!r} named in {args.config} does not exist; relative "
-                "paths in a config are resolved against the config file's folder."
-            )
+        configs = []
+        for config_file in config_files:
+            config = load_config(config_file)
+            missing = [str(p) for p in config.data_paths() if not p.is_file()]
+            if missing:
+                raise ConfigError(
+                    f"the data file {missing[0]!r} named in {config_file} does not exist; relative "
+                    "paths in a config are resolved against the config file's folder."
+                )
+            configs.append(config)
         snakefile = (Path(args.snakefile) if args.snakefile else find_snakefile()).resolve()
     except (ConfigError, FileNotFoundError) as exc:
         print(f"prt-outcomes: {exc}", file=sys.stderr)
@@ -242,16 +285,37 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     # --results is typed in the user's shell: relative to where they are. A config's
     # results_root is relative to the project, where the workflow runs.
     given_root = Path(args.results).expanduser().resolve() if args.results is not None else None
-    root = given_root if given_root is not None else project / config.raw["results_root"]
-    layout = RunLayout.for_study(config, root)
-    study_dir = layout.study_dir
-    command = snakemake_command(snakefile, Path(args.config).resolve(), given_root, args.cores, extra)
-    snakemake_log = layout.log_dir / "snakemake.log"
-    print(f"prt-outcomes: running study {config.name!r} (full log: {snakemake_log})", flush=True)
+    layouts = []
+    for config_file, config in zip(config_files, configs):
+        root = given_root if given_root is not None else project / config.raw["results_root"]
+        layouts.append(RunLayout.for_study(config, root))
+        earlier = [f for f, lay in zip(config_files, layouts[:-1]) if lay.study_dir == layouts[-1].study_dir]
+        if earlier:
+            print(
+                f"prt-outcomes: {earlier[0]} and {config_file} both write the results folder "
+                f"{layouts[-1].study_dir} (study name {config.name!r}); give one of them another "
+                "study.name or results_root, or run them one at a time.",
+                file=sys.stderr,
+            )
+            return 2
+    config_paths = [Path(f).resolve() for f in config_files]
+    if len(configs) == 1:
+        command = snakemake_command(snakefile, config_paths[0], given_root, args.cores, extra)
+    else:
+        command = batch_command(snakefile, config_paths, given_root, args.cores, extra)
+    snakemake_logs = [layout.log_dir / "snakemake.log" for layout in layouts]
+    names = ", ".join(repr(config.name) for config in configs)
+    where = snakemake_logs[0] if len(configs) == 1 else "logs/snakemake.log of each study"
+    print(
+        f"prt-outcomes: running {'study' if len(configs) == 1 else 'studies'} {names} (full log: {where})",
+        flush=True,
+    )
     started = time.time() - 1  # file times may be rounded down to the second
     try:
-        with results_lock(study_dir, holder=f"project {project}"):
-            terminal = _Terminal(snakemake_log)
+        with contextlib.ExitStack() as locks:
+            for layout in layouts:
+                locks.enter_context(results_lock(layout.study_dir, holder=f"project {project}"))
+            terminal = _Terminal(*snakemake_logs)
             terminal("prt-outcomes: " + " ".join(command[2:]) + "\n")
             try:
                 status = run_interruptible(
@@ -268,21 +332,30 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     if status == INTERRUPTED:
         return status
     if status != 0:
-        failures = _step_failures(layout.log_dir, started)
+        failures = [f for layout in layouts for f in _step_failures(layout.log_dir, started)]
         for log, message in failures:
             print(f"prt-outcomes: the workflow stopped. {message} (log: {log})", file=sys.stderr)
         if not failures:
             # an error before any step ran (the Snakefile's own message): its last lines
-            tail = snakemake_log.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
+            tail = snakemake_logs[0].read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
             print("\n".join(tail), file=sys.stderr)
             print(
                 f"prt-outcomes: the workflow stopped (exit {status}); the logs are in "
-                f"{layout.log_dir} ({snakemake_log.name}: Snakemake's own) and the lines above "
+                f"{layouts[0].log_dir} ({snakemake_logs[0].name}: Snakemake's own) and the lines above "
                 "say which step failed.",
                 file=sys.stderr,
             )
         return status
-    print("\n".join(["", *_summary(layout, project)]), flush=True)
+    if len(layouts) == 1:
+        print("\n".join(["", *_summary(layouts[0], project)]), flush=True)
+    else:
+        for config, layout in zip(configs, layouts):
+            print(
+                "\n".join(
+                    ["", f"Study {config.name!r}:", *("  " + line for line in _summary(layout, project))]
+                ),
+                flush=True,
+            )
     return 0
 
 
@@ -311,8 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prt-outcomes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the whole workflow (Snakemake) for one study")
-    run.add_argument("--config", default="config/config.yaml", help="study config (YAML)")
+    run = sub.add_parser("run", help="run the whole workflow (Snakemake) for one study or several")
+    run.add_argument(
+        "--config",
+        action="append",
+        default=None,
+        help="study config (YAML; default config/config.yaml); give it several times to run several "
+        "studies in one DAG (workflow/batch.smk)",
+    )
     run.add_argument("--cores", type=int, default=2, help="cores Snakemake may use (default 2)")
     run.add_argument(
         "--results",

@@ -3,7 +3,9 @@
 # The study comes from exactly one file: `--config config_path=FILE` (what `prt-outcomes run`
 # passes), else a single `--configfile FILE`, else config/config.yaml. Nothing is merged: the
 # Snakefile has no `configfile:` directive, and --config may carry only the launcher settings
-# below. Relative data paths in the file are resolved against the file's folder.
+# below. Relative data paths in the file are resolved against the file's folder. In a batch of
+# studies (workflow/batch.smk) this file is read once per study, in the study's own module
+# namespace, and the module statement's config carries the same two settings.
 from pathlib import Path
 
 from prt_outcomes.config import ConfigError, load_config
@@ -14,6 +16,10 @@ LAUNCHER_SETTINGS = ("config_path", "results_root")
 
 
 def _launcher_settings():
+    if not workflow.modifier.is_main_snakefile():
+        # one study of a batch (workflow/batch.smk): its `module` statement's config names it
+        given = dict(config)
+        return Path(str(given["config_path"])).resolve(), given.get("results_root")
     # the --config KEY=VALUE entries
     given = dict(workflow.config_settings.config or {})
     unknown = sorted(set(given) - set(LAUNCHER_SETTINGS))

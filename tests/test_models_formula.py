@@ -198,7 +198,11 @@ def test_row_order_does_not_matter(sim2):
     form = "y ~ arm * visit + sex + (1 | participant_id)"
     a = po.mmrm(form, sim2)
     b = po.mmrm(form, sim2.sample(frac=1.0, random_state=7))
-    pd.testing.assert_frame_equal(a.coefficients, b.coefficients, check_exact=False, rtol=1e-10)
+    # Row order changes the floating-point sums, hence the optimiser's path: the REML optimum is
+    # found to the optimiser's tolerance, where the log-likelihood is flat (equal to 1e-12) and
+    # the variance parameters, and with them estimates, SEs, t and df, agree to its square root
+    # (1.5e-8 relative seen on 2 cores); 1e-6 says "the same fit"
+    pd.testing.assert_frame_equal(a.coefficients, b.coefficients, check_exact=False, rtol=1e-6)
     assert a.loglik == pytest.approx(b.loglik, rel=1e-12)
 
 

@@ -71,7 +71,9 @@ def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     return {
         str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".prt-outcomes.lock"
+        # the lock, and logs/snakemake.log: the terminal's full record of each run, rewritten by
+        # every `prt-outcomes run` by design (the step logs are rewritten only with their step)
+        if p.is_file() and p.name not in (".prt-outcomes.lock", "snakemake.log")
     }
 
 

@@ -732,7 +732,7 @@ def responder_journal_table(responders: pd.DataFrame, config: "StudyConfig | Non
     ...     "rd_ci_high": [0.7], "odds_ratio": [17.5], "or_ci_low": [5.0], "or_ci_high": [60.0],
     ...     "p": [0.0001]})
     >>> t = responder_journal_table(r)
-    >>> t.loc[t["Measure"].str.contains("Risk difference"), "post"].iloc[0]
+    >>> t.loc[t["Measure"].str.contains("risk difference"), "post"].iloc[0]
     '56.0 (40.0 to 70.0)'
     """
     _require(

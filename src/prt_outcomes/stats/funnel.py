@@ -416,9 +416,9 @@ def funnel_curve(
     Examples
     --------
     >>> t = funnel_table([0.2, 0.5, 0.3], [50, 40, 200], ["a", "b", "c"], kind="proportion")
-    >>> curve = funnel_curve(t, kind="proportion", points=5)
+    >>> curve = funnel_curve(t, kind="proportion")  # exact limits: every whole volume, 36 to 220
     >>> list(curve.columns), len(curve)
-    (['volume', 'll95', 'ul95', 'll998', 'ul998'], 5)
+    (['volume', 'll95', 'ul95', 'll998', 'ul998'], 185)
     """
     if table.empty:
         return pd.DataFrame(columns=["volume", *LIMIT_COLUMNS])
@@ -429,7 +429,8 @@ def funnel_curve(
     adjustment = None if first["adjustment"] == "none" else first["adjustment"]
     if kind == "proportion" and exact and adjustment is None and _scale_of(kind, scale) == "identity":
         # exact binomial limits exist at whole numbers of patients only (NaN in between)
-        grid = np.arange(np.floor(low), np.ceil(high) + 1, dtype=float)
+        # (rounded first: 1.1 x 200 is 220.00000000000003, not a reason for patient 221)
+        grid = np.arange(np.floor(round(low, 9)), np.ceil(round(high, 9)) + 1, dtype=float)
     else:
         grid = np.linspace(low, high, points)
     return funnel_limits(

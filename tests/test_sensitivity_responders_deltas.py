@@ -405,3 +405,35 @@ def test_the_strategy_wildcard_is_the_studys_jobs(sensitivity, allowed):
     pattern = eval(_constraint_expression(), {"SENSITIVITY_JOBS": jobs})  # noqa: S307 - the rule's own line
     for name in ("MAR", "J2R", "CR", "CIR", "per_participant", "LOCF"):
         assert bool(re.fullmatch(pattern, name)) == (name in allowed), name
+
+
+# ------------------------------------------------------------- edges the responders reach
+
+
+def test_a_proportion_without_variance_pools_without_dividing_by_zero():
+    from prt_outcomes.stats.imputation import rubin_rules
+
+    # no responder in any imputation of either arm: a risk difference of 0 with no variance
+    none = rubin_rules([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], df_complete=float("inf"))
+    assert none.estimate == 0 and none.se == 0 and np.isnan(none.p_value)
+    # everyone responds in one arm, no one in the other, in every imputation
+    sure = rubin_rules([1.0, 1.0, 1.0], [0.0, 0.0, 0.0], df_complete=float("inf"))
+    assert sure.p_value == 0
+
+
+def test_the_forest_shows_the_ancova_differences_only():
+    from prt_outcomes.render.figures import sensitivity_forest_figure
+
+    row = dict(outcome="y", strategy="MAR", method="m", visit="w4", arm="prt", reference="uc", se=0.5)
+    row |= dict(df=float("inf"), p=0.01, n_imputations=3)
+    t = pd.DataFrame(
+        [
+            # a responder row first: the figure must not take whichever row comes first
+            row | dict(analysis="responder: value <= 1", estimate=0.2, ci_low=0.0, ci_high=0.4),
+            row | dict(analysis="ancova", estimate=-2.0, ci_low=-3.0, ci_high=-1.0),
+        ]
+    )
+    fig = sensitivity_forest_figure(t, outcome="y")
+    assert [x.get_text() for x in fig.axes[0].get_yticklabels()] == ["w4: MAR"]
+    xs = np.concatenate([line.get_xdata() for line in fig.axes[0].get_lines()])
+    assert -2.0 in xs and not np.isin([0.2, 0.4], xs).any()

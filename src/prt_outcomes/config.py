@@ -1131,6 +1131,9 @@ class SensitivitySettings:
     # the events file has a strategy column with a value: one more job per outcome,
     # "per_participant", applies each participant's own strategy
     per_participant: bool = False
+    # responder rules of the threshold language (sensitivity.responders), as written: each adds
+    # the risk difference rows of every strategy job (analysis "responder: <rule>")
+    responders: tuple[str, ...] = ()
 
     @property
     def jobs(self) -> list[tuple[str, str]]:
@@ -1192,6 +1195,8 @@ def _sensitivity_settings(
             f"{where}.tipping_point scans one difference per visit, so it needs exactly two arms, not "
             f"{len(arm_names)}; remove tipping_point or analyse two arms."
         )
+    responders = tuple(given.get("responders") or ())
+    _check_sensitivity_responders(responders, method, chosen, outcomes)
     deltas = tuple(float(d) for d in tp.get("deltas") or ())
     steps = [b - a for a, b in zip(deltas, deltas[1:])]
     if steps and not (all(d > 0 for d in steps) or all(d < 0 for d in steps)):
@@ -1210,7 +1215,38 @@ def _sensitivity_settings(
         tipping_cumulative=bool(tp.get("cumulative", False)),
         tipping_strategy=tp.get("strategy", "MAR"),
         per_participant=_gives_strategies(events_file),
+        responders=responders,
     )
+
+
+def _check_sensitivity_responders(rules, method, chosen, outcomes) -> None:
+    """Parse ``sensitivity.responders`` now (a typo fails at load), on each analysed outcome."""
+    from .thresholds import ThresholdError, parse_threshold
+
+    if rules and method != "approximate_bayesian":
+        raise ConfigError(
+            f"sensitivity.responders {list(rules)} needs random imputations, but sensitivity.method is "
+            f"{method!r}: a threshold applied to conditional means (expected values) is not the expected "
+            "responder indicator (conditional means are never extreme), so the proportion of "
+            "responders would be biased. Set sensitivity.method: approximate_bayesian with "
+            "sensitivity.n_imputations (e.g. 100), or remove sensitivity.responders."
+        )
+    direction = {o.name: o.higher_is_better for o in outcomes}
+    for k, rule in enumerate(rules):
+        for outcome in chosen:
+            try:
+                parsed = parse_threshold(rule, outcome, direction)
+            except ThresholdError as exc:
+                raise ConfigError(
+                    f"sensitivity.responders[{k}]: rule {rule!r} cannot be used: {exc}"
+                ) from None
+            if parsed.outcomes != (outcome,):
+                raise ConfigError(
+                    f"sensitivity.responders[{k}]: rule {rule!r} reads {list(parsed.outcomes)}, but the "
+                    f"sensitivity analysis of {outcome!r} imputes {outcome!r} alone; write the rule "
+                    "with a bare kind (e.g. 'percent_reduction >= 30', 'value <= 1'), which applies to "
+                    "each outcome of sensitivity.outcomes."
+                )
 
 
 def _gives_strategies(path: Path | None) -> bool:

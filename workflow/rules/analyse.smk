@@ -121,7 +121,8 @@ SENSITIVITY_OUTCOMES = list(SENSITIVITY.outcomes) if SENSITIVITY is not None els
 
 rule sensitivity:
     """One outcome under one missing-data strategy (MAR, J2R, CR, CIR, or per_participant: each
-    participant's own, from sensitivity.events.file): an independent job."""
+    participant's own, from sensitivity.events.file; the file's deltas and sensitivity.responders
+    in every job): an independent job."""
     input:
         data=rules.derive.output.data,
         config_stamp=STAMPS["config_analysis"],
@@ -130,8 +131,10 @@ rule sensitivity:
         table=str(LAYOUT.sensitivity_table("{outcome}", "{strategy}")),
     log:
         log_of("sensitivity_{outcome}_{strategy}"),
+    # the strategies of this study's jobs (SensitivitySettings.jobs, the one producer); no job:
+    # a pattern that matches nothing
     wildcard_constraints:
-        strategy="MAR|J2R|CR|CIR|per_participant",
+        strategy="|".join(dict.fromkeys(s for _, s in SENSITIVITY_JOBS)) or "(?!)",
     conda:
         SOFTWARE
     # the jackknife refits the MMRM once per participant, MI once per imputation: the refits run

@@ -70,6 +70,7 @@ import math
 import multiprocessing
 import time
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,7 @@ from prt_outcomes.stats.imputation import (
     reference_based_parameters,
     rubin_rules,
 )
+from prt_outcomes.thresholds import Threshold, parse_threshold
 
 __all__ = [
     "missing_data_sensitivity",
@@ -678,9 +680,27 @@ def _ancova(trial, rows, values):
     return est, se, float(dfres)
 
 
-def _responders(trial, rows, values, threshold, below):
-    """risk difference and proportions (P, J) with their Wald standard errors."""
-    hit = (values <= threshold) if below else (values >= threshold)
+def _responders(trial, rows, values, rule):
+    """risk difference and proportions (P, J) with their Wald standard errors.
+
+    ``rule`` is ``(label, threshold, on_score)`` of :func:`_responder_rule`: the threshold of the
+    project's language (:class:`prt_outcomes.thresholds.Threshold`, its one evaluator) applied to
+    the completed data, every participant x visit. With ``on_score`` its outcome column is the
+    score at the visit (``baseline + values`` when the imputed outcome is the change) and
+    ``<outcome>_baseline`` the baseline; else the imputed outcome itself. An undecidable response
+    (a percent kind at a baseline of 0) counts as a non-responder: the denominator is everyone
+    analysed, as the responder tables' ``randomized`` denominator.
+    """
+    _, threshold, on_score = rule
+    n, j = values.shape
+    name = threshold.outcomes[0]
+    frame = {name: values.reshape(-1)}
+    if on_score is not None:
+        base = np.repeat(trial.base[trial.baseline].to_numpy(dtype=float)[rows], j)
+        frame = {name: (values.reshape(-1) + base) if on_score == "change" else values.reshape(-1)}
+        frame[name + "_baseline"] = base
+    decided = threshold.evaluate(pd.DataFrame(frame))
+    hit = decided.fillna(False).to_numpy(dtype=bool).reshape(n, j)
     arm_r = trial.arm_of[rows]
     props, var = [], []
     for a in trial.arms:
@@ -696,12 +716,44 @@ def _responders(trial, rows, values, threshold, below):
 def _delta_values(trial, rows, values, delta, delta_arms, cumulative):
     if delta is None:
         return values
+    if isinstance(delta, Mapping):
+        # per participant (rbmi's delta data frame): participant i's own delta on its imputed
+        # post-ICE values (never observed ones, nor MAR gaps before the ICE), whatever its arm
+        per = np.array([delta.get(s, 0.0) for s in trial.subjects], dtype=float)[rows]
+        if not np.any(per):
+            return values
+        shift = (trial.is_post_ice[rows] & trial.is_missing[rows]) * per[:, None]
+        return values + shift
     d = np.broadcast_to(np.asarray(delta, dtype=float), (len(trial.labels),))
     if not np.any(d):
         return values
     shifted = delta_adjust(values, trial.is_post_ice[rows], trial.is_missing[rows], d, cumulative=cumulative)
     in_arm = np.isin(trial.arm_of[rows], list(delta_arms))
     return np.where(in_arm[:, None], shifted, values)
+
+
+def _check_delta(data, subject, delta, delta_arms, cumulative):
+    """Refuse a per-participant delta the analysis could not use as given (before any fit)."""
+    if not isinstance(delta, Mapping):
+        return delta
+    if delta_arms is not None or cumulative:
+        raise ValueError(
+            "a per-participant delta ({subject: delta}) applies to the participants it names, once from "
+            "their event on; it takes neither delta_arms nor delta_cumulative."
+        )
+    known = set(pd.unique(data[subject]))
+    strangers = [k for k in delta if k not in known]
+    if strangers:
+        raise ValueError(f"delta names participants that are not in the data: {strangers[:5]}")
+    out = {}
+    for k, v in delta.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"delta of participant {k!r} is {v!r}, not a number") from None
+        if not math.isfinite(out[k]):
+            raise ValueError(f"delta of participant {k!r} is {v!r}; give a finite number")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -758,7 +810,11 @@ def _strategy_label(trial, strategy, events, delta, cumulative):
     else:
         used = sorted(set(trial.events["strategy"])) or ["MAR"]
         label = used[0] if len(used) == 1 else "per participant (" + ", ".join(used) + ")"
-    if delta is not None and np.any(np.asarray(delta, dtype=float)):
+    if isinstance(delta, Mapping):
+        shifted = sum(1 for s in trial.subjects if delta.get(s, 0.0) != 0)
+        if shifted:
+            label += f" + per-participant delta ({shifted} participants)"
+    elif delta is not None and np.any(np.asarray(delta, dtype=float)):
         d = np.atleast_1d(np.asarray(delta, dtype=float))
         text = f"{d[0]:g}" if np.all(d == d[0]) else "(" + ", ".join(f"{x:g}" for x in d) + ")"
         label += f" + delta {text}" + (" cumulative" if cumulative else "")
@@ -832,29 +888,63 @@ def _run(
 
 
 def _analyse_all(trial, imputations, *, delta, delta_arms, cumulative, responder):
-    """est, se arrays (S, P, J) and df for the ANCOVA (and the responder analysis)."""
-    res, resp = [], []
+    """{analysis: (est, se arrays (S, P, J), df)}: the ANCOVA, then each responder rule by its label."""
+    rules = responder or []
+    res, resp = [], [[] for _ in rules]
     for rows, values in imputations:
         shifted = _delta_values(trial, rows, values, delta, delta_arms, cumulative)
         res.append(_ancova(trial, rows, shifted))
-        if responder is not None:
-            resp.append(_responders(trial, rows, shifted, *responder))
+        for k, rule in enumerate(rules):
+            resp[k].append(_responders(trial, rows, shifted, rule))
     out = {"ancova": (np.array([r[0] for r in res]), np.array([r[1] for r in res]), res[0][2])}
-    if responder is not None:
-        out["responder"] = (np.array([r[0] for r in resp]), np.array([r[1] for r in resp]), math.inf)
+    for rule, got in zip(rules, resp):
+        out[rule[0]] = (np.array([r[0] for r in got]), np.array([r[1] for r in got]), math.inf)
     return out
 
 
-def _responder_rule(responder):
+def _responder_rule(responder, *, label="responder", outcome, change=False, higher_is_better=False):
+    """[(label, Threshold, on_score)] of ``responder=`` (None: no responder analysis).
+
+    A number or ``("<=" | ">=", t)`` is the old form, a threshold on the analysed outcome itself
+    (``on_score`` None); a rule of the threshold language (text or a parsed
+    :class:`~prt_outcomes.thresholds.Threshold`) reads the score and the baseline (``on_score``
+    "change" when the imputed outcome is the change from the baseline, else "value"); a mapping
+    is ``{label: rule}``, one analysis each.
+    """
     if responder is None:
         return None
-    if isinstance(responder, (int, float)):
-        return float(responder), True
-    if isinstance(responder, tuple) and len(responder) == 2 and responder[0] in ("<=", ">="):
-        return float(responder[1]), responder[0] == "<="
-    raise ValueError(
-        "responder must be a threshold (responder: value <= threshold) or ('<=' | '>=', threshold)"
-    )
+    if isinstance(responder, Mapping):
+        if not responder:
+            raise ValueError("responder is an empty mapping; give {label: rule} pairs or None")
+        given = list(responder.items())
+    else:
+        given = [(label, responder)]
+    rules = []
+    for name, rule in given:
+        if isinstance(rule, bool):
+            rule = None  # not a threshold: refused below
+        if isinstance(rule, (int, float)):
+            rule = ("<=", rule)
+        if isinstance(rule, tuple) and len(rule) == 2 and rule[0] in ("<=", ">="):
+            parsed = parse_threshold(f"value {rule[0]} {float(rule[1])!r}", outcome="outcome")
+            rules.append((str(name), parsed, None))
+            continue
+        if isinstance(rule, (str, Threshold)):
+            parsed = parse_threshold(rule, outcome=outcome, higher_is_better=higher_is_better)
+            # a parsed rule names its outcome as its caller did; a text names the imputed outcome
+            reads = (outcome,) if isinstance(rule, str) else parsed.outcomes[:1]
+            if parsed.outcomes != reads:
+                raise ValueError(
+                    f"responder rule {str(rule)!r} reads {list(parsed.outcomes)}; a sensitivity analysis "
+                    "imputes one outcome: write the rule on it alone (e.g. 'percent_reduction >= 30')"
+                )
+            rules.append((str(name), parsed, "change" if change else "value"))
+            continue
+        raise ValueError(
+            "responder must be a threshold (responder: value <= threshold), ('<=' | '>=', threshold), "
+            "a rule of the threshold language (e.g. 'percent_reduction >= 30') or {label: rule}"
+        )
+    return rules
 
 
 def _result(
@@ -891,7 +981,7 @@ def _result(
     rows, est_rows = [], []
     plabels = _parameter_labels(trial)
     for name, (est, se, df) in analysed.items():
-        a_label = analysis if name == "ancova" else responder_label
+        a_label = analysis if name == "ancova" else name
         pooled = _pool(key, est, se, df, alpha, bootstrap_type)
         rows += _rows(
             trial,
@@ -952,6 +1042,8 @@ def sensitivity_analysis(
     delta_arms=None,
     delta_cumulative: bool = False,
     responder=None,
+    outcome_is_change: bool = False,
+    higher_is_better: bool = False,
     same_cov: bool = True,
     alpha: float = 0.05,
     bootstrap_type: str = "percentile",
@@ -1005,15 +1097,36 @@ def sensitivity_analysis(
     seed : int, optional
         Seed of the bootstrap samples and the random draws: each sample or imputation gets its own
         generator from ``numpy.random.SeedSequence(seed).spawn(n_imputations)``.
-    delta : float or sequence of float (one per visit), optional
+    delta : float, sequence of float (one per visit), or mapping subject -> float, optional
         Added to the imputed values at and after the ICE (never to observed values, nor to MAR
         intermittent gaps) in the arms ``delta_arms`` (default: every arm but the reference);
         ``delta_cumulative=True`` makes them increments summed from the ICE on
-        (:func:`prt_outcomes.stats.imputation.delta_adjust`).
-    responder : float or ("<=" | ">=", float), optional
-        Also analyse responders (outcome ``<=`` threshold, or ``>=``): proportions per arm and
-        risk differences, Wald standard errors, Rubin's rules (normal complete-data df). Only with
-        ``method="approximate_bayesian"`` (module docstring: why not with conditional means).
+        (:func:`prt_outcomes.stats.imputation.delta_adjust`). A mapping is a delta per
+        participant (rbmi's ``delta`` data frame from ``delta_template``, one value for all its
+        post-ICE visits): each named participant's own number, whatever its arm and strategy
+        (others: none); it takes neither ``delta_arms`` nor ``delta_cumulative``. Under
+        conditional mean imputation the estimate is linear in it: a delta ``d`` on one
+        participant moves the difference at each of its imputed visits by ``d`` times its weight
+        in the ANCOVA's arm coefficient (its entry of ``(Z'Z)^-1 Z'``, close to ``1 / n_arm``;
+        see the example).
+    responder : rule, or mapping label -> rule, optional
+        Also analyse responders: the proportion of responders per arm and the risk difference
+        (arm minus reference) at each visit, Wald standard errors, pooled by Rubin's rules
+        (normal complete-data df); rows with ``analysis`` = the label (``responder_label`` for
+        one rule), differences first then each arm's proportion (``reference`` empty), as the
+        ANCOVA's. A rule is a text of the threshold language (:mod:`prt_outcomes.thresholds`,
+        e.g. ``"percent_reduction >= 30"``, ``"value <= 1"``, ``"change <= -2"``) on the
+        imputed outcome, evaluated by :class:`~prt_outcomes.thresholds.Threshold` on each
+        completed data set, the score at the visit being ``baseline + outcome`` when
+        ``outcome_is_change`` else the outcome itself, and the baseline ``baseline``; an
+        undecidable response (a percent kind at a baseline of 0) counts as a non-responder. The
+        older forms, a number ``t`` or ``("<=" | ">=", t)``, compare the imputed outcome itself
+        with ``t``. Only with ``method="approximate_bayesian"`` (module docstring: why not with
+        conditional means).
+    outcome_is_change : bool, default False
+        Whether ``outcome`` is the change from ``baseline`` (for the responder rules' score).
+    higher_is_better : bool, default False
+        The outcome's direction, for the rules' ``improvement`` kinds.
     same_cov : bool, default True
     alpha : float, default 0.05
         1 - confidence level.
@@ -1040,7 +1153,28 @@ def sensitivity_analysis(
 
     Examples
     --------
-    See the module docstring.
+    The trial of the module docstring: a delta on the imputed values of one dropout of the
+    ``prt`` arm moves the week-8 difference in proportion to it (conditional mean: linear), by
+    about ``delta / n_prt``.
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> n, visits = 40, ["w2", "w4", "w8"]
+    >>> ids = np.repeat(np.arange(n), 3)
+    >>> df = pd.DataFrame({"id": ids, "visit": np.tile(visits, n),
+    ...                    "arm": np.where(ids % 2, "prt", "usual"),
+    ...                    "base": np.repeat(rng.normal(6, 1, n), 3)})
+    >>> df["chg"] = (-0.4 * df["base"] - 1.5 * (df["arm"] == "prt") * (df["visit"] != "w2")
+    ...              + np.repeat(rng.normal(0, 1, n), 3) + rng.normal(0, 1, 3 * n))
+    >>> df.loc[(df["id"] % 5 == 0) & (df["visit"] == "w8"), "chg"] = np.nan  # ids 0, 5, 10, ...
+    >>> kw = dict(outcome="chg", arm="arm", visit="visit", subject="id", baseline="base",
+    ...           reference_arm="usual", visits=visits, method="conditional_mean")
+    >>> def w8(res):
+    ...     return res.table.query("reference == 'usual' and visit == 'w8'")["estimate"].item()
+    >>> none = w8(sensitivity_analysis(df, **kw))
+    >>> one, two = (w8(sensitivity_analysis(df, delta={5: d}, **kw)) - none for d in (1.0, 2.0))
+    >>> round(two / one, 10), round(one * 20, 2)  # 20 participants in prt
+    (2.0, 1.0)
     """
     started = time.perf_counter()
     key = _check_method(method, n_imputations, responder)
@@ -1048,7 +1182,14 @@ def sensitivity_analysis(
         raise ValueError("bootstrap_type must be 'percentile' or 'normal'")
     if not 0 < alpha < 1:
         raise ValueError("alpha must be between 0 and 1")
-    rule = _responder_rule(responder)
+    rule = _responder_rule(
+        responder,
+        label=responder_label,
+        outcome=outcome,
+        change=outcome_is_change,
+        higher_is_better=higher_is_better,
+    )
+    delta = _check_delta(data, subject, delta, delta_arms, delta_cumulative)
     trial, imputations, failed = _run(
         data,
         outcome=outcome,

@@ -15,7 +15,15 @@ ANCOVA. Each participant's intercurrent event (the first affected visit) comes f
 ``sensitivity.events`` (a column of the data or a side file of ``participant_id, visit``);
 without it, the visit after the last observed one. A ``strategy`` column of the side file (MAR,
 J2R, CR, CIR per participant) adds one job per outcome, :data:`PER_PARTICIPANT`, applying
-each participant's own strategy.
+each participant's own strategy. A ``delta`` column of the side file (a number per participant,
+blank: none) is added to that participant's imputed values from its event on in every strategy
+job, the per-participant one included (rbmi's ``delta`` data frame); the tipping-point scan
+shifts by its own grid alone.
+
+``sensitivity.responders`` (rules of the threshold language) add to every strategy job the
+responder rows of :func:`~prt_outcomes.analyse.sensitivity.sensitivity_analysis`'s
+``responder=``: per visit the risk difference (arm minus reference) and each arm's proportion,
+``analysis`` = :func:`responder_label`, pooled by Rubin's rules.
 
 Examples
 --------
@@ -50,6 +58,8 @@ __all__ = [
     "sensitivity_inputs",
     "read_events_file",
     "events_strategies",
+    "events_deltas",
+    "responder_label",
     "STRATEGIES",
     "PER_PARTICIPANT",
 ]
@@ -62,6 +72,15 @@ STRATEGIES = ("MAR", "J2R", "CR", "CIR")
 PER_PARTICIPANT = "per_participant"
 
 logger = logging.getLogger(__name__)
+
+
+def responder_label(rule: str) -> str:
+    """The ``analysis`` of a ``sensitivity.responders`` rule's rows in ``tables/sensitivity.csv``.
+
+    >>> responder_label("percent_reduction >= 30")
+    'responder: percent_reduction >= 30'
+    """
+    return f"responder: {rule}"
 
 
 def _settings(config: StudyConfig):
@@ -112,6 +131,22 @@ def sensitivity_inputs(data: pd.DataFrame, config: StudyConfig, outcome: str) ->
         seed=s.seed,
     )
     return rows, kwargs
+
+
+def _responders(config: StudyConfig, outcome: str) -> dict:
+    """The API's ``responder=`` and its companions for ``sensitivity.responders`` (empty: none).
+
+    The rules read the score at the visit and the baseline: with a baseline visit the imputed
+    outcome is the change from it (the score is baseline + change), with ``sensitivity.baseline``
+    the outcome itself, that covariate being its baseline."""
+    s = config.sensitivity
+    if not s.responders:
+        return {}
+    return dict(
+        responder={responder_label(rule): rule for rule in s.responders},
+        outcome_is_change=s.baseline is None,
+        higher_is_better=config.outcome(outcome).higher_is_better,
+    )
 
 
 def _events(
@@ -175,7 +210,7 @@ def _events(
             ", ".join(absent[SUBJECT].tolist()[:10]) + (" ..." if len(absent) > 10 else ""),
         )
         given = given[given[SUBJECT].isin(analysed)]
-    columns = [SUBJECT, "visit"] + (["strategy"] if "strategy" in given.columns else [])
+    columns = [SUBJECT, "visit"] + [c for c in ("strategy", "delta") if c in given.columns]
     return given[columns].rename(columns={SUBJECT: "subject"}).reset_index(drop=True)
 
 
@@ -183,11 +218,12 @@ def read_events_file(path) -> pd.DataFrame:
     """The rows of ``sensitivity.events.file`` that name an event, checked, with their ``line``.
 
     Columns ``participant_id``, ``visit`` (the first affected visit), ``strategy`` (the
-    config's name, MAR, J2R, CR or CIR; blank: the job's fallback) when the file has one, and
-    ``line`` (the line of the file, the header being line 1). A strategy outside the four, or a
-    strategy without a visit, is refused with its line and column. A row with neither a visit
-    nor a strategy names no event: it is left out and counted in a warning (every row of the
-    file is used or reported).
+    config's name, MAR, J2R, CR or CIR; blank: the job's fallback) and ``delta`` (a float; NaN
+    for a blank cell: no delta) when the file has them, and ``line`` (the line of the file, the
+    header being line 1). A strategy outside the four, a delta that is not a finite number, or a
+    strategy or delta without a visit, is refused with its line and column. A row with neither a
+    visit nor a strategy nor a delta names no event: it is left out and counted in a warning
+    (every row of the file is used or reported).
 
     Examples
     --------
@@ -225,6 +261,28 @@ def read_events_file(path) -> pd.DataFrame:
                 f"{first['strategy']!r} is given without a first affected visit ({len(orphan)} row(s) "
                 "like it); give the visit from which the strategy applies, or drop the strategy."
             )
+    if "delta" in given.columns:
+        given["delta"] = given["delta"].str.strip()
+        number = pd.to_numeric(given["delta"], errors="coerce")
+        bad = given[(given["delta"] != "") & ~(number.abs() < float("inf"))]
+        if len(bad):
+            first = bad.iloc[0]
+            raise ConfigError(
+                f"sensitivity.events.file {path}, line {first['line']}, column delta: "
+                f"{first['delta']!r} is not a number ({len(bad)} row(s) like it); give the shift of that "
+                "participant's imputed values in the outcome's units (e.g. 1.5 or -2), or leave the "
+                "cell blank for none."
+            )
+        orphan = given[(given["delta"] != "") & (given["visit"] == "")]
+        if len(orphan):
+            first = orphan.iloc[0]
+            raise ConfigError(
+                f"sensitivity.events.file {path}, line {first['line']}, column visit: the delta "
+                f"{first['delta']!r} is given without a first affected visit ({len(orphan)} row(s) like "
+                "it); a delta shifts the imputed values from the event on: give the visit, or drop "
+                "the delta."
+            )
+        given["delta"] = number
     empty = given[given["visit"] == ""]
     if len(empty):
         logger.warning(
@@ -251,6 +309,29 @@ def events_strategies(settings) -> tuple[str, ...] | None:
     return tuple(given["strategy"])
 
 
+def events_deltas(settings) -> dict[str, float]:
+    """``{participant_id: delta}`` of the ``delta`` column of ``sensitivity.events.file`` (blank
+    and 0 cells left out); empty without a file or the column.
+
+    Read by the jobs (the API's per-participant ``delta``) and by the report (the estimand in
+    words)."""
+    if settings.events_file is None or not settings.events_file.exists():
+        return {}
+    given = read_events_file(settings.events_file)
+    if "delta" not in given.columns:
+        return {}
+    given = given[given["delta"].notna() & (given["delta"] != 0)]
+    return dict(zip(given[SUBJECT].astype(str), given["delta"].astype(float)))
+
+
+def _delta_mapping(events: pd.DataFrame | None) -> dict | None:
+    """The per-participant deltas of the events the job uses (None: no delta)."""
+    if events is None or "delta" not in events.columns:
+        return None
+    given = events[events["delta"].notna() & (events["delta"] != 0)]
+    return dict(zip(given["subject"], given["delta"].astype(float))) or None
+
+
 def _api_strategy(strategy: str) -> str:
     return "JR" if strategy == "J2R" else strategy
 
@@ -262,13 +343,18 @@ def sensitivity_job(
 
     ``strategy`` :data:`PER_PARTICIPANT` applies each participant's strategy of
     ``sensitivity.events.file`` (a blank cell: the config's first strategy); any other applies
-    that one strategy to every participant's event.
+    that one strategy to every participant's event. The file's ``delta`` column shifts each
+    named participant's imputed values from its event on, in every job.
+    ``sensitivity.responders`` add their rows (:func:`responder_label`).
 
     The ``outcome`` column holds the config's outcome name (not the imputed column's);
     ``workers`` processes run the refits (the table does not depend on it).
     """
     rows, kwargs = sensitivity_inputs(data, config, outcome)
     events = kwargs.pop("events")
+    delta = _delta_mapping(events)
+    if events is not None:
+        events = events.drop(columns="delta", errors="ignore")
     if strategy == PER_PARTICIPANT:
         # each event's own strategy; a blank one gets the config's first strategy (the issue's
         # default: "strategy from the config")
@@ -285,7 +371,15 @@ def sensitivity_job(
         if events is not None:
             events = events.drop(columns="strategy", errors="ignore")
         api_strategy = _api_strategy(strategy)
-    res = sensitivity_analysis(rows, strategy=api_strategy, events=events, workers=workers, **kwargs)
+    res = sensitivity_analysis(
+        rows,
+        strategy=api_strategy,
+        events=events,
+        delta=delta,
+        workers=workers,
+        **_responders(config, outcome),
+        **kwargs,
+    )
     table = res.table.assign(outcome=outcome, strategy=strategy)
     table["visit"] = table["visit"].astype(str)
     return table[list(SENSITIVITY_COLUMNS)]
@@ -300,6 +394,11 @@ def tipping_point_job(
     if not s.tipping_deltas:
         return pd.DataFrame(columns=list(TIPPING_POINT_COLUMNS))
     rows, kwargs = sensitivity_inputs(data, config, outcome)
+    if kwargs["events"] is not None:
+        # the scan applies tipping_point.strategy to every event and shifts by its own grid: the
+        # file's per-participant strategies and deltas are the strategy jobs' (a blank strategy
+        # cell reached the API before, which refused it)
+        kwargs["events"] = kwargs["events"].drop(columns=["strategy", "delta"], errors="ignore")
     res = tipping_point(
         rows,
         deltas=list(s.tipping_deltas),

@@ -2327,7 +2327,10 @@ def sensitivity_forest_figure(
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
     ['w4: MAR', 'w4: J2R', 'w8: MAR', 'w8: J2R']
     """
-    rows = _differences(sensitivity[sensitivity["outcome"].astype(str) == outcome])
+    # the ANCOVA's differences (responder rows, sensitivity.responders, are risk differences)
+    rows = _differences(
+        sensitivity[(sensitivity["outcome"].astype(str) == outcome) & (sensitivity["analysis"] == "ancova")]
+    )
     if rows.empty:
         raise FigureInputError(f"the sensitivity table has no differences for outcome {outcome!r}")
     visits = _ordered(rows["visit"].astype(str), list(config.visit_names) if config else None)

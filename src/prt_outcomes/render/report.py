@@ -1263,6 +1263,25 @@ def per_participant_sentence(strategies: Iterable[str], fallback: str) -> str:
     )
 
 
+def deltas_sentence(deltas: Mapping[str, float], file_name: str) -> str:
+    """The per-participant deltas of the events file in words (every strategy applies them).
+
+    >>> deltas_sentence({"p1": 2.0, "p2": 2.0, "p3": -1.0}, "events.csv")  # doctest: +NORMALIZE_WHITESPACE
+    "In every strategy, the imputed values of 3 participants are shifted from their intercurrent event
+    on by the delta given for them in events.csv (from -1 to 2 points; 2 of them by 2): the outcome
+    those participants are assumed to have is the strategy's plus their delta."
+    """
+    values = pd.Series(list(deltas.values()), dtype=float)
+    common = values.mode().iloc[0]
+    n_common = int((values == common).sum())
+    return (
+        f"In every strategy, the imputed values of {len(values)} participants are shifted from their "
+        f"intercurrent event on by the delta given for them in {file_name} (from {values.min():g} to "
+        f"{values.max():g} points; {n_common} of them by {common:g}): the outcome those participants are "
+        "assumed to have is the strategy's plus their delta."
+    )
+
+
 def tipping_point_sentence(
     tipping: pd.DataFrame, *, visit_label: str, arm: str, strategy: str, higher_is_better: bool, alpha=0.05
 ) -> str:
@@ -1327,7 +1346,20 @@ def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tippi
         sentence = per_participant_sentence(events_strategies(s) or (), s.strategies[0])
         parts.append(f"<li>{_esc(sentence)}</li>")
     parts.append("</ul>")
-    rows = sensitivity[sensitivity["reference"].notna() & (sensitivity["reference"].astype(str) != "")]
+    from ..analyse.sensitivity_jobs import events_deltas, responder_label
+
+    deltas = events_deltas(s)
+    if deltas:
+        parts.append(f"<p>{_esc(deltas_sentence(deltas, s.events_file.name))}</p>")
+    if s.responders:
+        rules = ", ".join(s.responders)
+        parts.append(
+            f"<p>{_esc('Responders (' + rules + ')')} are counted in each imputed data set, the rule "
+            "applied to the imputed score; the risk difference (percentage points) is pooled over the "
+            "imputations by Rubin's rules.</p>"
+        )
+    differences = sensitivity[sensitivity["reference"].notna() & (sensitivity["reference"].astype(str) != "")]
+    rows = differences[differences["analysis"].astype(str) == "ancova"]
     for outcome in s.outcomes:
         o = rows[rows["outcome"].astype(str) == outcome]
         if not len(o):
@@ -1347,6 +1379,32 @@ def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tippi
             }
         )
         parts.append(_table_html(shown, f"{label}: sensitivity to missing data", "tables/sensitivity.csv"))
+        for rule in s.responders:
+            r = differences[
+                (differences["outcome"].astype(str) == outcome)
+                & (differences["analysis"].astype(str) == responder_label(rule))
+            ]
+            if not len(r):
+                continue
+            shown_r = pd.DataFrame(
+                {
+                    "Strategy": r["strategy"].astype(str),
+                    "Visit": [config.visit_labels.get(str(v), str(v)) for v in r["visit"]],
+                    "Arm": [
+                        f"{labels.get(a, a)} vs {labels.get(b, b)}" for a, b in zip(r["arm"], r.reference)
+                    ],
+                    "Risk difference, points (95% CI)": [
+                        f"{format_number(e, 1)} ({format_number(lo, 1)} to {format_number(hi, 1)})"
+                        for e, lo, hi in zip(100 * r["estimate"], 100 * r["ci_low"], 100 * r["ci_high"])
+                    ],
+                    "P": [format_p(p) for p in r["p"]],
+                }
+            )
+            parts.append(
+                _table_html(
+                    shown_r, f"{label}: responders ({rule}) under each strategy", "tables/sensitivity.csv"
+                )
+            )
         parts.append(
             figure(
                 f"sensitivity_{outcome}",

@@ -639,7 +639,9 @@ def _parametric(point, se, alpha, alternative, df, method, conf_level, **extra) 
     else:
         q = dist.ppf(1.0 - alpha)
         lower, upper = (point - q * se, math.inf) if alternative == "greater" else (-math.inf, point + q * se)
-    z = point / se
+    # a standard error of 0 (e.g. no responder in any imputation of either arm): no test; a
+    # difference with no variance at all is infinitely many standard errors from 0
+    z = point / se if se > 0 else (math.copysign(math.inf, point) if point != 0 else math.nan)
     p_lower, p_upper = float(dist.cdf(z)), float(dist.sf(z))
     p = {"two.sided": 2.0 * min(p_lower, p_upper), "less": p_lower, "greater": p_upper}[alternative]
     return PooledEstimate(

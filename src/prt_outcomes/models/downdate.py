@@ -303,11 +303,18 @@ class Downdater:
             levels=fit.info["levels"],
             alpha=fit.alpha,
         )
-        if new.terms != fit.terms:  # pragma: no cover - levels are given, so the columns are fixed
+        # A factor level no longer present loses its columns in the refit's design; in the full
+        # model's coordinates those columns are zero, i.e. aliased: NaN, as mmrm reports them.
+        position = {t: j for j, t in enumerate(fit.terms)}
+        if any(t not in position for t in new.terms) or sorted(position[t] for t in new.terms) != [
+            position[t] for t in new.terms
+        ]:  # pragma: no cover - the refit's columns are a subset of the full model's
             raise ValueError(f"the refit without {subjects} has other coefficients: {new.terms}")
+        beta = np.full(len(fit.terms), np.nan)
+        beta[[position[t] for t in new.terms]] = new.beta
         return RefitWithout(
             subjects,
-            new.beta,
+            beta,
             new.covariance,
             new._core.phi,
             new._core.sigma2,

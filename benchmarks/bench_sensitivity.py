@@ -9,7 +9,9 @@ Each case runs in a fresh subprocess; the time is measured inside the child arou
 
 Cases:
   ad_jackknife        antidepressant trial (../shared/data/rbmi_antidepressant), conditional mean,
-                      jackknife, J2R: 1 + 172 leave-one-out MMRM fits, each from scratch, over
+                      jackknife, J2R: the full MMRM fit, then 172 leave-one-out refits by
+                      downdating it (MMRMFit.refit_without: the full fit's pattern moments less
+                      the participant's, Newton from the full optimum; no design rebuilt), over
                       --workers forked processes (sensitivity_analysis(workers=))
   ad_bayes            antidepressant trial, approximate Bayesian MI, MAR, M bootstrap refits
   sim_bootstrap       simulated 10,000 participants x 5 visits, conditional mean with B

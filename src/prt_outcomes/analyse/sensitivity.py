@@ -424,9 +424,42 @@ class _Model:
         grid_ref[t.arm] = t.arms[0]
         self.grid_ref = grid_ref
         self._x = None
+        self._full = None  # the MMRMFit on every participant, once fitted
 
     def fit(self, rows: np.ndarray):
-        """(beta, sigma_by_arm, converged) from the participants ``rows`` (repeats allowed)."""
+        """(beta, sigma_by_arm, converged) from the participants ``rows`` (repeats allowed).
+
+        Participants left out of the full data (a jackknife's rows: all but some, no repeats) are
+        refitted by downdating the full fit (``MMRMFit.refit_without``: its pattern data less
+        theirs, re-optimised from its optimum), which gives the refit from scratch to the
+        optimiser's tolerance and falls back to it where it could differ (aliasing).
+        """
+        t = self.t
+        n = len(t.subjects)
+        if self._full is not None and rows.size < n and np.all(np.diff(rows) > 0):
+            # the full fit's subject ids (``_id``) are the participants' indices
+            left_out = np.setdiff1d(np.arange(n), rows).tolist()
+            refit = self._full.refit_without(left_out)
+            return self._unpack(refit.beta, refit.covariance, refit.converged)
+        fit = self._fit_from_scratch(rows)
+        if self._full is None and rows.size == n and np.array_equal(rows, np.arange(n)):
+            self._full = fit
+            # builds the downdate (with its full-data Hessian) now, in the parent: forked workers
+            # share it, so every leave-one-out refit is the same whatever the number of workers
+            fit.refit_without([])
+        return self._unpack(fit.beta, fit.covariance, fit.converged)
+
+    def _unpack(self, beta, covariance, converged):
+        t = self.t
+        beta = np.nan_to_num(beta)  # aliased columns: the solution with them at 0
+        if self.same_cov:
+            sigma = {a: covariance.to_numpy() for a in t.arms}
+        else:
+            sigma = {a: covariance[a].to_numpy() for a in t.arms}
+        return beta, sigma, converged
+
+    def _fit_from_scratch(self, rows: np.ndarray):
+        """The imputation MMRM (an :class:`~prt_outcomes.models.mmrm_fit.MMRMFit`) on ``rows``."""
         t = self.t
         j = len(t.labels)
         use = (~t.is_missing & t.is_mar)[rows]
@@ -449,12 +482,7 @@ class _Model:
             raise ModelError(
                 "the imputation model's coefficients differ between resamples"
             )  # pragma: no cover
-        beta = np.nan_to_num(fit.beta)  # aliased columns: the solution with them at 0
-        if self.same_cov:
-            sigma = {a: fit.covariance.to_numpy() for a in t.arms}
-        else:
-            sigma = {a: fit.covariance[a].to_numpy() for a in t.arms}
-        return beta, sigma, fit.converged
+        return fit
 
     def parameters(self, beta, sigma, rows):
         """Per participant mean (n, J) and covariance (n, J, J) under its strategy."""

@@ -46,15 +46,29 @@ class Pattern:
     pattern's moments and a copy would double the memory of a registry-sized design.
     """
 
-    def __init__(self, visits, y, X=None, rows=None, group: int = 0, *, source=None):
+    def __init__(self, visits, y, X=None, rows=None, group: int = 0, *, source=None, subjects=None):
         if X is None and (source is None or rows is None):
             raise ValueError("a Pattern needs its design rows X, or rows and their source matrix.")
         self.visits = visits
         self.y = y
         self.rows = rows
         self.group = group
+        self.subjects = subjects  # (n,) subject codes of the columns (from_arrays sets them)
         self._X = X
         self._source = source
+
+    def without_columns(self, drop: np.ndarray) -> "Pattern":
+        """The pattern without the participants (columns) where the boolean ``drop`` is set."""
+        keep = ~drop
+        rows = None if self.rows is None else self.rows[:, keep]
+        subjects = None if self.subjects is None else self.subjects[keep]
+        if self._X is not None:
+            return Pattern(
+                self.visits, self.y[:, keep], self._X[:, keep], rows, self.group, subjects=subjects
+            )
+        return Pattern(
+            self.visits, self.y[:, keep], rows=rows, group=self.group, source=self._source, subjects=subjects
+        )
 
     @property
     def X(self) -> np.ndarray:
@@ -200,13 +214,75 @@ class PatternData:
             m = visits.size
             rows = chunk.reshape(-1, m).T  # (m, n_p): rows sorted by subject then visit
             g = int(subj_group[first])
+            codes = subj_code[rows[0]]
             if rows.shape[1] > m * p:  # evaluated from its moments: no copy of its rows
-                patterns.append(Pattern(visits, y[rows], rows=rows, group=g, source=X))
+                patterns.append(Pattern(visits, y[rows], rows=rows, group=g, source=X, subjects=codes))
             else:
-                patterns.append(Pattern(visits, y[rows], X[rows], rows=rows, group=g))
+                patterns.append(Pattern(visits, y[rows], X[rows], rows=rows, group=g, subjects=codes))
         out = cls(patterns, n_visits, n, X.shape[1])
         out.n_groups = max(out.n_groups, n_groups)
         out._source = (y, X)
+        return out
+
+    def without_subjects(self, subjects) -> "PatternData":
+        """The same data without the participants whose subject codes are in ``subjects``,
+        downdated rather than rebuilt: every other pattern (with its moments) is shared as is,
+        and a pattern that loses participants has their contributions subtracted from its moments
+        (``XX``, ``Xy``, ``yy``), or its rows removed when it is evaluated from its rows.
+
+        The result evaluates the likelihood of the remaining rows; it equals
+        ``PatternData.from_arrays`` of those rows up to the rounding of the subtraction (a few
+        units in the last place of the pattern's sums), and exactly where nothing was subtracted.
+        A pattern keeps the evaluation it had (moments or rows) so that a downdate never rebuilds
+        the moments. Codes that are not in the data are ignored. Needs data built by
+        :meth:`from_arrays` (which records each pattern's subject codes).
+
+        Examples
+        --------
+        >>> y = np.array([1.0, 2.0, 3.0, 2.5, 0.5]); X = np.ones((5, 1))
+        >>> d = PatternData.from_arrays(y, X, subject=np.array([0, 0, 1, 1, 2]),
+        ...                             visit=np.array([0, 1, 0, 1, 0]), n_visits=2)
+        >>> loo = d.without_subjects([1])
+        >>> [(p.visits.tolist(), p.n_subjects) for p in loo.patterns], loo.n_obs
+        ([([0], 1), ([0, 1], 1)], 3)
+        >>> fresh = PatternData.from_arrays(y[[0, 1, 4]], X[[0, 1, 4]], subject=np.array([0, 0, 2]),
+        ...                                 visit=np.array([0, 1, 0]), n_visits=2)
+        >>> V = np.array([[1.0, 0.3], [0.3, 2.0]])
+        >>> bool(np.isclose(loo.evaluate(V, reml=True).deviance, fresh.evaluate(V, reml=True).deviance))
+        True
+        """
+        if any(pat.subjects is None for pat in self.patterns):
+            raise ValueError("without_subjects needs pattern data built by PatternData.from_arrays.")
+        subjects = np.unique(np.asarray(subjects, dtype=np.int64))
+        patterns, moments, n_obs = [], [], self.n_obs
+        changed = False
+        for pat, mom in zip(self.patterns, self._moments()):
+            drop = np.isin(pat.subjects, subjects)
+            if not drop.any():
+                patterns.append(pat)
+                moments.append(mom)
+                continue
+            changed = True
+            n_obs -= int(drop.sum()) * pat.visits.size
+            if drop.all():
+                continue
+            out = pat.without_columns(drop)
+            if mom is not None:
+                gone = pat.without_columns(~drop)  # the left-out participants' columns
+                XX, Xy, yy = mom
+                X = gone.X
+                mom = (
+                    XX - np.einsum("anp,bnq->abpq", X, X),
+                    Xy - np.einsum("anp,bn->abp", X, gone.y),
+                    yy - gone.y @ gone.y.T,
+                )
+            patterns.append(out)
+            moments.append(mom)
+        if not changed:
+            return self
+        out = PatternData(patterns, self.k, n_obs, self.p)
+        out.n_groups = self.n_groups
+        out._moment_cache = moments
         return out
 
     # --------------------------------------------------------------------------------------

@@ -413,6 +413,40 @@ class MMRMFit:
             rows.append(dict(term=term, **{k: res[k] for k in ("num_df", "den_df", "F", "p")}))
         return pd.DataFrame(rows, columns=["term", "num_df", "den_df", "F", "p"])
 
+    # ------------------------------------------------------------------ leave-out refits
+    def refit_without(self, subjects):
+        """The same model fitted without the participants ``subjects`` (values of the subject
+        column), as :func:`mmrm` of the analysed rows without them would fit it, but from this
+        fit's pattern data and optimum (:mod:`prt_outcomes.models.downdate`): a jackknife's
+        leave-one-out refits cost a few likelihood evaluations each.
+
+        Returns
+        -------
+        RefitWithout
+            ``beta`` (NaN where aliased), ``covariance`` (as :attr:`covariance`), ``converged``
+            (the engine's criterion at the returned point), ``method`` (``"downdate"``, or
+            ``"refit"`` where the downdate could differ from a refit from scratch, e.g. a column
+            that may become aliased; then :func:`mmrm` refits the rows and decides).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> import prt_outcomes as po
+        >>> rng = np.random.default_rng(3)
+        >>> df = pd.DataFrame({"id": np.repeat(np.arange(30), 3), "visit": np.tile(["a", "b", "c"], 30)})
+        >>> df["y"] = rng.normal(0, 1, 90) + np.repeat(rng.normal(0, 1, 30), 3)
+        >>> fit = po.mmrm("y ~ visit + us(visit | id)", df)
+        >>> loo = fit.refit_without([7])
+        >>> fresh = po.mmrm("y ~ visit + us(visit | id)", df[df.id != 7])
+        >>> loo.method, bool(np.allclose(loo.beta, fresh.beta, atol=1e-6))
+        ('downdate', True)
+        """
+        if getattr(self, "_downdater", None) is None:
+            from .downdate import Downdater
+
+            self._downdater = Downdater(self)
+        return self._downdater.refit(subjects)
+
     # ------------------------------------------------------------------ printing
     def summary(self) -> str:
         i = self.info

@@ -329,6 +329,28 @@ def test_render_figures_writes_every_file_and_reruns_identically(tmp_path, cfg):
     assert ids_in_svg == []
 
 
+def test_render_figures_over_workers_writes_the_same_files_in_the_same_order(tmp_path, cfg):
+    # the workflow draws the figures over its job's threads: forked workers must write exactly
+    # the files one process writes (PDF included: its font subsets; the report's PNG copies of a
+    # PDF-only config too), listed in the same order
+    small = replace(
+        cfg,
+        figure_formats=("pdf",),
+        dpi=40,
+        individual_trajectories=True,
+        outcomes=cfg.outcomes[:1],
+        thresholds=tuple(t for t in cfg.thresholds if t.outcomes == ("pain_avg",)),
+    )
+    results = write_fake_results(tmp_path, small)
+    serial = F.render_figures(small, results, workers=1)
+    digests = [(p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in serial]
+    for p in serial:
+        p.unlink()
+    forked = F.render_figures(small, results, workers=2)
+    assert [(p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in forked] == digests
+    assert len({p.parent for p in forked}) == 2  # the figures and the report's PNGs
+
+
 def test_render_figures_without_tables_says_what_to_run(tmp_path, cfg):
     with pytest.raises(FileNotFoundError, match="run the analysis stages first"):
         F.render_figures(cfg, tmp_path)

@@ -123,8 +123,7 @@ def describe(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]
 def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
     """Every named analysis per outcome (stacked), the responder, reliable-change, audit,
     sensitivity and tipping-point tables."""
-    from .analyse.outcomes import MODEL_TABLES, analyse_outcomes, analyse_responders, stack_tables
-    from .analyse.reliable_change import reliable_change_table
+    from .analyse.outcomes import MODEL_TABLES, analyse_outcomes, stack_tables
 
     # One result per outcome x analysis, as the workflow's fit_model jobs; an analysis the data
     # cannot support is a model_info row with status "failed".
@@ -133,9 +132,7 @@ def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
         name: stack_tables([getattr(r, name) for r in per_outcome], columns)
         for name, columns in MODEL_TABLES.items()
     }
-    tables["responders"] = analyse_responders(data, config)
-    tables["reliable_change"] = reliable_change_table(data, config)
-    tables.update(_audit(data, config))
+    tables.update(summaries(data, config))
     # ---- sensitivity (issue 12): every outcome x strategy job and tipping point, stacked as the
     # workflow's collect_sensitivity does (empty tables without a sensitivity: section)
     from .analyse.sensitivity_jobs import sensitivity_tables
@@ -144,11 +141,23 @@ def analyse(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _audit(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
-    """The clinic-audit tables, disclosure-controlled (empty with their columns for a trial)."""
-    from .analyse.audit_tables import audit_tables
+def summaries(data: pd.DataFrame, config: StudyConfig) -> dict[str, pd.DataFrame]:
+    """The analysis data's summaries beside the models: ``responders`` (every threshold x
+    outcome x visit), ``reliable_change`` (outcomes with ``reliable_change:``) and the
+    clinic-audit tables ``audit_*``, disclosure-controlled (empty with their columns for a trial).
 
-    return audit_tables(data, config)
+    One workflow job (the ``summaries`` rule): each takes well under a second, they read the same
+    analysis data and config values, so they always run together.
+    """
+    from .analyse.audit_tables import audit_tables
+    from .analyse.outcomes import analyse_responders
+    from .analyse.reliable_change import reliable_change_table
+
+    return {
+        "responders": analyse_responders(data, config),
+        "reliable_change": reliable_change_table(data, config),
+        **audit_tables(data, config),
+    }
 
 
 def run(config: StudyConfig | str | Path, results_root: str | Path | None = None) -> Path:

@@ -48,9 +48,11 @@ rule render_figures:
         log_of("render_figures"),
     conda:
         SOFTWARE
-    # One thread: matplotlib draws on one. Resources as explained at fit_model (analyse.smk):
-    # the example's figures peak at 290 MB resident and take about a minute.
-    threads: 1
+    # The figures are drawn over the job's threads (forked workers, files identical whatever
+    # their number): this job is the end of the run's critical path, with only render_tables
+    # beside it. Snakemake lowers 2 to --cores when fewer are given. Resources as explained at
+    # fit_model (analyse.smk): the example's figures peak at 290 MB resident per process.
+    threads: 2
     resources:
         mem_mb=1000,
         runtime=30,

@@ -15,4 +15,5 @@ with WorkflowStep(snakemake) as step:
         tables=dict(snakemake.input.items()),
         analysis_data=snakemake.input.get("analysis_data"),
         out=dict(snakemake.output.items()),
+        workers=snakemake.threads,
     )

@@ -1936,6 +1936,7 @@ def render_figures(
     tables: Mapping[str, str | Path] | None = None,
     analysis_data: str | Path | None = None,
     out: Mapping[str, str | Path] | None = None,
+    workers: int = 1,
 ) -> list[Path]:
     """Write every figure of a run from the result tables.
 
@@ -1988,88 +1989,148 @@ def render_figures(
     if analysis_data is None:  # figure_inputs names it beside the tables
         analysis_data = tables.get("analysis_data")
     formats, dpi = tuple(config.figure_formats), config.dpi  # save_figure checks it
-    written: list[Path] = []
+    # Each figure is one task: (stem, a function that draws it). The tables are read once, here,
+    # before any figure is drawn; the tasks then draw and save in their fixed order, serially or
+    # over ``workers`` forked processes (_draw_and_save).
+    tasks: list[tuple[str, object]] = []
 
-    def save(fig, stem: str) -> None:
-        paths = {fmt: out[file_key(stem, fmt)] for fmt in formats}
-        nonlocal written
-        written += save_figure(fig, paths, dpi=dpi)
-        if f"{stem}_report" in out:  # the report's PNG, when the config asks for none
-            written += save_figure(fig, {"png": out[f"{stem}_report"]}, dpi=dpi)
+    def add(stem: str, draw, *args, **kwargs) -> None:
+        tasks.append((stem, functools.partial(draw, *args, **kwargs)))
 
     def read(name: str) -> pd.DataFrame:
         return primary_rows(read_result_csv(tables[name]), config)
 
-    with figure_style():
-        mm = read("marginal_means")
-        obs = read("observed_summary")
-        fitted = set(mm["outcome"].astype(str))
-        for outcome in config.outcome_names:
-            if outcome in fitted:
-                fig = trajectory_figure(mm, obs, outcome=outcome, config=config)
-            else:  # the model could not be fitted: tables/model_info.csv gives the reason
-                fig = _figure((6.5, 3.4))
-                ax = fig.subplots()
-                ax.set_axis_off()
-                ax.text(
-                    0.5,
-                    0.5,
-                    f"{_outcome_label(config, outcome, axis=False)}: the trial model could "
-                    "not be fitted\n(see tables/model_info.csv)",
-                    ha="center",
-                    va="center",
-                )
-            save(fig, f"trajectory_{outcome}")
-            save(change_figure(obs, outcome=outcome, config=config), f"change_{outcome}")
-        if config.thresholds:
-            save(responders_figure(read("responders"), config), "responders")
-        curves = responder_curve_outcomes(config)
-        if curves:
-            data = read_result_csv(analysis_data)
-            for outcome in curves:
-                save(responder_curve_figure(data, config, outcome=outcome), f"responder_curve_{outcome}")
-        if len(config.arms) > 1:
-            save(forest_figure(estimand_rows(read, config), config), "forest")
-        save(flow_figure(read("flow"), config), "flow")
-        save(missingness_figure(read("missingness"), config), "missingness")
-        # ---- sensitivity (issue 12)
-        if config.sensitivity is not None and "sensitivity" in tables:
-            sens = read_result_csv(tables["sensitivity"])
-            primary = read("contrasts")
-            for outcome in config.sensitivity.outcomes:
-                fig = sensitivity_forest_figure(sens, config, outcome=outcome, contrasts=primary)
-                save(fig, f"sensitivity_{outcome}")
-            if config.sensitivity.tipping_deltas:
-                tipping = read_result_csv(tables["tipping_point"])
-                for outcome in config.sensitivity.outcomes:
-                    save(tipping_point_figure(tipping, config, outcome=outcome), f"tipping_point_{outcome}")
-        if config.individual_trajectories:
-            data = read_result_csv(analysis_data)
-            for outcome in config.outcome_names:
-                save(individual_figure(data, outcome=outcome, config=config), f"individual_{outcome}")
-        stems = audit_funnel_stems(config)
-        if stems:
-            funnel = read_result_csv(tables["audit_funnel"])
-            for stem, (group, measure) in stems.items():
-                save(audit_funnel_figure(funnel, group=group, measure=measure, config=config), stem)
-        for stem, (group, measure) in audit_run_chart_stems(config).items():
-            save(audit_run_chart_figure(funnel, group=group, measure=measure, config=config), stem)
-        if config.is_audit and config.audit.benchmarks:
-            from ..analyse.audit_tables import audit_outcome
-            from ..benchmarks import benchmark_comparison
-
-            follow = [v for v in config.visit_names if v != config.baseline_visit]
-            compared = benchmark_comparison(
-                read_result_csv(tables["audit_responders"]),
-                outcome=audit_outcome(config),
-                visit=follow[-1],
-                visit_label=config.visit_labels[follow[-1]],
-                clinic_label=config.arms[0].label,
+    mm = read("marginal_means")
+    obs = read("observed_summary")
+    fitted = set(mm["outcome"].astype(str))
+    for outcome in config.outcome_names:
+        if outcome in fitted:
+            add(f"trajectory_{outcome}", trajectory_figure, mm, obs, outcome=outcome, config=config)
+        else:  # the model could not be fitted: tables/model_info.csv gives the reason
+            add(f"trajectory_{outcome}", _not_fitted_figure, config, outcome)
+        add(f"change_{outcome}", change_figure, obs, outcome=outcome, config=config)
+    if config.thresholds:
+        add("responders", responders_figure, read("responders"), config)
+    curves = responder_curve_outcomes(config)
+    if curves:
+        data = read_result_csv(analysis_data)
+        for outcome in curves:
+            add(f"responder_curve_{outcome}", responder_curve_figure, data, config, outcome=outcome)
+    if len(config.arms) > 1:
+        add("forest", forest_figure, estimand_rows(read, config), config)
+    add("flow", flow_figure, read("flow"), config)
+    add("missingness", missingness_figure, read("missingness"), config)
+    # ---- sensitivity (issue 12)
+    if config.sensitivity is not None and "sensitivity" in tables:
+        sens = read_result_csv(tables["sensitivity"])
+        primary = read("contrasts")
+        for outcome in config.sensitivity.outcomes:
+            add(
+                f"sensitivity_{outcome}",
+                sensitivity_forest_figure,
+                sens,
+                config,
+                outcome=outcome,
+                contrasts=primary,
             )
-            save(audit_benchmark_figure(compared, config), "audit_benchmarks")
+        if config.sensitivity.tipping_deltas:
+            tipping = read_result_csv(tables["tipping_point"])
+            for outcome in config.sensitivity.outcomes:
+                add(f"tipping_point_{outcome}", tipping_point_figure, tipping, config, outcome=outcome)
+    if config.individual_trajectories:
+        data = read_result_csv(analysis_data)
+        for outcome in config.outcome_names:
+            add(f"individual_{outcome}", individual_figure, data, outcome=outcome, config=config)
+    stems = audit_funnel_stems(config)
+    if stems:
+        funnel = read_result_csv(tables["audit_funnel"])
+        for stem, (group, measure) in stems.items():
+            add(stem, audit_funnel_figure, funnel, group=group, measure=measure, config=config)
+    for stem, (group, measure) in audit_run_chart_stems(config).items():
+        add(stem, audit_run_chart_figure, funnel, group=group, measure=measure, config=config)
+    if config.is_audit and config.audit.benchmarks:
+        from ..analyse.audit_tables import audit_outcome
+        from ..benchmarks import benchmark_comparison
+
+        follow = [v for v in config.visit_names if v != config.baseline_visit]
+        compared = benchmark_comparison(
+            read_result_csv(tables["audit_responders"]),
+            outcome=audit_outcome(config),
+            visit=follow[-1],
+            visit_label=config.visit_labels[follow[-1]],
+            clinic_label=config.arms[0].label,
+        )
+        add("audit_benchmarks", audit_benchmark_figure, compared, config)
+    saves = [
+        (
+            stem,
+            draw,
+            {fmt: out[file_key(stem, fmt)] for fmt in formats},
+            # the report's PNG, when the config asks for none
+            out.get(f"{stem}_report"),
+        )
+        for stem, draw in tasks
+    ]
+    written = [path for paths in _draw_and_save(saves, dpi, workers) for path in paths]
     # the folder of the figures (all beside one another; the report's copies come second)
     log.info("wrote %d figure files to %s", len(written), written[0].parent if written else "nowhere")
     return written
+
+
+def _not_fitted_figure(config: "StudyConfig", outcome: str):
+    """The trajectory panel of an outcome whose trial model could not be fitted."""
+    fig = _figure((6.5, 3.4))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.text(
+        0.5,
+        0.5,
+        f"{_outcome_label(config, outcome, axis=False)}: the trial model could "
+        "not be fitted\n(see tables/model_info.csv)",
+        ha="center",
+        va="center",
+    )
+    return fig
+
+
+#: The figures a forked worker draws (set by :func:`_draw_and_save` just before the pool forks:
+#: the drawing functions and their tables are inherited, not pickled).
+_WORKER_SAVES: list | None = None
+
+
+def _save_one(item, dpi: int) -> list[Path]:
+    stem, draw, paths, report_png = item
+    with figure_style():
+        fig = draw()
+        written = save_figure(fig, paths, dpi=dpi)
+        if report_png is not None:
+            written += save_figure(fig, {"png": report_png}, dpi=dpi)
+    return written
+
+
+def _worker_save(index_dpi) -> list[Path]:
+    index, dpi = index_dpi
+    return _save_one(_WORKER_SAVES[index], dpi)
+
+
+def _draw_and_save(saves: list, dpi: int, workers: int) -> list[list[Path]]:
+    """The files of each figure, in the order of ``saves``: drawn serially, or over ``workers``
+    forked processes (a figure's drawing and saving is most of the job: text layout and PDF
+    font subsetting)."""
+    global _WORKER_SAVES
+    workers = max(1, min(int(workers or 1), len(saves)))
+    if workers == 1:
+        return [_save_one(item, dpi) for item in saves]
+    import multiprocessing
+
+    _WORKER_SAVES = saves
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            # one figure per task: figures take from 0.1 to 1 s, so a worker that finishes early
+            # takes the next one
+            return pool.map(_worker_save, [(i, dpi) for i in range(len(saves))], chunksize=1)
+    finally:
+        _WORKER_SAVES = None
 
 
 # --------------------------------------------------------------------------------------------

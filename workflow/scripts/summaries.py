@@ -1,4 +1,4 @@
-"""Snakemake adapter: the clinic-audit tables, disclosure-controlled (empty for a trial)."""
+"""Snakemake adapter: responders, reliable change and the clinic-audit tables (empty for a trial)."""
 
 from prt_outcomes.logs import WorkflowStep
 
@@ -6,9 +6,9 @@ from prt_outcomes.logs import WorkflowStep
 with WorkflowStep(snakemake) as step:
     import pandas as pd
 
-    from prt_outcomes.analyse.audit_tables import audit_tables
     from prt_outcomes.outputs import write_csv
+    from prt_outcomes.pipeline import summaries
 
     data = pd.read_parquet(snakemake.input.data)
-    for name, table in audit_tables(data, step.config).items():
+    for name, table in summaries(data, step.config).items():
         write_csv(table, getattr(snakemake.output, name))

@@ -77,6 +77,7 @@ el <- proc.time()[["elapsed"]] - t0
 cat(sprintf('{"seconds": %.6f, "loglik": %.10g}\n', el, as.numeric(logLik(fit))))
 """
 GLS_SIZES = (1000, 10000)
+REPEAT_MAX_SIZE = 10_000  # sizes whose fits take about a second or less: repeated (--repeat)
 SM_MAX_PARTICIPANTS = 10000
 TARGET_SIZE = 1000000
 TARGET_SECONDS, TARGET_MB, TARGET_RATIO, TARGET_LOGLIK = 10.0, 2048.0, 5.0, 1e-6
@@ -216,6 +217,15 @@ def run_child(cmd: list[str], timeout: float = CHILD_TIMEOUT) -> dict:
         return res
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median time (its own peak and logLik); a failed run wins, to be seen."""
+    failed = [r for r in runs if "seconds" not in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -224,6 +234,12 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="sizes 150 and 1000 only (smoke run)")
     ap.add_argument("--full", action="store_true", help="also statsmodels above 10,000 participants")
     ap.add_argument("--r-timeout", type=float, default=600.0, help="seconds before an R child is stopped")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help=f"fresh-process runs per method (median kept) at sizes up to {REPEAT_MAX_SIZE:,}",
+    )
     ap.add_argument(
         "--methods",
         nargs="+",
@@ -272,12 +288,20 @@ def main(argv=None) -> int:
                         csv = Path(tmp) / f"sim_{n}.csv"
                         data.to_csv(csv, index=False)
                     cmd = ["Rscript", str(rscript if method == "lme4" else gls_script), str(csv)]
-                    res = run_child(cmd, timeout=args.r_timeout)
+                    timeout = args.r_timeout
                 else:
                     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, str(pq)]
-                    res = run_child(cmd)
+                    timeout = CHILD_TIMEOUT
+                # Fits under a second are at the mercy of one scheduling hiccup: each method (ours
+                # and the comparators alike) runs --repeat times in fresh processes and the
+                # median is kept; the slow gls fits run once.
+                repeats = args.repeat if n <= REPEAT_MAX_SIZE and method != "gls_un" else 1
+                runs = [run_child(cmd, timeout=timeout) for _ in range(repeats)]
+                res = _median_run(runs)
                 results[(n, method)] = res
                 secs = f"{res['seconds']:.3f} s" if "seconds" in res else res["status"]
+                if len(runs) > 1 and "seconds" in res:
+                    secs += f" (median of {len(runs)})"
                 peak = res.get("peak_mb", float("nan"))
                 print(f"  n={n:>7} x 5  {method:<11} {secs:>14}  peak {peak:8.0f} MB", flush=True)
             del data

@@ -53,7 +53,6 @@ import pandas as pd
 
 from ..config import ARM, SUBJECT, VISIT, AnalysisSettings, ModelSettings, StudyConfig
 from ..errors import ModelError, OutputError, PrtOutcomesError
-from ..models import fit_trial_model
 from ..models.result import CONTRAST_COLUMNS as ENGINE_CONTRAST_COLUMNS
 from ..models.result import MEANS_COLUMNS
 from .responders import RESPONDER_COLUMNS, responders_from_config
@@ -271,6 +270,8 @@ def _fit(data: pd.DataFrame, config: StudyConfig, outcome: str, settings: ModelS
     rows = data[data[VISIT].isin(_model_visits(config, settings))]
     present = _check_analysable(rows, config, outcome, settings)
     covariates = [c for c in settings.covariates if c in rows.columns]
+    from ..models import fit_trial_model  # the engine loads only in the jobs that fit
+
     return fit_trial_model(
         rows,
         outcome=outcome,

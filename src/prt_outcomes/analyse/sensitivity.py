@@ -77,7 +77,6 @@ import pandas as pd
 import threadpoolctl
 
 from prt_outcomes.errors import ModelError
-from prt_outcomes.models.mmrm_fit import mmrm
 from prt_outcomes.stats.imputation import (
     delta_adjust,
     first_crossing,
@@ -471,6 +470,9 @@ class _Model:
         long[t.visit] = np.asarray(t.labels, dtype=object)[c]
         long["_id"] = r
         long[t.outcome] = t.y[rows[r], c]
+        # the engine loads with the first fit: the collect step reads this module's columns only
+        from prt_outcomes.models.mmrm_fit import mmrm
+
         fit = mmrm(self.formula, long, df_method="residual", levels=self.levels, reference={t.arm: t.arms[0]})
         if self._x is None:
             self.terms = fit.terms

@@ -43,9 +43,26 @@ Examples
 True
 """
 
+import importlib
+
 from .covariance import COVARIANCE_STRUCTURES
-from .fit import fit_trial_model
-from .mmrm_fit import MMRMFit, mmrm
 from .result import TrialModelResult
 
 __all__ = ["fit_trial_model", "TrialModelResult", "COVARIANCE_STRUCTURES", "mmrm", "MMRMFit"]
+
+# The fitting code (scipy.optimize, scipy.stats: ~0.7 s of imports) loads when first asked for:
+# the workflow's jobs that only read result tables (collect, render, report) import the result
+# classes and table columns from here without paying for the optimiser.
+_LAZY = {"fit_trial_model": ".fit", "mmrm": ".mmrm_fit", "MMRMFit": ".mmrm_fit"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])

@@ -57,8 +57,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.linalg import cho_factor, cho_solve
-from threadpoolctl import ThreadpoolController
 
+from .blas import one_blas_thread
 from .fit import _GRADIENT_TOLERANCE, _optimize, _profiled
 from .formula import _ALIAS_TOLERANCE
 
@@ -67,16 +67,6 @@ __all__ = ["Downdater", "RefitWithout"]
 _POLISH = 1e-12  # Newton decrement at which the engine's _newton_polish stops: the same target
 _MAX_STEPS = 30
 _ALIAS_MARGIN = 10.0  # the certificate must beat the aliasing tolerance by this factor
-_CONTROLLER = None  # one threadpoolctl controller: finding the BLAS libraries costs ~4 ms a call
-
-
-def _one_blas_thread():
-    """One BLAS thread, as :func:`mmrm` fits: the refits' sums do not depend on the machine's
-    thread count (and multithreaded BLAS on 4 x 4 matrices is only contention)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -145,7 +135,7 @@ class Downdater:
         self._sigma_min = float(np.sqrt(max(np.linalg.eigvalsh(normalised)[0], 0.0)))
         self._objective, self._sigma2_at = _profiled(core.pdata, core.structure, core.reml)
         self._hessian = None
-        with _one_blas_thread():
+        with one_blas_thread():
             self._full_hessian()
 
     # ----------------------------------------------------------------------------------
@@ -229,7 +219,7 @@ class Downdater:
         nothing). Raises what :func:`~prt_outcomes.models.mmrm` raises on those rows when the
         refit from scratch is needed and fails.
         """
-        with _one_blas_thread():
+        with one_blas_thread():
             return self._refit(list(subjects))
 
     def _refit(self, subjects) -> RefitWithout:

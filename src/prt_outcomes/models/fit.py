@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
-from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
 from ..stats.effects import STANDARDIZERS, hedges_g, pooled_sd
+from .blas import one_blas_thread
 from .covariance import COVARIANCE_REGISTRY, COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
 from .design import ModelFrame, build_model_frame
 from .inference import DF_METHOD_NAMES, Inference
@@ -168,7 +168,7 @@ def fit_trial_model(
     """
     # The engine's matrix products are small (k x k, p x p, stacked rows); BLAS threads only add
     # synchronisation, and on a loaded 2-core machine they made a fit 20x slower.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         try:
             return _fit(**locals())
         except np.linalg.LinAlgError as error:

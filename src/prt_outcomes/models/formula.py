@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import linalg
-from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
+from .blas import one_blas_thread
 from .covariance import COVARIANCE_REGISTRY
 
 __all__ = ["CovarianceTerm", "Formula", "Design", "parse_formula", "MMRM_COVARIANCE_CODES", "aliased_columns"]
@@ -488,7 +488,7 @@ def qr_triangle(X: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
     """
     X = np.asarray(X, dtype=float)
     n, p = X.shape
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         if n >= 4 * p and p > 0:
             G = X.T @ X
             scale = np.sqrt(np.diag(G))

@@ -32,9 +32,9 @@ import itertools
 import numpy as np
 import pandas as pd
 from scipy import stats
-from threadpoolctl import threadpool_limits
 
 from ..errors import ModelError
+from .blas import one_blas_thread
 from .covariance import make_structure
 from .design import _positions, _present
 from .fit import fit_core
@@ -757,7 +757,7 @@ def mmrm(
                 "covariance (e.g. ar1, toep, cs) or drop one of those visits."
             )
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         try:
             core = fit_core(
                 y,

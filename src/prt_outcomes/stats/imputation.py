@@ -44,7 +44,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from prt_outcomes.errors import ModelError
 
@@ -632,6 +631,8 @@ def _parametric(point, se, alpha, alternative, df, method, conf_level, **extra) 
     if math.isnan(se) or math.isnan(df):
         nan = math.nan
         return PooledEstimate(point, se, nan, nan, nan, df, method, conf_level, alternative, **extra)
+    from scipy import stats  # here, not at import: the collect step reads the table columns only
+
     dist = stats.norm() if math.isinf(df) else stats.t(df)
     if alternative == "two.sided":
         q = dist.ppf(1.0 - alpha / 2.0)

@@ -1,0 +1,41 @@
+"""The workflow's reading jobs do not load the model engine or the statistics libraries.
+
+Every workflow job is a fresh interpreter (issue 15, part 3: the example's run is mostly
+start-up): the jobs that stack, render or report result tables import the modules below, and
+loading scipy.optimize / scipy.stats / statsmodels there cost ~0.7 s of CPU per job for nothing.
+The engine loads on the first fit (``prt_outcomes.models`` resolves ``fit_trial_model``,
+``mmrm`` and ``MMRMFit`` on first use).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("scipy.optimize", "scipy.stats", "statsmodels", "prt_outcomes.models.fit")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "prt_outcomes.analyse.outcomes",  # collect_models
+        "prt_outcomes.analyse.sensitivity_jobs",  # collect_sensitivity
+        "prt_outcomes.render.report",  # render_tables, report
+        "prt_outcomes.models",  # the result classes and columns
+    ],
+)
+def test_reading_modules_do_not_load_the_engine(module):
+    code = f"import sys, {module}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", f"importing {module} loads {loaded.stdout.strip()}"
+
+
+def test_the_engine_still_loads_on_first_use():
+    import prt_outcomes.models as models
+
+    assert callable(models.fit_trial_model) and callable(models.mmrm)
+    assert models.MMRMFit.__name__ == "MMRMFit"
+    with pytest.raises(AttributeError, match="no attribute 'not_there'"):
+        models.not_there  # noqa: B018

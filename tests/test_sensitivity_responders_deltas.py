@@ -352,7 +352,8 @@ def test_events_file_delta_refusals(tmp_path, text, says):
     cfg = _file_config(tmp_path, text)
     with pytest.raises(ConfigError, match=says) as err:
         sensitivity_job(_data(), cfg, "pain_avg", "J2R")
-    assert "events.csv" in str(err.value) and "blank" in str(err.value) or "drop the delta" in str(err.value)
+    message = str(err.value)
+    assert "events.csv" in message and ("blank" in message or "drop the delta" in message)
 
 
 def test_read_events_file_keeps_the_deltas_as_numbers(tmp_path):

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import EXAMPLE_CONFIG, REPO_ROOT
-from prt_outcomes.analyse import outcomes as analysis
+from prt_outcomes import models
 from prt_outcomes.analyse.outcomes import MODEL_INFO_COLUMNS, analyse_outcome
 from prt_outcomes.config import StudyConfig, load_config
 from prt_outcomes.errors import ModelError
@@ -98,14 +98,14 @@ def test_responders_still_computed(tables):
 
 
 def test_engine_model_error_is_recorded_not_raised(config, monkeypatch):
-    real = analysis.fit_trial_model
+    real = models.fit_trial_model
 
     def engine(data, *, outcome, **kwargs):
         if outcome == FINE:
             raise ModelError(f"outcome {outcome!r}: the arm x visit cell ('prt', 'm3') is empty.")
         return real(data, outcome=outcome, **kwargs)
 
-    monkeypatch.setattr(analysis, "fit_trial_model", engine)
+    monkeypatch.setattr(models, "fit_trial_model", engine)
     result = analyse_outcome(derive(_data(), config), config, FINE)
     assert not result.fitted
     message = "outcome 'pain_avg': the arm x visit cell ('prt', 'm3') is empty."
@@ -117,7 +117,7 @@ def test_a_bug_is_not_swallowed(config, monkeypatch):
     def engine(*args, **kwargs):
         raise KeyError("a bug in the engine")
 
-    monkeypatch.setattr(analysis, "fit_trial_model", engine)
+    monkeypatch.setattr(models, "fit_trial_model", engine)
     with pytest.raises(KeyError):
         analyse_outcome(derive(_data(), config), config, FINE)
 

@@ -1314,6 +1314,26 @@ def tipping_point_sentence(
     )
 
 
+def _strategy_rows(config, labels, rows, heading: str, decimals: int, *, scale: float = 1.0) -> pd.DataFrame:
+    """The shown table of some ``tables/sensitivity.csv`` difference rows, one per strategy x visit
+    x arm: the ANCOVA differences and each responder rule's risk differences (``scale`` 100:
+    percentage points) alike."""
+
+    def number(x):
+        return format_number(x, decimals)
+
+    estimate, low, high = (scale * rows[c] for c in ("estimate", "ci_low", "ci_high"))
+    return pd.DataFrame(
+        {
+            "Strategy": rows["strategy"].astype(str),
+            "Visit": [config.visit_labels.get(str(v), str(v)) for v in rows["visit"]],
+            "Arm": [f"{labels.get(a, a)} vs {labels.get(b, b)}" for a, b in zip(rows["arm"], rows.reference)],
+            heading: [f"{number(e)} ({number(lo)} to {number(h)})" for e, lo, h in zip(estimate, low, high)],
+            "P": [format_p(p) for p in rows["p"]],
+        }
+    )
+
+
 def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tipping, figure) -> str:
     """The "Sensitivity to missing data" section: estimands, table, figures, the tipping point."""
     s = config.sensitivity
@@ -1366,18 +1386,7 @@ def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tippi
             continue
         d = outcome_decimals(config, outcome)
         label = config.outcome(outcome).label
-        shown = pd.DataFrame(
-            {
-                "Strategy": o["strategy"].astype(str),
-                "Visit": [config.visit_labels.get(str(v), str(v)) for v in o["visit"]],
-                "Arm": [f"{labels.get(a, a)} vs {labels.get(r, r)}" for a, r in zip(o["arm"], o.reference)],
-                "Difference (95% CI)": [
-                    f"{format_number(e, d)} ({format_number(lo, d)} to {format_number(hi, d)})"
-                    for e, lo, hi in zip(o["estimate"], o["ci_low"], o["ci_high"])
-                ],
-                "P": [format_p(p) for p in o["p"]],
-            }
-        )
+        shown = _strategy_rows(config, labels, o, "Difference (95% CI)", d)
         parts.append(_table_html(shown, f"{label}: sensitivity to missing data", "tables/sensitivity.csv"))
         for rule in s.responders:
             r = differences[
@@ -1386,20 +1395,7 @@ def missing_data_section(config: "StudyConfig", sensitivity: pd.DataFrame, tippi
             ]
             if not len(r):
                 continue
-            shown_r = pd.DataFrame(
-                {
-                    "Strategy": r["strategy"].astype(str),
-                    "Visit": [config.visit_labels.get(str(v), str(v)) for v in r["visit"]],
-                    "Arm": [
-                        f"{labels.get(a, a)} vs {labels.get(b, b)}" for a, b in zip(r["arm"], r.reference)
-                    ],
-                    "Risk difference, points (95% CI)": [
-                        f"{format_number(e, 1)} ({format_number(lo, 1)} to {format_number(hi, 1)})"
-                        for e, lo, hi in zip(100 * r["estimate"], 100 * r["ci_low"], 100 * r["ci_high"])
-                    ],
-                    "P": [format_p(p) for p in r["p"]],
-                }
-            )
+            shown_r = _strategy_rows(config, labels, r, "Risk difference, points (95% CI)", 1, scale=100)
             parts.append(
                 _table_html(
                     shown_r, f"{label}: responders ({rule}) under each strategy", "tables/sensitivity.csv"

@@ -2000,6 +2000,10 @@ def render_figures(
     def read(name: str) -> pd.DataFrame:
         return primary_rows(read_result_csv(tables[name]), config)
 
+    @functools.cache
+    def analysis_rows() -> pd.DataFrame:  # responder curves and individual trajectories share it
+        return read_result_csv(analysis_data)
+
     mm = read("marginal_means")
     obs = read("observed_summary")
     fitted = set(mm["outcome"].astype(str))
@@ -2013,7 +2017,7 @@ def render_figures(
         add("responders", responders_figure, read("responders"), config)
     curves = responder_curve_outcomes(config)
     if curves:
-        data = read_result_csv(analysis_data)
+        data = analysis_rows()
         for outcome in curves:
             add(f"responder_curve_{outcome}", responder_curve_figure, data, config, outcome=outcome)
     if len(config.arms) > 1:
@@ -2038,7 +2042,7 @@ def render_figures(
             for outcome in config.sensitivity.outcomes:
                 add(f"tipping_point_{outcome}", tipping_point_figure, tipping, config, outcome=outcome)
     if config.individual_trajectories:
-        data = read_result_csv(analysis_data)
+        data = analysis_rows()
         for outcome in config.outcome_names:
             add(f"individual_{outcome}", individual_figure, data, outcome=outcome, config=config)
     stems = audit_funnel_stems(config)

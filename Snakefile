@@ -18,6 +18,7 @@ include: "workflow/rules/derive.smk"
 include: "workflow/rules/describe.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/render.smk"
+include: "workflow/hooks.smk"
 
 
 rule all:

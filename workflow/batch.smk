@@ -84,3 +84,6 @@ rule all:
     default_target: True
     input:
         BATCH_OUTPUTS,
+
+
+include: "hooks.smk"

@@ -59,13 +59,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import numpy as np
-import pandas as pd
-
-from .derive import change_from_baseline, percent_change
 from .errors import PrtOutcomesError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, numpy and prt_outcomes.derive load where a rule is applied, not where it is parsed:
+# every workflow job and the launcher parse the config's rules, and pandas is ~0.3 s of start-up.
 
 __all__ = [
     "ThresholdError",
@@ -348,6 +350,8 @@ class Threshold:
 
     # -- internals -------------------------------------------------------------------------
     def _column(self, frame: pd.DataFrame, name: str, role: str) -> pd.Series:
+        import pandas as pd
+
         if name not in frame.columns:
             raise ThresholdError(
                 f"threshold {self.text!r} needs the {role} column {name!r}, which the data lack; "
@@ -364,6 +368,8 @@ class Threshold:
             ) from None
 
     def _quantity(self, comp: _Comparison, frame, baseline) -> pd.Series:
+        from .derive import change_from_baseline, percent_change
+
         value = self._column(frame, comp.outcome, "outcome")
         if comp.kind == "value":
             return value
@@ -385,6 +391,9 @@ class Threshold:
         return quantity if sign > 0 else -quantity
 
     def _eval(self, node, frame, baseline) -> pd.Series:
+        import numpy as np
+        import pandas as pd
+
         if isinstance(node, _Comparison):
             quantity = self._quantity(node, frame, baseline).to_numpy()
             tol = 1e-9 * max(1.0, abs(node.number))
@@ -411,6 +420,8 @@ class Threshold:
 
     def inputs_present(self, frame: pd.DataFrame, baseline: pd.DataFrame | None = None) -> pd.Series:
         """True where every value (and baseline, if needed) the rule reads is present."""
+        import pandas as pd
+
         present = pd.Series(True, index=frame.index)
         needs = {c.outcome for c in _comparisons(self._tree) if THRESHOLD_KINDS[c.kind].needs_baseline}
         for name in self.outcomes:

@@ -22,6 +22,7 @@ rule fit_model:
         log_of("fit_model_{outcome}_{analysis}"),
     wildcard_constraints:
         analysis="|".join(STUDY.analysis_names),
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         SOFTWARE
     # One thread is honest: the engine pins BLAS to one thread (prt_outcomes.models.fit; on a
@@ -80,6 +81,7 @@ rule summaries:
         reliable_change=str(LAYOUT.table("reliable_change")),
     log:
         log_of("summaries"),
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         SOFTWARE
     script:

@@ -79,6 +79,14 @@ def log_of(step):
 # to that folder, as Snakemake reads it.
 SOFTWARE = "../envs/prt-outcomes.yaml"
 
+# The priority of the jobs on the run's longest chain: ingest, validate and derive (every later
+# job waits for them), the fits and the summaries (the longest jobs the figures wait for). When
+# one of them is ready together with a short side job (the manifest, the sensitivity collection,
+# the descriptive tables), Snakemake starts it first and the side job takes the core left over.
+# At equal priority it had started two side jobs while ingest waited, and the summaries alone
+# after the fits while the other core idled.
+CRITICAL_PATH_PRIORITY = 1
+
 
 wildcard_constraints:
     outcome="|".join(OUTCOMES),

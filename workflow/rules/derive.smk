@@ -11,6 +11,7 @@ rule derive:
         csv=str(LAYOUT.analysis_csv),
     log:
         log_of("derive"),
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         SOFTWARE
     script:

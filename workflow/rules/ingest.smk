@@ -8,6 +8,7 @@ rule ingest:
         **named(LAYOUT.ingest._asdict()),
     log:
         log_of("ingest"),
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         SOFTWARE
     script:

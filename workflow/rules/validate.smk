@@ -17,6 +17,7 @@ rule validate:
         clean=str(LAYOUT.validation.clean),
     log:
         log_of("validate"),
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         SOFTWARE
     script:

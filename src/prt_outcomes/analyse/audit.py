@@ -55,10 +55,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..config import SUBJECT, VISIT
 from ..derive import change_from_baseline
+from ..stats.distributions import t_quantile
 from ..stats.effects import pooled_sd
 from ..stats.funnel import FUNNEL_COLUMNS, funnel_table, indirect_standardisation, pooled_within_sd
 from ..stats.proportions import wilson_interval
@@ -374,7 +374,7 @@ def audit_change(
                 mean_change = float(change.mean()) if n else np.nan
                 sd_change = float(change.std(ddof=1)) if n > 1 else np.nan
                 if n > 1:
-                    half = stats.t.ppf(1 - alpha / 2, n - 1) * sd_change / np.sqrt(n)
+                    half = float(t_quantile(1 - alpha / 2, n - 1)) * sd_change / np.sqrt(n)
                     low, high = mean_change - half, mean_change + half
                 else:
                     low = high = np.nan

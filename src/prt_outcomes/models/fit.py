@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from ..errors import ModelError
+from ..stats.distributions import t_inference
 from ..stats.effects import STANDARDIZERS, hedges_g, pooled_sd
 from .blas import one_blas_thread
 from .covariance import COVARIANCE_REGISTRY, COVARIANCE_STRUCTURES, CovarianceStructure, make_structure
@@ -776,13 +777,7 @@ def _t_table(L, beta, inference, alpha):
     est = L @ beta
     var, df = inference.variance_and_df(L)
     se = np.sqrt(np.clip(var, 0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = est / se
-    p = 2 * stats.t.sf(np.abs(t), df)
-    q = stats.t.ppf(1 - alpha / 2, df)
-    return pd.DataFrame(
-        {"estimate": est, "se": se, "df": df, "t": t, "p": p, "ci_low": est - q * se, "ci_high": est + q * se}
-    )
+    return pd.DataFrame({"estimate": est, "se": se, "df": df, **t_inference(est, se, df, alpha)})
 
 
 def _empty_contrasts() -> pd.DataFrame:

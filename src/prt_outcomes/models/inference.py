@@ -28,9 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ..errors import ModelError
+from ..stats.distributions import f_upper_p
 from .empirical import EMPIRICAL_KINDS, EmpiricalCovariance
 from .kenward_roger import block_of, design_products, kenward_roger_pieces
 
@@ -404,13 +404,13 @@ class Inference:
             den = float(self.n_obs - self.p)
         else:  # between_within: the smallest df of the columns the hypothesis involves
             den = float(self._between_within()[np.any(L != 0, axis=0)].min())
-        return dict(num_df=q, den_df=float(den), F=F, p=float(stats.f.sf(F, q, den)))
+        return dict(num_df=q, den_df=float(den), F=F, p=float(f_upper_p(F, q, den)))
 
     def _f_one(self, L):
         var, df = self.variance_and_df(L)
         est = float(L[0] @ self.beta)
         F = est**2 / float(var[0])
-        return dict(num_df=1, den_df=float(df[0]), F=F, p=float(stats.f.sf(F, 1, df[0])))
+        return dict(num_df=1, den_df=float(df[0]), F=F, p=float(f_upper_p(F, 1, df[0])))
 
     def _kr_f_scale(self, L):
         """``(lambda, m)`` of Kenward & Roger (1997), as pbkrtest ``.KR_adjust`` / mmrm ``h_kr_df``."""

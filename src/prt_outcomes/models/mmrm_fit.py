@@ -31,9 +31,9 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ModelError
+from ..stats.distributions import t_inference
 from .blas import one_blas_thread
 from .covariance import make_structure
 from .design import _positions, _present
@@ -183,21 +183,7 @@ class MMRMFit:
         var = np.asarray(var, dtype=float)
         df = np.asarray(df, dtype=float)
         se = np.sqrt(np.clip(var, 0, None))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = est / se
-        p = 2 * stats.t.sf(np.abs(t), df)
-        q = stats.t.ppf(1 - alpha / 2, df)
-        out = pd.DataFrame(
-            {
-                "estimate": est,
-                "se": se,
-                "df": df,
-                "t": t,
-                "p": p,
-                "ci_low": est - q * se,
-                "ci_high": est + q * se,
-            }
-        )
+        out = pd.DataFrame({"estimate": est, "se": se, "df": df, **t_inference(est, se, df, alpha)})
         out.loc[~ok, :] = np.nan
         return out
 

@@ -32,6 +32,7 @@ from ..analyse.outcomes import primary_rows
 from ..errors import OutputError, PrtOutcomesError
 from ..files import output_file, read_result_csv
 from ..outputs import audit_funnel_stems, audit_run_chart_stems, estimand_table, responder_curve_outcomes
+from ..stats.distributions import t_quantile
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -405,11 +406,9 @@ def _error_bars(centre, low, high) -> np.ndarray:
 
 
 def _t_ci(mean, se, n, level=0.95):
-    from scipy import stats  # here: most runs' figures never need it, and it is ~0.3 s to load
-
     mean, se, n = (np.asarray(x, dtype=float) for x in (mean, se, n))
     with np.errstate(invalid="ignore"):
-        q = stats.t.ppf(0.5 + level / 2, np.where(n > 1, n - 1, np.nan))
+        q = t_quantile(0.5 + level / 2, np.where(n > 1, n - 1, np.nan))
     return mean - q * se, mean + q * se
 
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from .distributions import normal_quantile
 
 __all__ = ["HedgesG", "STANDARDIZERS", "hedges_correction", "pooled_sd", "hedges_g", "hedges_g_from_samples"]
 
@@ -132,7 +133,7 @@ def hedges_g(
         return HedgesG(g, lo, hi, d, j, nan, "model")
     var_d = (n1 + n2) / (n1 * n2) + d**2 / (2.0 * (n1 + n2))
     se = j * float(np.sqrt(var_d))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = float(normal_quantile(1 - alpha / 2))
     return HedgesG(g, g - z * se, g + z * se, d, j, se, "hedges_olkin")
 
 

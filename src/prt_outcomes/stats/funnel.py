@@ -63,7 +63,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from .distributions import normal_quantile
 
 __all__ = [
     "FUNNEL_KINDS",
@@ -104,8 +105,8 @@ FUNNEL_COLUMNS = (
     "tau2",
 )
 
-_Z95 = float(stats.norm.ppf(0.975))
-_Z998 = float(stats.norm.ppf(0.999))
+_Z95 = float(normal_quantile(0.975))
+_Z998 = float(normal_quantile(0.999))
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,8 @@ def overdispersion(
 
 
 def _binomial_limit(n: np.ndarray, p0: float, prob: float) -> np.ndarray:
+    from scipy import stats  # the exact limits only: scipy.stats is ~0.3 s to load
+
     n = np.asarray(n, dtype=float)
     r = stats.binom.ppf(prob, n, p0)
     f_r = stats.binom.cdf(r, n, p0)
@@ -302,6 +305,8 @@ def funnel_limits(
         if use_exact and kind == "proportion":
             low, high = _binomial_limit(vol, target, lo_p), _binomial_limit(vol, target, hi_p)
         elif use_exact:
+            from scipy import stats
+
             low = target * stats.chi2.ppf(lo_p, 2 * vol) / 2 / vol
             high = target * stats.chi2.ppf(hi_p, 2 * (vol + 1)) / 2 / vol
         else:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = ("scipy.optimize", "scipy.stats", "statsmodels", "prt_outcomes.models.fit")
 
@@ -39,3 +42,15 @@ def test_the_engine_still_loads_on_first_use():
     assert models.MMRMFit.__name__ == "MMRMFit"
     with pytest.raises(AttributeError, match="no attribute 'not_there'"):
         models.not_there  # noqa: B018
+
+
+def test_loading_a_config_does_not_load_pandas():
+    # The launcher and the Snakefile load the study config before any job runs (issue 15,
+    # part 3): its threshold rules are parsed there, and pandas loads only where one is applied.
+    code = (
+        "import sys\nfrom prt_outcomes.config import load_config\n"
+        "load_config('config/config.yaml')\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'scipy') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]", loaded.stdout

@@ -54,3 +54,19 @@ def test_loading_a_config_does_not_load_pandas():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]", loaded.stdout
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "prt_outcomes.models.fit",  # fit_model: the engine needs scipy.optimize only
+        "prt_outcomes.models.mmrm_fit",
+        "prt_outcomes.render.figures",  # render_figures
+        "prt_outcomes.analyse.audit_tables",  # summaries
+    ],
+)
+def test_fitting_and_drawing_do_not_load_scipy_stats(module):
+    # p values and quantiles come from prt_outcomes.stats.distributions (scipy.special)
+    code = f"import sys, {module}; print('scipy.stats' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False", f"importing {module} loads scipy.stats"

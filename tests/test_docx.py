@@ -178,3 +178,36 @@ def test_control_characters_and_markup_are_text(tmp_path):
     frame = pd.DataFrame({"a\x01b": ['=HYPERLINK("x")\x07', "<img onerror=1>"]})
     path = to_docx(frame, tmp_path / "h.docx", caption="c\x00")
     assert docx_table_cells(path) == [[["ab"], ['=HYPERLINK("x")'], ["<img onerror=1>"]]]
+
+
+def test_every_table_cell_has_the_table_font_size_weight_and_spacing(tmp_path):
+    # The cells after the first of the header and of the body copy its formatting (the writer's
+    # speed-up): each cell must still carry the full properties, header bold, body not.
+    from prt_outcomes.render.docx import _TABLE_PT, TABLE_FONT
+
+    frame = pd.DataFrame(
+        {
+            "Outcome": ["Pain", "    Month 1", "Function"],
+            "PRT": ["1.2", "-0.4", "3"],
+            "Usual care": ["2", "", "4"],
+        }
+    )
+    document = docx.Document(to_docx(frame, tmp_path / "t.docx"))
+    (table,) = document.tables
+    seen = 0
+    for i, row in enumerate(table.rows):
+        for cell in row.cells:
+            (paragraph,) = cell.paragraphs
+            assert paragraph.paragraph_format.space_after.pt == 0
+            assert paragraph.paragraph_format.space_before.pt == 1
+            (run,) = paragraph.runs
+            assert run.font.bold is (i == 0)
+            assert run.font.size.pt == _TABLE_PT
+            fonts = run._r.rPr.rFonts
+            for script in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+                assert fonts.get(docx.oxml.ns.qn(script)) == TABLE_FONT
+            seen += 1
+    assert seen == 4 * 3
+    # a copied property element is the cell's own, not shared with the first cell
+    first, second = table.rows[1].cells[0].paragraphs[0].runs[0], table.rows[1].cells[1].paragraphs[0].runs[0]
+    assert first._r.rPr is not second._r.rPr

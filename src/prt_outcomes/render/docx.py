@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import io
 import re
@@ -200,6 +201,10 @@ def _add_table(document, header: list[str], body: list[list[str]], *, caption=No
     tbl_pr = table._tbl.tblPr
     _border(tbl_pr, "top", 12)
     _border(tbl_pr, "bottom", 12)
+    # The first header cell and the first body cell are formatted through python-docx; every
+    # other cell gets a copy of their paragraph and run properties (the same XML; setting each
+    # cell's font, size, weight and spacing anew was most of the time of writing a document).
+    formats: dict[bool, tuple] = {}
     for i, values in enumerate([header, *body]):
         row = table.rows[i]
         if i == 0:
@@ -214,11 +219,17 @@ def _add_table(document, header: list[str], body: list[list[str]], *, caption=No
                 _border(tc_pr, "bottom", 6)
             elif not label_columns[j]:
                 tc_pr.append(tc_pr.makeelement(_qn("w:noWrap"), {}))
-            paragraph = cell.paragraphs[0]
-            paragraph.paragraph_format.space_after = Pt(0)
-            paragraph.paragraph_format.space_before = Pt(1)
-            run = paragraph.add_run(value)
-            _set_font(run, size, bold=i == 0)
+            paragraph, in_header = cell.paragraphs[0], i == 0
+            if in_header in formats:
+                paragraph_properties, run_properties = formats[in_header]
+                paragraph._p.insert(0, copy.deepcopy(paragraph_properties))
+                paragraph.add_run(value)._r.insert(0, copy.deepcopy(run_properties))
+            else:
+                paragraph.paragraph_format.space_after = Pt(0)
+                paragraph.paragraph_format.space_before = Pt(1)
+                run = paragraph.add_run(value)
+                _set_font(run, size, bold=in_header)
+                formats[in_header] = (paragraph._p.pPr, run._r.rPr)
     for j, column in enumerate(table.columns):
         column.width = Inches(widths[j] * scale)
     if notes:

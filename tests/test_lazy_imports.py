@@ -52,7 +52,8 @@ def test_loading_a_config_does_not_load_pandas():
         "load_config('config/config.yaml')\n"
         "print(sorted(m for m in ('pandas', 'numpy', 'scipy') if m in sys.modules))"
     )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    run = dict(capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded = subprocess.run([sys.executable, "-c", code], **run)
     assert loaded.stdout.strip() == "[]", loaded.stdout
 
 

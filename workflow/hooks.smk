@@ -9,7 +9,7 @@
 import threading
 
 
-def cancel_scheduling_timers(log=None):
+def cancel_scheduling_timers():
     """Cancel the timers still pending in this process (see the comment above)."""
     for thread in threading.enumerate():
         if isinstance(thread, threading.Timer):

@@ -71,3 +71,16 @@ def test_fitting_and_drawing_do_not_load_scipy_stats(module):
     code = f"import sys, {module}; print('scipy.stats' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False", f"importing {module} loads scipy.stats"
+
+
+def test_the_derive_job_does_not_load_pandera_when_nothing_failed():
+    # derive's strict-mode gate needs the validation module only to raise (issue 15, part 3)
+    code = (
+        "import sys\nfrom prt_outcomes.config import load_config\n"
+        "from prt_outcomes.pipeline import strict_validation_gate\n"
+        "strict_validation_gate(load_config('config/config.yaml'), 0, report='r.md', failures='f.csv')\n"
+        "print('pandera' in sys.modules)"
+    )
+    run = dict(capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded = subprocess.run([sys.executable, "-c", code], **run)
+    assert loaded.stdout.strip() == "False", "the strict gate loads pandera"

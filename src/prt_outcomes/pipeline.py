@@ -231,10 +231,12 @@ def strict_validation_gate(
     >>> strict_validation_gate(load_config("config/config.yaml"), 0,
     ...                        report="report.md", failures="failures.csv")   # doctest: +SKIP
     """
-    from .validate.checks import ValidationFailed
-
     if config.validation_mode != "strict" or n_failures == 0:
         return
+    # imported here: the validation module loads pandera (0.2 s), which the derive job needs
+    # only to stop a strict run
+    from .validate.checks import ValidationFailed
+
     raise ValidationFailed(
         f"validation found {n_failures} failure(s) in the data of study {config.name!r} and "
         "validation.mode is 'strict', so the run stops after validation. Read "
